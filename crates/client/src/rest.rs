@@ -1,0 +1,275 @@
+//! The REST half of the SDK.
+
+use reqwest::{Method, RequestBuilder};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use socket_hub_protocol::rest::{
+    CreateRoom, Credentials, JoinRoom, MarkRead, MemberList, MessagePage, Problem, RefreshRequest,
+    RoomList, RoomView, SendMessage, Session,
+};
+use socket_hub_protocol::{Message, RoomId, Seq, User};
+
+use crate::ClientError;
+
+/// A REST client bound to one server and (after sign-in) one user's access token.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    access_token: Option<String>,
+}
+
+impl Client {
+    /// A client for the server at `base_url` (e.g. `http://127.0.0.1:8080`).
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: base_url.into().trim_end_matches('/').to_owned(),
+            access_token: None,
+        }
+    }
+
+    /// The server's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// The access token used for authenticated calls, if signed in.
+    pub fn access_token(&self) -> Option<&str> {
+        self.access_token.as_deref()
+    }
+
+    /// Uses `token` for the following calls.
+    pub fn set_access_token(&mut self, token: impl Into<String>) {
+        self.access_token = Some(token.into());
+    }
+
+    /// Creates an account and signs in with it.
+    pub async fn register(
+        &mut self,
+        username: &str,
+        password: &str,
+    ) -> Result<Session, ClientError> {
+        let session: Session = self
+            .call(
+                Method::POST,
+                "/auth/register",
+                Some(&credentials(username, password)),
+            )
+            .await?;
+        self.access_token = Some(session.access_token.clone());
+        Ok(session)
+    }
+
+    /// Signs in.
+    pub async fn login(&mut self, username: &str, password: &str) -> Result<Session, ClientError> {
+        let session: Session = self
+            .call(
+                Method::POST,
+                "/auth/login",
+                Some(&credentials(username, password)),
+            )
+            .await?;
+        self.access_token = Some(session.access_token.clone());
+        Ok(session)
+    }
+
+    /// Trades a refresh token for a new pair and uses the new access token.
+    pub async fn refresh(&mut self, refresh_token: &str) -> Result<Session, ClientError> {
+        let body = RefreshRequest {
+            refresh_token: refresh_token.to_owned(),
+        };
+        let session: Session = self
+            .call(Method::POST, "/auth/refresh", Some(&body))
+            .await?;
+        self.access_token = Some(session.access_token.clone());
+        Ok(session)
+    }
+
+    /// Revokes the refresh token's whole family.
+    pub async fn logout(&mut self, refresh_token: &str) -> Result<(), ClientError> {
+        let body = RefreshRequest {
+            refresh_token: refresh_token.to_owned(),
+        };
+        self.call_empty(Method::POST, "/auth/logout", Some(&body))
+            .await
+    }
+
+    /// The signed-in user.
+    pub async fn me(&self) -> Result<User, ClientError> {
+        self.call(Method::GET, "/users/me", None::<&()>).await
+    }
+
+    /// Creates a room (private ones need an access code).
+    pub async fn create_room(
+        &self,
+        name: &str,
+        is_private: bool,
+        access_code: Option<&str>,
+    ) -> Result<RoomView, ClientError> {
+        let body = CreateRoom {
+            name: name.to_owned(),
+            is_private,
+            access_code: access_code.map(str::to_owned),
+        };
+        self.call(Method::POST, "/rooms", Some(&body)).await
+    }
+
+    /// Public rooms and the user's rooms.
+    pub async fn list_rooms(&self) -> Result<Vec<RoomView>, ClientError> {
+        let list: RoomList = self.call(Method::GET, "/rooms", None::<&()>).await?;
+        Ok(list.rooms)
+    }
+
+    /// One room.
+    pub async fn room(&self, room_id: RoomId) -> Result<RoomView, ClientError> {
+        self.call(Method::GET, &format!("/rooms/{room_id}"), None::<&()>)
+            .await
+    }
+
+    /// Becomes a member.
+    pub async fn join_room(
+        &self,
+        room_id: RoomId,
+        access_code: Option<&str>,
+    ) -> Result<RoomView, ClientError> {
+        let body = JoinRoom {
+            access_code: access_code.map(str::to_owned),
+        };
+        self.call(Method::POST, &format!("/rooms/{room_id}/join"), Some(&body))
+            .await
+    }
+
+    /// Ends membership.
+    pub async fn leave_room(&self, room_id: RoomId) -> Result<(), ClientError> {
+        self.call_empty(
+            Method::POST,
+            &format!("/rooms/{room_id}/leave"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// The room's members.
+    pub async fn members(&self, room_id: RoomId) -> Result<MemberList, ClientError> {
+        self.call(
+            Method::GET,
+            &format!("/rooms/{room_id}/members"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// One page of history, newest first.
+    pub async fn history(
+        &self,
+        room_id: RoomId,
+        before_seq: Option<Seq>,
+        limit: Option<u32>,
+    ) -> Result<MessagePage, ClientError> {
+        let mut query = Vec::new();
+        if let Some(before) = before_seq {
+            query.push(format!("before_seq={before}"));
+        }
+        if let Some(limit) = limit {
+            query.push(format!("limit={limit}"));
+        }
+        let path = format!("/rooms/{room_id}/messages?{}", query.join("&"));
+        self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    /// Sends a message over REST.
+    pub async fn send_message(
+        &self,
+        room_id: RoomId,
+        content: &str,
+        client_msg_id: Option<&str>,
+    ) -> Result<Message, ClientError> {
+        let body = SendMessage {
+            content: content.to_owned(),
+            client_msg_id: client_msg_id.map(str::to_owned),
+        };
+        self.call(
+            Method::POST,
+            &format!("/rooms/{room_id}/messages"),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Moves the read marker.
+    pub async fn mark_read(&self, room_id: RoomId, seq: Seq) -> Result<(), ClientError> {
+        self.call_empty(
+            Method::POST,
+            &format!("/rooms/{room_id}/read"),
+            Some(&MarkRead { seq }),
+        )
+        .await
+    }
+
+    fn request<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> RequestBuilder {
+        let mut request = self
+            .http
+            .request(method, format!("{}/api/v1{path}", self.base));
+        if let Some(token) = &self.access_token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request
+    }
+
+    async fn send<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<reqwest::Response, ClientError> {
+        let response = self
+            .request(method, path, body)
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let problem = response.json::<Problem>().await.ok();
+        Err(ClientError::Http { status, problem })
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        self.send(method, path, body)
+            .await?
+            .json()
+            .await
+            .map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    async fn call_empty<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<(), ClientError> {
+        self.send(method, path, body).await.map(drop)
+    }
+}
+
+fn credentials(username: &str, password: &str) -> Credentials {
+    Credentials {
+        username: username.to_owned(),
+        password: password.to_owned(),
+    }
+}

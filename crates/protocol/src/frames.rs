@@ -1,0 +1,265 @@
+//! WebSocket frames: JSON text frames, each an object with a `type` field.
+//!
+//! See `docs/protocol.md` for the conversation these frames make up.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Message, RoomId, Seq, User};
+
+/// A frame sent by a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Authenticates a connection that did not present a token at the handshake, or
+    /// refreshes the token of a live one before it expires (same user only).
+    Auth { token: String },
+    /// Starts receiving a room's messages and presence. With `since_seq`, everything
+    /// stored after it is replayed first, then the live stream continues seamlessly.
+    JoinRoom {
+        room_id: RoomId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since_seq: Option<Seq>,
+        /// Needed to become a member of a private room on the fly.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        access_code: Option<String>,
+    },
+    /// Stops receiving a room on this connection (membership is kept).
+    LeaveRoom { room_id: RoomId },
+    /// Sends a message. `client_msg_id` makes the send idempotent: resending it returns
+    /// the original message instead of storing a duplicate.
+    MessageSend {
+        room_id: RoomId,
+        client_msg_id: String,
+        content: String,
+    },
+    /// Tells the room's other members this user is typing. Never stored.
+    Typing { room_id: RoomId },
+    /// Marks everything up to `seq` as read, for unread counts on every device.
+    Read { room_id: RoomId, seq: Seq },
+    /// Application-level keepalive; answered with `pong`.
+    Ping,
+}
+
+/// A frame sent by the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// The connection is authenticated (sent again after a token refresh).
+    Ready { user: User },
+    /// The connection now receives `room_id`. `members` are the users online in it;
+    /// `last_seq` is the newest message at the moment of joining.
+    RoomJoined {
+        room_id: RoomId,
+        members: Vec<User>,
+        last_seq: Seq,
+    },
+    /// The connection no longer receives `room_id` (it asked, or lost membership).
+    RoomLeft { room_id: RoomId },
+    /// A message in a room this connection has joined, in `seq` order.
+    Chat { message: Message },
+    /// A user came online in a room (their first connection joined it).
+    Join { room_id: RoomId, user: User },
+    /// A user went offline in a room (their last connection left it).
+    Leave { room_id: RoomId, user: User },
+    /// The message with this `client_msg_id` is durably stored.
+    Ack {
+        client_msg_id: String,
+        message: Message,
+    },
+    /// Another member is typing.
+    Typing { room_id: RoomId, user: User },
+    /// A request failed; `ref` names what it was about (a `client_msg_id` or room id).
+    Error {
+        code: ErrorCode,
+        message: String,
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+    },
+    /// Answer to `ping`.
+    Pong,
+}
+
+/// Machine-readable reasons in `error` frames and REST problem responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame or body is not valid JSON of the expected shape.
+    MalformedJson,
+    /// The frame's `type` is not one this server knows.
+    UnknownType,
+    /// A field failed validation (length, characters, range).
+    InvalidInput,
+    /// The message content is longer than the server allows.
+    ContentTooLong,
+    /// The frame is larger than the server allows.
+    FrameTooLarge,
+    /// Too many frames or requests; slow down.
+    RateLimited,
+    /// No token, or a token that is not valid.
+    Unauthorized,
+    /// The access token has expired; refresh it.
+    TokenExpired,
+    /// A refresh token was presented twice; its whole family is revoked.
+    RefreshReused,
+    /// Wrong username or password.
+    InvalidCredentials,
+    /// The room's access code is wrong.
+    WrongAccessCode,
+    /// Authenticated, but not allowed (e.g. not a member of the room).
+    Forbidden,
+    /// No such thing, or one you may not see.
+    NotFound,
+    /// The name is taken.
+    Conflict,
+    /// The connection is not in that room; join it first.
+    NotJoined,
+    /// Something broke on the server; the request may be retried.
+    Internal,
+    /// A dependency (database) is unavailable; retry later.
+    Unavailable,
+}
+
+impl ErrorCode {
+    /// The snake_case name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MalformedJson => "malformed_json",
+            Self::UnknownType => "unknown_type",
+            Self::InvalidInput => "invalid_input",
+            Self::ContentTooLong => "content_too_long",
+            Self::FrameTooLarge => "frame_too_large",
+            Self::RateLimited => "rate_limited",
+            Self::Unauthorized => "unauthorized",
+            Self::TokenExpired => "token_expired",
+            Self::RefreshReused => "refresh_reused",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::WrongAccessCode => "wrong_access_code",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::Conflict => "conflict",
+            Self::NotJoined => "not_joined",
+            Self::Internal => "internal",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// WebSocket close codes the server uses, so clients can decide whether to reconnect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloseCode;
+
+impl CloseCode {
+    /// Server is shutting down; reconnect (possibly to another instance).
+    pub const GOING_AWAY: u16 = 1001;
+    /// A frame violated the protocol (e.g. binary frame) or the client flooded.
+    pub const POLICY_VIOLATION: u16 = 1008;
+    /// A frame exceeded the size limit.
+    pub const TOO_BIG: u16 = 1009;
+    /// Server restarting: reconnect elsewhere and resume with `since_seq`.
+    pub const SERVICE_RESTART: u16 = 1012;
+    /// The client could not keep up (outbound queue full or writes timing out);
+    /// reconnect and resume with `since_seq`.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// No valid token in time, or the token expired: refresh it and reconnect.
+    pub const UNAUTHORIZED: u16 = 4401;
+    /// No pong or frame within the keepalive timeout.
+    pub const KEEPALIVE_TIMEOUT: u16 = 4408;
+}
+
+impl ServerFrame {
+    /// Builds an `error` frame.
+    pub fn error(code: ErrorCode, message: impl Into<String>, reference: Option<String>) -> Self {
+        Self::Error {
+            code,
+            message: message.into(),
+            reference,
+        }
+    }
+
+    /// Encodes the frame as the JSON text sent on the wire.
+    pub fn to_json(&self) -> String {
+        // Serializing these plain data types cannot fail: no maps with non-string keys,
+        // no custom serializers that error.
+        serde_json::to_string(self).unwrap_or_else(|_| String::from(r#"{"type":"error"}"#))
+    }
+}
+
+/// Encodes `{"type":"chat","message":…}` from a borrowed message, so the sender can
+/// keep its message for the `ack` without cloning it for the broadcast.
+pub fn encode_chat(message: &Message) -> String {
+    #[derive(Serialize)]
+    #[serde(tag = "type", rename = "chat")]
+    struct Chat<'a> {
+        message: &'a Message,
+    }
+    serde_json::to_string(&Chat { message }).unwrap_or_else(|_| String::from(r#"{"type":"error"}"#))
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_frames_use_snake_case_type_tags() {
+        let frame: ClientFrame =
+            serde_json::from_str(r#"{"type":"join_room","room_id":7,"since_seq":3}"#)
+                .expect("valid frame");
+        assert_eq!(
+            frame,
+            ClientFrame::JoinRoom {
+                room_id: 7,
+                since_seq: Some(3),
+                access_code: None
+            }
+        );
+        let ping: ClientFrame = serde_json::from_str(r#"{"type":"ping"}"#).expect("ping");
+        assert_eq!(ping, ClientFrame::Ping);
+    }
+
+    #[test]
+    fn error_frame_names_its_reference_ref() {
+        let json =
+            ServerFrame::error(ErrorCode::RateLimited, "slow down", Some("m1".into())).to_json();
+        assert_eq!(
+            json,
+            r#"{"type":"error","code":"rate_limited","message":"slow down","ref":"m1"}"#
+        );
+    }
+
+    #[test]
+    fn encode_chat_matches_the_chat_frame() {
+        let message = Message {
+            id: 1,
+            room_id: 2,
+            seq: 3,
+            user: crate::User {
+                id: 4,
+                username: "ada".into(),
+            },
+            content: "hi".into(),
+            client_msg_id: None,
+            created_at: chrono::DateTime::from_timestamp_millis(0).expect("epoch"),
+        };
+        let borrowed = encode_chat(&message);
+        assert_eq!(borrowed, ServerFrame::Chat { message }.to_json());
+    }
+
+    #[test]
+    fn error_code_names_match_serde() {
+        for code in [
+            ErrorCode::MalformedJson,
+            ErrorCode::NotJoined,
+            ErrorCode::TokenExpired,
+        ] {
+            let json = serde_json::to_string(&code).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Building and running the server: `App::build` binds and wires everything, so tests
+//! and the load generator start the real thing on port 0 in-process.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::compression::CompressionLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{TokenKeys, load_or_create_secret};
+use crate::broker::Broker;
+use crate::broker::local::LocalBroker;
+use crate::config::{Config, ConfigError};
+use crate::gateway::Hub;
+use crate::state::AppState;
+use crate::store::{self, StoreError};
+use crate::{auth, gateway, ops, rooms, telemetry, users, web};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("cannot read or create the JWT secret in {dir}: {source}")]
+    Secret { dir: String, source: std::io::Error },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A bound, fully wired server that has not started serving yet.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl App {
+    /// Validates the config, opens the store, binds the listener.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        config.validate()?;
+        let secret = load_or_create_secret(config.jwt_secret.as_deref(), &config.data_dir)
+            .map_err(|source| StartError::Secret {
+                dir: config.data_dir.display().to_string(),
+                source,
+            })?;
+        let tokens = TokenKeys::new(
+            &secret,
+            Duration::from_secs(config.access_ttl_secs),
+            Duration::from_secs(config.refresh_ttl_secs),
+        );
+        let store = store::connect(&config.database_url()).await?;
+        let broker: Arc<dyn Broker> = Arc::new(LocalBroker::new());
+        let hub = Hub::new(store.clone(), broker.clone());
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        let state = AppState {
+            connection_slots: Arc::new(Semaphore::new(config.max_connections)),
+            config: Arc::new(config),
+            store,
+            broker,
+            tokens: Arc::new(tokens),
+            hub,
+            shutdown: CancellationToken::new(),
+            connections: TaskTracker::new(),
+            metrics: telemetry::metrics_handle(),
+        };
+        let router = router(state.clone());
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    /// The address actually bound (the real port when configured with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| self.state.config.bind)
+    }
+
+    /// Cancelling this token shuts the server down gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.state.shutdown.clone()
+    }
+
+    /// Shared state, for tests that need to look inside (e.g. sign a token).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until the shutdown token is cancelled, then stops accepting, closes every
+    /// WebSocket with 1012 and waits (bounded) for connections to finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let state = self.state;
+        let shutdown = state.shutdown.clone();
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await?;
+        state.connections.close();
+        let grace = Duration::from_secs(state.config.shutdown_grace_secs);
+        if tokio::time::timeout(grace, state.connections.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = state.connections.len(),
+                "connections still open after the grace period"
+            );
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(auth::routes())
+        .merge(users::routes())
+        .merge(rooms::routes());
+    let http = Router::new()
+        .nest("/api/v1", api)
+        .merge(ops::routes())
+        .merge(web::routes())
+        .layer(DefaultBodyLimit::max(state.config.max_frame_bytes))
+        .layer(CompressionLayer::new());
+    Router::new()
+        .merge(gateway::routes())
+        .merge(http)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,54 @@
+//! Argon2id hashing for passwords and room access codes, run off the async runtime
+//! because each hash deliberately takes tens of milliseconds of CPU.
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+
+use crate::error::Error;
+
+/// Hashes `secret` with argon2id and a random salt (PHC string format).
+pub async fn hash(secret: String) -> Result<String, Error> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(secret.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(|e| Error::Internal(format!("argon2 hash: {e}")))
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("hash task: {e}")))?
+}
+
+/// Whether `secret` matches `hash`; a malformed stored hash never matches.
+pub async fn verify(secret: String, hash: String) -> Result<bool, Error> {
+    tokio::task::spawn_blocking(move || {
+        let Ok(parsed) = PasswordHash::new(&hash) else {
+            return false;
+        };
+        Argon2::default()
+            .verify_password(secret.as_bytes(), &parsed)
+            .is_ok()
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("verify task: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn hash_verifies_only_its_secret() {
+        let hash = super::hash("correct horse".into()).await.expect("hashes");
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(
+            super::verify("correct horse".into(), hash.clone())
+                .await
+                .expect("runs")
+        );
+        assert!(
+            !super::verify("wrong horse".into(), hash)
+                .await
+                .expect("runs")
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! The in-process broker: fan-out and presence for a single Socket-Hub process.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use async_trait::async_trait;
+use socket_hub_protocol::{RoomId, User, UserId};
+
+use super::{Broker, BrokerError, Envelope, Received, Subscriber, Subscription};
+
+/// Fan-out within one process. Holds no envelope longer than a channel hop.
+#[derive(Default)]
+pub struct LocalBroker {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    // std Mutex: every critical section is a map operation, never an `.await`.
+    rooms: Mutex<HashMap<RoomId, Subscriber>>,
+    /// Per room, per user: the user and how many of their connections are in it.
+    presence: Mutex<HashMap<RoomId, HashMap<UserId, (User, usize)>>>,
+}
+
+impl LocalBroker {
+    /// A broker with no subscriptions.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Removes the room's subscriber when its subscription is dropped.
+struct Unsubscribe {
+    inner: Weak<Inner>,
+    room_id: RoomId,
+    subscriber: Subscriber,
+}
+
+impl Drop for Unsubscribe {
+    fn drop(&mut self) {
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
+        let mut rooms = inner.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        if rooms
+            .get(&self.room_id)
+            .is_some_and(|current| current.same(&self.subscriber))
+        {
+            rooms.remove(&self.room_id);
+        }
+    }
+}
+
+#[async_trait]
+impl Broker for LocalBroker {
+    async fn publish(&self, envelope: Envelope) -> Result<(), BrokerError> {
+        let subscriber = {
+            let rooms = self.inner.rooms.lock().unwrap_or_else(|e| e.into_inner());
+            rooms.get(&envelope.room_id).cloned()
+        };
+        if let Some(subscriber) = subscriber {
+            subscriber.deliver(Received::Envelope(envelope));
+        }
+        Ok(())
+    }
+
+    async fn subscribe(&self, room_id: RoomId) -> Result<Subscription, BrokerError> {
+        let (subscriber, mut subscription) = Subscriber::pair(None);
+        let guard = Unsubscribe {
+            inner: Arc::downgrade(&self.inner),
+            room_id,
+            subscriber: subscriber.clone(),
+        };
+        subscription =
+            Subscription::new(subscription.rx, subscription.lagged, Some(Box::new(guard)));
+        self.inner
+            .rooms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(room_id, subscriber);
+        Ok(subscription)
+    }
+
+    async fn presence_enter(&self, room_id: RoomId, user: &User) -> Result<bool, BrokerError> {
+        let mut presence = self
+            .inner
+            .presence
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let entry = presence
+            .entry(room_id)
+            .or_default()
+            .entry(user.id)
+            .or_insert_with(|| (user.clone(), 0));
+        entry.1 += 1;
+        Ok(entry.1 == 1)
+    }
+
+    async fn presence_exit(&self, room_id: RoomId, user_id: UserId) -> Result<bool, BrokerError> {
+        let mut presence = self
+            .inner
+            .presence
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let Some(users) = presence.get_mut(&room_id) else {
+            return Ok(false);
+        };
+        let Some(entry) = users.get_mut(&user_id) else {
+            return Ok(false);
+        };
+        entry.1 = entry.1.saturating_sub(1);
+        let last = entry.1 == 0;
+        if last {
+            users.remove(&user_id);
+            if users.is_empty() {
+                presence.remove(&room_id);
+            }
+        }
+        Ok(last)
+    }
+
+    async fn presence_list(&self, room_id: RoomId) -> Result<Vec<User>, BrokerError> {
+        let presence = self
+            .inner
+            .presence
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut users: Vec<User> = presence
+            .get(&room_id)
+            .map(|users| users.values().map(|(user, _)| user.clone()).collect())
+            .unwrap_or_default();
+        users.sort_by_key(|user| user.id);
+        Ok(users)
+    }
+
+    fn backend(&self) -> &'static str {
+        "local"
+    }
+
+    fn is_connected(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::EnvelopeKind;
+
+    fn envelope(room_id: RoomId, seq: i64) -> Envelope {
+        Envelope {
+            room_id,
+            kind: EnvelopeKind::Chat { seq },
+            frame: format!("{{\"seq\":{seq}}}").into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn subscriber_receives_only_its_room() {
+        let broker = LocalBroker::new();
+        let mut sub = broker.subscribe(1).await.expect("subscribes");
+        broker.publish(envelope(2, 1)).await.expect("publishes");
+        broker.publish(envelope(1, 1)).await.expect("publishes");
+        match sub.recv().await {
+            Some(Received::Envelope(env)) => assert_eq!(env.room_id, 1),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn dropping_the_subscription_unsubscribes() {
+        let broker = LocalBroker::new();
+        drop(broker.subscribe(1).await.expect("subscribes"));
+        assert!(broker.inner.rooms.lock().expect("lock").is_empty());
+    }
+
+    #[tokio::test]
+    async fn overflow_reports_lagged_instead_of_blocking() {
+        let broker = LocalBroker::new();
+        let mut sub = broker.subscribe(1).await.expect("subscribes");
+        for seq in 0..(super::super::SUBSCRIPTION_CAPACITY as i64 + 10) {
+            broker.publish(envelope(1, seq)).await.expect("publishes");
+        }
+        assert!(matches!(sub.recv().await, Some(Received::Lagged)));
+    }
+
+    #[tokio::test]
+    async fn presence_counts_connections_per_user() {
+        let broker = LocalBroker::new();
+        let ada = User {
+            id: 1,
+            username: "ada".into(),
+        };
+        assert!(broker.presence_enter(9, &ada).await.expect("enter"));
+        assert!(!broker.presence_enter(9, &ada).await.expect("enter"));
+        assert_eq!(
+            broker.presence_list(9).await.expect("list"),
+            vec![ada.clone()]
+        );
+        assert!(!broker.presence_exit(9, 1).await.expect("exit"));
+        assert!(broker.presence_exit(9, 1).await.expect("exit"));
+        assert!(broker.presence_list(9).await.expect("list").is_empty());
+    }
+}

@@ -1,0 +1,154 @@
+//! Fan-out behind one small trait: how a room's events reach every process that has
+//! members of that room connected.
+//!
+//! A [`Broker`] carries [`Envelope`]s: a server frame encoded once, plus the little
+//! routing data receivers need without decoding it. Each process subscribes only to
+//! rooms its own connections have joined. Brokers may drop envelopes (a full queue, a
+//! lost connection); they then say so with [`Received::Lagged`], and the receiver
+//! refills from the store, so losing an envelope never loses a message.
+//!
+//! Presence (who is online in a room) lives here too, because only the broker sees
+//! every process. This build ships [`local::LocalBroker`], for one process.
+
+pub mod local;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use axum::extract::ws::Utf8Bytes;
+use socket_hub_protocol::{RoomId, Seq, User, UserId};
+use tokio::sync::mpsc;
+
+/// Routing data of an envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvelopeKind {
+    /// A stored chat message: receivers deliver these in `seq` order, without gaps.
+    Chat { seq: Seq },
+    /// Presence or typing: delivered as is, never to `except_user`'s own connections.
+    Ephemeral { except_user: Option<UserId> },
+    /// `user_id` lost membership: their connections stop receiving the room.
+    Evict { user_id: UserId },
+}
+
+/// A room event on its way to every subscribed process.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub room_id: RoomId,
+    pub kind: EnvelopeKind,
+    /// The encoded server frame, shared by every recipient (a reference-count bump).
+    pub frame: Utf8Bytes,
+}
+
+/// What a subscription yields.
+#[derive(Debug, Clone)]
+pub enum Received {
+    Envelope(Envelope),
+    /// Some envelopes were dropped: refill chat messages from the store.
+    Lagged,
+}
+
+/// A broker failure.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("broker unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Fan-out and presence across every process serving the chat.
+#[async_trait]
+pub trait Broker: Send + Sync + 'static {
+    /// Sends `envelope` to every process subscribed to its room.
+    async fn publish(&self, envelope: Envelope) -> Result<(), BrokerError>;
+    /// Receives the room's envelopes from now until the subscription is dropped. A
+    /// process holds at most one subscription per room.
+    async fn subscribe(&self, room_id: RoomId) -> Result<Subscription, BrokerError>;
+    /// Records one more connection of `user` in the room; `true` when it is the user's
+    /// first anywhere, i.e. they just came online there.
+    async fn presence_enter(&self, room_id: RoomId, user: &User) -> Result<bool, BrokerError>;
+    /// Records one connection fewer; `true` when it was the user's last, i.e. they
+    /// just went offline there.
+    async fn presence_exit(&self, room_id: RoomId, user_id: UserId) -> Result<bool, BrokerError>;
+    /// The users online in the room.
+    async fn presence_list(&self, room_id: RoomId) -> Result<Vec<User>, BrokerError>;
+    /// Short name for readiness and logs.
+    fn backend(&self) -> &'static str;
+    /// Whether fan-out currently works (readiness).
+    fn is_connected(&self) -> bool;
+}
+
+/// The receiving end of one room's envelopes. Dropping it unsubscribes.
+pub struct Subscription {
+    rx: mpsc::Receiver<Received>,
+    lagged: Arc<AtomicBool>,
+    _unsubscribe: Option<Box<dyn Send + Sync>>,
+}
+
+impl Subscription {
+    /// Builds a subscription; `unsubscribe` is dropped (and so runs its `Drop`) when the
+    /// subscription is.
+    pub(crate) fn new(
+        rx: mpsc::Receiver<Received>,
+        lagged: Arc<AtomicBool>,
+        unsubscribe: Option<Box<dyn Send + Sync>>,
+    ) -> Self {
+        Self {
+            rx,
+            lagged,
+            _unsubscribe: unsubscribe,
+        }
+    }
+
+    /// The next envelope, or `Lagged` first if anything was dropped since the last call.
+    /// `None` when the broker closed the subscription.
+    pub async fn recv(&mut self) -> Option<Received> {
+        if self.lagged.swap(false, Ordering::AcqRel) {
+            return Some(Received::Lagged);
+        }
+        self.rx.recv().await
+    }
+}
+
+/// The sending side a broker keeps for each subscribed room.
+#[derive(Clone)]
+pub(crate) struct Subscriber {
+    tx: mpsc::Sender<Received>,
+    lagged: Arc<AtomicBool>,
+}
+
+/// Envelopes a room subscription buffers before it counts as lagging.
+pub(crate) const SUBSCRIPTION_CAPACITY: usize = 1024;
+
+impl Subscriber {
+    /// A connected subscriber/subscription pair.
+    pub(crate) fn pair(unsubscribe: Option<Box<dyn Send + Sync>>) -> (Self, Subscription) {
+        let (tx, rx) = mpsc::channel(SUBSCRIPTION_CAPACITY);
+        let lagged = Arc::new(AtomicBool::new(false));
+        let subscriber = Self {
+            tx,
+            lagged: lagged.clone(),
+        };
+        (subscriber, Subscription::new(rx, lagged, unsubscribe))
+    }
+
+    /// Hands `received` over without waiting; a full queue marks the subscription as
+    /// lagged instead of blocking the publisher. `false` when the receiver is gone.
+    pub(crate) fn deliver(&self, received: Received) -> bool {
+        match self.tx.try_send(received) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.lagged.store(true, Ordering::Release);
+                // Wake the receiver in case it is idle: a marker in the queue would not
+                // fit, but the flag is checked on its next receive, which the full queue
+                // guarantees.
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Whether this subscriber feeds the same subscription as `other`.
+    pub(crate) fn same(&self, other: &Self) -> bool {
+        self.tx.same_channel(&other.tx)
+    }
+}

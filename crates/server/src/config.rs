@@ -1,0 +1,234 @@
+//! The one typed configuration: CLI flags with environment fallbacks, laptop defaults,
+//! validated once at start so a bad value fails with a clear message, not at first use.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Command line of the `socket-hub` binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "socket-hub",
+    version,
+    about = "Self-hosted real-time chat server"
+)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Flags for `serve`, accepted without the subcommand since bare `socket-hub` serves.
+    #[command(flatten)]
+    pub serve: Config,
+}
+
+/// Subcommands; `serve` is the default.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the chat server.
+    Serve(Config),
+}
+
+impl Cli {
+    /// The server configuration, whichever way it was given.
+    pub fn into_config(self) -> Config {
+        match self.command {
+            Some(Command::Serve(config)) => config,
+            None => self.serve,
+        }
+    }
+}
+
+/// Everything the server can be told. Field defaults work on a laptop with nothing set.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "SOCKET_HUB_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Directory for the embedded database and the generated JWT secret.
+    #[arg(long, env = "SOCKET_HUB_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Database URL; empty means the embedded SQLite file `<data-dir>/socket-hub.db`.
+    #[arg(long, env = "DATABASE_URL", default_value = "")]
+    pub database_url: String,
+
+    /// HS256 signing secret for access tokens (at least 32 bytes). When unset, one is
+    /// generated and kept in `<data-dir>/jwt-secret` so tokens survive restarts.
+    #[arg(long, env = "SOCKET_HUB_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Access token lifetime in seconds.
+    #[arg(long, env = "SOCKET_HUB_ACCESS_TTL_SECS", default_value_t = 900)]
+    pub access_ttl_secs: u64,
+
+    /// Refresh token lifetime in seconds.
+    #[arg(long, env = "SOCKET_HUB_REFRESH_TTL_SECS", default_value_t = 30 * 24 * 3600)]
+    pub refresh_ttl_secs: u64,
+
+    /// Largest WebSocket frame accepted, in bytes.
+    #[arg(long, env = "SOCKET_HUB_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    pub max_frame_bytes: usize,
+
+    /// Longest message content, in characters.
+    #[arg(long, env = "SOCKET_HUB_MAX_CONTENT_CHARS", default_value_t = 4000)]
+    pub max_content_chars: usize,
+
+    /// Sustained frames per second a connection may send.
+    #[arg(long, env = "SOCKET_HUB_RATE_PER_SEC", default_value_t = 20)]
+    pub rate_per_sec: u32,
+
+    /// Frames a connection may send in a burst above the sustained rate.
+    #[arg(long, env = "SOCKET_HUB_RATE_BURST", default_value_t = 40)]
+    pub rate_burst: u32,
+
+    /// Frames of one connection queued for sending before it counts as too slow and is
+    /// closed with 1013.
+    #[arg(long, env = "SOCKET_HUB_OUTBOUND_QUEUE", default_value_t = 256)]
+    pub outbound_queue: usize,
+
+    /// Seconds one socket write may take before the client counts as too slow.
+    #[arg(long, env = "SOCKET_HUB_WRITE_TIMEOUT_SECS", default_value_t = 10)]
+    pub write_timeout_secs: u64,
+
+    /// Seconds between server pings.
+    #[arg(long, env = "SOCKET_HUB_PING_INTERVAL_SECS", default_value_t = 25)]
+    pub ping_interval_secs: u64,
+
+    /// Seconds without any frame from the client (pongs included) before closing.
+    #[arg(long, env = "SOCKET_HUB_KEEPALIVE_TIMEOUT_SECS", default_value_t = 60)]
+    pub keepalive_timeout_secs: u64,
+
+    /// Milliseconds a connection has to authenticate with a first `auth` frame.
+    #[arg(long, env = "SOCKET_HUB_AUTH_TIMEOUT_MS", default_value_t = 10_000)]
+    pub auth_timeout_ms: u64,
+
+    /// Most WebSocket connections served at once; more are refused with 503.
+    #[arg(long, env = "SOCKET_HUB_MAX_CONNECTIONS", default_value_t = 100_000)]
+    pub max_connections: usize,
+
+    /// Seconds to wait for connections to finish after a shutdown signal.
+    #[arg(long, env = "SOCKET_HUB_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+
+    /// Log format: `json` for machines, `pretty` for people.
+    #[arg(long, env = "SOCKET_HUB_LOG_FORMAT", default_value = "pretty")]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// A configuration value that cannot work, named so the operator can fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Defaults for tests and embedding: port 0 on loopback, data in `data_dir`.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let cli = Cli::parse_from(["socket-hub"]);
+        let mut config = cli.into_config();
+        config.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.data_dir = data_dir.into();
+        config
+    }
+
+    /// Rejects values that would make the server misbehave rather than fail loudly.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |msg: String| Err(ConfigError(msg));
+        if let Some(secret) = &self.jwt_secret {
+            if secret.len() < 32 {
+                return fail("SOCKET_HUB_JWT_SECRET must be at least 32 bytes".into());
+            }
+        }
+        if self.access_ttl_secs == 0 || self.refresh_ttl_secs < self.access_ttl_secs {
+            return fail("token TTLs must be positive, refresh at least as long as access".into());
+        }
+        if self.max_frame_bytes < 1024 {
+            return fail("--max-frame-bytes must be at least 1024".into());
+        }
+        if self.max_content_chars == 0 || self.max_content_chars * 4 + 512 > self.max_frame_bytes {
+            return fail(format!(
+                "--max-content-chars {} does not fit in --max-frame-bytes {} (4 bytes per char plus envelope)",
+                self.max_content_chars, self.max_frame_bytes
+            ));
+        }
+        if self.rate_per_sec == 0 || self.rate_burst == 0 {
+            return fail("--rate-per-sec and --rate-burst must be positive".into());
+        }
+        if self.outbound_queue < 4 {
+            return fail("--outbound-queue must be at least 4".into());
+        }
+        if self.keepalive_timeout_secs <= self.ping_interval_secs {
+            return fail("--keepalive-timeout-secs must exceed --ping-interval-secs".into());
+        }
+        if !(self.database_url.is_empty() || self.database_url.starts_with("sqlite:")) {
+            return fail(format!(
+                "DATABASE_URL scheme not supported by this build: {}",
+                self.database_url.split(':').next().unwrap_or_default()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The database to open: the configured URL or the embedded SQLite file.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("socket-hub.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    pub(crate) fn write_timeout(&self) -> Duration {
+        Duration::from_secs(self.write_timeout_secs)
+    }
+
+    pub(crate) fn ping_interval(&self) -> Duration {
+        Duration::from_secs(self.ping_interval_secs)
+    }
+
+    pub(crate) fn keepalive_timeout(&self) -> Duration {
+        Duration::from_secs(self.keepalive_timeout_secs)
+    }
+
+    pub(crate) fn auth_timeout(&self) -> Duration {
+        Duration::from_millis(self.auth_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_command_and_serve_subcommand_parse_alike() {
+        let bare = Cli::parse_from(["socket-hub", "--bind", "0.0.0.0:9000"]).into_config();
+        let serve =
+            Cli::parse_from(["socket-hub", "serve", "--bind", "0.0.0.0:9000"]).into_config();
+        assert_eq!(bare.bind, serve.bind);
+        assert!(bare.validate().is_ok());
+    }
+
+    #[test]
+    fn short_secret_is_rejected_with_its_name() {
+        let mut config = Config::for_data_dir("/tmp/x");
+        config.jwt_secret = Some("short".into());
+        let err = config.validate().expect_err("short secret");
+        assert!(err.to_string().contains("SOCKET_HUB_JWT_SECRET"));
+    }
+
+    #[test]
+    fn content_limit_must_fit_frame_limit() {
+        let mut config = Config::for_data_dir("/tmp/x");
+        config.max_content_chars = 100_000;
+        assert!(config.validate().is_err());
+    }
+}

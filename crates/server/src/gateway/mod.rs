@@ -1,0 +1,99 @@
+//! Gateway service: the WebSocket endpoint `/ws`.
+//!
+//! Authenticates the handshake (header, query, subprotocol) or the first frame, then
+//! hands the connection to [`session`], which joins rooms through this process's
+//! [`Hub`].
+
+mod hub;
+mod outbound;
+mod rate;
+mod session;
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use socket_hub_protocol::{BEARER_SUBPROTOCOL_PREFIX, ErrorCode, SUBPROTOCOL};
+
+pub use hub::Hub;
+pub(crate) use hub::encode;
+
+use crate::auth::bearer_token;
+use crate::error::problem_response;
+use crate::state::AppState;
+
+/// Bytes read from the socket at a time; small, since most frames are small.
+const READ_BUFFER: usize = 4 * 1024;
+/// Bytes of outgoing frames buffered before a flush (each send flushes anyway).
+const WRITE_BUFFER: usize = 4 * 1024;
+
+/// The `/ws` route.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/ws", get(upgrade))
+}
+
+async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if state.shutdown.is_cancelled() {
+        return problem_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "server is shutting down; connect to another instance".into(),
+        );
+    }
+    let Ok(permit) = state.connection_slots.clone().try_acquire_owned() else {
+        return problem_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "connection limit reached; retry later".into(),
+        );
+    };
+    let token = bearer_token(&headers)
+        .or_else(|| query.get("token").map(String::as_str))
+        .or_else(|| subprotocol_token(&headers));
+    let auth = token.map(|token| state.tokens.verify(token));
+    let config = &state.config;
+    let max_frame = config.max_frame_bytes;
+    ws.protocols([SUBPROTOCOL])
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        // Bounded: a frame larger than this cannot be queued at all.
+        .max_write_buffer_size(WRITE_BUFFER + 2 * max_frame)
+        .max_message_size(max_frame)
+        .max_frame_size(max_frame)
+        .on_upgrade(move |socket| session::serve(state, socket, auth, permit))
+}
+
+/// The token in a `Sec-WebSocket-Protocol: socket-hub.v1, bearer.<token>` offer.
+fn subprotocol_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .find_map(|entry| entry.trim().strip_prefix(BEARER_SUBPROTOCOL_PREFIX))
+        .filter(|token| !token.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn token_is_found_among_offered_subprotocols() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            axum::http::header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("socket-hub.v1, bearer.abc.def.ghi"),
+        );
+        assert_eq!(subprotocol_token(&headers), Some("abc.def.ghi"));
+    }
+}

@@ -1,0 +1,42 @@
+//! The OpenAPI document, generated from the route annotations and protocol types.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::{auth, rooms, users};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Socket-Hub REST API", description = "Accounts, rooms and history. Live traffic uses the WebSocket at /ws; see docs/protocol.md."),
+    paths(
+        auth::register, auth::login, auth::refresh, auth::logout,
+        users::me,
+        rooms::routes::create_room, rooms::routes::list_rooms, rooms::routes::get_room,
+        rooms::routes::join_room, rooms::routes::leave_room, rooms::routes::list_members,
+        rooms::routes::history, rooms::routes::post_message, rooms::routes::mark_read,
+    ),
+    modifiers(&BearerAuth),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document served at `/api/openapi.json`.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

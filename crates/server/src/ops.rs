@@ -1,0 +1,60 @@
+//! Operations endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use socket_hub_protocol::rest::Readiness;
+
+use crate::state::AppState;
+
+/// `/healthz`, `/readyz`, `/metrics`, `/api/openapi.json`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(openapi))
+}
+
+/// Alive: the process answers HTTP.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Ready: the store answers and fan-out works; 503 otherwise, so a load balancer
+/// sends no new connections here.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let store_ok = state.store.ping().await.is_ok();
+    let broker_ok = state.broker.is_connected();
+    let ready = store_ok && broker_ok && !state.shutdown.is_cancelled();
+    let describe =
+        |name: &str, ok: bool| format!("{name}: {}", if ok { "ok" } else { "unavailable" });
+    let body = Readiness {
+        ready,
+        store: describe(state.store.backend(), store_ok),
+        broker: describe(state.broker.backend(), broker_ok),
+    };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    match &state.metrics {
+        Some(handle) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            handle.render(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics recorder not installed").into_response(),
+    }
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(crate::openapi::document())
+}

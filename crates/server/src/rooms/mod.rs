@@ -1,0 +1,192 @@
+//! Rooms and messages service: rooms, who belongs to them, and their durable history.
+//!
+//! Sending lives here too ([`send_message`]), shared by the REST route and the
+//! WebSocket gateway so a message is validated, stored and fanned out the same way
+//! whichever door it came in by.
+
+pub mod routes;
+mod store;
+
+use std::time::Instant;
+
+use socket_hub_protocol::rest::RoomView;
+use socket_hub_protocol::{Message, RoomId, ServerFrame, User};
+
+pub use routes::routes;
+pub use store::{Appended, MessageStore, NewMessage, RoomAccess, RoomStore};
+
+use crate::auth::password;
+use crate::broker::{Envelope, EnvelopeKind};
+use crate::error::{Error, Result};
+use crate::gateway::encode;
+use crate::state::AppState;
+
+/// A room the user may see (public, or private and a member); private rooms of others
+/// are reported as not found, never as forbidden, so their existence does not leak.
+pub(crate) async fn visible_room(
+    state: &AppState,
+    user: &User,
+    room_id: RoomId,
+) -> Result<RoomAccess> {
+    let access = state
+        .store
+        .room_access(room_id, user.id)
+        .await?
+        .ok_or(Error::NotFound("room"))?;
+    if access.view.room.is_private && !access.view.room.is_member {
+        return Err(Error::NotFound("room"));
+    }
+    Ok(access)
+}
+
+/// Makes `user` a member if they are not yet: free for public rooms, with the right
+/// access code for private ones.
+pub(crate) async fn ensure_member(
+    state: &AppState,
+    user: &User,
+    room_id: RoomId,
+    access_code: Option<String>,
+) -> Result<RoomView> {
+    let access = state
+        .store
+        .room_access(room_id, user.id)
+        .await?
+        .ok_or(Error::NotFound("room"))?;
+    let mut view = access.view;
+    if view.room.is_member {
+        return Ok(view);
+    }
+    if view.room.is_private {
+        // Without a code a private room is invisible; with one, it answers.
+        let code = access_code.ok_or(Error::NotFound("room"))?;
+        let hash = access.access_code_hash.ok_or(Error::WrongAccessCode)?;
+        if !password::verify(code, hash).await? {
+            return Err(Error::WrongAccessCode);
+        }
+    }
+    if state.store.add_member(room_id, user.id, "member").await? {
+        view.room.member_count += 1;
+    }
+    view.room.is_member = true;
+    Ok(view)
+}
+
+/// Validates, stores (durably) and fans out a message; an already-used
+/// `client_msg_id` returns the original message and sends nothing again.
+pub(crate) async fn send_message(
+    state: &AppState,
+    user: &User,
+    room_id: RoomId,
+    client_msg_id: Option<&str>,
+    content: &str,
+) -> Result<Message> {
+    validate_content(content, state.config.max_content_chars)?;
+    if let Some(id) = client_msg_id {
+        if id.is_empty() || id.len() > 64 {
+            return Err(Error::InvalidInput(
+                "client_msg_id must be 1-64 bytes".into(),
+            ));
+        }
+    }
+    let started = Instant::now();
+    let appended = state
+        .store
+        .append(NewMessage {
+            room_id,
+            user,
+            client_msg_id,
+            content,
+        })
+        .await?;
+    metrics::histogram!("socket_hub_store_append_seconds").record(started.elapsed().as_secs_f64());
+    match appended {
+        Appended::Stored(message) => {
+            metrics::counter!("socket_hub_messages_total").increment(1);
+            let envelope = Envelope {
+                room_id,
+                kind: EnvelopeKind::Chat { seq: message.seq },
+                frame: socket_hub_protocol::frames::encode_chat(&message).into(),
+            };
+            // Stored is what counts: if fan-out fails, receivers refill from the store.
+            if let Err(err) = state.broker.publish(envelope).await {
+                tracing::warn!(room_id, error = %err, "publish failed; receivers will refill");
+            }
+            Ok(message)
+        }
+        Appended::Duplicate(message) => Ok(message),
+        Appended::NotMember => {
+            visible_room(state, user, room_id).await?;
+            Err(Error::Forbidden("join the room before sending to it"))
+        }
+    }
+}
+
+/// Tells the room's other members that `user` is typing. Ephemeral: never stored.
+pub(crate) async fn publish_typing(state: &AppState, user: &User, room_id: RoomId) {
+    let envelope = Envelope {
+        room_id,
+        kind: EnvelopeKind::Ephemeral {
+            except_user: Some(user.id),
+        },
+        frame: encode(&ServerFrame::Typing {
+            room_id,
+            user: user.clone(),
+        }),
+    };
+    if let Err(err) = state.broker.publish(envelope).await {
+        tracing::debug!(room_id, error = %err, "typing publish failed");
+    }
+}
+
+fn validate_content(content: &str, max_chars: usize) -> Result<()> {
+    if content.trim().is_empty() {
+        return Err(Error::InvalidInput("message content is empty".into()));
+    }
+    if content.chars().count() > max_chars {
+        return Err(Error::ContentTooLong(max_chars));
+    }
+    Ok(())
+}
+
+/// Room names: 1 to 64 characters after trimming, no control characters.
+fn validate_room_name(name: &str) -> Result<&str> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(Error::InvalidInput(
+            "room name must be 1-64 printable characters".into(),
+        ));
+    }
+    Ok(name)
+}
+
+/// Access codes: 4 to 64 characters.
+fn validate_access_code(code: &str) -> Result<()> {
+    if !(4..=64).contains(&code.chars().count()) {
+        return Err(Error::InvalidInput(
+            "access code must be 4-64 characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_limits_count_characters_not_bytes() {
+        assert!(validate_content("héllo", 5).is_ok());
+        assert!(matches!(
+            validate_content("héllo!", 5),
+            Err(Error::ContentTooLong(5))
+        ));
+        assert!(validate_content("   ", 5).is_err());
+    }
+
+    #[test]
+    fn room_names_are_trimmed_and_bounded() {
+        assert_eq!(validate_room_name("  general ").ok(), Some("general"));
+        assert!(validate_room_name("").is_err());
+        assert!(validate_room_name("a\u{7}b").is_err());
+    }
+}

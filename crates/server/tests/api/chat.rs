@@ -1,0 +1,354 @@
+//! Live chat over WebSocket: delivery, order, resume, idempotency, presence, typing.
+
+use socket_hub_protocol::{ClientFrame, ServerFrame};
+
+use crate::helpers::{WAIT, assert_quiet, join, next_chat, send, spawn_app};
+
+#[tokio::test]
+async fn two_users_chat_both_ways() {
+    let app = spawn_app().await;
+    let (alice, alice_s) = app.user("alice").await;
+    let (bob, bob_s) = app.user("bob").await;
+    let room = alice
+        .create_room("general", false, None)
+        .await
+        .expect("room")
+        .room;
+    bob.join_room(room.id, None).await.expect("bob joins");
+    let mut a = app.connect(&alice_s).await;
+    let mut b = app.connect(&bob_s).await;
+    join(&mut a, room.id, None).await;
+    join(&mut b, room.id, None).await;
+
+    let sent = send(&mut a, room.id, "a1", "hi bob").await;
+    assert_eq!((sent.seq, sent.user.id), (1, alice_s.user.id));
+    let got = next_chat(&mut b).await;
+    assert_eq!(got, sent);
+    // The sender's own connection gets the chat too, so its seq stream has no holes.
+    assert_eq!(next_chat(&mut a).await.seq, 1);
+
+    let reply = send(&mut b, room.id, "b1", "hi alice").await;
+    assert_eq!(reply.seq, 2);
+    assert_eq!(next_chat(&mut a).await, reply);
+    assert_eq!(
+        bob.history(room.id, None, None)
+            .await
+            .expect("history")
+            .messages
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn rest_send_is_delivered_live_like_a_websocket_send() {
+    let app = spawn_app().await;
+    let (alice, _) = app.user("alice").await;
+    let (bob, bob_s) = app.user("bob").await;
+    let room = alice
+        .create_room("general", false, None)
+        .await
+        .expect("room")
+        .room;
+    bob.join_room(room.id, None).await.expect("join");
+    let mut b = app.connect(&bob_s).await;
+    join(&mut b, room.id, None).await;
+    let sent = alice
+        .send_message(room.id, "over http", Some("h1"))
+        .await
+        .expect("send");
+    assert_eq!(next_chat(&mut b).await, sent);
+}
+
+#[tokio::test]
+async fn resending_a_client_msg_id_returns_the_original_and_broadcasts_once() {
+    let app = spawn_app().await;
+    let (alice, alice_s) = app.user("alice").await;
+    let (bob, bob_s) = app.user("bob").await;
+    let room = alice
+        .create_room("general", false, None)
+        .await
+        .expect("room")
+        .room;
+    bob.join_room(room.id, None).await.expect("join");
+    let mut a = app.connect(&alice_s).await;
+    let mut b = app.connect(&bob_s).await;
+    join(&mut a, room.id, None).await;
+    join(&mut b, room.id, None).await;
+
+    let first = send(&mut a, room.id, "same-id", "once").await;
+    let again = send(&mut a, room.id, "same-id", "once").await;
+    assert_eq!(first, again);
+    let over_rest = alice
+        .send_message(room.id, "once", Some("same-id"))
+        .await
+        .expect("rest");
+    assert_eq!(over_rest, first);
+
+    assert_eq!(next_chat(&mut b).await, first);
+    // Only one chat reached bob: the next thing he sees is the next message.
+    let next = send(&mut a, room.id, "other-id", "twice?").await;
+    assert_eq!(next.seq, 2);
+    assert_eq!(next_chat(&mut b).await.seq, 2);
+    let history = alice.history(room.id, None, None).await.expect("history");
+    assert_eq!(history.messages.len(), 2);
+}
+
+#[tokio::test]
+async fn join_with_since_seq_replays_then_continues_live_without_gaps() {
+    let app = spawn_app().await;
+    let (alice, alice_s) = app.user("alice").await;
+    let (bob, bob_s) = app.user("bob").await;
+    let room = alice
+        .create_room("general", false, None)
+        .await
+        .expect("room")
+        .room;
+    bob.join_room(room.id, None).await.expect("join");
+    let mut a = app.connect(&alice_s).await;
+    join(&mut a, room.id, None).await;
+    for i in 1..=3 {
+        send(&mut a, room.id, &format!("m{i}"), &format!("message {i}")).await;
+    }
+
+    // Bob sees 1..3 live, then drops off.
+    let mut b = app.connect(&bob_s).await;
+    join(&mut b, room.id, Some(0)).await;
+    let seen: Vec<i64> = [
+        next_chat(&mut b).await,
+        next_chat(&mut b).await,
+        next_chat(&mut b).await,
+    ]
+    .iter()
+    .map(|m| m.seq)
+    .collect();
+    assert_eq!(seen, vec![1, 2, 3]);
+    b.close().await.expect("close");
+
+    for i in 4..=6 {
+        send(&mut a, room.id, &format!("m{i}"), &format!("message {i}")).await;
+    }
+    // Reconnect with the last seen seq: 4..6 replayed once, then live 7.
+    let mut b = app.connect(&bob_s).await;
+    match join(&mut b, room.id, Some(3)).await {
+        ServerFrame::RoomJoined { last_seq, .. } => assert_eq!(last_seq, 6),
+        other => panic!("{other:?}"),
+    }
+    send(&mut a, room.id, "m7", "message 7").await;
+    let mut resumed = Vec::new();
+    for _ in 0..4 {
+        resumed.push(next_chat(&mut b).await.seq);
+    }
+    assert_eq!(resumed, vec![4, 5, 6, 7]);
+    assert_quiet(&mut b).await;
+}
+
+#[tokio::test]
+async fn concurrent_senders_reach_every_receiver_exactly_once_in_order() {
+    let app = spawn_app().await;
+    let (owner, owner_s) = app.user("owner").await;
+    let room = owner
+        .create_room("busy", false, None)
+        .await
+        .expect("room")
+        .room;
+    let mut receivers = Vec::new();
+    for name in ["reader1", "reader2"] {
+        let (client, session) = app.user(name).await;
+        client.join_room(room.id, None).await.expect("join");
+        let mut ws = app.connect(&session).await;
+        join(&mut ws, room.id, None).await;
+        receivers.push(ws);
+    }
+    const SENDERS: usize = 4;
+    const EACH: usize = 25;
+    let mut tasks = Vec::new();
+    for s in 0..SENDERS {
+        let (client, session) = app.user(&format!("sender{s}")).await;
+        client.join_room(room.id, None).await.expect("join");
+        let mut ws = app.connect(&session).await;
+        tasks.push(tokio::spawn(async move {
+            for i in 0..EACH {
+                send(&mut ws, room.id, &format!("{s}-{i}"), "hello").await;
+            }
+        }));
+    }
+    drop(owner_s);
+    for task in tasks {
+        task.await.expect("sender");
+    }
+    for ws in &mut receivers {
+        let mut seqs = Vec::new();
+        for _ in 0..SENDERS * EACH {
+            seqs.push(next_chat(ws).await.seq);
+        }
+        let expected: Vec<i64> = (1..=(SENDERS * EACH) as i64).collect();
+        assert_eq!(seqs, expected);
+        assert_quiet(ws).await;
+    }
+}
+
+#[tokio::test]
+async fn presence_counts_tabs_as_one_user() {
+    let app = spawn_app().await;
+    let (alice, alice_s) = app.user("alice").await;
+    let (bob, bob_s) = app.user("bob").await;
+    let room = alice
+        .create_room("general", false, None)
+        .await
+        .expect("room")
+        .room;
+    bob.join_room(room.id, None).await.expect("join");
+    let mut b = app.connect(&bob_s).await;
+    join(&mut b, room.id, None).await;
+
+    let mut tab1 = app.connect(&alice_s).await;
+    match join(&mut tab1, room.id, None).await {
+        ServerFrame::RoomJoined { members, .. } => {
+            let names: Vec<_> = members.iter().map(|u| u.username.as_str()).collect();
+            assert_eq!(names, vec!["alice", "bob"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let came = b.frame_within(WAIT).await.expect("join frame");
+    assert_eq!(
+        came,
+        ServerFrame::Join {
+            room_id: room.id,
+            user: alice_s.user.clone()
+        }
+    );
+
+    // A second tab is not a second arrival; the next thing bob sees is a message.
+    let mut tab2 = app.connect(&alice_s).await;
+    join(&mut tab2, room.id, None).await;
+    send(&mut tab2, room.id, "t2", "from tab 2").await;
+    assert!(matches!(
+        b.frame_within(WAIT).await.expect("frame"),
+        ServerFrame::Chat { .. }
+    ));
+
+    // Closing one tab is not leaving; closing the last one is.
+    tab1.close().await.expect("close");
+    send(&mut tab2, room.id, "t2b", "still here").await;
+    assert!(matches!(
+        b.frame_within(WAIT).await.expect("frame"),
+        ServerFrame::Chat { .. }
+    ));
+    tab2.send(&ClientFrame::LeaveRoom { room_id: room.id })
+        .await
+        .expect("leave");
+    let left = b.frame_within(WAIT).await.expect("leave frame");
+    assert_eq!(
+        left,
+        ServerFrame::Leave {
+            room_id: room.id,
+            user: alice_s.user.clone()
+        }
+    );
+}
+
+#[tokio::test]
+async fn typing_reaches_others_but_not_the_typist() {
+    let app = spawn_app().await;
+    let (alice, alice_s) = app.user("alice").await;
+    let (bob, bob_s) = app.user("bob").await;
+    let room = alice
+        .create_room("general", false, None)
+        .await
+        .expect("room")
+        .room;
+    bob.join_room(room.id, None).await.expect("join");
+    let mut a = app.connect(&alice_s).await;
+    let mut b = app.connect(&bob_s).await;
+    join(&mut b, room.id, None).await;
+    join(&mut a, room.id, None).await;
+    a.send(&ClientFrame::Typing { room_id: room.id })
+        .await
+        .expect("typing");
+    let typing = b
+        .wait_for(WAIT, |f| {
+            matches!(f, ServerFrame::Typing { .. }).then(|| f.clone())
+        })
+        .await
+        .expect("typing frame");
+    assert_eq!(
+        typing,
+        ServerFrame::Typing {
+            room_id: room.id,
+            user: alice_s.user.clone()
+        }
+    );
+    send(&mut a, room.id, "after-typing", "done typing").await;
+    // Alice's own stream has her chat but never her typing.
+    let own = a
+        .wait_for(WAIT, |f| match f {
+            ServerFrame::Typing { .. } => Some(false),
+            ServerFrame::Chat { .. } => Some(true),
+            _ => None,
+        })
+        .await
+        .expect("frame");
+    assert!(own, "the typist must not receive their own typing notice");
+}
+
+#[tokio::test]
+async fn leaving_membership_stops_live_delivery() {
+    let app = spawn_app().await;
+    let (alice, alice_s) = app.user("alice").await;
+    let (bob, bob_s) = app.user("bob").await;
+    let room = alice
+        .create_room("general", false, None)
+        .await
+        .expect("room")
+        .room;
+    bob.join_room(room.id, None).await.expect("join");
+    let mut a = app.connect(&alice_s).await;
+    let mut b = app.connect(&bob_s).await;
+    join(&mut a, room.id, None).await;
+    join(&mut b, room.id, None).await;
+    bob.leave_room(room.id).await.expect("leave");
+    let left = b
+        .wait_for(WAIT, |f| {
+            matches!(f, ServerFrame::RoomLeft { .. }).then_some(())
+        })
+        .await;
+    assert!(left.is_ok());
+    send(&mut a, room.id, "x", "bob is gone").await;
+    assert_quiet(&mut b).await;
+    let err = bob
+        .send_message(room.id, "let me in", None)
+        .await
+        .expect_err("not a member");
+    assert_eq!(err.status(), Some(403));
+}
+
+#[tokio::test]
+async fn history_survives_a_restart() {
+    let app = spawn_app().await;
+    let (alice, session) = app.user("alice").await;
+    let room = alice
+        .create_room("durable", false, None)
+        .await
+        .expect("room")
+        .room;
+    for i in 0..3 {
+        alice
+            .send_message(room.id, &format!("keep {i}"), None)
+            .await
+            .expect("send");
+    }
+    let app = app.restart().await;
+    // The generated JWT secret persisted: the old token still works.
+    let mut client = app.client();
+    client.set_access_token(session.access_token.clone());
+    let page = client.history(room.id, None, None).await.expect("history");
+    let contents: Vec<_> = page.messages.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(contents, vec!["keep 2", "keep 1", "keep 0"]);
+    let mut ws = app.connect(&session).await;
+    join(&mut ws, room.id, None).await;
+    assert_eq!(
+        send(&mut ws, room.id, "after", "after restart").await.seq,
+        4
+    );
+}

@@ -1,0 +1,181 @@
+//! The spawn-app pattern: a real server per test, on port 0, with its own data dir.
+
+use std::time::Duration;
+
+use socket_hub::{App, Config};
+use socket_hub_client::{Auth, Client, Connection};
+use socket_hub_protocol::rest::Session;
+use socket_hub_protocol::{ClientFrame, Message, RoomId, Seq, ServerFrame};
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+/// How long any single expected event may take before a test fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A running server owned by one test.
+pub struct TestApp {
+    pub url: String,
+    pub dir: TempDir,
+    pub state: socket_hub::state::AppState,
+    shutdown: CancellationToken,
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Starts the app with default settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_with(|_| {}).await
+}
+
+/// Starts the app after `tweak` adjusts its config.
+pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    start(dir, tweak).await
+}
+
+async fn start(dir: TempDir, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        socket_hub::telemetry::init_logging(socket_hub::config::LogFormat::Pretty);
+    }
+    let mut config = Config::for_data_dir(dir.path());
+    config.database_url = String::new();
+    tweak(&mut config);
+    let app = App::build(config).await.expect("app builds");
+    let url = format!("http://{}", app.local_addr());
+    let state = app.state().clone();
+    let shutdown = app.shutdown_token();
+    let handle = tokio::spawn(async move {
+        app.run_until_stopped().await.expect("server runs");
+    });
+    TestApp {
+        url,
+        dir,
+        state,
+        shutdown,
+        handle: Some(handle),
+    }
+}
+
+impl TestApp {
+    /// Stops the server (graceful) and starts a new one on the same data dir.
+    pub async fn restart(mut self) -> TestApp {
+        self.stop().await;
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+        start(dir, |_| {}).await
+    }
+
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(handle) = self.handle.take() {
+            tokio::time::timeout(WAIT, handle)
+                .await
+                .expect("server stops in time")
+                .expect("server task");
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.url)
+    }
+
+    /// Registers `name` and returns a signed-in client with its session.
+    pub async fn user(&self, name: &str) -> (Client, Session) {
+        let mut client = self.client();
+        let session = client.register(name, PASSWORD).await.expect("register");
+        (client, session)
+    }
+
+    /// A WebSocket for `session` that has seen its `ready`.
+    pub async fn connect(&self, session: &Session) -> Connection {
+        let mut ws = Connection::connect(&self.url, Auth::Header(session.access_token.clone()))
+            .await
+            .expect("connects");
+        expect_ready(&mut ws).await;
+        ws
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub async fn expect_ready(ws: &mut Connection) {
+    let frame = ws.frame_within(WAIT).await.expect("a first frame");
+    assert!(
+        matches!(frame, ServerFrame::Ready { .. }),
+        "expected ready, got {frame:?}"
+    );
+}
+
+/// Joins a room on `ws` and returns its `room_joined` (members, last_seq).
+pub async fn join(ws: &mut Connection, room_id: RoomId, since_seq: Option<Seq>) -> ServerFrame {
+    ws.send(&ClientFrame::JoinRoom {
+        room_id,
+        since_seq,
+        access_code: None,
+    })
+    .await
+    .expect("send join");
+    ws.wait_for(WAIT, |f| match f {
+        ServerFrame::RoomJoined { .. } => Some(f.clone()),
+        ServerFrame::Error { .. } => panic!("join failed: {f:?}"),
+        _ => None,
+    })
+    .await
+    .expect("room_joined")
+}
+
+/// Sends a message over WebSocket and waits for its ack.
+pub async fn send(
+    ws: &mut Connection,
+    room_id: RoomId,
+    client_msg_id: &str,
+    content: &str,
+) -> Message {
+    ws.send(&ClientFrame::MessageSend {
+        room_id,
+        client_msg_id: client_msg_id.into(),
+        content: content.into(),
+    })
+    .await
+    .expect("send message");
+    ws.wait_for(WAIT, |f| match f {
+        ServerFrame::Ack {
+            client_msg_id: id,
+            message,
+        } if id == client_msg_id => Some(message.clone()),
+        ServerFrame::Error { .. } => panic!("send failed: {f:?}"),
+        _ => None,
+    })
+    .await
+    .expect("ack")
+}
+
+/// The next `chat` message on `ws`, skipping other frames.
+pub async fn next_chat(ws: &mut Connection) -> Message {
+    ws.wait_for(WAIT, |f| match f {
+        ServerFrame::Chat { message } => Some(message.clone()),
+        _ => None,
+    })
+    .await
+    .expect("chat")
+}
+
+/// The next error frame's code.
+pub async fn next_error(ws: &mut Connection) -> socket_hub_protocol::ErrorCode {
+    ws.wait_for(WAIT, |f| match f {
+        ServerFrame::Error { code, .. } => Some(*code),
+        _ => None,
+    })
+    .await
+    .expect("error frame")
+}
+
+/// Proves nothing else is queued for `ws`: a ping's pong must be the next frame.
+pub async fn assert_quiet(ws: &mut Connection) {
+    ws.send(&ClientFrame::Ping).await.expect("ping");
+    let frame = ws.frame_within(WAIT).await.expect("pong");
+    assert_eq!(frame, ServerFrame::Pong, "expected nothing before the pong");
+}

@@ -1,0 +1,212 @@
+//! Bad input and abusive clients: each gets a clear error frame or close code, never a
+//! panic, a hung connection, or a slower room for everyone else.
+
+use socket_hub_client::{Auth, ConnectOptions, Connection};
+use socket_hub_protocol::{ClientFrame, CloseCode, ErrorCode, ServerFrame};
+
+use crate::helpers::{
+    WAIT, assert_quiet, join, next_chat, next_error, send, spawn_app, spawn_with,
+};
+
+#[tokio::test]
+async fn malformed_json_and_unknown_types_get_errors_and_the_connection_lives() {
+    let app = spawn_app().await;
+    let (_, session) = app.user("fuzzy").await;
+    let mut ws = app.connect(&session).await;
+    ws.send_text("{this is not json").await.expect("send");
+    assert_eq!(next_error(&mut ws).await, ErrorCode::MalformedJson);
+    ws.send_text(r#"{"type":"teleport","room_id":1}"#)
+        .await
+        .expect("send");
+    assert_eq!(next_error(&mut ws).await, ErrorCode::UnknownType);
+    ws.send_text(r#"{"type":"join_room"}"#).await.expect("send");
+    assert_eq!(next_error(&mut ws).await, ErrorCode::InvalidInput);
+    ws.send_text(r#"{"no_type":true}"#).await.expect("send");
+    assert_eq!(next_error(&mut ws).await, ErrorCode::InvalidInput);
+    ws.send_binary(vec![0, 1, 2]).await.expect("send");
+    assert_eq!(next_error(&mut ws).await, ErrorCode::MalformedJson);
+    assert_quiet(&mut ws).await;
+}
+
+#[tokio::test]
+async fn requests_about_rooms_you_are_not_in_are_refused() {
+    let app = spawn_app().await;
+    let (alice, _) = app.user("alice").await;
+    let (_, bob_s) = app.user("bob").await;
+    let room = alice
+        .create_room("lobby", false, None)
+        .await
+        .expect("room")
+        .room;
+    let mut ws = app.connect(&bob_s).await;
+    for frame in [
+        ClientFrame::Typing { room_id: room.id },
+        ClientFrame::LeaveRoom { room_id: room.id },
+    ] {
+        ws.send(&frame).await.expect("send");
+        assert_eq!(next_error(&mut ws).await, ErrorCode::NotJoined);
+    }
+    ws.send(&ClientFrame::MessageSend {
+        room_id: room.id,
+        client_msg_id: "x".into(),
+        content: "hi".into(),
+    })
+    .await
+    .expect("send");
+    assert_eq!(next_error(&mut ws).await, ErrorCode::Forbidden);
+    ws.send(&ClientFrame::JoinRoom {
+        room_id: 9999,
+        since_seq: None,
+        access_code: None,
+    })
+    .await
+    .expect("send");
+    assert_eq!(next_error(&mut ws).await, ErrorCode::NotFound);
+}
+
+#[tokio::test]
+async fn content_limits_are_errors_with_the_client_msg_id() {
+    let app = spawn_app().await;
+    let (alice, session) = app.user("alice").await;
+    let room = alice
+        .create_room("lobby", false, None)
+        .await
+        .expect("room")
+        .room;
+    let mut ws = app.connect(&session).await;
+    join(&mut ws, room.id, None).await;
+    for (content, code) in [
+        ("x".repeat(4001), ErrorCode::ContentTooLong),
+        ("  ".into(), ErrorCode::InvalidInput),
+    ] {
+        ws.send(&ClientFrame::MessageSend {
+            room_id: room.id,
+            client_msg_id: "big".into(),
+            content,
+        })
+        .await
+        .expect("send");
+        let (got, reference) = ws
+            .wait_for(WAIT, |f| match f {
+                ServerFrame::Error {
+                    code, reference, ..
+                } => Some((*code, reference.clone())),
+                _ => None,
+            })
+            .await
+            .expect("error");
+        assert_eq!((got, reference.as_deref()), (code, Some("big")));
+    }
+    // Exactly at the limit is fine, in characters not bytes.
+    send(&mut ws, room.id, "max", &"é".repeat(4000)).await;
+}
+
+#[tokio::test]
+async fn oversized_frame_gets_an_error_then_close_1009() {
+    let app = spawn_app().await;
+    let (_, session) = app.user("big").await;
+    let mut ws = app.connect(&session).await;
+    let huge = format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(70 * 1024));
+    ws.send_text(huge).await.expect("send");
+    assert_eq!(next_error(&mut ws).await, ErrorCode::FrameTooLarge);
+    assert_eq!(
+        ws.closed_within(WAIT).await.expect("closed"),
+        Some(CloseCode::TOO_BIG)
+    );
+}
+
+#[tokio::test]
+async fn flooding_is_rate_limited_then_disconnected() {
+    let app = spawn_with(|c| {
+        c.rate_per_sec = 5;
+        c.rate_burst = 5;
+    })
+    .await;
+    let (_, session) = app.user("flood").await;
+    let mut ws = app.connect(&session).await;
+    for _ in 0..20 {
+        ws.send(&ClientFrame::Ping).await.expect("send");
+    }
+    assert_eq!(next_error(&mut ws).await, ErrorCode::RateLimited);
+    // Keep pushing far past the limit: the server stops listening.
+    for _ in 0..200 {
+        if ws.send(&ClientFrame::Ping).await.is_err() {
+            break;
+        }
+    }
+    assert_eq!(
+        ws.closed_within(WAIT).await.expect("closed"),
+        Some(CloseCode::POLICY_VIOLATION)
+    );
+}
+
+#[tokio::test]
+async fn a_slow_consumer_is_closed_with_1013_without_slowing_the_room() {
+    let app = spawn_with(|c| {
+        c.outbound_queue = 8;
+        c.rate_per_sec = 100_000;
+        c.rate_burst = 100_000;
+    })
+    .await;
+    let (alice, alice_s) = app.user("alice").await;
+    let room = alice
+        .create_room("firehose", false, None)
+        .await
+        .expect("room")
+        .room;
+    let mut sessions = Vec::new();
+    for name in ["slow", "fast"] {
+        let (client, session) = app.user(name).await;
+        client.join_room(room.id, None).await.expect("join");
+        sessions.push(session);
+    }
+    // The slow client has a tiny receive buffer and stops reading after joining.
+    let options = ConnectOptions {
+        recv_buffer: Some(4096),
+    };
+    let mut slow = Connection::connect_with(
+        &app.url,
+        Auth::Header(sessions[0].access_token.clone()),
+        options,
+    )
+    .await
+    .expect("connects");
+    join(&mut slow, room.id, None).await;
+    let mut fast = app.connect(&sessions[1]).await;
+    join(&mut fast, room.id, None).await;
+    let mut sender = app.connect(&alice_s).await;
+
+    // More than the kernel will buffer for one socket (tcp_wmem max is 4 MiB here).
+    const MESSAGES: i64 = 1500;
+    let body = "z".repeat(4000);
+    let reader = tokio::spawn(async move {
+        let mut seqs = Vec::new();
+        for _ in 0..MESSAGES {
+            seqs.push(next_chat(&mut fast).await.seq);
+        }
+        seqs
+    });
+    for i in 0..MESSAGES {
+        send(&mut sender, room.id, &format!("m{i}"), &body).await;
+    }
+    // Everyone else got everything, in order.
+    assert_eq!(
+        reader.await.expect("fast reader"),
+        (1..=MESSAGES).collect::<Vec<_>>()
+    );
+    // The slow one gets what fit in its buffers, then the close.
+    let mut received = 0;
+    let code = loop {
+        match slow.event_within(WAIT).await {
+            Ok(socket_hub_client::Event::Frame(ServerFrame::Chat { .. })) => received += 1,
+            Ok(socket_hub_client::Event::Frame(_)) => {}
+            Ok(socket_hub_client::Event::Closed { code, .. }) => break code,
+            Err(err) => panic!("slow consumer was not closed after {received} chats: {err}"),
+        }
+    };
+    assert_eq!(code, Some(CloseCode::TRY_AGAIN_LATER));
+    assert!(
+        received < MESSAGES,
+        "slow consumer received everything ({received})"
+    );
+}

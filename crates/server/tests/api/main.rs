@@ -1,0 +1,9 @@
+//! Integration tests: the real app on port 0, driven through the SDK over real sockets.
+//! One test binary; each test starts its own app with its own database.
+#![allow(unreachable_pub)]
+
+mod auth;
+mod chat;
+mod helpers;
+mod limits;
+mod rooms;
