@@ -237,8 +237,12 @@ async fn read_loop(shared: &Shared, stream: &mut Stream) -> bool {
             Message::Ping(_) | Message::Pong(_) => {}
         }
     }
+    if !closing.is_cancelled() {
+        // The client ended it (close frame, EOF, reset): a normal close. Otherwise the
+        // server asked (kick, expiry, shutdown) and the writer knows the code.
+        shared.session.close(1000);
+    }
     // Settle every room this connection was in, whatever ended it.
-    shared.session.close(1000);
     for room_id in reader.joined.drain() {
         shared.state.hub.leave(room_id, shared.session.id()).await;
     }

@@ -5,5 +5,6 @@
 mod auth;
 mod chat;
 mod helpers;
+mod lifecycle;
 mod limits;
 mod rooms;
