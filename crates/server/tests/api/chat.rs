@@ -2,23 +2,20 @@
 
 use socket_hub_protocol::{ClientFrame, ServerFrame};
 
-use crate::helpers::{WAIT, assert_quiet, join, next_chat, send, spawn_app};
+use crate::helpers::{Duo, WAIT, assert_quiet, duo, join, next_chat, send, spawn_app};
 
 #[tokio::test]
 async fn two_users_chat_both_ways() {
     let app = spawn_app().await;
-    let (alice, alice_s) = app.user("alice").await;
-    let (bob, bob_s) = app.user("bob").await;
-    let room = alice
-        .create_room("general", false, None)
-        .await
-        .expect("room")
-        .room;
-    bob.join_room(room.id, None).await.expect("bob joins");
-    let mut a = app.connect(&alice_s).await;
-    let mut b = app.connect(&bob_s).await;
-    join(&mut a, room.id, None).await;
-    join(&mut b, room.id, None).await;
+    let Duo {
+        alice,
+        alice_s,
+        bob,
+        bob_s,
+        room,
+        mut a,
+        mut b,
+    } = duo(&app).await;
 
     let sent = send(&mut a, room.id, "a1", "hi bob").await;
     assert_eq!((sent.seq, sent.user.id), (1, alice_s.user.id));
@@ -63,18 +60,15 @@ async fn rest_send_is_delivered_live_like_a_websocket_send() {
 #[tokio::test]
 async fn resending_a_client_msg_id_returns_the_original_and_broadcasts_once() {
     let app = spawn_app().await;
-    let (alice, alice_s) = app.user("alice").await;
-    let (bob, bob_s) = app.user("bob").await;
-    let room = alice
-        .create_room("general", false, None)
-        .await
-        .expect("room")
-        .room;
-    bob.join_room(room.id, None).await.expect("join");
-    let mut a = app.connect(&alice_s).await;
-    let mut b = app.connect(&bob_s).await;
-    join(&mut a, room.id, None).await;
-    join(&mut b, room.id, None).await;
+    let Duo {
+        alice,
+        alice_s,
+        bob,
+        bob_s,
+        room,
+        mut a,
+        mut b,
+    } = duo(&app).await;
 
     let first = send(&mut a, room.id, "same-id", "once").await;
     let again = send(&mut a, room.id, "same-id", "once").await;
@@ -251,18 +245,15 @@ async fn presence_counts_tabs_as_one_user() {
 #[tokio::test]
 async fn typing_reaches_others_but_not_the_typist() {
     let app = spawn_app().await;
-    let (alice, alice_s) = app.user("alice").await;
-    let (bob, bob_s) = app.user("bob").await;
-    let room = alice
-        .create_room("general", false, None)
-        .await
-        .expect("room")
-        .room;
-    bob.join_room(room.id, None).await.expect("join");
-    let mut a = app.connect(&alice_s).await;
-    let mut b = app.connect(&bob_s).await;
-    join(&mut b, room.id, None).await;
-    join(&mut a, room.id, None).await;
+    let Duo {
+        alice,
+        alice_s,
+        bob,
+        bob_s,
+        room,
+        mut a,
+        mut b,
+    } = duo(&app).await;
     a.send(&ClientFrame::Typing { room_id: room.id })
         .await
         .expect("typing");
@@ -295,18 +286,15 @@ async fn typing_reaches_others_but_not_the_typist() {
 #[tokio::test]
 async fn leaving_membership_stops_live_delivery() {
     let app = spawn_app().await;
-    let (alice, alice_s) = app.user("alice").await;
-    let (bob, bob_s) = app.user("bob").await;
-    let room = alice
-        .create_room("general", false, None)
-        .await
-        .expect("room")
-        .room;
-    bob.join_room(room.id, None).await.expect("join");
-    let mut a = app.connect(&alice_s).await;
-    let mut b = app.connect(&bob_s).await;
-    join(&mut a, room.id, None).await;
-    join(&mut b, room.id, None).await;
+    let Duo {
+        alice,
+        alice_s,
+        bob,
+        bob_s,
+        room,
+        mut a,
+        mut b,
+    } = duo(&app).await;
     bob.leave_room(room.id).await.expect("leave");
     let left = b
         .wait_for(WAIT, |f| {

@@ -179,3 +179,39 @@ pub async fn assert_quiet(ws: &mut Connection) {
     let frame = ws.frame_within(WAIT).await.expect("pong");
     assert_eq!(frame, ServerFrame::Pong, "expected nothing before the pong");
 }
+
+/// Alice and Bob, both members of a public room, each with a connection that joined it.
+pub struct Duo {
+    pub alice: Client,
+    pub alice_s: Session,
+    pub bob: Client,
+    pub bob_s: Session,
+    pub room: socket_hub_protocol::Room,
+    pub a: Connection,
+    pub b: Connection,
+}
+
+/// The usual two-person setup of a chat test.
+pub async fn duo(app: &TestApp) -> Duo {
+    let (alice, alice_s) = app.user("alice").await;
+    let (bob, bob_s) = app.user("bob").await;
+    let room = alice
+        .create_room("general", false, None)
+        .await
+        .expect("room")
+        .room;
+    bob.join_room(room.id, None).await.expect("bob joins");
+    let mut a = app.connect(&alice_s).await;
+    let mut b = app.connect(&bob_s).await;
+    join(&mut b, room.id, None).await;
+    join(&mut a, room.id, None).await;
+    Duo {
+        alice,
+        alice_s,
+        bob,
+        bob_s,
+        room,
+        a,
+        b,
+    }
+}
