@@ -49,12 +49,8 @@ fn main() {
             (Some(built), Some(sources)) => sources > built,
             (Some(_), None) => false,
         };
-        if stale {
-            if let Err(why) = build_web(&web) {
-                println!(
-                    "cargo:warning=web client not rebuilt ({why}); embedding what web/dist holds"
-                );
-            }
+        if stale && let Err(why) = build_web(&web) {
+            println!("cargo:warning=web client not rebuilt ({why}); embedding what web/dist holds");
         }
     }
 

@@ -8,10 +8,10 @@ use crate::helpers::{Duo, WAIT, assert_quiet, duo, join, next_chat, send, spawn_
 async fn two_users_chat_both_ways() {
     let app = spawn_app().await;
     let Duo {
-        alice,
+        alice: _,
         alice_s,
         bob,
-        bob_s,
+        bob_s: _,
         room,
         mut a,
         mut b,
@@ -62,9 +62,9 @@ async fn resending_a_client_msg_id_returns_the_original_and_broadcasts_once() {
     let app = spawn_app().await;
     let Duo {
         alice,
-        alice_s,
-        bob,
-        bob_s,
+        alice_s: _,
+        bob: _,
+        bob_s: _,
         room,
         mut a,
         mut b,
@@ -246,10 +246,10 @@ async fn presence_counts_tabs_as_one_user() {
 async fn typing_reaches_others_but_not_the_typist() {
     let app = spawn_app().await;
     let Duo {
-        alice,
+        alice: _,
         alice_s,
-        bob,
-        bob_s,
+        bob: _,
+        bob_s: _,
         room,
         mut a,
         mut b,
@@ -287,10 +287,10 @@ async fn typing_reaches_others_but_not_the_typist() {
 async fn leaving_membership_stops_live_delivery() {
     let app = spawn_app().await;
     let Duo {
-        alice,
-        alice_s,
+        alice: _,
+        alice_s: _,
         bob,
-        bob_s,
+        bob_s: _,
         room,
         mut a,
         mut b,
