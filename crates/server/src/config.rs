@@ -51,7 +51,8 @@ pub struct Config {
     #[arg(long, env = "SOCKET_HUB_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 
-    /// Database URL; empty means the embedded SQLite file `<data-dir>/socket-hub.db`.
+    /// Database URL: `postgres://…` to share one database between instances; empty means
+    /// the embedded SQLite file `<data-dir>/socket-hub.db`.
     #[arg(long, env = "DATABASE_URL", default_value = "")]
     pub database_url: String,
 
@@ -143,10 +144,12 @@ impl Config {
     /// Rejects values that would make the server misbehave rather than fail loudly.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |msg: String| Err(ConfigError(msg));
-        if let Some(secret) = &self.jwt_secret {
-            if secret.len() < 32 {
-                return fail("SOCKET_HUB_JWT_SECRET must be at least 32 bytes".into());
-            }
+        if self
+            .jwt_secret
+            .as_ref()
+            .is_some_and(|secret| secret.len() < 32)
+        {
+            return fail("SOCKET_HUB_JWT_SECRET must be at least 32 bytes".into());
         }
         if self.access_ttl_secs == 0 || self.refresh_ttl_secs < self.access_ttl_secs {
             return fail("token TTLs must be positive, refresh at least as long as access".into());
@@ -169,9 +172,12 @@ impl Config {
         if self.keepalive_timeout_secs <= self.ping_interval_secs {
             return fail("--keepalive-timeout-secs must exceed --ping-interval-secs".into());
         }
-        if !(self.database_url.is_empty() || self.database_url.starts_with("sqlite:")) {
+        let supported = ["sqlite:", "postgres:", "postgresql:"];
+        if !(self.database_url.is_empty()
+            || supported.iter().any(|s| self.database_url.starts_with(s)))
+        {
             return fail(format!(
-                "DATABASE_URL scheme not supported by this build: {}",
+                "DATABASE_URL must be sqlite:, postgres: or postgresql:, not {}:",
                 self.database_url.split(':').next().unwrap_or_default()
             ));
         }

@@ -14,12 +14,14 @@ pub struct LocalBroker {
     inner: Arc<Inner>,
 }
 
+/// Per user in one room: the user and how many of their connections are in it.
+type RoomPresence = HashMap<UserId, (User, usize)>;
+
 #[derive(Default)]
 struct Inner {
     // std Mutex: every critical section is a map operation, never an `.await`.
     rooms: Mutex<HashMap<RoomId, Subscriber>>,
-    /// Per room, per user: the user and how many of their connections are in it.
-    presence: Mutex<HashMap<RoomId, HashMap<UserId, (User, usize)>>>,
+    presence: Mutex<HashMap<RoomId, RoomPresence>>,
 }
 
 impl LocalBroker {

@@ -101,10 +101,10 @@ impl Hub {
 
     fn room(self: &Arc<Self>, room_id: RoomId) -> mpsc::Sender<Command> {
         let mut rooms = self.lock();
-        if let Some(commands) = rooms.get(&room_id) {
-            if !commands.is_closed() {
-                return commands.clone();
-            }
+        if let Some(commands) = rooms.get(&room_id)
+            && !commands.is_closed()
+        {
+            return commands.clone();
         }
         let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
         rooms.insert(room_id, tx.clone());

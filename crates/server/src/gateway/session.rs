@@ -269,7 +269,7 @@ impl Reader {
         metrics::counter!("socket_hub_rate_limited_total").increment(1);
         if self.strikes >= FLOOD_STRIKES {
             shared.session.close(CloseCode::POLICY_VIOLATION);
-        } else if self.strikes == 1 || self.strikes % 10 == 0 {
+        } else if self.strikes == 1 || self.strikes.is_multiple_of(10) {
             // One notice per burst of rejections, not one per frame.
             shared.reply_error(&Error::RateLimited, None);
         }

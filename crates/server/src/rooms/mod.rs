@@ -81,12 +81,10 @@ pub(crate) async fn send_message(
     content: &str,
 ) -> Result<Message> {
     validate_content(content, state.config.max_content_chars)?;
-    if let Some(id) = client_msg_id {
-        if id.is_empty() || id.len() > 64 {
-            return Err(Error::InvalidInput(
-                "client_msg_id must be 1-64 bytes".into(),
-            ));
-        }
+    if client_msg_id.is_some_and(|id| id.is_empty() || id.len() > 64) {
+        return Err(Error::InvalidInput(
+            "client_msg_id must be 1-64 bytes".into(),
+        ));
     }
     let started = Instant::now();
     let appended = state

@@ -3,9 +3,10 @@
 //! Each service owns the queries for its tables as a trait of its own
 //! ([`crate::users::UserStore`], [`crate::auth::TokenStore`], [`crate::rooms::RoomStore`],
 //! [`crate::rooms::MessageStore`]); [`Store`] is their sum plus health. The embedded
-//! SQLite backend lives in [`sqlite`]; a backend is picked from the database URL by
+//! SQLite backend lives in [`sqlite`], the shared PostgreSQL one in [`postgres`]; a backend is picked from the database URL by
 //! [`connect`], and nothing outside this module names a concrete backend.
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use crate::users::UserStore;
 pub trait Store: UserStore + TokenStore + RoomStore + MessageStore + Send + Sync + 'static {
     /// Succeeds when the database answers a trivial query; backs `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
-    /// Short backend name for logs and readiness (`sqlite`).
+    /// Short backend name for logs and readiness (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
 }
 
@@ -63,6 +64,8 @@ pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(postgres::PgStore::open(url).await?))
     } else {
         Err(StoreError::Open(format!("unsupported database URL: {url}")))
     }
@@ -77,3 +80,34 @@ pub(crate) fn now_millis() -> i64 {
 pub(crate) fn from_millis(millis: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(millis).unwrap_or_default()
 }
+
+/// A result row of either backend, read by the mappers each service shares between
+/// its backends. The schemas match, so a type mismatch is a bug worth a panic.
+pub(crate) trait ChatRow {
+    fn int(&self, index: usize) -> i64;
+    fn text(&self, index: usize) -> String;
+    fn opt_text(&self, index: usize) -> Option<String>;
+    fn flag(&self, index: usize) -> bool;
+}
+
+macro_rules! chat_row {
+    ($row:ty) => {
+        impl ChatRow for $row {
+            fn int(&self, index: usize) -> i64 {
+                sqlx::Row::get(self, index)
+            }
+            fn text(&self, index: usize) -> String {
+                sqlx::Row::get(self, index)
+            }
+            fn opt_text(&self, index: usize) -> Option<String> {
+                sqlx::Row::get(self, index)
+            }
+            fn flag(&self, index: usize) -> bool {
+                sqlx::Row::get(self, index)
+            }
+        }
+    };
+}
+
+chat_row!(sqlx::sqlite::SqliteRow);
+chat_row!(sqlx::postgres::PgRow);

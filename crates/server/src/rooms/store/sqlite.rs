@@ -1,143 +1,16 @@
-//! Queries on `rooms`, `memberships` and `messages`.
+//! `RoomStore` and `MessageStore` on SQLite.
 
 use async_trait::async_trait;
 use socket_hub_protocol::rest::RoomView;
-use socket_hub_protocol::{Member, Message, Room, RoomId, Seq, User, UserId};
+use socket_hub_protocol::{Member, Message, Room, RoomId, Seq, UserId};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
+use super::{
+    Appended, MESSAGE_COLUMNS, MessageStore, NewMessage, ROOM_COLUMNS, RoomAccess, RoomStore,
+    member, message, room_access,
+};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{StoreError, from_millis, now_millis};
-
-/// A room as seen by one user, plus the hash needed to check its access code.
-#[derive(Debug, Clone)]
-pub struct RoomAccess {
-    pub view: RoomView,
-    pub access_code_hash: Option<String>,
-}
-
-/// A message to store; the store assigns `id` and `seq`.
-#[derive(Debug, Clone)]
-pub struct NewMessage<'a> {
-    pub room_id: RoomId,
-    pub user: &'a User,
-    pub client_msg_id: Option<&'a str>,
-    pub content: &'a str,
-}
-
-/// What storing a message did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Appended {
-    /// Stored now with the next seq: deliver it.
-    Stored(Message),
-    /// The same sender already stored this `client_msg_id`: this is the original.
-    Duplicate(Message),
-    /// The sender is not a member (or the room does not exist).
-    NotMember,
-}
-
-/// Persistence of rooms and memberships.
-#[async_trait]
-pub trait RoomStore {
-    /// Creates a room with `owner_id` as its first member.
-    async fn create_room(
-        &self,
-        owner_id: UserId,
-        name: &str,
-        is_private: bool,
-        access_code_hash: Option<&str>,
-    ) -> Result<RoomView, StoreError>;
-    /// A room as `user_id` would see it (membership flags filled in), whether or not
-    /// they may; visibility is the caller's decision.
-    async fn room_access(
-        &self,
-        room_id: RoomId,
-        user_id: UserId,
-    ) -> Result<Option<RoomAccess>, StoreError>;
-    /// Public rooms and every room `user_id` belongs to.
-    async fn list_rooms(&self, user_id: UserId) -> Result<Vec<RoomView>, StoreError>;
-    /// Adds a member; `false` when already one.
-    async fn add_member(
-        &self,
-        room_id: RoomId,
-        user_id: UserId,
-        role: &str,
-    ) -> Result<bool, StoreError>;
-    /// Removes a member; `false` when not one.
-    async fn remove_member(&self, room_id: RoomId, user_id: UserId) -> Result<bool, StoreError>;
-    /// Whether `user_id` belongs to `room_id`.
-    async fn is_member(&self, room_id: RoomId, user_id: UserId) -> Result<bool, StoreError>;
-    /// Every member, oldest first.
-    async fn members(&self, room_id: RoomId) -> Result<Vec<Member>, StoreError>;
-    /// Raises the member's read marker to `seq` (never lowers it).
-    async fn mark_read(&self, room_id: RoomId, user_id: UserId, seq: Seq)
-    -> Result<(), StoreError>;
-}
-
-/// Persistence of messages: the durable, ordered history of each room.
-#[async_trait]
-pub trait MessageStore {
-    /// Stores a message with the room's next seq, atomically with the membership
-    /// check and the idempotency check, and durably before returning.
-    async fn append(&self, message: NewMessage<'_>) -> Result<Appended, StoreError>;
-    /// Up to `limit` messages with `seq < before` (or the newest), newest first.
-    async fn history(
-        &self,
-        room_id: RoomId,
-        before: Option<Seq>,
-        limit: u32,
-    ) -> Result<Vec<Message>, StoreError>;
-    /// Up to `limit` messages with `seq > after`, oldest first: replay and gap filling.
-    async fn messages_after(
-        &self,
-        room_id: RoomId,
-        after: Seq,
-        limit: u32,
-    ) -> Result<Vec<Message>, StoreError>;
-    /// The room's newest seq (0 when empty or unknown).
-    async fn last_seq(&self, room_id: RoomId) -> Result<Seq, StoreError>;
-}
-
-const ROOM_COLUMNS: &str = "r.id, r.name, r.is_private, r.owner_id, r.last_seq, r.created_at,
-    (SELECT COUNT(*) FROM memberships c WHERE c.room_id = r.id),
-    m.user_id IS NOT NULL, COALESCE(m.last_read_seq, 0), r.access_code_hash";
-
-fn room_access(row: &SqliteRow) -> RoomAccess {
-    RoomAccess {
-        view: RoomView {
-            room: Room {
-                id: row.get(0),
-                name: row.get(1),
-                is_private: row.get(2),
-                owner_id: row.get(3),
-                last_seq: row.get(4),
-                created_at: from_millis(row.get(5)),
-                member_count: row.get(6),
-                is_member: row.get(7),
-            },
-            last_read_seq: row.get(8),
-        },
-        access_code_hash: row.get(9),
-    }
-}
-
-const MESSAGE_COLUMNS: &str =
-    "m.id, m.room_id, m.seq, m.user_id, u.username, m.content, m.client_msg_id, m.created_at";
-
-fn message(row: &SqliteRow) -> Message {
-    Message {
-        id: row.get(0),
-        room_id: row.get(1),
-        seq: row.get(2),
-        user: User {
-            id: row.get(3),
-            username: row.get(4),
-        },
-        content: row.get(5),
-        client_msg_id: row.get(6),
-        created_at: from_millis(row.get(7)),
-    }
-}
 
 #[async_trait]
 impl RoomStore for SqliteStore {
@@ -264,17 +137,7 @@ impl RoomStore for SqliteStore {
         .bind(room_id)
         .fetch_all(&self.reader)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|row| Member {
-                user: User {
-                    id: row.get(0),
-                    username: row.get(1),
-                },
-                role: row.get(2),
-                joined_at: from_millis(row.get(3)),
-            })
-            .collect())
+        Ok(rows.iter().map(member).collect())
     }
 
     async fn mark_read(
@@ -371,7 +234,7 @@ impl MessageStore for SqliteStore {
         let rows = sqlx::query(&sql)
             .bind(room_id)
             .bind(before.unwrap_or(Seq::MAX))
-            .bind(limit)
+            .bind(i64::from(limit))
             .fetch_all(&self.reader)
             .await?;
         Ok(rows.iter().map(message).collect())
@@ -390,7 +253,7 @@ impl MessageStore for SqliteStore {
         let rows = sqlx::query(&sql)
             .bind(room_id)
             .bind(after)
-            .bind(limit)
+            .bind(i64::from(limit))
             .fetch_all(&self.reader)
             .await?;
         Ok(rows.iter().map(message).collect())

@@ -1,46 +1,12 @@
-//! Queries on the `refresh_tokens` table.
+//! `TokenStore` on SQLite.
 
 use async_trait::async_trait;
-use socket_hub_protocol::UserId;
 use sqlx::Row;
 
+use super::{Consumed, TokenStore, fresh, unconsumed};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{StoreError, now_millis};
-
-/// What presenting a refresh token found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Consumed {
-    /// Valid and now spent: issue the next token in `family_id`.
-    Fresh { user_id: UserId, family_id: String },
-    /// Already spent by a refresh: someone replayed it, so the family must die.
-    Reused { family_id: String },
-    /// Revoked (logout or an earlier reuse).
-    Revoked,
-    /// Past its expiry.
-    Expired,
-    /// Never issued.
-    Unknown,
-}
-
-/// Persistence the auth service needs for refresh-token rotation.
-#[async_trait]
-pub trait TokenStore {
-    /// Stores a new refresh token (by hash) in `family_id`.
-    async fn insert_refresh(
-        &self,
-        user_id: UserId,
-        family_id: &str,
-        token_hash: &str,
-        expires_at: i64,
-    ) -> Result<(), StoreError>;
-    /// Atomically marks the token spent, reporting what it was. Two concurrent
-    /// presentations of one token see exactly one `Fresh`.
-    async fn consume_refresh(&self, token_hash: &str) -> Result<Consumed, StoreError>;
-    /// Revokes every token of a family (reuse detected, or logout).
-    async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError>;
-    /// The family of a token, if it exists.
-    async fn refresh_family(&self, token_hash: &str) -> Result<Option<String>, StoreError>;
-}
+use socket_hub_protocol::UserId;
 
 #[async_trait]
 impl TokenStore for SqliteStore {
@@ -77,10 +43,7 @@ impl TokenStore for SqliteStore {
         .fetch_optional(&self.writer)
         .await?;
         if let Some(row) = spent {
-            return Ok(Consumed::Fresh {
-                user_id: row.get(0),
-                family_id: row.get(1),
-            });
+            return Ok(fresh(&row));
         }
         let row = sqlx::query(
             "SELECT family_id, used_at IS NOT NULL, revoked_at IS NOT NULL
@@ -89,14 +52,7 @@ impl TokenStore for SqliteStore {
         .bind(token_hash)
         .fetch_optional(&self.writer)
         .await?;
-        Ok(match row {
-            None => Consumed::Unknown,
-            Some(row) if row.get::<bool, _>(2) => Consumed::Revoked,
-            Some(row) if row.get::<bool, _>(1) => Consumed::Reused {
-                family_id: row.get(0),
-            },
-            Some(_) => Consumed::Expired,
-        })
+        Ok(unconsumed(row.as_ref()))
     }
 
     async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError> {

@@ -1,0 +1,41 @@
+//! One behaviour suite for every `Store` backend: each test in [`suite`] runs against
+//! SQLite (a temp file) and PostgreSQL (a fresh database of its own on the local server).
+#![allow(unreachable_pub)]
+
+mod backends;
+mod suite;
+
+/// Instantiates every named suite test once per backend.
+macro_rules! for_each_backend {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let db = crate::backends::Backend::sqlite().await;
+                    crate::suite::$test(&db).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let db = crate::backends::Backend::postgres().await;
+                    crate::suite::$test(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
+for_each_backend!(
+    users_are_unique_case_insensitively,
+    refresh_tokens_are_single_use,
+    rooms_list_public_and_mine,
+    memberships_and_read_markers,
+    messages_get_gap_free_seqs_and_idempotency,
+    history_pages_and_replay_ranges,
+    concurrent_writers_from_several_instances_get_unique_gap_free_seqs,
+);
