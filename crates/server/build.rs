@@ -49,8 +49,20 @@ fn main() {
             (Some(built), Some(sources)) => sources > built,
             (Some(_), None) => false,
         };
-        if stale && let Err(why) = build_web(&web) {
-            println!("cargo:warning=web client not rebuilt ({why}); embedding what web/dist holds");
+        if stale {
+            match build_web(&web) {
+                // Date the bundle like its newest source: it is then up to date for
+                // this script, and older than this run for cargo's rerun-if-changed
+                // on web/dist (no second rebuild of the crate next time).
+                Ok(()) => {
+                    if let Some(time) = sources {
+                        set_mtime_recursive(&dist, time);
+                    }
+                }
+                Err(why) => println!(
+                    "cargo:warning=web client not rebuilt ({why}); embedding what web/dist holds"
+                ),
+            }
         }
     }
 
@@ -58,6 +70,19 @@ fn main() {
     // keeps behaviour identical in every build mode).
     if !dist.is_dir() {
         let _ = std::fs::create_dir_all(&dist);
+    }
+    // A deleted or hand-rebuilt bundle is picked up too.
+    println!("cargo:rerun-if-changed={}", dist.display());
+}
+
+fn set_mtime_recursive(path: &Path, time: SystemTime) {
+    if let Ok(entries) = std::fs::read_dir(path) {
+        for entry in entries.filter_map(Result::ok) {
+            set_mtime_recursive(&entry.path(), time);
+        }
+    }
+    if let Ok(file) = std::fs::File::open(path) {
+        let _ = file.set_modified(time);
     }
 }
 

@@ -129,7 +129,7 @@ fn not_built() -> Response {
         Html(
             "<!doctype html><meta charset=utf-8><title>Socket-Hub</title>\
              <h1>Socket-Hub is running</h1>\
-             <p>The web client was not built into this binary (npm was not available when it \
+             <p>The web client was not built into this binary (npm was not available, or the build failed, when it \
              was compiled). Build it with <code>cd web &amp;&amp; npm ci &amp;&amp; npm run build</code> \
              and rebuild the server.</p>\
              <p>WebSocket: <code>/ws</code> &middot; REST: <code>/api/v1</code> &middot; \

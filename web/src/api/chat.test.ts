@@ -1,0 +1,328 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ChatClient } from './chat';
+import type { AuthManager, RestClient } from './rest';
+import { backoffMs, type WebSocketLike } from './socket';
+import type { StoredSession } from './tokens';
+import type { Message, RoomView } from './types';
+
+class FakeWS implements WebSocketLike {
+  static all: FakeWS[] = [];
+  readyState = 0;
+  sent: Record<string, unknown>[] = [];
+  onopen: WebSocketLike['onopen'] = null;
+  onclose: WebSocketLike['onclose'] = null;
+  onmessage: WebSocketLike['onmessage'] = null;
+  onerror: WebSocketLike['onerror'] = null;
+  closedWith?: number;
+  constructor(
+    readonly url: string,
+    readonly protocols: string[],
+  ) {
+    FakeWS.all.push(this);
+  }
+  send(data: string) {
+    this.sent.push(JSON.parse(data));
+  }
+  close(code?: number) {
+    this.closedWith = code;
+    this.readyState = 3;
+  }
+  // server side helpers
+  open() {
+    this.readyState = 1;
+    this.onopen?.({});
+  }
+  frame(f: unknown) {
+    this.onmessage?.({ data: JSON.stringify(f) });
+  }
+  drop(code = 1006) {
+    this.readyState = 3;
+    this.onclose?.({ code, reason: '' });
+  }
+  sentOf(type: string) {
+    return this.sent.filter((f) => f.type === type);
+  }
+}
+
+const ME = { id: 1, username: 'ada' };
+const BOB = { id: 2, username: 'bob' };
+const room = (id: number, last_seq = 0): RoomView => ({
+  id,
+  name: `room${id}`,
+  is_private: false,
+  owner_id: 1,
+  last_seq,
+  member_count: 2,
+  is_member: true,
+  created_at: '2024-05-01T10:00:00Z',
+  last_read_seq: 0,
+});
+const msg = (seq: number, extra: Partial<Message> = {}): Message => ({
+  id: seq,
+  room_id: 7,
+  seq,
+  user: BOB,
+  content: `m${seq}`,
+  created_at: '2024-05-01T10:00:00Z',
+  ...extra,
+});
+
+function setup() {
+  let token = 'tok-1';
+  const listeners = new Set<(s: StoredSession | null) => void>();
+  const session = (): StoredSession => ({ user: ME, accessToken: token, refreshToken: 'r', expiresAt: Date.now() + 60_000 });
+  const auth = {
+    user: ME,
+    accessToken: vi.fn(async () => token),
+    refresh: vi.fn(async () => {
+      token = `tok-${Number(token.slice(4)) + 1}`;
+      for (const l of listeners) l(session());
+      return session();
+    }),
+    subscribe: (fn: (s: StoredSession | null) => void) => {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
+  } as unknown as AuthManager;
+  const rest = {
+    rooms: vi.fn(async () => [room(7, 3)]),
+    room: vi.fn(async () => ({ ...room(7, 3), member_count: 3 })),
+    messages: vi.fn(async () => ({ messages: [msg(3), msg(2), msg(1)] })),
+    markRead: vi.fn(async () => {}),
+  } as unknown as RestClient;
+  const client = new ChatClient({
+    auth,
+    rest,
+    socketUrl: 'ws://test/ws',
+    createSocket: (url, protocols) => new FakeWS(url, protocols),
+    isVisible: () => true,
+  });
+  return { client, auth, rest };
+}
+
+const flush = async () => {
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+};
+const last = () => FakeWS.all[FakeWS.all.length - 1];
+
+beforeEach(() => {
+  FakeWS.all = [];
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+async function online(client: ChatClient) {
+  await client.start();
+  await flush();
+  const ws = last();
+  ws.open();
+  ws.frame({ type: 'ready', user: ME });
+  return ws;
+}
+
+describe('ChatClient over a fake socket', () => {
+  it('authenticates with the bearer subprotocol and reports its state honestly', async () => {
+    const { client } = setup();
+    const states: string[] = [];
+    client.subscribe(() => states.push(client.conn));
+    const ws = await online(client);
+    expect(ws.protocols).toEqual(['socket-hub.v1', 'bearer.tok-1']);
+    expect(client.conn).toBe('online');
+    expect(states).toContain('connecting');
+    expect(ws.sentOf('join_room')).toEqual([{ type: 'join_room', room_id: 7 }]);
+    ws.drop(1006);
+    expect(client.conn).toBe('reconnecting');
+    client.stop();
+  });
+
+  it('shows presence and typing', async () => {
+    const { client } = setup();
+    const ws = await online(client);
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME], last_seq: 3 });
+    ws.frame({ type: 'join', room_id: 7, user: BOB });
+    expect([...client.rooms.get(7)!.online.keys()].sort()).toEqual([1, 2]);
+    ws.frame({ type: 'typing', room_id: 7, user: BOB });
+    expect(client.typingUsers(7)).toEqual([BOB]);
+    vi.advanceTimersByTime(4_500);
+    expect(client.typingUsers(7)).toEqual([]);
+    ws.frame({ type: 'leave', room_id: 7, user: BOB });
+    expect([...client.rooms.get(7)!.online.keys()]).toEqual([1]);
+    // A join refreshes the room (member_count) from REST.
+    await vi.waitFor(() => expect(client.rooms.get(7)!.room.member_count).toBe(3));
+    client.stop();
+  });
+
+  it('sends typing at most every 2 s', async () => {
+    const { client } = setup();
+    const ws = await online(client);
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME], last_seq: 3 });
+    client.typing(7);
+    client.typing(7);
+    vi.advanceTimersByTime(1_000);
+    client.typing(7);
+    expect(ws.sentOf('typing')).toHaveLength(1);
+    vi.advanceTimersByTime(1_100);
+    client.typing(7);
+    expect(ws.sentOf('typing')).toHaveLength(2);
+    client.stop();
+  });
+
+  it('pending -> confirmed on ack, the echo chat does not double it', async () => {
+    const { client } = setup();
+    const ws = await online(client);
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME], last_seq: 3 });
+    const id = client.send(7, 'hello')!;
+    const t = client.rooms.get(7)!.timeline;
+    expect(t.pending.map((p) => p.content)).toEqual(['hello']);
+    expect(ws.sentOf('message_send')).toEqual([{ type: 'message_send', room_id: 7, client_msg_id: id, content: 'hello' }]);
+    const stored = msg(4, { user: ME, content: 'hello', client_msg_id: id });
+    ws.frame({ type: 'chat', message: stored });
+    ws.frame({ type: 'ack', client_msg_id: id, message: stored });
+    expect(t.pending).toEqual([]);
+    expect(t.messages.filter((m) => m.content === 'hello')).toHaveLength(1);
+    client.stop();
+  });
+
+  it('resends a pending message after a reconnect with the same client_msg_id', async () => {
+    const { client } = setup();
+    let ws = await online(client);
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME], last_seq: 3 });
+    const id = client.send(7, 'lost?')!;
+    ws.drop(1006);
+    vi.advanceTimersByTime(backoffMs(0, () => 1) + 1);
+    await flush();
+    ws = last();
+    ws.open();
+    ws.frame({ type: 'ready', user: ME });
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME], last_seq: 3 });
+    expect(ws.sentOf('message_send')).toEqual([{ type: 'message_send', room_id: 7, client_msg_id: id, content: 'lost?' }]);
+    client.stop();
+  });
+
+  it('reports a rejected send in words and allows a retry', async () => {
+    const { client } = setup();
+    const ws = await online(client);
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME], last_seq: 3 });
+    const id = client.send(7, 'x'.repeat(10))!;
+    ws.frame({ type: 'error', code: 'content_too_long', message: 'too long', ref: id });
+    const p = client.rooms.get(7)!.timeline.findPending(id)!;
+    expect(p.status).toBe('failed');
+    expect(p.error).toMatch(/too long/i);
+    expect(p.retryable).toBe(false);
+    client.stop();
+  });
+
+  it('resumes each room from its last seen seq and never doubles replayed messages', async () => {
+    const { client } = setup();
+    let ws = await online(client);
+    client.open(7);
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME, BOB], last_seq: 3 });
+    await flush();
+    ws.frame({ type: 'chat', message: msg(4) });
+    const t = client.rooms.get(7)!.timeline;
+    expect(t.messages.map((m) => m.seq)).toEqual([1, 2, 3, 4]);
+    client.networkLost();
+    expect(client.conn).toBe('offline');
+    expect(client.rooms.get(7)!.online.size).toBe(0);
+    client.networkBack();
+    await flush();
+    ws = last();
+    ws.open();
+    ws.frame({ type: 'ready', user: ME });
+    expect(ws.sentOf('join_room')).toEqual([{ type: 'join_room', room_id: 7, since_seq: 4 }]);
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME, BOB], last_seq: 6 });
+    ws.frame({ type: 'chat', message: msg(4) }); // overlap
+    ws.frame({ type: 'chat', message: msg(5) });
+    ws.frame({ type: 'chat', message: msg(6) });
+    ws.frame({ type: 'chat', message: msg(6) });
+    expect(t.messages.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(t.resumeSeq()).toBe(6);
+    // Viewing the room marks it read.
+    expect(ws.sentOf('read').at(-1)).toEqual({ type: 'read', room_id: 7, seq: 6 });
+    expect(client.unread(7)).toBe(0);
+    client.stop();
+  });
+
+  it('counts unread messages of rooms not being viewed', async () => {
+    const { client } = setup();
+    const ws = await online(client);
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME], last_seq: 3 });
+    await flush();
+    expect(client.unread(7)).toBe(3);
+    ws.frame({ type: 'chat', message: msg(4) });
+    expect(client.unread(7)).toBe(4);
+    client.open(7);
+    expect(client.unread(7)).toBe(0);
+    client.stop();
+  });
+
+  it('re-authenticates the live socket when the token is refreshed', async () => {
+    const { client, auth } = setup();
+    const ws = await online(client);
+    await auth.refresh();
+    expect(ws.sentOf('auth')).toEqual([{ type: 'auth', token: 'tok-2' }]);
+    ws.frame({ type: 'ready', user: ME }); // answered with ready: no re-join storm
+    expect(ws.sentOf('join_room')).toHaveLength(1);
+    client.stop();
+  });
+
+  it('on 4401 refreshes the token, then reconnects with the new one', async () => {
+    const { client, auth } = setup();
+    const ws = await online(client);
+    ws.drop(4401);
+    await flush();
+    expect(auth.refresh).toHaveBeenCalled();
+    expect(last()).not.toBe(ws);
+    expect(last().protocols).toEqual(['socket-hub.v1', 'bearer.tok-2']);
+    client.stop();
+  });
+
+  it('reconnects when pings go unanswered', async () => {
+    const { client } = setup();
+    const ws = await online(client);
+    vi.advanceTimersByTime(15_000);
+    expect(ws.sentOf('ping')).toHaveLength(1);
+    vi.advanceTimersByTime(8_000);
+    expect(ws.closedWith).toBe(4000);
+    expect(client.conn).toBe('reconnecting');
+    client.stop();
+  });
+});
+
+describe('history paging', () => {
+  it('loads the newest page on open, then pages backwards with before_seq', async () => {
+    const { client, rest } = setup();
+    const pages: Record<string, { messages: Message[]; next_before_seq?: number }> = {
+      newest: { messages: [msg(60), msg(59)], next_before_seq: 59 },
+      '59': { messages: [msg(58), msg(57)], next_before_seq: 57 },
+      '57': { messages: [msg(56)] },
+    };
+    (rest.messages as ReturnType<typeof vi.fn>).mockImplementation(async (_id: number, before?: number) =>
+      before === undefined ? pages.newest : pages[String(before)],
+    );
+    const ws = await online(client);
+    client.open(7);
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME], last_seq: 60 });
+    await vi.waitFor(() => expect(client.rooms.get(7)!.timeline.messages).toHaveLength(2));
+    expect(await client.loadOlder(7)).toBe(2);
+    expect(await client.loadOlder(7)).toBe(1);
+    expect(await client.loadOlder(7)).toBe(0); // no older page
+    expect(rest.messages).toHaveBeenCalledWith(7, 59);
+    expect(rest.messages).toHaveBeenCalledWith(7, 57);
+    expect(client.rooms.get(7)!.timeline.messages.map((m) => m.seq)).toEqual([56, 57, 58, 59, 60]);
+    client.stop();
+  });
+});
+
+describe('backoffMs', () => {
+  it('grows exponentially with jitter and a cap', () => {
+    expect(backoffMs(0, () => 0.5)).toBe(500);
+    expect(backoffMs(1, () => 0.5)).toBe(1000);
+    expect(backoffMs(3, () => 0.5)).toBe(4000);
+    expect(backoffMs(20, () => 0.5)).toBe(15000);
+    expect(backoffMs(0, () => 0)).toBe(400);
+    expect(backoffMs(0, () => 1)).toBe(600);
+  });
+});

@@ -1,0 +1,538 @@
+// The chat client: REST + WebSocket + per-room bookkeeping behind one observable store
+// the UI renders from. Knows nothing about React.
+import { ApiError, describeError, humanizeCode } from './errors';
+import type { AuthManager, RestClient } from './rest';
+import { HubSocket, type ConnState, type HubSocketOptions } from './socket';
+import { RoomTimeline, newClientMsgId, unreadCount } from './timeline';
+import type { ErrorCode, Message, RoomId, RoomView, ServerFrame, User } from './types';
+
+export const TYPING_SEND_INTERVAL_MS = 2_000;
+export const TYPING_SHOW_MS = 4_000;
+export const ACK_TIMEOUT_MS = 15_000;
+
+export interface RoomState {
+  room: RoomView;
+  timeline: RoomTimeline;
+  /** Users online in the room (fresh from room_joined, then join/leave). */
+  online: Map<number, User>;
+  /** Who is typing, until when (unix ms). */
+  typing: Map<number, { user: User; until: number }>;
+  /** Whether this connection has joined the room (room_joined received). */
+  joined: boolean;
+  loadingHistory: boolean;
+  error?: string;
+}
+
+export interface ChatSnapshot {
+  conn: ConnState;
+  me: User | null;
+  rooms: RoomState[];
+  version: number;
+}
+
+type Deps = {
+  auth: AuthManager;
+  rest: RestClient;
+  socketUrl: string;
+  createSocket?: HubSocketOptions['createSocket'];
+  now?: () => number;
+  /** Whether the user is looking (tab visible): only then are messages marked read. */
+  isVisible?: () => boolean;
+};
+
+const NOT_RETRYABLE: ErrorCode[] = ['content_too_long', 'invalid_input', 'forbidden', 'not_found', 'frame_too_large'];
+
+export class ChatClient {
+  readonly rooms = new Map<RoomId, RoomState>();
+  conn: ConnState = 'stopped';
+  activeRoomId: RoomId | null = null;
+  version = 0;
+  private listeners = new Set<() => void>();
+  private socket: HubSocket;
+  private lastTypingSent = new Map<RoomId, number>();
+  private readSent = new Map<RoomId, number>();
+  private resumedJoins = new Set<RoomId>();
+  private ackTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  private typingTimer: ReturnType<typeof setTimeout> | null = null;
+  private unsubscribeAuth: () => void;
+  private readonly now: () => number;
+  private readonly isVisible: () => boolean;
+
+  constructor(private readonly deps: Deps) {
+    this.now = deps.now ?? (() => Date.now());
+    this.isVisible = deps.isVisible ?? (() => typeof document === 'undefined' || document.visibilityState === 'visible');
+    this.socket = new HubSocket({
+      url: deps.socketUrl,
+      getToken: () => deps.auth.accessToken(),
+      forceRefresh: async () => (await deps.auth.refresh())?.accessToken ?? null,
+      onFrame: (f) => this.onFrame(f),
+      onState: (s) => {
+        this.conn = s;
+        this.changed();
+      },
+      onReady: () => this.onReady(),
+      onDown: () => this.onDown(),
+      createSocket: deps.createSocket,
+    });
+    // A refreshed token re-authenticates the live socket.
+    this.unsubscribeAuth = deps.auth.subscribe((s) => {
+      if (s) this.socket.reauth(s.accessToken);
+    });
+  }
+
+  // ---- observation ----------------------------------------------------------------
+
+  subscribe = (fn: () => void): (() => void) => {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  };
+
+  getVersion = (): number => this.version;
+
+  private changed(): void {
+    this.version++;
+    for (const fn of this.listeners) fn();
+  }
+
+  get me(): User | null {
+    return this.deps.auth.user;
+  }
+
+  myRooms(): RoomState[] {
+    return [...this.rooms.values()]
+      .filter((r) => r.room.is_member)
+      .sort((a, b) => a.room.name.localeCompare(b.room.name));
+  }
+
+  unread(roomId: RoomId): number {
+    const r = this.rooms.get(roomId);
+    return r ? unreadCount(r.room.last_seq, r.room.last_read_seq) : 0;
+  }
+
+  typingUsers(roomId: RoomId): User[] {
+    const r = this.rooms.get(roomId);
+    if (!r) return [];
+    const now = this.now();
+    return [...r.typing.values()].filter((t) => t.until > now).map((t) => t.user);
+  }
+
+  // ---- lifecycle ------------------------------------------------------------------
+
+  async start(): Promise<void> {
+    this.socket.start();
+    await this.refreshRooms();
+  }
+
+  stop(): void {
+    this.socket.stop();
+    this.unsubscribeAuth();
+    for (const t of this.ackTimers.values()) clearTimeout(t);
+    for (const t of this.refreshTimers.values()) clearTimeout(t);
+    if (this.typingTimer) clearTimeout(this.typingTimer);
+  }
+
+  networkLost(): void {
+    this.socket.networkLost();
+  }
+
+  networkBack(): void {
+    this.socket.reconnectNow();
+  }
+
+  /** Reloads the room list (my rooms + public rooms). */
+  async refreshRooms(): Promise<RoomView[]> {
+    const list = await this.deps.rest.rooms();
+    for (const view of list) this.upsertRoom(view);
+    this.changed();
+    return list;
+  }
+
+  private upsertRoom(view: RoomView): RoomState {
+    const existing = this.rooms.get(view.id);
+    if (existing) {
+      const becameMember = view.is_member && !existing.room.is_member;
+      // Never move counters backwards: live frames may be ahead of a REST snapshot.
+      existing.room = {
+        ...view,
+        last_seq: Math.max(view.last_seq, existing.room.last_seq),
+        last_read_seq: Math.max(view.last_read_seq, existing.room.last_read_seq),
+      };
+      if (becameMember) this.joinOnSocket(existing);
+      return existing;
+    }
+    const state: RoomState = {
+      room: view,
+      timeline: new RoomTimeline(),
+      online: new Map(),
+      typing: new Map(),
+      joined: false,
+      loadingHistory: false,
+    };
+    this.rooms.set(view.id, state);
+    if (view.is_member) this.joinOnSocket(state);
+    return state;
+  }
+
+  private joinOnSocket(r: RoomState): void {
+    const since = r.timeline.resumeSeq();
+    const sent = this.socket.send({
+      type: 'join_room',
+      room_id: r.room.id,
+      ...(since !== undefined ? { since_seq: since } : {}),
+    });
+    if (sent) {
+      if (since !== undefined) this.resumedJoins.add(r.room.id);
+      else this.resumedJoins.delete(r.room.id);
+    }
+  }
+
+  private onReady(): void {
+    for (const r of this.rooms.values()) if (r.room.is_member) this.joinOnSocket(r);
+    this.changed();
+  }
+
+  private onDown(): void {
+    for (const r of this.rooms.values()) {
+      r.joined = false;
+      r.online.clear();
+      r.typing.clear();
+    }
+    this.changed();
+  }
+
+  // ---- frames ---------------------------------------------------------------------
+
+  onFrame(f: ServerFrame): void {
+    switch (f.type) {
+      case 'ready':
+      case 'pong':
+        return;
+      case 'room_joined': {
+        const r = this.rooms.get(f.room_id);
+        if (!r) return;
+        r.joined = true;
+        r.error = undefined;
+        r.online = new Map(f.members.map((u) => [u.id, u]));
+        const resumed = this.resumedJoins.has(f.room_id);
+        const hadHistory = r.timeline.olderCursor !== undefined;
+        const gap = !resumed && hadHistory && r.timeline.highestSeq() < f.last_seq;
+        r.timeline.joined(f.last_seq, resumed);
+        r.room.last_seq = Math.max(r.room.last_seq, f.last_seq);
+        // Pending sends of this room go (again) now; the server dedupes by client_msg_id.
+        for (const p of r.timeline.pending) if (p.status === 'sending') this.transmit(r, p.clientMsgId);
+        if (this.activeRoomId === f.room_id && (!hadHistory || gap)) void this.loadNewest(f.room_id);
+        this.changed();
+        return;
+      }
+      case 'room_left': {
+        const r = this.rooms.get(f.room_id);
+        if (r) {
+          r.joined = false;
+          r.online.clear();
+        }
+        this.changed();
+        return;
+      }
+      case 'chat':
+      case 'ack': {
+        const m = f.message;
+        if (f.type === 'ack') this.clearAckTimer(f.client_msg_id);
+        this.receive(m);
+        return;
+      }
+      case 'join': {
+        const r = this.rooms.get(f.room_id);
+        if (r) {
+          r.online.set(f.user.id, f.user);
+          this.refreshRoomSoon(f.room_id); // a new member changes member_count
+        }
+        this.changed();
+        return;
+      }
+      case 'leave': {
+        const r = this.rooms.get(f.room_id);
+        if (r) {
+          r.online.delete(f.user.id);
+          r.typing.delete(f.user.id);
+        }
+        this.changed();
+        return;
+      }
+      case 'typing': {
+        const r = this.rooms.get(f.room_id);
+        if (!r || f.user.id === this.me?.id) return;
+        r.typing.set(f.user.id, { user: f.user, until: this.now() + TYPING_SHOW_MS });
+        this.scheduleTypingExpiry();
+        this.changed();
+        return;
+      }
+      case 'error':
+        this.onError(f.code, f.message, f.ref);
+        return;
+    }
+  }
+
+  private receive(m: Message): void {
+    const r = this.rooms.get(m.room_id);
+    if (!r) return;
+    if (m.client_msg_id) this.clearAckTimer(m.client_msg_id);
+    r.timeline.addLive(m);
+    r.room.last_seq = Math.max(r.room.last_seq, m.seq);
+    r.typing.delete(m.user.id);
+    if (m.user.id === this.me?.id) {
+      // My own message is read by definition.
+      r.room.last_read_seq = Math.max(r.room.last_read_seq, m.seq);
+    }
+    if (this.activeRoomId === m.room_id) this.markRead(m.room_id);
+    this.changed();
+  }
+
+  private onError(code: ErrorCode, message: string, ref?: string): void {
+    if (ref) {
+      for (const r of this.rooms.values()) {
+        const p = r.timeline.findPending(ref);
+        if (!p) continue;
+        this.clearAckTimer(ref);
+        if (code === 'rate_limited') {
+          // Too fast: try the same send again shortly (same client_msg_id).
+          p.error = humanizeCode(code);
+          setTimeout(() => this.transmit(r, ref), 1_500);
+        } else {
+          r.timeline.markFailed(ref, humanizeCode(code, message), !NOT_RETRYABLE.includes(code));
+        }
+        this.changed();
+        return;
+      }
+      const roomId = Number(ref);
+      const r = Number.isInteger(roomId) ? this.rooms.get(roomId) : undefined;
+      if (r) {
+        r.error = humanizeCode(code, message);
+        this.changed();
+      }
+    }
+  }
+
+  private refreshTimers = new Map<RoomId, ReturnType<typeof setTimeout>>();
+
+  private refreshRoomSoon(roomId: RoomId): void {
+    if (this.refreshTimers.has(roomId)) return;
+    this.refreshTimers.set(
+      roomId,
+      setTimeout(() => {
+        this.refreshTimers.delete(roomId);
+        this.deps.rest.room(roomId).then(
+          (view) => {
+            this.upsertRoom(view);
+            this.changed();
+          },
+          () => {},
+        );
+      }, 1_000),
+    );
+  }
+
+  private scheduleTypingExpiry(): void {
+    if (this.typingTimer) return;
+    const tick = () => {
+      this.typingTimer = null;
+      const now = this.now();
+      let any = false;
+      let removed = false;
+      for (const r of this.rooms.values()) {
+        for (const [id, t] of r.typing) {
+          if (t.until <= now) {
+            r.typing.delete(id);
+            removed = true;
+          } else any = true;
+        }
+      }
+      if (removed) this.changed();
+      if (any) this.typingTimer = setTimeout(tick, 500);
+    };
+    this.typingTimer = setTimeout(tick, 500);
+  }
+
+  // ---- actions ----------------------------------------------------------------------
+
+  /** Opens a room in the chat view: loads its newest history, marks it read. */
+  open(roomId: RoomId | null): void {
+    this.activeRoomId = roomId;
+    if (roomId === null) return;
+    const r = this.rooms.get(roomId);
+    if (r && r.room.is_member && r.timeline.olderCursor === undefined) void this.loadNewest(roomId);
+    this.markRead(roomId);
+    this.changed();
+  }
+
+  private async loadNewest(roomId: RoomId): Promise<void> {
+    const r = this.rooms.get(roomId);
+    if (!r || r.loadingHistory) return;
+    r.loadingHistory = true;
+    this.changed();
+    try {
+      const page = await this.deps.rest.messages(roomId);
+      r.timeline.addNewestPage(page.messages, page.next_before_seq);
+      const newest = page.messages[0]?.seq ?? 0;
+      r.room.last_seq = Math.max(r.room.last_seq, newest);
+      r.error = undefined;
+      if (this.activeRoomId === roomId) this.markRead(roomId);
+    } catch (err) {
+      r.error = describeError(err);
+    } finally {
+      r.loadingHistory = false;
+      this.changed();
+    }
+  }
+
+  /** Pages history backwards. Returns how many older messages arrived. */
+  async loadOlder(roomId: RoomId): Promise<number> {
+    const r = this.rooms.get(roomId);
+    if (!r || r.loadingHistory) return 0;
+    const cursor = r.timeline.olderCursor;
+    if (cursor === null) return 0;
+    if (cursor === undefined) {
+      await this.loadNewest(roomId);
+      return 0;
+    }
+    r.loadingHistory = true;
+    this.changed();
+    try {
+      const page = await this.deps.rest.messages(roomId, cursor);
+      return r.timeline.addOlderPage(page.messages, page.next_before_seq);
+    } catch (err) {
+      r.error = describeError(err);
+      return 0;
+    } finally {
+      r.loadingHistory = false;
+      this.changed();
+    }
+  }
+
+  /** Sends a message: shown at once as pending, confirmed by `ack`. */
+  send(roomId: RoomId, content: string): string | null {
+    const r = this.rooms.get(roomId);
+    const text = content.trim();
+    if (!r || !text) return null;
+    const id = newClientMsgId();
+    r.timeline.addPending(id, text, this.now());
+    this.transmit(r, id);
+    this.changed();
+    return id;
+  }
+
+  /** Sends a failed message again with the same client_msg_id (never duplicated). */
+  retry(roomId: RoomId, clientMsgId: string): void {
+    const r = this.rooms.get(roomId);
+    if (!r) return;
+    r.timeline.markSending(clientMsgId);
+    this.transmit(r, clientMsgId);
+    this.changed();
+  }
+
+  discard(roomId: RoomId, clientMsgId: string): void {
+    this.rooms.get(roomId)?.timeline.dropPending(clientMsgId);
+    this.changed();
+  }
+
+  private transmit(r: RoomState, clientMsgId: string): void {
+    const p = r.timeline.findPending(clientMsgId);
+    if (!p) return;
+    p.status = 'sending';
+    if (!r.joined) return; // goes out on room_joined
+    const sent = this.socket.send({
+      type: 'message_send',
+      room_id: r.room.id,
+      client_msg_id: clientMsgId,
+      content: p.content,
+    });
+    if (!sent) return;
+    p.attempts++;
+    this.clearAckTimer(clientMsgId);
+    this.ackTimers.set(
+      clientMsgId,
+      setTimeout(() => {
+        this.ackTimers.delete(clientMsgId);
+        const still = r.timeline.findPending(clientMsgId);
+        if (still && still.status === 'sending') {
+          r.timeline.markFailed(clientMsgId, 'Not delivered yet. It will be retried when the connection is back.', true);
+          this.changed();
+        }
+      }, ACK_TIMEOUT_MS),
+    );
+  }
+
+  private clearAckTimer(id: string): void {
+    const t = this.ackTimers.get(id);
+    if (t) clearTimeout(t);
+    this.ackTimers.delete(id);
+  }
+
+  /** Call on input in the composer: sends `typing` at most every 2 s. */
+  typing(roomId: RoomId): void {
+    const now = this.now();
+    const last = this.lastTypingSent.get(roomId) ?? 0;
+    if (now - last < TYPING_SEND_INTERVAL_MS) return;
+    const r = this.rooms.get(roomId);
+    if (!r?.joined) return;
+    if (this.socket.send({ type: 'typing', room_id: roomId })) this.lastTypingSent.set(roomId, now);
+  }
+
+  /** Marks the open room read up to its newest message (when the user can see it). */
+  markRead(roomId: RoomId): void {
+    const r = this.rooms.get(roomId);
+    if (!r || !r.room.is_member || !this.isVisible()) return;
+    const seq = Math.max(r.room.last_seq, r.timeline.highestSeq());
+    if (seq <= 0 || seq <= (this.readSent.get(roomId) ?? 0)) return;
+    r.room.last_read_seq = Math.max(r.room.last_read_seq, seq);
+    const sent = r.joined && this.socket.send({ type: 'read', room_id: roomId, seq });
+    if (sent) this.readSent.set(roomId, seq);
+    else
+      void this.deps.rest.markRead(roomId, seq).then(
+        () => this.readSent.set(roomId, Math.max(seq, this.readSent.get(roomId) ?? 0)),
+        () => {},
+      );
+  }
+
+  async createRoom(name: string, isPrivate: boolean, accessCode?: string): Promise<RoomView> {
+    const view = await this.deps.rest.createRoom(name, isPrivate, accessCode);
+    this.upsertRoom(view);
+    this.changed();
+    return view;
+  }
+
+  async joinRoom(roomId: RoomId, accessCode?: string): Promise<RoomView> {
+    const view = await this.deps.rest.joinRoom(roomId, accessCode);
+    this.upsertRoom(view);
+    this.changed();
+    return view;
+  }
+
+  async leaveRoom(roomId: RoomId): Promise<void> {
+    await this.deps.rest.leaveRoom(roomId);
+    this.socket.send({ type: 'leave_room', room_id: roomId });
+    const r = this.rooms.get(roomId);
+    if (r) {
+      if (r.room.is_private) this.rooms.delete(roomId);
+      else {
+        r.room = { ...r.room, is_member: false };
+        r.joined = false;
+        r.timeline = new RoomTimeline();
+      }
+    }
+    if (this.activeRoomId === roomId) this.activeRoomId = null;
+    this.changed();
+  }
+
+  /** Fetches one room (e.g. a deep link) the user may see. */
+  async loadRoom(roomId: RoomId): Promise<RoomState | null> {
+    try {
+      const view = await this.deps.rest.room(roomId);
+      const r = this.upsertRoom(view);
+      this.changed();
+      return r;
+    } catch (err) {
+      if (err instanceof ApiError && (err.code === 'not_found' || err.code === 'forbidden')) return null;
+      throw err;
+    }
+  }
+}

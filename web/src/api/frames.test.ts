@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { encodeClientFrame, parseServerFrame } from './frames';
+
+const msg = {
+  id: 9,
+  room_id: 2,
+  seq: 5,
+  user: { id: 1, username: 'ada' },
+  content: 'hi',
+  client_msg_id: 'c1',
+  created_at: '2024-05-01T10:00:00Z',
+};
+
+describe('parseServerFrame', () => {
+  it('parses every server frame type', () => {
+    expect(parseServerFrame('{"type":"ready","user":{"id":1,"username":"ada"}}')).toEqual({
+      type: 'ready',
+      user: { id: 1, username: 'ada' },
+    });
+    expect(
+      parseServerFrame(JSON.stringify({ type: 'room_joined', room_id: 2, members: [msg.user], last_seq: 7 })),
+    ).toEqual({ type: 'room_joined', room_id: 2, members: [msg.user], last_seq: 7 });
+    expect(parseServerFrame('{"type":"room_left","room_id":2}')).toEqual({ type: 'room_left', room_id: 2 });
+    expect(parseServerFrame(JSON.stringify({ type: 'chat', message: msg }))).toEqual({ type: 'chat', message: msg });
+    expect(parseServerFrame(JSON.stringify({ type: 'ack', client_msg_id: 'c1', message: msg }))).toEqual({
+      type: 'ack',
+      client_msg_id: 'c1',
+      message: msg,
+    });
+    for (const type of ['join', 'leave', 'typing'] as const) {
+      expect(parseServerFrame(JSON.stringify({ type, room_id: 2, user: msg.user }))).toEqual({
+        type,
+        room_id: 2,
+        user: msg.user,
+      });
+    }
+    expect(parseServerFrame('{"type":"error","code":"rate_limited","message":"slow","ref":"c1"}')).toEqual({
+      type: 'error',
+      code: 'rate_limited',
+      message: 'slow',
+      ref: 'c1',
+    });
+    expect(parseServerFrame('{"type":"error","code":"not_found","message":"x"}')).toEqual({
+      type: 'error',
+      code: 'not_found',
+      message: 'x',
+    });
+    expect(parseServerFrame('{"type":"pong"}')).toEqual({ type: 'pong' });
+  });
+
+  it('drops what it does not understand instead of throwing', () => {
+    for (const bad of [
+      'not json',
+      '[]',
+      '{"no":"type"}',
+      '{"type":"bogus"}',
+      '{"type":"chat","message":{"id":1}}',
+      '{"type":"room_joined","room_id":"2","members":[],"last_seq":0}',
+      '{"type":"ack","message":{}}',
+      '{"type":"join","room_id":1,"user":{"id":"x"}}',
+    ]) {
+      expect(parseServerFrame(bad)).toBeNull();
+    }
+  });
+
+  it('accepts a message without client_msg_id and normalizes null', () => {
+    const { client_msg_id: _c, ...plain } = msg;
+    expect(parseServerFrame(JSON.stringify({ type: 'chat', message: plain }))).toEqual({ type: 'chat', message: plain });
+    const f = parseServerFrame(JSON.stringify({ type: 'chat', message: { ...plain, client_msg_id: null } }));
+    expect(f).toEqual({ type: 'chat', message: plain });
+  });
+});
+
+describe('encodeClientFrame', () => {
+  it('uses the snake_case wire names', () => {
+    expect(JSON.parse(encodeClientFrame({ type: 'join_room', room_id: 7, since_seq: 3 }))).toEqual({
+      type: 'join_room',
+      room_id: 7,
+      since_seq: 3,
+    });
+    expect(encodeClientFrame({ type: 'ping' })).toBe('{"type":"ping"}');
+    expect(JSON.parse(encodeClientFrame({ type: 'message_send', room_id: 1, client_msg_id: 'a', content: 'x' }))).toEqual(
+      { type: 'message_send', room_id: 1, client_msg_id: 'a', content: 'x' },
+    );
+  });
+});

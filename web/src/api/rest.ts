@@ -1,0 +1,269 @@
+// The REST half of the protocol: auth with silent refresh, rooms, history.
+import { ApiError } from './errors';
+import {
+  localSessionStore,
+  needsRefresh,
+  refreshDelayMs,
+  toStored,
+  type SessionStore,
+  type StoredSession,
+} from './tokens';
+import type { Member, Message, MessagePage, RoomId, RoomView, Seq, Session, User } from './types';
+
+type FetchFn = typeof fetch;
+
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const realClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
+  clearTimeout: (h) => globalThis.clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
+async function readBody(res: Response): Promise<unknown> {
+  const text = await res.text();
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+async function call<T>(fetchFn: FetchFn, url: string, init: RequestInit): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetchFn(url, init);
+  } catch {
+    throw new ApiError(0, 'network', '');
+  }
+  const body = await readBody(res);
+  if (!res.ok) throw ApiError.fromProblem(res.status, body);
+  return body as T;
+}
+
+const json = (method: string, body?: unknown, token?: string): RequestInit => ({
+  method,
+  headers: {
+    ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+    ...(token ? { Authorization: `Bearer ${token}` } : {}),
+    Accept: 'application/json',
+  },
+  body: body !== undefined ? JSON.stringify(body) : undefined,
+});
+
+/**
+ * Owns the token pair: logs in, refreshes silently before expiry (single flight, so two
+ * callers never spend the same refresh token twice) and tells listeners about every
+ * new access token — the WebSocket re-authenticates with it.
+ */
+export class AuthManager {
+  private current: StoredSession | null;
+  private timer: unknown = null;
+  private inflight: Promise<StoredSession | null> | null = null;
+  private listeners = new Set<(s: StoredSession | null) => void>();
+
+  constructor(
+    private readonly base = '/api/v1',
+    private readonly store: SessionStore = localSessionStore,
+    private readonly fetchFn: FetchFn = (...a) => globalThis.fetch(...a),
+    private readonly clock: Clock = realClock,
+  ) {
+    this.current = store.load();
+    if (this.current) this.schedule();
+  }
+
+  get session(): StoredSession | null {
+    return this.current;
+  }
+
+  get user(): User | null {
+    return this.current?.user ?? null;
+  }
+
+  subscribe(fn: (s: StoredSession | null) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  async register(username: string, password: string): Promise<User> {
+    return this.start('register', username, password);
+  }
+
+  async login(username: string, password: string): Promise<User> {
+    return this.start('login', username, password);
+  }
+
+  private async start(kind: 'register' | 'login', username: string, password: string): Promise<User> {
+    const s = await call<Session>(this.fetchFn, `${this.base}/auth/${kind}`, json('POST', { username, password }));
+    this.set(toStored(s, this.clock.now()));
+    return s.user;
+  }
+
+  async logout(): Promise<void> {
+    const s = this.current;
+    this.set(null);
+    if (s) {
+      try {
+        await call<void>(this.fetchFn, `${this.base}/auth/logout`, json('POST', { refresh_token: s.refreshToken }));
+      } catch {
+        /* logged out locally either way */
+      }
+    }
+  }
+
+  /** A valid access token, refreshing first when it is about to expire. */
+  async accessToken(): Promise<string | null> {
+    const s = this.current;
+    if (!s) return null;
+    if (needsRefresh(s.expiresAt, this.clock.now())) {
+      const fresh = await this.refresh();
+      return fresh?.accessToken ?? null;
+    }
+    return s.accessToken;
+  }
+
+  /**
+   * Exchanges the refresh token for a new pair. Concurrent calls share one request.
+   * A rejected refresh (spent/revoked/expired) logs out; a network failure keeps the
+   * session and retries later.
+   */
+  refresh(): Promise<StoredSession | null> {
+    if (this.inflight) return this.inflight;
+    const s = this.current;
+    if (!s) return Promise.resolve(null);
+    this.inflight = (async () => {
+      try {
+        const next = await call<Session>(
+          this.fetchFn,
+          `${this.base}/auth/refresh`,
+          json('POST', { refresh_token: s.refreshToken }),
+        );
+        if (this.current !== s) return this.current; // logged out meanwhile
+        this.set(toStored(next, this.clock.now()));
+        return this.current;
+      } catch (err) {
+        if (err instanceof ApiError && err.code !== 'network' && err.status >= 400 && err.status < 500) {
+          if (this.current === s) this.set(null);
+          return null;
+        }
+        this.retryLater();
+        throw err;
+      } finally {
+        this.inflight = null;
+      }
+    })();
+    return this.inflight;
+  }
+
+  private set(s: StoredSession | null) {
+    this.current = s;
+    this.store.save(s);
+    this.schedule();
+    for (const fn of this.listeners) fn(s);
+  }
+
+  private schedule() {
+    if (this.timer !== null) this.clock.clearTimeout(this.timer);
+    this.timer = null;
+    const s = this.current;
+    if (!s) return;
+    const delay = refreshDelayMs(s.expiresAt, this.clock.now());
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = null;
+      this.refresh().catch(() => {});
+    }, delay);
+  }
+
+  private retryLater() {
+    if (this.timer !== null) this.clock.clearTimeout(this.timer);
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = null;
+      this.refresh().catch(() => {});
+    }, 5_000);
+  }
+
+  /** Stops timers (tests, teardown). */
+  dispose() {
+    if (this.timer !== null) this.clock.clearTimeout(this.timer);
+    this.timer = null;
+    this.listeners.clear();
+  }
+}
+
+/** Typed REST calls; retries once after a refresh when the access token was stale. */
+export class RestClient {
+  constructor(
+    private readonly auth: AuthManager,
+    private readonly base = '/api/v1',
+    private readonly fetchFn: FetchFn = (...a) => globalThis.fetch(...a),
+  ) {}
+
+  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const token = await this.auth.accessToken();
+    if (!token) throw new ApiError(401, 'unauthorized', '');
+    try {
+      return await call<T>(this.fetchFn, `${this.base}${path}`, json(method, body, token));
+    } catch (err) {
+      if (err instanceof ApiError && (err.code === 'token_expired' || err.code === 'unauthorized')) {
+        const fresh = await this.auth.refresh();
+        if (!fresh) throw err;
+        return call<T>(this.fetchFn, `${this.base}${path}`, json(method, body, fresh.accessToken));
+      }
+      throw err;
+    }
+  }
+
+  me(): Promise<User> {
+    return this.request('GET', '/users/me');
+  }
+
+  async rooms(): Promise<RoomView[]> {
+    return (await this.request<{ rooms: RoomView[] }>('GET', '/rooms')).rooms;
+  }
+
+  room(id: RoomId): Promise<RoomView> {
+    return this.request('GET', `/rooms/${id}`);
+  }
+
+  createRoom(name: string, isPrivate: boolean, accessCode?: string): Promise<RoomView> {
+    return this.request('POST', '/rooms', {
+      name,
+      is_private: isPrivate,
+      ...(isPrivate && accessCode ? { access_code: accessCode } : {}),
+    });
+  }
+
+  joinRoom(id: RoomId, accessCode?: string): Promise<RoomView> {
+    return this.request('POST', `/rooms/${id}/join`, accessCode ? { access_code: accessCode } : {});
+  }
+
+  leaveRoom(id: RoomId): Promise<void> {
+    return this.request('POST', `/rooms/${id}/leave`);
+  }
+
+  async members(id: RoomId): Promise<Member[]> {
+    return (await this.request<{ members: Member[] }>('GET', `/rooms/${id}/members`)).members;
+  }
+
+  messages(id: RoomId, beforeSeq?: Seq, limit = 50): Promise<MessagePage> {
+    const q = new URLSearchParams({ limit: String(limit) });
+    if (beforeSeq !== undefined) q.set('before_seq', String(beforeSeq));
+    return this.request('GET', `/rooms/${id}/messages?${q}`);
+  }
+
+  sendMessage(id: RoomId, content: string, clientMsgId?: string): Promise<Message> {
+    return this.request('POST', `/rooms/${id}/messages`, {
+      content,
+      ...(clientMsgId ? { client_msg_id: clientMsgId } : {}),
+    });
+  }
+
+  markRead(id: RoomId, seq: Seq): Promise<void> {
+    return this.request('POST', `/rooms/${id}/read`, { seq });
+  }
+}

@@ -1,0 +1,142 @@
+// Per-room message bookkeeping: confirmed messages deduplicated by seq, pending sends
+// reconciled by client_msg_id, the resume point for `join_room {since_seq}`, and the
+// cursor for paging history backwards.
+import type { Message, Seq } from './types';
+
+export type PendingStatus = 'sending' | 'failed';
+
+export interface PendingMessage {
+  clientMsgId: string;
+  content: string;
+  status: PendingStatus;
+  /** Human-readable reason when failed. */
+  error?: string;
+  /** Whether resending can help (false for e.g. content too long). */
+  retryable: boolean;
+  createdAt: number;
+  attempts: number;
+}
+
+export class RoomTimeline {
+  /** Confirmed messages, ascending by seq, no duplicates. */
+  messages: Message[] = [];
+  pending: PendingMessage[] = [];
+  /**
+   * Highest seq this client has (or knows it does not need): the `since_seq` to resume
+   * from. Meaningful only when `known`.
+   */
+  maxSeq: Seq = 0;
+  /** Whether `maxSeq` is a point up to which nothing newer than history was missed. */
+  known = false;
+  /** `undefined`: newest page never loaded; `null`: no older page; else next before_seq. */
+  olderCursor: Seq | null | undefined = undefined;
+  private seqs = new Set<Seq>();
+
+  /**
+   * Adds confirmed messages (any order, duplicates ignored). Pending sends they confirm
+   * (same client_msg_id) are removed. Returns how many were new.
+   */
+  add(messages: Message[]): number {
+    let added = 0;
+    let needsSort = false;
+    for (const m of messages) {
+      if (m.client_msg_id) this.dropPending(m.client_msg_id);
+      if (this.seqs.has(m.seq)) continue;
+      this.seqs.add(m.seq);
+      const last = this.messages[this.messages.length - 1];
+      if (last && last.seq > m.seq) needsSort = true;
+      this.messages.push(m);
+      added++;
+    }
+    if (needsSort) this.messages.sort((a, b) => a.seq - b.seq);
+    return added;
+  }
+
+  /** A live message (chat/ack/replay): also advances the resume point. */
+  addLive(message: Message): boolean {
+    const added = this.add([message]) > 0;
+    if (this.known && message.seq > this.maxSeq) this.maxSeq = message.seq;
+    return added;
+  }
+
+  /** The newest page from REST (newest first); makes the resume point known. */
+  addNewestPage(page: Message[], nextBeforeSeq: Seq | undefined): void {
+    this.add(page);
+    this.olderCursor = nextBeforeSeq ?? null;
+    const newest = page.reduce((max, m) => Math.max(max, m.seq), 0);
+    this.maxSeq = Math.max(this.known ? this.maxSeq : 0, newest, this.highestSeq());
+    this.known = true;
+  }
+
+  /** An older page from REST (newest first). */
+  addOlderPage(page: Message[], nextBeforeSeq: Seq | undefined): number {
+    const added = this.add(page);
+    this.olderCursor = nextBeforeSeq ?? null;
+    return added;
+  }
+
+  /**
+   * `room_joined`. After a fresh join (no since_seq), everything up to `lastSeq` is
+   * history (REST) and live frames continue after it.
+   */
+  joined(lastSeq: Seq, resumed: boolean): void {
+    if (resumed) return; // replayed chat frames advance maxSeq as they come
+    this.maxSeq = Math.max(this.known ? this.maxSeq : 0, lastSeq, this.highestSeq());
+    this.known = true;
+  }
+
+  /** `since_seq` for the next `join_room`, or undefined for a fresh join. */
+  resumeSeq(): Seq | undefined {
+    return this.known ? this.maxSeq : undefined;
+  }
+
+  highestSeq(): Seq {
+    return this.messages.length ? this.messages[this.messages.length - 1].seq : 0;
+  }
+
+  oldestSeq(): Seq | undefined {
+    return this.messages[0]?.seq;
+  }
+
+  addPending(clientMsgId: string, content: string, now: number): PendingMessage {
+    const p: PendingMessage = { clientMsgId, content, status: 'sending', retryable: true, createdAt: now, attempts: 0 };
+    this.pending.push(p);
+    return p;
+  }
+
+  findPending(clientMsgId: string): PendingMessage | undefined {
+    return this.pending.find((p) => p.clientMsgId === clientMsgId);
+  }
+
+  markFailed(clientMsgId: string, error: string, retryable: boolean): void {
+    const p = this.findPending(clientMsgId);
+    if (p) Object.assign(p, { status: 'failed', error, retryable });
+  }
+
+  markSending(clientMsgId: string): PendingMessage | undefined {
+    const p = this.findPending(clientMsgId);
+    if (p) {
+      p.status = 'sending';
+      p.error = undefined;
+      p.attempts++;
+    }
+    return p;
+  }
+
+  dropPending(clientMsgId: string): void {
+    const i = this.pending.findIndex((p) => p.clientMsgId === clientMsgId);
+    if (i >= 0) this.pending.splice(i, 1);
+  }
+}
+
+/** Unread count from a room's newest seq and the user's read marker. */
+export function unreadCount(lastSeq: Seq, lastReadSeq: Seq): number {
+  return Math.max(0, lastSeq - lastReadSeq);
+}
+
+/** A random idempotency key for a send. */
+export function newClientMsgId(): string {
+  const c = globalThis.crypto;
+  if (c && 'randomUUID' in c) return c.randomUUID();
+  return `m-${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}

@@ -1,0 +1,107 @@
+import { useEffect, useMemo, useState, useSyncExternalStore } from 'react';
+import { ChatClient, RestClient, defaultSocketUrl, type AuthManager, type ConnState } from '../api';
+import { roomIdFromPath, usePath } from '../router';
+import { ChatView } from './ChatView';
+import { BrowseRooms, CreateRoom, JoinPrivateRoom } from './RoomForms';
+import { Sidebar } from './Sidebar';
+
+const CONN_LABEL: Record<ConnState, string> = {
+  connecting: 'Connecting…',
+  online: 'Online',
+  reconnecting: 'Reconnecting…',
+  offline: 'Offline — waiting for network',
+  stopped: 'Disconnected',
+};
+
+export function ChatApp({ auth }: { auth: AuthManager }) {
+  const client = useMemo(
+    () => new ChatClient({ auth, rest: new RestClient(auth), socketUrl: defaultSocketUrl() }),
+    [auth],
+  );
+  useSyncExternalStore(client.subscribe, client.getVersion);
+  const [path, navigate] = usePath();
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const roomId = roomIdFromPath(path);
+
+  useEffect(() => {
+    client.start().catch((err) => setLoadError(err instanceof Error ? err.message : String(err)));
+    const offline = () => client.networkLost();
+    const online = () => client.networkBack();
+    const visible = () => {
+      if (document.visibilityState === 'visible') {
+        if (client.activeRoomId !== null) client.markRead(client.activeRoomId);
+        client.networkBack();
+      }
+    };
+    window.addEventListener('offline', offline);
+    window.addEventListener('online', online);
+    document.addEventListener('visibilitychange', visible);
+    return () => {
+      window.removeEventListener('offline', offline);
+      window.removeEventListener('online', online);
+      document.removeEventListener('visibilitychange', visible);
+      client.stop();
+    };
+  }, [client]);
+
+  useEffect(() => {
+    client.open(roomId);
+  }, [client, roomId]);
+
+  const me = client.me;
+  const main = (() => {
+    if (path === '/browse') return <BrowseRooms client={client} navigate={navigate} />;
+    if (path === '/new') return <CreateRoom client={client} navigate={navigate} />;
+    if (path === '/join') return <JoinPrivateRoom client={client} navigate={navigate} />;
+    if (roomId !== null) return <ChatView key={roomId} client={client} roomId={roomId} navigate={navigate} />;
+    return (
+      <section className="empty-state" aria-label="Welcome">
+        <h2>Welcome{me ? `, ${me.username}` : ''}!</h2>
+        <p>Pick a room on the left, browse public rooms, or create your own.</p>
+        <div className="actions">
+          <button className="primary" onClick={() => navigate('/browse')}>Browse rooms</button>
+          <button onClick={() => navigate('/new')}>Create a room</button>
+        </div>
+      </section>
+    );
+  })();
+
+  return (
+    <div className="app" data-view={path === '/' ? 'list' : 'main'}>
+      <header className="topbar">
+        <a
+          className="brand"
+          href="/"
+          onClick={(e) => {
+            e.preventDefault();
+            navigate('/');
+          }}
+        >
+          <span className="logo" aria-hidden="true">●</span> Socket-Hub
+        </a>
+        <span className={`conn conn-${client.conn}`} role="status" aria-live="polite" data-testid="connection-status">
+          <span className="dot" aria-hidden="true" />
+          {CONN_LABEL[client.conn]}
+        </span>
+        <span className="spacer" />
+        {me && (
+          <span className="me" aria-label="Logged in as">
+            {me.username}
+          </span>
+        )}
+        <button className="ghost" onClick={() => void auth.logout()}>
+          Log out
+        </button>
+      </header>
+      <Sidebar client={client} activeRoomId={roomId} navigate={navigate} path={path} />
+      <main className="main">
+        {loadError && (
+          <p className="error banner" role="alert">
+            Could not load your rooms: {loadError}
+          </p>
+        )}
+        {main}
+      </main>
+    </div>
+  );
+}
