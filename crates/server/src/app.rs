@@ -15,8 +15,9 @@ use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{TokenKeys, load_or_create_secret};
-use crate::broker::Broker;
 use crate::broker::local::LocalBroker;
+use crate::broker::redis::{RedisBroker, RedisSettings};
+use crate::broker::{Broker, BrokerError};
 use crate::config::{Config, ConfigError};
 use crate::gateway::Hub;
 use crate::state::AppState;
@@ -30,6 +31,8 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Broker(#[from] BrokerError),
     #[error("cannot read or create the JWT secret in {dir}: {source}")]
     Secret { dir: String, source: std::io::Error },
     #[error("cannot listen on {addr}: {source}")]
@@ -61,7 +64,15 @@ impl App {
             Duration::from_secs(config.refresh_ttl_secs),
         );
         let store = store::connect(&config.database_url()).await?;
-        let broker: Arc<dyn Broker> = Arc::new(LocalBroker::new());
+        let broker: Arc<dyn Broker> = if config.redis_url.is_empty() {
+            Arc::new(LocalBroker::new())
+        } else {
+            Arc::new(RedisBroker::start(RedisSettings {
+                url: config.redis_url.clone(),
+                prefix: config.redis_prefix.clone(),
+                presence_lease: Duration::from_millis(config.presence_lease_ms),
+            })?)
+        };
         let hub = Hub::new(store.clone(), broker.clone());
         let listener = TcpListener::bind(config.bind)
             .await
@@ -130,18 +141,23 @@ impl App {
 }
 
 fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .merge(auth::routes())
-        .merge(users::routes())
-        .merge(rooms::routes());
-    let http = Router::new()
-        .nest("/api/v1", api)
-        .merge(ops::routes())
-        .merge(web::routes())
+    let role = state.config.role;
+    let mut http = Router::new().merge(ops::routes());
+    if role.serves_api() {
+        let api = Router::new()
+            .merge(auth::routes())
+            .merge(users::routes())
+            .merge(rooms::routes());
+        http = http.nest("/api/v1", api).merge(web::routes());
+    }
+    let http = http
         .layer(DefaultBodyLimit::max(state.config.max_frame_bytes))
         .layer(CompressionLayer::new());
-    Router::new()
-        .merge(gateway::routes())
+    let mut router = Router::new();
+    if role.serves_gateway() {
+        router = router.merge(gateway::routes());
+    }
+    router
         .merge(http)
         .layer(TraceLayer::new_for_http())
         .with_state(state)

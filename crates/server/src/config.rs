@@ -56,6 +56,25 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", default_value = "")]
     pub database_url: String,
 
+    /// Redis for fan-out and presence across instances (`redis://host:6379`); empty
+    /// means in-process fan-out, for a single instance.
+    #[arg(long, env = "REDIS_URL", default_value = "")]
+    pub redis_url: String,
+
+    /// Prefix of every Redis key and channel, so several deployments can share a Redis.
+    #[arg(long, env = "SOCKET_HUB_REDIS_PREFIX", default_value = "sockethub:")]
+    pub redis_prefix: String,
+
+    /// Milliseconds a presence entry lives without renewal: how long the users of a
+    /// crashed instance can appear online.
+    #[arg(long, env = "SOCKET_HUB_PRESENCE_LEASE_MS", default_value_t = 30_000)]
+    pub presence_lease_ms: u64,
+
+    /// What this process serves: `all`, `gateway` (the WebSocket) or `api` (REST and the
+    /// web client). Split roles need shared PostgreSQL and Redis.
+    #[arg(long, env = "SOCKET_HUB_ROLE", default_value = "all")]
+    pub role: Role,
+
     /// HS256 signing secret for access tokens (at least 32 bytes). When unset, one is
     /// generated and kept in `<data-dir>/jwt-secret` so tokens survive restarts.
     #[arg(long, env = "SOCKET_HUB_JWT_SECRET", hide_env_values = true)]
@@ -119,6 +138,29 @@ pub struct Config {
     pub log_format: LogFormat,
 }
 
+/// Which services a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// Everything: REST, WebSocket, web client.
+    All,
+    /// The WebSocket endpoint only.
+    Gateway,
+    /// REST and the web client only.
+    Api,
+}
+
+impl Role {
+    /// Whether this process serves `/ws`.
+    pub fn serves_gateway(self) -> bool {
+        matches!(self, Self::All | Self::Gateway)
+    }
+
+    /// Whether this process serves REST and the web client.
+    pub fn serves_api(self) -> bool {
+        matches!(self, Self::All | Self::Api)
+    }
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -179,6 +221,19 @@ impl Config {
             return fail(format!(
                 "DATABASE_URL must be sqlite:, postgres: or postgresql:, not {}:",
                 self.database_url.split(':').next().unwrap_or_default()
+            ));
+        }
+        if !(self.redis_url.is_empty() || self.redis_url.starts_with("redis://")) {
+            return fail("REDIS_URL must start with redis://".into());
+        }
+        if self.presence_lease_ms < 300 {
+            return fail("--presence-lease-ms must be at least 300".into());
+        }
+        let shared_db = self.database_url.starts_with("postgres");
+        if self.role != Role::All && (self.redis_url.is_empty() || !shared_db) {
+            return fail(format!(
+                "--role {:?} needs REDIS_URL and a postgres:// DATABASE_URL shared with the other roles",
+                self.role
             ));
         }
         Ok(())

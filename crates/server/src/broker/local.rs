@@ -67,14 +67,12 @@ impl Broker for LocalBroker {
     }
 
     async fn subscribe(&self, room_id: RoomId) -> Result<Subscription, BrokerError> {
-        let (subscriber, mut subscription) = Subscriber::pair(None);
-        let guard = Unsubscribe {
+        let (subscriber, mut subscription) = Subscriber::pair();
+        subscription.on_drop(Box::new(Unsubscribe {
             inner: Arc::downgrade(&self.inner),
             room_id,
             subscriber: subscriber.clone(),
-        };
-        subscription =
-            Subscription::new(subscription.rx, subscription.lagged, Some(Box::new(guard)));
+        }));
         self.inner
             .rooms
             .lock()

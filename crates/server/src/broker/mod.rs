@@ -8,9 +8,11 @@
 //! refills from the store, so losing an envelope never loses a message.
 //!
 //! Presence (who is online in a room) lives here too, because only the broker sees
-//! every process. This build ships [`local::LocalBroker`], for one process.
+//! every process. Two implementations ship: [`local::LocalBroker`] for one process and
+//! [`redis::RedisBroker`] for many.
 
 pub mod local;
+pub mod redis;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,18 +87,10 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// Builds a subscription; `unsubscribe` is dropped (and so runs its `Drop`) when the
-    /// subscription is.
-    pub(crate) fn new(
-        rx: mpsc::Receiver<Received>,
-        lagged: Arc<AtomicBool>,
-        unsubscribe: Option<Box<dyn Send + Sync>>,
-    ) -> Self {
-        Self {
-            rx,
-            lagged,
-            _unsubscribe: unsubscribe,
-        }
+    /// Runs `guard`'s `Drop` when this subscription is dropped: how a broker learns
+    /// that a room is no longer wanted here.
+    pub(crate) fn on_drop(&mut self, guard: Box<dyn Send + Sync>) {
+        self._unsubscribe = Some(guard);
     }
 
     /// The next envelope, or `Lagged` first if anything was dropped since the last call.
@@ -121,14 +115,19 @@ pub(crate) const SUBSCRIPTION_CAPACITY: usize = 1024;
 
 impl Subscriber {
     /// A connected subscriber/subscription pair.
-    pub(crate) fn pair(unsubscribe: Option<Box<dyn Send + Sync>>) -> (Self, Subscription) {
+    pub(crate) fn pair() -> (Self, Subscription) {
         let (tx, rx) = mpsc::channel(SUBSCRIPTION_CAPACITY);
         let lagged = Arc::new(AtomicBool::new(false));
         let subscriber = Self {
             tx,
             lagged: lagged.clone(),
         };
-        (subscriber, Subscription::new(rx, lagged, unsubscribe))
+        let subscription = Subscription {
+            rx,
+            lagged,
+            _unsubscribe: None,
+        };
+        (subscriber, subscription)
     }
 
     /// Hands `received` over without waiting; a full queue marks the subscription as

@@ -4,11 +4,7 @@ use std::sync::Arc;
 
 use socket_hub::store::{self, Store};
 
-/// PostgreSQL server the tests create their databases on.
-fn admin_url() -> String {
-    std::env::var("SOCKET_HUB_TEST_PG")
-        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into())
-}
+use crate::support::TestDatabase;
 
 /// A store backend plus what it takes to open more stores on the same data (another
 /// "instance") and to clean up.
@@ -16,7 +12,7 @@ pub struct Backend {
     pub url: String,
     pub store: Arc<dyn Store>,
     _dir: Option<tempfile::TempDir>,
-    pg_database: Option<String>,
+    pg_database: Option<TestDatabase>,
 }
 
 impl Backend {
@@ -35,26 +31,13 @@ impl Backend {
     /// A fresh database on the local PostgreSQL. Fails (never skips) when PostgreSQL is
     /// not reachable: `.ci/run` starts it.
     pub async fn postgres() -> Self {
-        let name = format!("sockethub_test_{:016x}", rand::random::<u64>());
-        let admin = admin_url();
-        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "PostgreSQL is required at {admin} (start it, or set SOCKET_HUB_TEST_PG): {e}"
-                )
-            });
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .expect("create test database");
-        let url = database_url(&admin, &name);
-        let store = store::connect(&url).await.expect("postgres opens");
+        let db = TestDatabase::create().await;
+        let store = store::connect(&db.url).await.expect("postgres opens");
         Self {
-            url,
+            url: db.url.clone(),
             store,
             _dir: None,
-            pg_database: Some(name),
+            pg_database: Some(db),
         }
     }
 
@@ -67,27 +50,9 @@ impl Backend {
 
     /// Drops the test database (PostgreSQL); the SQLite temp dir goes with `self`.
     pub async fn cleanup(self) {
-        let Some(name) = self.pg_database else {
-            return;
-        };
         drop(self.store);
-        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url())
-            .await
-            .expect("admin connection");
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut conn)
-            .await;
-    }
-}
-
-/// `admin` with its database name replaced by `name`.
-pub fn database_url(admin: &str, name: &str) -> String {
-    let (base, query) = admin
-        .split_once('?')
-        .map_or((admin, None), |(b, q)| (b, Some(q)));
-    let base = base.rsplit_once('/').map_or(base, |(prefix, _)| prefix);
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
+        if let Some(db) = self.pg_database {
+            db.drop_database().await;
+        }
     }
 }

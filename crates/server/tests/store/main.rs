@@ -4,6 +4,8 @@
 
 mod backends;
 mod suite;
+#[path = "../support/mod.rs"]
+mod support;
 
 /// Instantiates every named suite test once per backend.
 macro_rules! for_each_backend {

@@ -1,0 +1,584 @@
+//! Fan-out and presence through Redis, for several Socket-Hub processes.
+//!
+//! - Fan-out: one Pub/Sub channel per room (`<prefix>room:<id>`). A process subscribes
+//!   only to rooms its own connections have joined and unsubscribes when the last one
+//!   leaves. The encoded frame is published once with a one-line routing header;
+//!   receivers forward its bytes without decoding the JSON.
+//! - Loss: Pub/Sub drops messages while a connection is down. After every reconnect each
+//!   subscription is told [`Received::Lagged`], so its room refills from the store; a
+//!   publish that fails is logged and nothing else, because the message is already
+//!   stored and receivers refill.
+//! - Presence: a sorted set per room (`<prefix>presence:<id>`) of
+//!   `<user id>:<instance>:<username>` members scored by lease expiry. Each process
+//!   renews its members' leases; any process reaps expired members (a crashed
+//!   instance's users) and announces their `leave`, so presence heals within one lease.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use socket_hub_protocol::{RoomId, ServerFrame, User, UserId};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Broker, BrokerError, Envelope, EnvelopeKind, Received, Subscriber, Subscription};
+
+/// Settings of the Redis broker.
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    pub url: String,
+    /// Prepended to every key and channel, so deployments (and tests) can share a server.
+    pub prefix: String,
+    /// How long a presence entry lives without renewal.
+    pub presence_lease: Duration,
+}
+
+/// [`Broker`] over Redis Pub/Sub plus sorted sets for presence.
+pub struct RedisBroker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: RedisSettings,
+    /// Distinguishes this process's presence entries from other instances'.
+    instance: String,
+    client: redis::Client,
+    /// Commands (PUBLISH, presence); reconnects by itself.
+    commands: ConnectionManager,
+    /// Local room subscriptions, fed by the Pub/Sub task. std Mutex: map operations only.
+    rooms: Mutex<HashMap<RoomId, Subscriber>>,
+    /// Requests to the Pub/Sub task, which owns the subscribing connection.
+    control: mpsc::UnboundedSender<Control>,
+    connected: AtomicBool,
+    /// Connections per (room, user) in this process; the Redis entry exists while > 0.
+    local_presence: Mutex<HashMap<(RoomId, UserId), (User, usize)>>,
+}
+
+enum Control {
+    Subscribe(RoomId, oneshot::Sender<()>),
+    Unsubscribe(RoomId),
+}
+
+impl RedisBroker {
+    /// Starts the broker's background tasks. Succeeds even while Redis is down: fan-out
+    /// then waits for it, and readiness says so.
+    pub fn start(settings: RedisSettings) -> Result<Self, BrokerError> {
+        let client = redis::Client::open(settings.url.as_str())
+            .map_err(|e| BrokerError::Unavailable(e.to_string()))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(2));
+        let commands = ConnectionManager::new_lazy_with_config(client.clone(), config)
+            .map_err(|e| BrokerError::Unavailable(e.to_string()))?;
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let instance = format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
+        let inner = Arc::new(Inner {
+            settings,
+            instance,
+            client,
+            commands,
+            rooms: Mutex::new(HashMap::new()),
+            control,
+            connected: AtomicBool::new(false),
+            local_presence: Mutex::new(HashMap::new()),
+        });
+        tokio::spawn(pubsub_task(Arc::downgrade(&inner), control_rx));
+        tokio::spawn(presence_task(Arc::downgrade(&inner)));
+        Ok(Self { inner })
+    }
+}
+
+impl Inner {
+    fn channel(&self, room_id: RoomId) -> String {
+        format!("{}room:{room_id}", self.settings.prefix)
+    }
+
+    fn presence_key(&self, room_id: RoomId) -> String {
+        format!("{}presence:{room_id}", self.settings.prefix)
+    }
+
+    fn member(&self, user: &User) -> String {
+        format!("{}:{}:{}", user.id, self.instance, user.username)
+    }
+
+    fn lease_expiry(&self) -> i64 {
+        now_ms() + i64::try_from(self.settings.presence_lease.as_millis()).unwrap_or(i64::MAX / 4)
+    }
+
+    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, Subscriber>> {
+        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn presence(&self) -> std::sync::MutexGuard<'_, HashMap<(RoomId, UserId), (User, usize)>> {
+        self.local_presence
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Live members of the room's presence set, as users (one per user, sorted).
+    async fn live_users(&self, room_id: RoomId) -> redis::RedisResult<Vec<(User, String)>> {
+        let mut conn = self.commands.clone();
+        let members: Vec<String> = conn
+            .zrangebyscore(self.presence_key(room_id), now_ms(), "+inf")
+            .await?;
+        Ok(members
+            .into_iter()
+            .filter_map(|m| parse_member(&m).map(|(user, instance)| (user, instance.to_owned())))
+            .collect())
+    }
+
+    fn dispatch(&self, channel: &str, payload: &[u8]) {
+        let Some(room_id) = channel
+            .strip_prefix(self.settings.prefix.as_str())
+            .and_then(|c| c.strip_prefix("room:"))
+            .and_then(|id| id.parse::<RoomId>().ok())
+        else {
+            return;
+        };
+        let Some(envelope) = decode(room_id, payload) else {
+            tracing::warn!(room_id, "undecodable envelope on the broker");
+            return;
+        };
+        let subscriber = self.rooms().get(&room_id).cloned();
+        if let Some(subscriber) = subscriber {
+            subscriber.deliver(Received::Envelope(envelope));
+        }
+    }
+}
+
+/// Owns the subscribing connection: (re)connects, (re)subscribes, dispatches messages.
+async fn pubsub_task(inner: Weak<Inner>, mut control: mpsc::UnboundedReceiver<Control>) {
+    let mut backoff = Duration::from_millis(100);
+    let mut first = true;
+    loop {
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        let client = strong.client.clone();
+        drop(strong);
+        let pubsub = match client.get_async_pubsub().await {
+            Ok(pubsub) => pubsub,
+            Err(err) => {
+                tracing::warn!(error = %err, "redis pub/sub connect failed; retrying");
+                // Answer subscribes meanwhile: they are recorded and applied on connect.
+                if !drain_control_while_down(&mut control, backoff).await {
+                    return;
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(100);
+        let (mut sink, mut stream) = pubsub.split();
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        let rooms: Vec<RoomId> = strong.rooms().keys().copied().collect();
+        let mut resubscribed = true;
+        for room_id in &rooms {
+            if sink.subscribe(strong.channel(*room_id)).await.is_err() {
+                resubscribed = false;
+                break;
+            }
+        }
+        if !resubscribed {
+            continue;
+        }
+        strong.connected.store(true, Ordering::Release);
+        if !first {
+            tracing::info!(
+                rooms = rooms.len(),
+                "redis pub/sub reconnected; rooms refill from the store"
+            );
+            for subscriber in strong.rooms().values() {
+                subscriber.deliver(Received::Lagged);
+            }
+        }
+        first = false;
+        drop(strong);
+        loop {
+            tokio::select! {
+                message = stream.next() => {
+                    let Some(message) = message else { break };
+                    let Some(strong) = inner.upgrade() else { return };
+                    strong.dispatch(message.get_channel_name(), message.get_payload_bytes());
+                }
+                request = control.recv() => {
+                    let Some(strong) = inner.upgrade() else { return };
+                    match request {
+                        Some(Control::Subscribe(room_id, done)) => {
+                            let _ = sink.subscribe(strong.channel(room_id)).await;
+                            let _ = done.send(());
+                        }
+                        Some(Control::Unsubscribe(room_id)) => {
+                            // Resubscribed meanwhile: keep it.
+                            if !strong.rooms().contains_key(&room_id) {
+                                let _ = sink.unsubscribe(strong.channel(room_id)).await;
+                            }
+                        }
+                        None => return,
+                    }
+                }
+            }
+        }
+        if let Some(strong) = inner.upgrade() {
+            strong.connected.store(false, Ordering::Release);
+            tracing::warn!("redis pub/sub connection lost; reconnecting");
+        }
+    }
+}
+
+/// While disconnected, acknowledges control requests for `wait`; `false` when the
+/// broker is gone.
+async fn drain_control_while_down(
+    control: &mut mpsc::UnboundedReceiver<Control>,
+    wait: Duration,
+) -> bool {
+    let deadline = tokio::time::sleep(wait);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut deadline => return true,
+            request = control.recv() => match request {
+                Some(Control::Subscribe(_, done)) => { let _ = done.send(()); }
+                Some(Control::Unsubscribe(_)) => {}
+                None => return false,
+            },
+        }
+    }
+}
+
+/// Renews this process's presence leases and reaps expired entries of other (crashed)
+/// processes, announcing their users' `leave`.
+async fn presence_task(inner: Weak<Inner>) {
+    let period = match inner.upgrade() {
+        Some(strong) => (strong.settings.presence_lease / 3).max(Duration::from_millis(100)),
+        None => return,
+    };
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        if let Err(err) = renew_and_reap(&strong).await {
+            tracing::debug!(error = %err, "presence upkeep failed; retrying next tick");
+        }
+    }
+}
+
+async fn renew_and_reap(inner: &Inner) -> redis::RedisResult<()> {
+    let entries: Vec<(RoomId, User)> = inner
+        .presence()
+        .iter()
+        .map(|((room_id, _), (user, _))| (*room_id, user.clone()))
+        .collect();
+    let expiry = inner.lease_expiry();
+    let mut conn = inner.commands.clone();
+    if !entries.is_empty() {
+        let mut pipe = redis::pipe();
+        for (room_id, user) in &entries {
+            pipe.zadd(inner.presence_key(*room_id), inner.member(user), expiry)
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut conn).await?;
+    }
+    // Reap in every room this process serves: its members must not see ghosts.
+    let rooms: Vec<RoomId> = inner.rooms().keys().copied().collect();
+    for room_id in rooms {
+        let key = inner.presence_key(room_id);
+        let expired: Vec<String> = conn.zrangebyscore(&key, "-inf", now_ms()).await?;
+        for member in expired {
+            // Only the process whose ZREM removes the entry announces the leave.
+            let removed: i64 = conn.zrem(&key, &member).await?;
+            let Some((user, _)) = parse_member(&member) else {
+                continue;
+            };
+            if removed == 1
+                && !inner
+                    .live_users(room_id)
+                    .await?
+                    .iter()
+                    .any(|(u, _)| u.id == user.id)
+            {
+                let frame = encode_frame(&ServerFrame::Leave {
+                    room_id,
+                    user: user.clone(),
+                });
+                let envelope = Envelope {
+                    room_id,
+                    kind: EnvelopeKind::Ephemeral {
+                        except_user: Some(user.id),
+                    },
+                    frame,
+                };
+                publish(inner, &envelope).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes the room's subscriber and unsubscribes when its subscription is dropped.
+struct Unsubscribe {
+    inner: Weak<Inner>,
+    room_id: RoomId,
+    subscriber: Subscriber,
+}
+
+impl Drop for Unsubscribe {
+    fn drop(&mut self) {
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
+        let mut rooms = inner.rooms();
+        if rooms
+            .get(&self.room_id)
+            .is_some_and(|s| s.same(&self.subscriber))
+        {
+            rooms.remove(&self.room_id);
+            drop(rooms);
+            let _ = inner.control.send(Control::Unsubscribe(self.room_id));
+        }
+    }
+}
+
+#[async_trait]
+impl Broker for RedisBroker {
+    async fn publish(&self, envelope: Envelope) -> Result<(), BrokerError> {
+        // While Redis is known to be down, fail at once: the sender's ack must not wait
+        // on a dead connection, and receivers refill when it is back.
+        if !self.is_connected() {
+            return Err(BrokerError::Unavailable("redis is down".into()));
+        }
+        publish(&self.inner, &envelope)
+            .await
+            .map_err(|e| BrokerError::Unavailable(e.to_string()))
+    }
+
+    async fn subscribe(&self, room_id: RoomId) -> Result<Subscription, BrokerError> {
+        let (subscriber, mut subscription) = Subscriber::pair();
+        subscription.on_drop(Box::new(Unsubscribe {
+            inner: Arc::downgrade(&self.inner),
+            room_id,
+            subscriber: subscriber.clone(),
+        }));
+        self.inner.rooms().insert(room_id, subscriber);
+        let (done, confirmed) = oneshot::channel();
+        self.inner
+            .control
+            .send(Control::Subscribe(room_id, done))
+            .map_err(|_| BrokerError::Unavailable("broker stopped".into()))?;
+        // Wait for Redis to confirm, so nothing published from now on is missed. If
+        // Redis is down this returns at once: the reconnect marks the room lagged.
+        let _ = tokio::time::timeout(Duration::from_secs(5), confirmed).await;
+        Ok(subscription)
+    }
+
+    async fn presence_enter(&self, room_id: RoomId, user: &User) -> Result<bool, BrokerError> {
+        let first_here = {
+            let mut local = self.inner.presence();
+            let entry = local
+                .entry((room_id, user.id))
+                .or_insert_with(|| (user.clone(), 0));
+            entry.1 += 1;
+            entry.1 == 1
+        };
+        if !first_here {
+            return Ok(false);
+        }
+        let inner = &self.inner;
+        let result: redis::RedisResult<bool> = async {
+            let mut conn = inner.commands.clone();
+            let _: () = conn
+                .zadd(
+                    inner.presence_key(room_id),
+                    inner.member(user),
+                    inner.lease_expiry(),
+                )
+                .await?;
+            let others = inner.live_users(room_id).await?;
+            Ok(!others
+                .iter()
+                .any(|(u, instance)| u.id == user.id && *instance != inner.instance))
+        }
+        .await;
+        // Without Redis, presence degrades to this process's view rather than failing joins.
+        Ok(result.unwrap_or(true))
+    }
+
+    async fn presence_exit(&self, room_id: RoomId, user_id: UserId) -> Result<bool, BrokerError> {
+        let user = {
+            let mut local = self.inner.presence();
+            let Some(entry) = local.get_mut(&(room_id, user_id)) else {
+                return Ok(false);
+            };
+            entry.1 = entry.1.saturating_sub(1);
+            if entry.1 > 0 {
+                return Ok(false);
+            }
+            local.remove(&(room_id, user_id)).map(|(user, _)| user)
+        };
+        let Some(user) = user else { return Ok(false) };
+        let inner = &self.inner;
+        let result: redis::RedisResult<bool> = async {
+            let mut conn = inner.commands.clone();
+            let _: () = conn
+                .zrem(inner.presence_key(room_id), inner.member(&user))
+                .await?;
+            let others = inner.live_users(room_id).await?;
+            Ok(!others.iter().any(|(u, _)| u.id == user_id))
+        }
+        .await;
+        Ok(result.unwrap_or(true))
+    }
+
+    async fn presence_list(&self, room_id: RoomId) -> Result<Vec<User>, BrokerError> {
+        let mut users: Vec<User> = match self.inner.live_users(room_id).await {
+            Ok(live) => live.into_iter().map(|(user, _)| user).collect(),
+            // Without Redis, say who is online here.
+            Err(_) => self
+                .inner
+                .presence()
+                .iter()
+                .filter(|((room, _), _)| *room == room_id)
+                .map(|(_, (user, _))| user.clone())
+                .collect(),
+        };
+        users.sort_by_key(|user| user.id);
+        users.dedup_by_key(|user| user.id);
+        Ok(users)
+    }
+
+    fn backend(&self) -> &'static str {
+        "redis"
+    }
+
+    fn is_connected(&self) -> bool {
+        self.inner.connected.load(Ordering::Acquire)
+    }
+}
+
+async fn publish(inner: &Inner, envelope: &Envelope) -> redis::RedisResult<()> {
+    let mut conn = inner.commands.clone();
+    let _: i64 = conn
+        .publish(inner.channel(envelope.room_id), encode(envelope))
+        .await?;
+    Ok(())
+}
+
+/// `<header>\n<frame>`: `c<seq>` for chat, `e<user id or empty>` for ephemeral,
+/// `x<user id>` for evict.
+fn encode(envelope: &Envelope) -> Vec<u8> {
+    let header = match envelope.kind {
+        EnvelopeKind::Chat { seq } => format!("c{seq}"),
+        EnvelopeKind::Ephemeral { except_user } => {
+            format!(
+                "e{}",
+                except_user.map(|u| u.to_string()).unwrap_or_default()
+            )
+        }
+        EnvelopeKind::Evict { user_id } => format!("x{user_id}"),
+    };
+    let frame = envelope.frame.as_str().as_bytes();
+    let mut out = Vec::with_capacity(header.len() + 1 + frame.len());
+    out.extend_from_slice(header.as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(frame);
+    out
+}
+
+fn decode(room_id: RoomId, payload: &[u8]) -> Option<Envelope> {
+    let split = payload.iter().position(|b| *b == b'\n')?;
+    let header = std::str::from_utf8(&payload[..split]).ok()?;
+    let (tag, value) = header.split_at_checked(1)?;
+    let kind = match tag {
+        "c" => EnvelopeKind::Chat {
+            seq: value.parse().ok()?,
+        },
+        "e" => EnvelopeKind::Ephemeral {
+            except_user: if value.is_empty() {
+                None
+            } else {
+                Some(value.parse().ok()?)
+            },
+        },
+        "x" => EnvelopeKind::Evict {
+            user_id: value.parse().ok()?,
+        },
+        _ => return None,
+    };
+    // One copy out of the Redis reply; every local recipient then shares these bytes.
+    let frame = Utf8Bytes::try_from(Bytes::copy_from_slice(&payload[split + 1..])).ok()?;
+    Some(Envelope {
+        room_id,
+        kind,
+        frame,
+    })
+}
+
+/// `<user id>:<instance>:<username>` back to its parts.
+fn parse_member(member: &str) -> Option<(User, &str)> {
+    let mut parts = member.splitn(3, ':');
+    let id = parts.next()?.parse().ok()?;
+    let instance = parts.next()?;
+    let username = parts.next()?.to_owned();
+    Some((User { id, username }, instance))
+}
+
+fn encode_frame(frame: &ServerFrame) -> Utf8Bytes {
+    Utf8Bytes::from(frame.to_json())
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_round_trip_through_the_wire_format() {
+        for kind in [
+            EnvelopeKind::Chat { seq: 42 },
+            EnvelopeKind::Ephemeral {
+                except_user: Some(7),
+            },
+            EnvelopeKind::Ephemeral { except_user: None },
+            EnvelopeKind::Evict { user_id: 9 },
+        ] {
+            let envelope = Envelope {
+                room_id: 3,
+                kind,
+                frame: Utf8Bytes::from_static(r#"{"type":"pong"}"#),
+            };
+            let decoded = decode(3, &encode(&envelope)).expect("decodes");
+            assert_eq!(
+                (decoded.kind, decoded.frame.as_str()),
+                (kind, r#"{"type":"pong"}"#)
+            );
+        }
+        assert!(decode(3, b"no header").is_none());
+        assert!(decode(3, b"q1\n{}").is_none());
+    }
+
+    #[test]
+    fn presence_members_parse_back() {
+        let (user, instance) = parse_member("12:abc:ada.l").expect("parses");
+        assert_eq!(
+            (user.id, user.username.as_str(), instance),
+            (12, "ada.l", "abc")
+        );
+        assert!(parse_member("x:abc:ada").is_none());
+    }
+}

@@ -1,0 +1,476 @@
+//! Several real `socket-hub` processes sharing one PostgreSQL database and one Redis:
+//! they must act as one chat server, and an instance dying or Redis restarting must
+//! lose nothing. Each test owns its database, its Redis server and its processes.
+#![allow(unreachable_pub)]
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+
+use socket_hub_client::{Auth, Client, ClientError, Connection, Event};
+use socket_hub_protocol::rest::Session;
+use socket_hub_protocol::{ClientFrame, RoomId, Seq, ServerFrame, User};
+use support::{ClusterConfig, Instance, TestDatabase, TestRedis};
+
+const WAIT: Duration = Duration::from_secs(15);
+const PASSWORD: &str = "correct horse battery";
+
+struct Cluster {
+    db: Option<TestDatabase>,
+    redis: TestRedis,
+    config: ClusterConfig,
+}
+
+impl Cluster {
+    async fn new() -> Self {
+        let db = TestDatabase::create().await;
+        let redis = TestRedis::start().await;
+        let config = ClusterConfig::new(&db.url, &redis.url());
+        Self {
+            db: Some(db),
+            redis,
+            config,
+        }
+    }
+
+    async fn instance(&self) -> Instance {
+        Instance::start(&self.config, &[]).await
+    }
+
+    async fn instances(&self, n: usize) -> Vec<Instance> {
+        let mut all = Vec::new();
+        for _ in 0..n {
+            all.push(self.instance().await);
+        }
+        all
+    }
+
+    async fn finish(mut self) {
+        if let Some(db) = self.db.take() {
+            db.drop_database().await;
+        }
+        self.redis.stop().await;
+    }
+}
+
+async fn user(url: &str, name: &str) -> (Client, Session) {
+    let mut client = Client::new(url);
+    let session = client.register(name, PASSWORD).await.expect("register");
+    (client, session)
+}
+
+/// A public room owned by a fresh user, plus `members` more users who joined it.
+async fn room_with_members(url: &str, members: usize) -> (RoomId, Vec<Session>) {
+    let (owner, owner_session) = user(url, "owner").await;
+    let room = owner
+        .create_room("cluster", false, None)
+        .await
+        .expect("room")
+        .room;
+    let mut sessions = vec![owner_session];
+    for i in 0..members {
+        let (client, session) = user(url, &format!("member{i}")).await;
+        client.join_room(room.id, None).await.expect("join");
+        sessions.push(session);
+    }
+    (room.id, sessions)
+}
+
+async fn connect(url: &str, session: &Session) -> Result<Connection, ClientError> {
+    let mut ws = Connection::connect(url, Auth::Header(session.access_token.clone())).await?;
+    match ws.frame_within(WAIT).await? {
+        ServerFrame::Ready { .. } => Ok(ws),
+        other => Err(ClientError::Decode(format!(
+            "expected ready, got {other:?}"
+        ))),
+    }
+}
+
+async fn join(
+    ws: &mut Connection,
+    room_id: RoomId,
+    since_seq: Option<Seq>,
+) -> Result<(), ClientError> {
+    ws.send(&ClientFrame::JoinRoom {
+        room_id,
+        since_seq,
+        access_code: None,
+    })
+    .await?;
+    ws.wait_for(WAIT, |f| {
+        matches!(f, ServerFrame::RoomJoined { .. }).then_some(())
+    })
+    .await
+}
+
+/// A client that reads a room until it has seen seq `total`, reconnecting to the next
+/// URL (resuming from the last seq it saw) whenever its connection drops. Returns every
+/// seq in the order received (exactly-once, in-order delivery means `1..=total`) and how
+/// many times it had to move.
+async fn follow(
+    urls: Vec<String>,
+    session: Session,
+    room_id: RoomId,
+    total: Seq,
+) -> (Vec<Seq>, usize) {
+    let mut seen: Vec<Seq> = Vec::new();
+    let mut target = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    'reconnect: while seen.last().copied().unwrap_or(0) < total {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "follower stuck at {:?}",
+            seen.last()
+        );
+        let url = &urls[target % urls.len()];
+        let since = seen.last().copied().unwrap_or(0);
+        let Ok(mut ws) = connect(url, &session).await else {
+            target += 1;
+            continue;
+        };
+        if join(&mut ws, room_id, Some(since)).await.is_err() {
+            target += 1;
+            continue;
+        }
+        while seen.last().copied().unwrap_or(0) < total {
+            match ws.event_within(WAIT).await {
+                Ok(Event::Frame(ServerFrame::Chat { message })) => seen.push(message.seq),
+                Ok(Event::Frame(_)) => {}
+                Ok(Event::Closed { .. }) | Err(ClientError::Transport(_)) => {
+                    target += 1;
+                    continue 'reconnect;
+                }
+                Err(err) => panic!("follower on {url} got {err} after seq {:?}", seen.last()),
+            }
+        }
+    }
+    (seen, target)
+}
+
+/// Sends `count` messages over one connection, each awaiting its ack; `after_each` runs
+/// after every ack (tests use it to break things mid-traffic).
+async fn send_many(ws: &mut Connection, room_id: RoomId, tag: &str, count: usize) -> Vec<Seq> {
+    let mut seqs = Vec::new();
+    for i in 0..count {
+        let id = format!("{tag}-{i}");
+        ws.send(&ClientFrame::MessageSend {
+            room_id,
+            client_msg_id: id.clone(),
+            content: format!("{tag} {i}"),
+        })
+        .await
+        .expect("send");
+        let seq = ws
+            .wait_for(WAIT, |f| match f {
+                ServerFrame::Ack {
+                    client_msg_id,
+                    message,
+                } if *client_msg_id == id => Some(message.seq),
+                ServerFrame::Error { .. } => panic!("send failed: {f:?}"),
+                _ => None,
+            })
+            .await
+            .expect("ack");
+        seqs.push(seq);
+    }
+    seqs
+}
+
+fn expected(total: Seq) -> Vec<Seq> {
+    (1..=total).collect()
+}
+
+#[tokio::test]
+async fn three_instances_deliver_every_message_exactly_once_in_order() {
+    let cluster = Cluster::new().await;
+    let instances = cluster.instances(3).await;
+    const SENDERS: usize = 3;
+    const EACH: usize = 40;
+    let total = (SENDERS * EACH) as Seq;
+    let (room_id, sessions) = room_with_members(&instances[0].url, 6 + SENDERS).await;
+
+    let mut followers = Vec::new();
+    for (i, session) in sessions[1..7].iter().enumerate() {
+        let url = instances[i % 3].url.clone();
+        followers.push(tokio::spawn(follow(
+            vec![url],
+            session.clone(),
+            room_id,
+            total,
+        )));
+    }
+    let mut senders = Vec::new();
+    for (s, session) in sessions[7..].iter().enumerate() {
+        let mut ws = connect(&instances[s % 3].url, session)
+            .await
+            .expect("connect");
+        senders.push(tokio::spawn(async move {
+            send_many(&mut ws, room_id, &format!("s{s}"), EACH).await
+        }));
+    }
+    for sender in senders {
+        sender.await.expect("sender");
+    }
+    for follower in followers {
+        assert_eq!(follower.await.expect("follower").0, expected(total));
+    }
+    cluster.finish().await;
+}
+
+#[tokio::test]
+async fn clients_of_a_killed_instance_resume_elsewhere_with_nothing_lost() {
+    let cluster = Cluster::new().await;
+    let mut instances = cluster.instances(3).await;
+    let total: Seq = 120;
+    let (room_id, sessions) = room_with_members(&instances[0].url, 7).await;
+    let urls: Vec<String> = instances.iter().map(|i| i.url.clone()).collect();
+
+    let mut followers = Vec::new();
+    for (i, session) in sessions[1..7].iter().enumerate() {
+        // Follower i starts on instance (i + 2) % 3 and fails over to the next one, so
+        // followers 0 and 3 start on the instance that is killed.
+        let ring: Vec<String> = (0..3).map(|k| urls[(i + 2 + k) % 3].clone()).collect();
+        followers.push(tokio::spawn(follow(ring, session.clone(), room_id, total)));
+    }
+    let mut sender = connect(&urls[0], &sessions[7]).await.expect("connect");
+    send_many(&mut sender, room_id, "before", 40).await;
+    let victim = instances.remove(2);
+    victim.kill().await;
+    send_many(&mut sender, room_id, "after", (total - 40) as usize).await;
+    for (i, follower) in followers.into_iter().enumerate() {
+        let (seqs, moves) = follower.await.expect("follower");
+        assert_eq!(seqs, expected(total));
+        if i % 3 == 0 {
+            // Started on the killed instance (ring order 2, 0, 1 for these): it moved.
+            assert!(moves >= 1, "follower {i} never had to reconnect");
+        }
+    }
+    cluster.finish().await;
+}
+
+#[tokio::test]
+async fn redis_restart_mid_traffic_loses_nothing() {
+    let mut cluster = Cluster::new().await;
+    let instances = cluster.instances(2).await;
+    let total: Seq = 90;
+    let (room_id, sessions) = room_with_members(&instances[0].url, 5).await;
+    let mut followers = Vec::new();
+    for (i, session) in sessions[1..5].iter().enumerate() {
+        let url = instances[i % 2].url.clone();
+        followers.push(tokio::spawn(follow(
+            vec![url],
+            session.clone(),
+            room_id,
+            total,
+        )));
+    }
+    let mut sender = connect(&instances[1].url, &sessions[5])
+        .await
+        .expect("connect");
+    send_many(&mut sender, room_id, "before", 30).await;
+
+    cluster.redis.stop().await;
+    // Sending still persists and acks while Redis is gone.
+    send_many(&mut sender, room_id, "during", 30).await;
+    let ready: serde_json::Value = reqwest::get(format!("{}/readyz", instances[0].url))
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(ready["ready"], true, "the store still works: {ready}");
+
+    cluster.redis.restart().await;
+    send_many(&mut sender, room_id, "after", 30).await;
+    for follower in followers {
+        assert_eq!(follower.await.expect("follower").0, expected(total));
+    }
+    cluster.finish().await;
+}
+
+#[tokio::test]
+async fn rest_send_on_an_api_process_reaches_gateway_clients() {
+    let cluster = Cluster::new().await;
+    let api = Instance::start(&cluster.config, &["--role", "api"]).await;
+    let gateways = [
+        Instance::start(&cluster.config, &["--role", "gateway"]).await,
+        Instance::start(&cluster.config, &["--role", "gateway"]).await,
+    ];
+    let (room_id, sessions) = room_with_members(&api.url, 2).await;
+    let mut clients = Vec::new();
+    for (gateway, session) in gateways.iter().zip(&sessions[1..]) {
+        let mut ws = connect(&gateway.url, session).await.expect("connect");
+        join(&mut ws, room_id, None).await.expect("join");
+        clients.push(ws);
+    }
+    let mut owner = Client::new(&api.url);
+    owner.set_access_token(sessions[0].access_token.clone());
+    let sent = owner
+        .send_message(room_id, "from the api role", None)
+        .await
+        .expect("send");
+    for ws in &mut clients {
+        let got = ws
+            .wait_for(WAIT, |f| match f {
+                ServerFrame::Chat { message } => Some(message.clone()),
+                _ => None,
+            })
+            .await
+            .expect("chat on gateway");
+        assert_eq!(got, sent);
+    }
+    // Each role serves only its part.
+    assert!(
+        Connection::connect(&api.url, Auth::Header(sessions[0].access_token.clone()))
+            .await
+            .is_err()
+    );
+    let on_gateway = reqwest::get(format!("{}/api/v1/rooms", gateways[0].url))
+        .await
+        .expect("request");
+    assert_eq!(on_gateway.status(), 404);
+    cluster.finish().await;
+}
+
+#[tokio::test]
+async fn presence_and_typing_cross_instances_and_a_crash_ends_presence() {
+    let cluster = Cluster::new().await;
+    let mut instances = cluster.instances(2).await;
+    let (room_id, sessions) = room_with_members(&instances[0].url, 1).await;
+    let (alice, bob) = (&sessions[0], &sessions[1]);
+    let mut b = connect(&instances[1].url, bob).await.expect("connect");
+    join(&mut b, room_id, None).await.expect("join");
+    let mut a = connect(&instances[0].url, alice).await.expect("connect");
+    a.send(&ClientFrame::JoinRoom {
+        room_id,
+        since_seq: None,
+        access_code: None,
+    })
+    .await
+    .expect("join");
+    let members = a
+        .wait_for(WAIT, |f| match f {
+            ServerFrame::RoomJoined { members, .. } => Some(members.clone()),
+            _ => None,
+        })
+        .await
+        .expect("room_joined");
+    let names: Vec<&str> = members.iter().map(|u: &User| u.username.as_str()).collect();
+    assert_eq!(
+        names,
+        vec!["owner", "member0"],
+        "bob on the other instance is listed"
+    );
+
+    let came = b
+        .wait_for(WAIT, |f| {
+            matches!(f, ServerFrame::Join { .. }).then(|| f.clone())
+        })
+        .await;
+    assert_eq!(
+        came.expect("join"),
+        ServerFrame::Join {
+            room_id,
+            user: alice.user.clone()
+        }
+    );
+    a.send(&ClientFrame::Typing { room_id })
+        .await
+        .expect("typing");
+    let typing = b
+        .wait_for(WAIT, |f| {
+            matches!(f, ServerFrame::Typing { .. }).then(|| f.clone())
+        })
+        .await;
+    assert_eq!(
+        typing.expect("typing"),
+        ServerFrame::Typing {
+            room_id,
+            user: alice.user.clone()
+        }
+    );
+
+    // Alice's instance dies without a word; her presence lease runs out and bob is told.
+    instances.remove(0).kill().await;
+    let left = b
+        .wait_for(WAIT, |f| {
+            matches!(f, ServerFrame::Leave { .. }).then(|| f.clone())
+        })
+        .await;
+    assert_eq!(
+        left.expect("leave"),
+        ServerFrame::Leave {
+            room_id,
+            user: alice.user.clone()
+        }
+    );
+    cluster.finish().await;
+}
+
+#[tokio::test]
+async fn an_instance_subscribes_only_to_rooms_its_clients_joined() {
+    let cluster = Cluster::new().await;
+    let instance = cluster.instance().await;
+    let (room_id, sessions) = room_with_members(&instance.url, 0).await;
+    let mut owner = Client::new(&instance.url);
+    owner.set_access_token(sessions[0].access_token.clone());
+    let other_room = owner
+        .create_room("elsewhere", false, None)
+        .await
+        .expect("room")
+        .room
+        .id;
+    let client = redis::Client::open(cluster.redis.url()).expect("redis client");
+    let mut redis = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let pattern = format!("{}room:*", cluster.config.redis_prefix);
+    let channels = |mut redis: redis::aio::MultiplexedConnection, pattern: String| async move {
+        let channels: Vec<String> = redis::cmd("PUBSUB")
+            .arg("CHANNELS")
+            .arg(&pattern)
+            .query_async(&mut redis)
+            .await
+            .expect("pubsub channels");
+        channels
+    };
+    assert!(channels(redis.clone(), pattern.clone()).await.is_empty());
+
+    let mut ws = connect(&instance.url, &sessions[0]).await.expect("connect");
+    join(&mut ws, room_id, None).await.expect("join");
+    let joined = channels(redis.clone(), pattern.clone()).await;
+    assert_eq!(
+        joined,
+        vec![format!("{}room:{room_id}", cluster.config.redis_prefix)]
+    );
+    assert!(
+        !joined
+            .iter()
+            .any(|c| c.ends_with(&format!(":{other_room}")))
+    );
+
+    ws.send(&ClientFrame::LeaveRoom { room_id })
+        .await
+        .expect("leave");
+    ws.wait_for(WAIT, |f| {
+        matches!(f, ServerFrame::RoomLeft { .. }).then_some(())
+    })
+    .await
+    .expect("left");
+    // Unsubscribing follows the leave asynchronously: wait for it, bounded.
+    let gone = async {
+        while !channels(redis.clone(), pattern.clone()).await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, gone)
+        .await
+        .expect("the instance unsubscribes from a room nobody here is in");
+    let _: () = redis::cmd("PING")
+        .query_async(&mut redis)
+        .await
+        .expect("ping");
+    cluster.finish().await;
+}

@@ -1,0 +1,232 @@
+//! What several test binaries share: throwaway PostgreSQL databases, private Redis
+//! servers, and real `socket-hub` processes. Every test owns its database, Redis and
+//! instances, so tests run in parallel. Missing PostgreSQL or Redis fails a test; it
+//! never skips.
+#![allow(dead_code)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// PostgreSQL server the tests create their databases on.
+pub fn pg_admin_url() -> String {
+    std::env::var("SOCKET_HUB_TEST_PG")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into())
+}
+
+/// A database of one test's own, dropped by [`TestDatabase::drop_database`].
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Self {
+        let name = format!("sockethub_test_{:016x}", rand::random::<u64>());
+        let admin = pg_admin_url();
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL is required at {admin} (start it, or set SOCKET_HUB_TEST_PG): {e}"
+                )
+            });
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let url = database_url(&admin, &name);
+        Self { name, url }
+    }
+
+    pub async fn drop_database(self) {
+        let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&pg_admin_url()).await
+        else {
+            return;
+        };
+        let _ = sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut conn)
+        .await;
+    }
+}
+
+/// `admin` with its database name replaced by `name`.
+fn database_url(admin: &str, name: &str) -> String {
+    let (base, query) = admin
+        .split_once('?')
+        .map_or((admin, None), |(b, q)| (b, Some(q)));
+    let base = base.rsplit_once('/').map_or(base, |(prefix, _)| prefix);
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// A port free right now on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A Redis server of one test's own, so it can be stopped and restarted freely.
+pub struct TestRedis {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl TestRedis {
+    pub async fn start() -> Self {
+        let mut redis = Self {
+            port: free_port(),
+            child: None,
+        };
+        redis.restart().await;
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts (again) on the same port and waits until it answers.
+    pub async fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server is required on PATH (Debian package redis-server)");
+        self.child = Some(child);
+        let addr = format!("127.0.0.1:{}", self.port);
+        let ready = async {
+            loop {
+                if let Ok(mut stream) = tokio::net::TcpStream::connect(&addr).await {
+                    use tokio::io::AsyncWriteExt;
+                    let mut reply = [0u8; 7];
+                    if stream.write_all(b"PING\r\n").await.is_ok()
+                        && tokio::io::AsyncReadExt::read_exact(&mut stream, &mut reply)
+                            .await
+                            .is_ok()
+                        && &reply == b"+PONG\r\n"
+                    {
+                        return;
+                    }
+                }
+                // Redis needs a moment to bind; there is no event to wait on.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), ready)
+            .await
+            .expect("redis starts");
+    }
+
+    /// Kills the server (as a crash would).
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+}
+
+/// Shared settings of one test's cluster.
+#[derive(Clone)]
+pub struct ClusterConfig {
+    pub database_url: String,
+    pub redis_url: String,
+    pub redis_prefix: String,
+    pub jwt_secret: String,
+}
+
+impl ClusterConfig {
+    pub fn new(database_url: &str, redis_url: &str) -> Self {
+        Self {
+            database_url: database_url.into(),
+            redis_url: redis_url.into(),
+            redis_prefix: format!("t{:08x}:", rand::random::<u32>()),
+            jwt_secret: format!(
+                "{:032x}{:032x}",
+                rand::random::<u128>(),
+                rand::random::<u128>()
+            ),
+        }
+    }
+}
+
+/// One `socket-hub` process.
+pub struct Instance {
+    pub url: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Instance {
+    /// Starts the binary with `extra` flags and waits for its "listening" log line.
+    pub async fn start(cluster: &ClusterConfig, extra: &[&str]) -> Self {
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_socket-hub"))
+            .arg("serve")
+            .args(["--bind", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["--database-url", &cluster.database_url])
+            .args(["--redis-url", &cluster.redis_url])
+            .args(["--redis-prefix", &cluster.redis_prefix])
+            .args(["--jwt-secret", &cluster.jwt_secret])
+            .args(["--presence-lease-ms", "1500"])
+            .args(["--rate-per-sec", "100000", "--rate-burst", "100000"])
+            .args(["--log-format", "json"])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("socket-hub binary starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let listening = async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("listening") {
+                    return true;
+                }
+            }
+            false
+        };
+        let started = tokio::time::timeout(Duration::from_secs(30), listening).await;
+        assert!(
+            matches!(started, Ok(true)),
+            "instance on port {port} did not start"
+        );
+        // Keep draining the log so the process never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+            _dir: dir,
+        }
+    }
+
+    /// `kill -9`: no goodbye to anyone.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
