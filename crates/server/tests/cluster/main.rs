@@ -38,12 +38,10 @@ impl Cluster {
         Instance::start(&self.config, &[]).await
     }
 
+    /// `n` instances started at the same moment on a fresh database, so they also race
+    /// to apply its migrations (which must happen exactly once).
     async fn instances(&self, n: usize) -> Vec<Instance> {
-        let mut all = Vec::new();
-        for _ in 0..n {
-            all.push(self.instance().await);
-        }
-        all
+        futures_util::future::join_all((0..n).map(|_| self.instance())).await
     }
 
     async fn finish(mut self) {
