@@ -112,6 +112,9 @@ impl Connection {
             .connect(addr)
             .await
             .map_err(|e| ClientError::Transport(e.to_string()))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
         let mut config = WebSocketConfig::default();
         config.max_message_size = Some(16 << 20);
         let (ws, response) = tokio_tungstenite::client_async_with_config(

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -121,7 +122,13 @@ impl App {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let state = self.state;
         let shutdown = state.shutdown.clone();
-        axum::serve(self.listener, self.router)
+        // Chat frames are small and latency-bound: never let Nagle hold one back.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+            }
+        });
+        axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await?;
         state.connections.close();
