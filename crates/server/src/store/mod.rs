@@ -2,7 +2,8 @@
 //!
 //! Each service owns the queries for its tables as a trait of its own
 //! ([`crate::users::UserStore`], [`crate::auth::TokenStore`], [`crate::rooms::RoomStore`],
-//! [`crate::rooms::MessageStore`]); [`Store`] is their sum plus health. The embedded
+//! [`crate::rooms::MessageStore`]), written once in SQL both backends accept and
+//! implemented for each; [`Store`] is their sum plus health. The embedded
 //! SQLite backend lives in [`sqlite`], the shared PostgreSQL one in [`postgres`]; a backend is picked from the database URL by
 //! [`connect`], and nothing outside this module names a concrete backend.
 
@@ -81,8 +82,7 @@ pub(crate) fn from_millis(millis: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(millis).unwrap_or_default()
 }
 
-/// A result row of either backend, read by the mappers each service shares between
-/// its backends. The schemas match, so a type mismatch is a bug worth a panic.
+/// A result row of either backend, read by each service's row mappers. The schemas match, so a type mismatch is a bug worth a panic.
 pub(crate) trait ChatRow {
     fn int(&self, index: usize) -> i64;
     fn text(&self, index: usize) -> String;

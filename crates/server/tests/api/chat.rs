@@ -2,7 +2,7 @@
 
 use socket_hub_protocol::{ClientFrame, ServerFrame};
 
-use crate::helpers::{Duo, WAIT, assert_quiet, duo, join, next_chat, send, spawn_app};
+use crate::helpers::{Duo, WAIT, assert_quiet, duo, join, members, next_chat, send, spawn_app};
 
 #[tokio::test]
 async fn two_users_chat_both_ways() {
@@ -39,14 +39,7 @@ async fn two_users_chat_both_ways() {
 #[tokio::test]
 async fn rest_send_is_delivered_live_like_a_websocket_send() {
     let app = spawn_app().await;
-    let (alice, _) = app.user("alice").await;
-    let (bob, bob_s) = app.user("bob").await;
-    let room = alice
-        .create_room("general", false, None)
-        .await
-        .expect("room")
-        .room;
-    bob.join_room(room.id, None).await.expect("join");
+    let (alice, _, _, bob_s, room) = members(&app).await;
     let mut b = app.connect(&bob_s).await;
     join(&mut b, room.id, None).await;
     let sent = alice
@@ -89,14 +82,7 @@ async fn resending_a_client_msg_id_returns_the_original_and_broadcasts_once() {
 #[tokio::test]
 async fn join_with_since_seq_replays_then_continues_live_without_gaps() {
     let app = spawn_app().await;
-    let (alice, alice_s) = app.user("alice").await;
-    let (bob, bob_s) = app.user("bob").await;
-    let room = alice
-        .create_room("general", false, None)
-        .await
-        .expect("room")
-        .room;
-    bob.join_room(room.id, None).await.expect("join");
+    let (_, alice_s, _, bob_s, room) = members(&app).await;
     let mut a = app.connect(&alice_s).await;
     join(&mut a, room.id, None).await;
     for i in 1..=3 {
@@ -183,14 +169,7 @@ async fn concurrent_senders_reach_every_receiver_exactly_once_in_order() {
 #[tokio::test]
 async fn presence_counts_tabs_as_one_user() {
     let app = spawn_app().await;
-    let (alice, alice_s) = app.user("alice").await;
-    let (bob, bob_s) = app.user("bob").await;
-    let room = alice
-        .create_room("general", false, None)
-        .await
-        .expect("room")
-        .room;
-    bob.join_room(room.id, None).await.expect("join");
+    let (_, alice_s, _, bob_s, room) = members(&app).await;
     let mut b = app.connect(&bob_s).await;
     join(&mut b, room.id, None).await;
 

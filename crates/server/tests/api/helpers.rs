@@ -190,8 +190,10 @@ pub struct Duo {
     pub b: Connection,
 }
 
-/// The usual two-person setup of a chat test.
-pub async fn duo(app: &TestApp) -> Duo {
+/// Alice's public room "general" with Bob as a member; no connections yet.
+pub async fn members(
+    app: &TestApp,
+) -> (Client, Session, Client, Session, socket_hub_protocol::Room) {
     let (alice, alice_s) = app.user("alice").await;
     let (bob, bob_s) = app.user("bob").await;
     let room = alice
@@ -200,6 +202,12 @@ pub async fn duo(app: &TestApp) -> Duo {
         .expect("room")
         .room;
     bob.join_room(room.id, None).await.expect("bob joins");
+    (alice, alice_s, bob, bob_s, room)
+}
+
+/// The usual two-person setup of a chat test.
+pub async fn duo(app: &TestApp) -> Duo {
+    let (alice, alice_s, bob, bob_s, room) = members(app).await;
     let mut a = app.connect(&alice_s).await;
     let mut b = app.connect(&bob_s).await;
     join(&mut b, room.id, None).await;
