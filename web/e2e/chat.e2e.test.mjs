@@ -40,6 +40,15 @@ function freePort() {
   });
 }
 
+/** The page must fit the viewport's width: nothing pushed off to the side. */
+async function assertNoHorizontalOverflow(page, label) {
+  const { scroll, width } = await page.evaluate(() => ({
+    scroll: document.documentElement.scrollWidth,
+    width: window.innerWidth,
+  }));
+  assert.ok(scroll <= width, `${label}: page is ${scroll}px wide in a ${width}px viewport`);
+}
+
 async function waitReady(url, deadlineMs) {
   const deadline = Date.now() + deadlineMs;
   let last = 'no answer';
@@ -208,6 +217,7 @@ test('two users chat in a private room, with presence, typing and an offline gap
     await sendMessage(b, 'written offline by Bob');
     await b.locator('[data-testid=message][data-status=sending]', { hasText: 'written offline by Bob' }).waitFor({ timeout: T });
     await b.screenshot({ path: join(ARTIFACTS, '03-phone-B-offline.png') });
+    await assertNoHorizontalOverflow(b, 'phone, offline');
 
     // Back online: resume from the last seen seq; nothing missed, nothing doubled.
     await ctxB.setOffline(false);
@@ -230,6 +240,7 @@ test('two users chat in a private room, with presence, typing and an offline gap
 
     await a.screenshot({ path: join(ARTIFACTS, '04-chat-desktop-A-final.png') });
     await b.screenshot({ path: join(ARTIFACTS, '05-chat-phone-B-final.png') });
+    await assertNoHorizontalOverflow(b, 'phone, online');
     assert.deepEqual(errors, [], 'no uncaught page errors');
   } catch (err) {
     await a.screenshot({ path: join(ARTIFACTS, 'failure-A.png') }).catch(() => {});

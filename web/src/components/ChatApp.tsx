@@ -81,7 +81,7 @@ export function ChatApp({ auth }: { auth: AuthManager }) {
         </a>
         <span className={`conn conn-${client.conn}`} role="status" aria-live="polite" data-testid="connection-status">
           <span className="dot" aria-hidden="true" />
-          {CONN_LABEL[client.conn]}
+          <span className="conn-label">{CONN_LABEL[client.conn]}</span>
         </span>
         <span className="spacer" />
         {me && (
