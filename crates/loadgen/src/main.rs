@@ -43,6 +43,11 @@ struct Args {
     /// Message content padding, in bytes (on top of the timestamp).
     #[arg(long, default_value_t = 64)]
     payload: usize,
+    /// Instead of sending: open this many connections that join one room and stay
+    /// idle, print when they are all up, and hold them for `--duration-secs` (to read
+    /// the server's memory per idle connection).
+    #[arg(long)]
+    idle: Option<usize>,
 }
 
 /// Latencies in microseconds, recorded by every receiving connection.
@@ -59,6 +64,9 @@ async fn main() -> Result<()> {
         bail!("need at least one --url, one sender and a positive --rate");
     }
     let run = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
+    if let Some(count) = args.idle {
+        return hold_idle(&args, &run, count).await;
+    }
     let clock = Instant::now();
     println!(
         "socket-hub-load: {} instance(s), {} receivers, {} senders x {} msg/s for {} s",
@@ -138,6 +146,47 @@ async fn main() -> Result<()> {
         &samples,
     )
     .await;
+    Ok(())
+}
+
+/// Opens `count` connections of one user, each joined to one room, and holds them.
+async fn hold_idle(args: &Args, run: &str, count: usize) -> Result<()> {
+    let url = &args.url[0];
+    let mut client = Client::new(url);
+    let session = client
+        .register(&format!("idle{run}"), "load-test-password")
+        .await?;
+    let room = client
+        .create_room(&format!("idle {run}"), false, None)
+        .await?
+        .room;
+    let started = Instant::now();
+    let mut connections = Vec::with_capacity(count);
+    for i in 0..count {
+        let url = &args.url[i % args.url.len()];
+        let mut ws = Connection::connect(url, Auth::Header(session.access_token.clone()))
+            .await
+            .with_context(|| format!("connection {i}"))?;
+        ws.send(&ClientFrame::JoinRoom {
+            room_id: room.id,
+            since_seq: None,
+            access_code: None,
+        })
+        .await?;
+        ws.wait_for(Duration::from_secs(30), |f| {
+            matches!(f, ServerFrame::RoomJoined { .. }).then_some(())
+        })
+        .await
+        .with_context(|| format!("join {i}"))?;
+        connections.push(ws);
+    }
+    println!(
+        "{count} idle connections up in {:.1} s; holding them for {} s",
+        started.elapsed().as_secs_f64(),
+        args.duration_secs
+    );
+    tokio::time::sleep(Duration::from_secs(args.duration_secs)).await;
+    drop(connections);
     Ok(())
 }
 

@@ -172,12 +172,9 @@ impl RoomTask {
                     None => {
                         // The broker dropped us (shutting down): members reconnect.
                         tracing::warn!(room_id = self.room_id, "broker closed the room subscription");
-                        let ids: Vec<u64> = self.members.iter().map(SessionHandle::id).collect();
-                        for id in ids {
-                            if let Some(member) = self.members.iter().find(|m| m.id() == id) {
-                                member.close(socket_hub_protocol::CloseCode::SERVICE_RESTART);
-                            }
-                            self.remove(id, None).await;
+                        for member in std::mem::take(&mut self.members) {
+                            member.close(socket_hub_protocol::CloseCode::SERVICE_RESTART);
+                            self.settle_exit(member.user().clone()).await;
                         }
                     }
                 },
