@@ -89,17 +89,7 @@ async fn main() -> Result<()> {
         let mut ws = Connection::connect(url, Auth::Header(session.access_token.clone()))
             .await
             .with_context(|| format!("connect to {url}"))?;
-        ws.send(&ClientFrame::JoinRoom {
-            room_id,
-            since_seq: None,
-            access_code: None,
-        })
-        .await?;
-        ws.wait_for(Duration::from_secs(30), |f| {
-            matches!(f, ServerFrame::RoomJoined { .. }).then_some(())
-        })
-        .await
-        .context("join")?;
+        join(&mut ws, room_id).await?;
         connections.push(ws);
     }
     let mut receivers = Vec::new();
@@ -167,17 +157,9 @@ async fn hold_idle(args: &Args, run: &str, count: usize) -> Result<()> {
         let mut ws = Connection::connect(url, Auth::Header(session.access_token.clone()))
             .await
             .with_context(|| format!("connection {i}"))?;
-        ws.send(&ClientFrame::JoinRoom {
-            room_id: room.id,
-            since_seq: None,
-            access_code: None,
-        })
-        .await?;
-        ws.wait_for(Duration::from_secs(30), |f| {
-            matches!(f, ServerFrame::RoomJoined { .. }).then_some(())
-        })
-        .await
-        .with_context(|| format!("join {i}"))?;
+        join(&mut ws, room.id)
+            .await
+            .with_context(|| format!("join {i}"))?;
         connections.push(ws);
     }
     println!(
@@ -187,6 +169,22 @@ async fn hold_idle(args: &Args, run: &str, count: usize) -> Result<()> {
     );
     tokio::time::sleep(Duration::from_secs(args.duration_secs)).await;
     drop(connections);
+    Ok(())
+}
+
+/// Joins `room_id` on `ws` and waits for `room_joined`.
+async fn join(ws: &mut Connection, room_id: RoomId) -> Result<()> {
+    ws.send(&ClientFrame::JoinRoom {
+        room_id,
+        since_seq: None,
+        access_code: None,
+    })
+    .await?;
+    ws.wait_for(Duration::from_secs(30), |f| {
+        matches!(f, ServerFrame::RoomJoined { .. }).then_some(())
+    })
+    .await
+    .context("join")?;
     Ok(())
 }
 

@@ -1,12 +1,12 @@
 //! The in-process broker: fan-out and presence for a single Socket-Hub process.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use socket_hub_protocol::{RoomId, User, UserId};
 
-use super::{Broker, BrokerError, Envelope, Received, Subscriber, Subscription};
+use super::{Broker, BrokerError, Envelope, Received, RoomSubscribers, Subscription};
 
 /// Fan-out within one process. Holds no envelope longer than a channel hop.
 #[derive(Default)]
@@ -19,8 +19,7 @@ type RoomPresence = HashMap<UserId, (User, usize)>;
 
 #[derive(Default)]
 struct Inner {
-    // std Mutex: every critical section is a map operation, never an `.await`.
-    rooms: Mutex<HashMap<RoomId, Subscriber>>,
+    rooms: Arc<RoomSubscribers>,
     presence: Mutex<HashMap<RoomId, RoomPresence>>,
 }
 
@@ -31,54 +30,17 @@ impl LocalBroker {
     }
 }
 
-/// Removes the room's subscriber when its subscription is dropped.
-struct Unsubscribe {
-    inner: Weak<Inner>,
-    room_id: RoomId,
-    subscriber: Subscriber,
-}
-
-impl Drop for Unsubscribe {
-    fn drop(&mut self) {
-        let Some(inner) = self.inner.upgrade() else {
-            return;
-        };
-        let mut rooms = inner.rooms.lock().unwrap_or_else(|e| e.into_inner());
-        if rooms
-            .get(&self.room_id)
-            .is_some_and(|current| current.same(&self.subscriber))
-        {
-            rooms.remove(&self.room_id);
-        }
-    }
-}
-
 #[async_trait]
 impl Broker for LocalBroker {
     async fn publish(&self, envelope: Envelope) -> Result<(), BrokerError> {
-        let subscriber = {
-            let rooms = self.inner.rooms.lock().unwrap_or_else(|e| e.into_inner());
-            rooms.get(&envelope.room_id).cloned()
-        };
-        if let Some(subscriber) = subscriber {
+        if let Some(subscriber) = self.inner.rooms.get(envelope.room_id) {
             subscriber.deliver(Received::Envelope(envelope));
         }
         Ok(())
     }
 
     async fn subscribe(&self, room_id: RoomId) -> Result<Subscription, BrokerError> {
-        let (subscriber, mut subscription) = Subscriber::pair();
-        subscription.on_drop(Box::new(Unsubscribe {
-            inner: Arc::downgrade(&self.inner),
-            room_id,
-            subscriber: subscriber.clone(),
-        }));
-        self.inner
-            .rooms
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(room_id, subscriber);
-        Ok(subscription)
+        Ok(self.inner.rooms.subscribe(room_id, |_| {}))
     }
 
     async fn presence_enter(&self, room_id: RoomId, user: &User) -> Result<bool, BrokerError> {
@@ -171,7 +133,7 @@ mod tests {
     async fn dropping_the_subscription_unsubscribes() {
         let broker = LocalBroker::new();
         drop(broker.subscribe(1).await.expect("subscribes"));
-        assert!(broker.inner.rooms.lock().expect("lock").is_empty());
+        assert!(broker.inner.rooms.rooms().is_empty());
     }
 
     #[tokio::test]

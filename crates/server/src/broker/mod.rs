@@ -14,8 +14,9 @@
 pub mod local;
 pub mod redis;
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
 use async_trait::async_trait;
 use axum::extract::ws::Utf8Bytes;
@@ -149,5 +150,85 @@ impl Subscriber {
     /// Whether this subscriber feeds the same subscription as `other`.
     pub(crate) fn same(&self, other: &Self) -> bool {
         self.tx.same_channel(&other.tx)
+    }
+}
+
+/// The room subscriptions of one process, shared by a broker (which feeds them) and the
+/// guards that take an entry out when its subscription is dropped.
+#[derive(Default)]
+pub(crate) struct RoomSubscribers {
+    // std Mutex: map operations only, never held across an `.await`.
+    rooms: Mutex<HashMap<RoomId, Subscriber>>,
+}
+
+impl RoomSubscribers {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, Subscriber>> {
+        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new subscription for `room_id`, replacing any earlier one. When it is dropped
+    /// while still the room's current one, its entry goes and `on_removed` runs (the
+    /// Redis broker unsubscribes its channel there).
+    pub(crate) fn subscribe(
+        self: &Arc<Self>,
+        room_id: RoomId,
+        on_removed: impl FnOnce(RoomId) + Send + Sync + 'static,
+    ) -> Subscription {
+        let (subscriber, mut subscription) = Subscriber::pair();
+        subscription.on_drop(Box::new(Unsubscribe {
+            registry: Arc::downgrade(self),
+            room_id,
+            subscriber: subscriber.clone(),
+            on_removed: Some(Box::new(on_removed)),
+        }));
+        self.lock().insert(room_id, subscriber);
+        subscription
+    }
+
+    /// The subscriber of `room_id`, if this process holds one.
+    pub(crate) fn get(&self, room_id: RoomId) -> Option<Subscriber> {
+        self.lock().get(&room_id).cloned()
+    }
+
+    pub(crate) fn contains(&self, room_id: RoomId) -> bool {
+        self.lock().contains_key(&room_id)
+    }
+
+    /// Every room subscribed to.
+    pub(crate) fn rooms(&self) -> Vec<RoomId> {
+        self.lock().keys().copied().collect()
+    }
+
+    /// Tells every subscription it may have missed envelopes.
+    pub(crate) fn lag_all(&self) {
+        for subscriber in self.lock().values() {
+            subscriber.deliver(Received::Lagged);
+        }
+    }
+}
+
+/// Takes a subscription's entry out of its registry when the subscription is dropped.
+struct Unsubscribe {
+    registry: Weak<RoomSubscribers>,
+    room_id: RoomId,
+    subscriber: Subscriber,
+    on_removed: Option<Box<dyn FnOnce(RoomId) + Send + Sync>>,
+}
+
+impl Drop for Unsubscribe {
+    fn drop(&mut self) {
+        let Some(registry) = self.registry.upgrade() else {
+            return;
+        };
+        let removed = {
+            let mut rooms = registry.lock();
+            let current = rooms
+                .get(&self.room_id)
+                .is_some_and(|s| s.same(&self.subscriber));
+            current && rooms.remove(&self.room_id).is_some()
+        };
+        if removed && let Some(on_removed) = self.on_removed.take() {
+            on_removed(self.room_id);
+        }
     }
 }

@@ -27,7 +27,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use socket_hub_protocol::{RoomId, ServerFrame, User, UserId};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Broker, BrokerError, Envelope, EnvelopeKind, Received, Subscriber, Subscription};
+use super::{Broker, BrokerError, Envelope, EnvelopeKind, Received, RoomSubscribers, Subscription};
 
 /// Settings of the Redis broker.
 #[derive(Debug, Clone)]
@@ -51,8 +51,8 @@ struct Inner {
     client: redis::Client,
     /// Commands (PUBLISH, presence); reconnects by itself.
     commands: ConnectionManager,
-    /// Local room subscriptions, fed by the Pub/Sub task. std Mutex: map operations only.
-    rooms: Mutex<HashMap<RoomId, Subscriber>>,
+    /// Local room subscriptions, fed by the Pub/Sub task.
+    rooms: Arc<RoomSubscribers>,
     /// Requests to the Pub/Sub task, which owns the subscribing connection.
     control: mpsc::UnboundedSender<Control>,
     connected: AtomicBool,
@@ -85,7 +85,7 @@ impl RedisBroker {
             instance,
             client,
             commands,
-            rooms: Mutex::new(HashMap::new()),
+            rooms: Arc::default(),
             control,
             connected: AtomicBool::new(false),
             local_presence: Mutex::new(HashMap::new()),
@@ -111,10 +111,6 @@ impl Inner {
 
     fn lease_expiry(&self) -> i64 {
         now_ms() + i64::try_from(self.settings.presence_lease.as_millis()).unwrap_or(i64::MAX / 4)
-    }
-
-    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, Subscriber>> {
-        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn presence(&self) -> std::sync::MutexGuard<'_, HashMap<(RoomId, UserId), (User, usize)>> {
@@ -147,8 +143,7 @@ impl Inner {
             tracing::warn!(room_id, "undecodable envelope on the broker");
             return;
         };
-        let subscriber = self.rooms().get(&room_id).cloned();
-        if let Some(subscriber) = subscriber {
+        if let Some(subscriber) = self.rooms.get(room_id) {
             subscriber.deliver(Received::Envelope(envelope));
         }
     }
@@ -181,7 +176,7 @@ async fn pubsub_task(inner: Weak<Inner>, mut control: mpsc::UnboundedReceiver<Co
         let Some(strong) = inner.upgrade() else {
             return;
         };
-        let rooms: Vec<RoomId> = strong.rooms().keys().copied().collect();
+        let rooms = strong.rooms.rooms();
         let mut resubscribed = true;
         for room_id in &rooms {
             if sink.subscribe(strong.channel(*room_id)).await.is_err() {
@@ -198,9 +193,7 @@ async fn pubsub_task(inner: Weak<Inner>, mut control: mpsc::UnboundedReceiver<Co
                 rooms = rooms.len(),
                 "redis pub/sub reconnected; rooms refill from the store"
             );
-            for subscriber in strong.rooms().values() {
-                subscriber.deliver(Received::Lagged);
-            }
+            strong.rooms.lag_all();
         }
         first = false;
         drop(strong);
@@ -220,7 +213,7 @@ async fn pubsub_task(inner: Weak<Inner>, mut control: mpsc::UnboundedReceiver<Co
                         }
                         Some(Control::Unsubscribe(room_id)) => {
                             // Resubscribed meanwhile: keep it.
-                            if !strong.rooms().contains_key(&room_id) {
+                            if !strong.rooms.contains(room_id) {
                                 let _ = sink.unsubscribe(strong.channel(room_id)).await;
                             }
                         }
@@ -293,8 +286,7 @@ async fn renew_and_reap(inner: &Inner) -> redis::RedisResult<()> {
         pipe.query_async::<()>(&mut conn).await?;
     }
     // Reap in every room this process serves: its members must not see ghosts.
-    let rooms: Vec<RoomId> = inner.rooms().keys().copied().collect();
-    for room_id in rooms {
+    for room_id in inner.rooms.rooms() {
         let key = inner.presence_key(room_id);
         let expired: Vec<String> = conn.zrangebyscore(&key, "-inf", now_ms()).await?;
         for member in expired {
@@ -328,30 +320,6 @@ async fn renew_and_reap(inner: &Inner) -> redis::RedisResult<()> {
     Ok(())
 }
 
-/// Removes the room's subscriber and unsubscribes when its subscription is dropped.
-struct Unsubscribe {
-    inner: Weak<Inner>,
-    room_id: RoomId,
-    subscriber: Subscriber,
-}
-
-impl Drop for Unsubscribe {
-    fn drop(&mut self) {
-        let Some(inner) = self.inner.upgrade() else {
-            return;
-        };
-        let mut rooms = inner.rooms();
-        if rooms
-            .get(&self.room_id)
-            .is_some_and(|s| s.same(&self.subscriber))
-        {
-            rooms.remove(&self.room_id);
-            drop(rooms);
-            let _ = inner.control.send(Control::Unsubscribe(self.room_id));
-        }
-    }
-}
-
 #[async_trait]
 impl Broker for RedisBroker {
     async fn publish(&self, envelope: Envelope) -> Result<(), BrokerError> {
@@ -366,13 +334,10 @@ impl Broker for RedisBroker {
     }
 
     async fn subscribe(&self, room_id: RoomId) -> Result<Subscription, BrokerError> {
-        let (subscriber, mut subscription) = Subscriber::pair();
-        subscription.on_drop(Box::new(Unsubscribe {
-            inner: Arc::downgrade(&self.inner),
-            room_id,
-            subscriber: subscriber.clone(),
-        }));
-        self.inner.rooms().insert(room_id, subscriber);
+        let control = self.inner.control.clone();
+        let subscription = self.inner.rooms.subscribe(room_id, move |room_id| {
+            let _ = control.send(Control::Unsubscribe(room_id));
+        });
         let (done, confirmed) = oneshot::channel();
         self.inner
             .control
