@@ -16,6 +16,15 @@ async fn user(db: &Backend, name: &str) -> User {
         .expect("create user")
 }
 
+/// A public room owned by `owner`.
+async fn public_room(db: &Backend, owner: &User, name: &str) -> socket_hub_protocol::Room {
+    db.store
+        .create_room(owner.id, name, false, None)
+        .await
+        .expect("room")
+        .room
+}
+
 async fn append(
     db: &Backend,
     room_id: i64,
@@ -162,12 +171,7 @@ pub async fn rooms_list_public_and_mine(db: &Backend) {
 pub async fn memberships_and_read_markers(db: &Backend) {
     let ada = user(db, "ada").await;
     let bob = user(db, "bob").await;
-    let room = db
-        .store
-        .create_room(ada.id, "lobby", false, None)
-        .await
-        .expect("room")
-        .room;
+    let room = public_room(db, &ada, "lobby").await;
     assert!(
         db.store
             .add_member(room.id, bob.id, "member")
@@ -232,12 +236,7 @@ pub async fn memberships_and_read_markers(db: &Backend) {
 pub async fn messages_get_gap_free_seqs_and_idempotency(db: &Backend) {
     let ada = user(db, "ada").await;
     let eve = user(db, "eve").await;
-    let room = db
-        .store
-        .create_room(ada.id, "lobby", false, None)
-        .await
-        .expect("room")
-        .room;
+    let room = public_room(db, &ada, "lobby").await;
     let first = stored(append(db, room.id, &ada, Some("k1"), "one").await);
     assert_eq!(
         (
@@ -279,12 +278,7 @@ pub async fn messages_get_gap_free_seqs_and_idempotency(db: &Backend) {
 
 pub async fn history_pages_and_replay_ranges(db: &Backend) {
     let ada = user(db, "ada").await;
-    let room = db
-        .store
-        .create_room(ada.id, "lobby", false, None)
-        .await
-        .expect("room")
-        .room;
+    let room = public_room(db, &ada, "lobby").await;
     for i in 1..=10 {
         append(db, room.id, &ada, None, &format!("m{i}")).await;
     }
@@ -329,12 +323,7 @@ pub async fn concurrent_writers_from_several_instances_get_unique_gap_free_seqs(
     const WRITERS: usize = 8;
     const EACH: usize = 25;
     let ada = user(db, "ada").await;
-    let room = db
-        .store
-        .create_room(ada.id, "busy", false, None)
-        .await
-        .expect("room")
-        .room;
+    let room = public_room(db, &ada, "busy").await;
     let mut tasks = Vec::new();
     for w in 0..WRITERS {
         // Half the writers go through a second store, as a second server would.
