@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Command line of the `socket-hub` binary.
 #[derive(Debug, Parser)]
@@ -175,12 +175,25 @@ pub struct ConfigError(String);
 
 impl Config {
     /// Defaults for tests and embedding: port 0 on loopback, data in `data_dir`.
+    ///
+    /// Built from the flags' defaults alone, never from the environment: a developer's
+    /// `REDIS_URL` or `DATABASE_URL` must not leak into tests or an embedding program.
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
-        let cli = Cli::parse_from(["socket-hub"]);
-        let mut config = cli.into_config();
+        let matches = Cli::command()
+            .mut_args(|arg| arg.env(None::<&str>))
+            .get_matches_from(["socket-hub"]);
+        let mut config = Cli::from_arg_matches(&matches)
+            .map(Cli::into_config)
+            .unwrap_or_else(|err| unreachable!("the flags' defaults parse: {err}"));
         config.bind = SocketAddr::from(([127, 0, 0, 1], 0));
         config.data_dir = data_dir.into();
         config
+    }
+
+    /// The database for logs and messages: the embedded file, or the server URL
+    /// without its credentials (user info and any `password=` parameter).
+    pub fn database_for_logs(&self) -> String {
+        redact_url(&self.database_url())
     }
 
     /// Rejects values that would make the server misbehave rather than fail loudly.
@@ -265,9 +278,79 @@ impl Config {
     }
 }
 
+/// `url` with its password (in the user info or a `password=` parameter) replaced.
+pub fn redact_url(url: &str) -> String {
+    let mut out = match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user_info = &url[scheme + 3..at];
+            let user = user_info.split(':').next().unwrap_or_default();
+            let hidden = if user_info.contains(':') { ":***" } else { "" };
+            format!("{}{user}{hidden}{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    };
+    if let Some(query_start) = out.find('?') {
+        let (base, query) = out.split_at(query_start + 1);
+        let query = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        out = format!("{base}{query}");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_are_redacted_from_database_urls() {
+        assert_eq!(
+            redact_url("postgres://app:secret@db:5432/chat"),
+            "postgres://app:***@db:5432/chat"
+        );
+        assert_eq!(
+            redact_url("postgres://app@db/chat?sslmode=require&password=secret"),
+            "postgres://app@db/chat?sslmode=require&password=***"
+        );
+        assert_eq!(redact_url("postgres:///chat"), "postgres:///chat");
+        assert_eq!(redact_url("sqlite://./data/x.db"), "sqlite://./data/x.db");
+    }
+
+    /// Runs [`defaults_probe`] in a child process whose environment names another
+    /// Redis, database and rate: the test defaults must not pick any of them up.
+    #[test]
+    fn test_defaults_ignore_the_environment() {
+        let exe = std::env::current_exe().expect("test binary path");
+        let output = std::process::Command::new(exe)
+            .args(["config::tests::defaults_probe", "--exact", "--ignored"])
+            .env("REDIS_URL", "redis://leaked.invalid:6379")
+            .env("DATABASE_URL", "postgres://leaked.invalid/db")
+            .env("SOCKET_HUB_RATE_PER_SEC", "1")
+            .output()
+            .expect("test binary runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "probe failed: {stdout}");
+        assert!(stdout.contains("1 passed"), "probe did not run: {stdout}");
+    }
+
+    #[test]
+    #[ignore = "run by test_defaults_ignore_the_environment with a polluted environment"]
+    fn defaults_probe() {
+        assert!(
+            std::env::var("REDIS_URL").is_ok(),
+            "the probe sees the environment"
+        );
+        let config = Config::for_data_dir("/tmp/x");
+        assert_eq!(config.redis_url, "");
+        assert_eq!(config.database_url, "");
+        assert_eq!(config.rate_per_sec, 20);
+    }
 
     #[test]
     fn bare_command_and_serve_subcommand_parse_alike() {

@@ -15,7 +15,7 @@ use socket_hub::{App, telemetry};
 async fn main() -> anyhow::Result<()> {
     let config = Cli::parse().into_config();
     telemetry::init_logging(config.log_format);
-    let database = config.database_url();
+    let database = config.database_for_logs();
     let app = match App::build(config).await {
         Ok(app) => app,
         Err(err) => {

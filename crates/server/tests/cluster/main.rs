@@ -472,3 +472,55 @@ async fn an_instance_subscribes_only_to_rooms_its_clients_joined() {
         .expect("ping");
     cluster.finish().await;
 }
+
+/// The start-up log names the database without its password.
+#[tokio::test]
+async fn database_password_is_not_logged() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let db = TestDatabase::create().await;
+    // Trust authentication ignores the password, so the server starts with it.
+    let url = db.url.replacen("://root@", "://root:hunter2secret@", 1);
+    assert!(
+        url.contains("hunter2secret"),
+        "test URL carries a password: {url}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = support::server_command()
+        .args(["--bind", "127.0.0.1:0", "--log-format", "json"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--database-url", &url])
+        .env("RUST_LOG", "debug")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("socket-hub starts");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut logged = Vec::new();
+    let listening = tokio::time::timeout(WAIT, async {
+        while let Ok(Some(line)) = out.next_line().await {
+            let done = line.contains("listening");
+            logged.push(line);
+            if done {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(matches!(listening, Ok(true)), "server starts: {logged:?}");
+    let _ = child.kill().await;
+    let mut err = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        use tokio::io::AsyncReadExt;
+        let _ = stderr.read_to_string(&mut err).await;
+    }
+    let all = format!("{}\n{err}", logged.join("\n"));
+    assert!(!all.contains("hunter2secret"), "password logged:\n{all}");
+    assert!(
+        all.contains("root:***@127.0.0.1"),
+        "database still named:\n{all}"
+    );
+    db.drop_database().await;
+}

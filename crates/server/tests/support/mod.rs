@@ -170,6 +170,23 @@ impl ClusterConfig {
     }
 }
 
+/// The `socket-hub` binary with none of the developer's server settings in its
+/// environment (`DATABASE_URL`, `REDIS_URL`, `SOCKET_HUB_*`): a test says everything
+/// its server uses, so tests never share a Redis or database by accident.
+pub fn server_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_socket-hub"));
+    for (name, _) in std::env::vars_os() {
+        let name_str = name.to_string_lossy();
+        if name_str.starts_with("SOCKET_HUB_")
+            || name_str == "DATABASE_URL"
+            || name_str == "REDIS_URL"
+        {
+            command.env_remove(&name);
+        }
+    }
+    command
+}
+
 /// One `socket-hub` process.
 pub struct Instance {
     pub url: String,
@@ -182,7 +199,7 @@ impl Instance {
     pub async fn start(cluster: &ClusterConfig, extra: &[&str]) -> Self {
         let port = free_port();
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_socket-hub"))
+        let mut child = server_command()
             .arg("serve")
             .args(["--bind", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
