@@ -88,6 +88,19 @@ pub struct Config {
     #[arg(long, env = "SOCKET_HUB_REFRESH_TTL_SECS", default_value_t = 30 * 24 * 3600)]
     pub refresh_ttl_secs: u64,
 
+    /// Seconds during which a just-rotated refresh token, presented again, returns the
+    /// same successor instead of counting as reuse: two tabs refreshing with one token
+    /// at once both stay signed in. Reuse after the window still revokes the family;
+    /// 0 disables the window.
+    #[arg(long, env = "SOCKET_HUB_REFRESH_GRACE_SECS", default_value_t = 30)]
+    pub refresh_grace_secs: u64,
+
+    /// Embedded SQLite only: the most pages (4 KiB each) the database file may grow to.
+    /// Past it writes fail as `unavailable`, exactly as on a full disk; unset means no
+    /// limit but the disk's.
+    #[arg(long, env = "SOCKET_HUB_SQLITE_MAX_PAGES")]
+    pub sqlite_max_pages: Option<u32>,
+
     /// Largest WebSocket frame accepted, in bytes.
     #[arg(long, env = "SOCKET_HUB_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
     pub max_frame_bytes: usize,
@@ -195,6 +208,12 @@ impl Config {
         }
         if self.access_ttl_secs == 0 || self.refresh_ttl_secs < self.access_ttl_secs {
             return fail("token TTLs must be positive, refresh at least as long as access".into());
+        }
+        if self.refresh_grace_secs >= self.refresh_ttl_secs {
+            return fail("--refresh-grace-secs must be shorter than the refresh token TTL".into());
+        }
+        if self.sqlite_max_pages.is_some() && self.database_url.starts_with("postgres") {
+            return fail("--sqlite-max-pages applies to the embedded SQLite database only".into());
         }
         if self.max_frame_bytes < 1024 {
             return fail("--max-frame-bytes must be at least 1024".into());
