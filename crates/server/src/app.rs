@@ -21,8 +21,8 @@ use crate::broker::redis::{RedisBroker, RedisSettings};
 use crate::broker::{Broker, BrokerError};
 use crate::config::{Config, ConfigError};
 use crate::gateway::Hub;
-use crate::state::AppState;
-use crate::store::{self, StoreError};
+use crate::state::{AppState, Store};
+use crate::store::{DbOptions, StoreError};
 use crate::{auth, gateway, ops, rooms, telemetry, users, web};
 
 /// Why the server could not start.
@@ -63,8 +63,12 @@ impl App {
             &secret,
             Duration::from_secs(config.access_ttl_secs),
             Duration::from_secs(config.refresh_ttl_secs),
-        );
-        let store = store::connect(&config.database_url()).await?;
+        )
+        .with_refresh_grace(Duration::from_secs(config.refresh_grace_secs));
+        let db_options = DbOptions {
+            sqlite_max_pages: config.sqlite_max_pages,
+        };
+        let store = Store::open(&config.database_url(), &db_options).await?;
         let broker: Arc<dyn Broker> = if config.redis_url.is_empty() {
             Arc::new(LocalBroker::new())
         } else {
@@ -74,7 +78,7 @@ impl App {
                 presence_lease: Duration::from_millis(config.presence_lease_ms),
             })?)
         };
-        let hub = Hub::new(store.clone(), broker.clone());
+        let hub = Hub::new(store.messages.clone(), broker.clone());
         let listener = TcpListener::bind(config.bind)
             .await
             .map_err(|source| StartError::Bind {

@@ -88,6 +88,19 @@ pub struct Config {
     #[arg(long, env = "SOCKET_HUB_REFRESH_TTL_SECS", default_value_t = 30 * 24 * 3600)]
     pub refresh_ttl_secs: u64,
 
+    /// Seconds during which a just-rotated refresh token, presented again, returns the
+    /// same successor instead of counting as reuse: two tabs refreshing with one token
+    /// at once both stay signed in. Reuse after the window still revokes the family;
+    /// 0 disables the window.
+    #[arg(long, env = "SOCKET_HUB_REFRESH_GRACE_SECS", default_value_t = 30)]
+    pub refresh_grace_secs: u64,
+
+    /// Embedded SQLite only: the most pages (4 KiB each) the database file may grow to.
+    /// Past it writes fail as `unavailable`, exactly as on a full disk; unset means no
+    /// limit but the disk's.
+    #[arg(long, env = "SOCKET_HUB_SQLITE_MAX_PAGES")]
+    pub sqlite_max_pages: Option<u32>,
+
     /// Largest WebSocket frame accepted, in bytes.
     #[arg(long, env = "SOCKET_HUB_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
     pub max_frame_bytes: usize,
@@ -193,7 +206,7 @@ impl Config {
     /// The database for logs and messages: the embedded file, or the server URL
     /// without its credentials (user info and any `password=` parameter).
     pub fn database_for_logs(&self) -> String {
-        redact_url(&self.database_url())
+        crate::store::redact(&self.database_url())
     }
 
     /// Rejects values that would make the server misbehave rather than fail loudly.
@@ -208,6 +221,12 @@ impl Config {
         }
         if self.access_ttl_secs == 0 || self.refresh_ttl_secs < self.access_ttl_secs {
             return fail("token TTLs must be positive, refresh at least as long as access".into());
+        }
+        if self.refresh_grace_secs >= self.refresh_ttl_secs {
+            return fail("--refresh-grace-secs must be shorter than the refresh token TTL".into());
+        }
+        if self.sqlite_max_pages.is_some() && self.database_url.starts_with("postgres") {
+            return fail("--sqlite-max-pages applies to the embedded SQLite database only".into());
         }
         if self.max_frame_bytes < 1024 {
             return fail("--max-frame-bytes must be at least 1024".into());
@@ -278,49 +297,9 @@ impl Config {
     }
 }
 
-/// `url` with its password (in the user info or a `password=` parameter) replaced.
-pub fn redact_url(url: &str) -> String {
-    let mut out = match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let user_info = &url[scheme + 3..at];
-            let user = user_info.split(':').next().unwrap_or_default();
-            let hidden = if user_info.contains(':') { ":***" } else { "" };
-            format!("{}{user}{hidden}{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    };
-    if let Some(query_start) = out.find('?') {
-        let (base, query) = out.split_at(query_start + 1);
-        let query = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
-                _ => pair.to_owned(),
-            })
-            .collect::<Vec<_>>()
-            .join("&");
-        out = format!("{base}{query}");
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_are_redacted_from_database_urls() {
-        assert_eq!(
-            redact_url("postgres://app:secret@db:5432/chat"),
-            "postgres://app:***@db:5432/chat"
-        );
-        assert_eq!(
-            redact_url("postgres://app@db/chat?sslmode=require&password=secret"),
-            "postgres://app@db/chat?sslmode=require&password=***"
-        );
-        assert_eq!(redact_url("postgres:///chat"), "postgres:///chat");
-        assert_eq!(redact_url("sqlite://./data/x.db"), "sqlite://./data/x.db");
-    }
 
     /// Runs [`defaults_probe`] in a child process whose environment names another
     /// Redis, database and rate: the test defaults must not pick any of them up.

@@ -1,14 +1,23 @@
 //! Socket-Hub: a self-hosted real-time chat server.
 //!
-//! Layout (dependencies point downwards):
-//! - [`app`]: wiring; `App::build(config)` then `run_until_stopped()`.
-//! - services, each owning its routes, its store queries and its tests:
-//!   [`auth`] (accounts' credentials, tokens), [`users`], [`rooms`] (rooms,
-//!   memberships, messages), [`gateway`] (the WebSocket endpoint and live rooms).
-//! - [`store`]: the `Store` trait and the embedded SQLite backend.
-//! - [`broker`]: the `Broker` trait (fan-out, presence) and the in-process broker.
-//! - [`error`]: the one error type, mapped to problem JSON and to error frames.
-//! - [`config`], [`telemetry`], [`ops`], [`openapi`], [`web`]: running it.
+//! Layout, top to bottom; a module uses only modules below it:
+//! - [`app`]: wiring; `App::build(config)` then `run_until_stopped()`. Beside it the
+//!   process-level routes and helpers: [`ops`] (health, readiness, metrics), [`web`]
+//!   (the embedded client), [`openapi`], [`telemetry`].
+//! - [`state`]: `AppState`, and `Store`, the services' stores over one database.
+//! - [`gateway`]: the WebSocket endpoint and this process's live rooms.
+//! - [`rooms`]: rooms, memberships, messages (routes, sending, and their queries).
+//! - [`users`], then [`auth`] (credentials, tokens; `users` uses its extractor): routes
+//!   and their queries.
+//! - [`http`], then [`error`]: the JSON extractor; the one error type, mapped to
+//!   problem JSON and to error frames.
+//! - [`store`] (the database layer: `Db`, migrations, the write-transaction discipline,
+//!   `StoreError`) and [`broker`] (fan-out and presence): they know no service, only
+//!   the protocol crate. [`config`] knows nothing of the crate either.
+//!
+//! The one reference upwards is the handler state: routes and sessions take
+//! `state::AppState` as axum's `State` (a type, wired only by `app`). And `rooms` still
+//! calls `gateway::encode` until it moves onto the broker's envelope.
 
 pub mod app;
 pub mod auth;

@@ -23,10 +23,18 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready: the store answers (messages can be stored and acknowledged); 503 otherwise,
-/// so a load balancer sends no new connections here. The broker's state is reported.
+/// Ready: the writer can commit a write right now (a probe write through the same
+/// path as every message), so messages can be stored and acknowledged; 503 otherwise
+/// (disk full, database unreachable), so a load balancer sends no new connections here.
+/// The broker's state is reported.
 async fn readyz(State(state): State<AppState>) -> Response {
-    let store_ok = state.store.ping().await.is_ok();
+    let store_ok = match state.store.ready().await {
+        Ok(()) => true,
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness probe write failed");
+            false
+        }
+    };
     let broker_ok = state.broker.is_connected();
     // Fan-out being down degrades live delivery but loses nothing (messages are stored
     // and refilled), so it is reported without taking the instance out of rotation.
@@ -35,7 +43,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
         |name: &str, ok: bool| format!("{name}: {}", if ok { "ok" } else { "unavailable" });
     let body = Readiness {
         ready,
-        store: describe(state.store.backend(), store_ok),
+        store: describe(state.store.backend().name(), store_ok),
         broker: describe(state.broker.backend(), broker_ok),
     };
     let status = if ready {

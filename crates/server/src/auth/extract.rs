@@ -1,4 +1,5 @@
-//! The `AuthUser` extractor: a REST handler that takes one requires a valid access token.
+//! The `AuthUser` extractor: a REST handler that takes one requires a valid access token
+//! of an account that exists.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -16,7 +17,7 @@ impl FromRequestParts<AppState> for AuthUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let token = bearer_token(&parts.headers).ok_or(Error::Unauthorized)?;
-        let claims = state.tokens.verify(token)?;
+        let claims = super::authenticate(state, token).await?;
         Ok(Self(claims.user()?))
     }
 }

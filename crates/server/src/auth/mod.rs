@@ -1,8 +1,10 @@
 //! Auth service: accounts' credentials and the token pair that proves them.
 //!
 //! Register and login issue a short-lived access token plus a single-use refresh
-//! token; refresh rotates the pair, and presenting an already-rotated refresh token
-//! revokes its whole family (the tell-tale of a stolen token).
+//! token; refresh rotates the pair. Presenting an already-rotated refresh token again
+//! within the grace window (`--refresh-grace-secs`) returns the same successor (two tabs
+//! refreshing at once); after it, it revokes the whole family (the tell-tale of a
+//! stolen token).
 
 mod extract;
 pub mod password;
@@ -18,7 +20,7 @@ use socket_hub_protocol::User;
 use socket_hub_protocol::rest::{Credentials, Problem, RefreshRequest, Session};
 
 pub use extract::{AuthUser, bearer_token};
-pub use store::{Consumed, TokenStore};
+pub use store::{Rotation, TokenStore};
 pub use tokens::{Claims, TokenKeys, hash_refresh_token, load_or_create_secret, new_refresh_token};
 
 use crate::error::{Error, Result};
@@ -50,16 +52,41 @@ pub async fn register(
     validate_username(&body.username)?;
     validate_password(&body.password)?;
     let hash = password::hash(body.password).await?;
-    let user = state
+    // The account and its first session are stored together: a refused registration
+    // (e.g. `unavailable`) leaves no account behind to make the retry a conflict.
+    let mut tx = state.store.db().begin().await?;
+    let user = match state
         .store
-        .create_user(&body.username, &hash)
+        .users
+        .create_in(&mut tx, &body.username, &hash)
         .await
-        .map_err(|err| match err {
-            StoreError::Conflict(_) => Error::Conflict("username is taken"),
-            other => other.into(),
-        })?;
-    let family = new_family_id();
-    Ok(created(issue_session(&state, user, &family).await?))
+    {
+        Ok(user) => user,
+        Err(StoreError::Conflict(_)) => {
+            tx.rollback().await?;
+            return Err(Error::Conflict("username is taken"));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let (refresh_token, refresh_hash) = new_refresh_token();
+    state
+        .store
+        .tokens
+        .insert_in(
+            &mut tx,
+            user.id,
+            &new_family_id(),
+            &refresh_hash,
+            refresh_expiry(&state),
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(created(Session {
+        access_token: state.tokens.issue_access(&user)?,
+        expires_in: access_expires_in(&state),
+        refresh_token,
+        user,
+    }))
 }
 
 /// Sign in with username and password.
@@ -73,7 +100,7 @@ pub async fn login(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Json<Session>> {
-    let record = state.store.find_user_by_name(&body.username).await?;
+    let record = state.store.users.find_by_name(&body.username).await?;
     // Verify against a real hash even for unknown users so timing does not reveal
     // which usernames exist.
     let (user, hash) = match record {
@@ -98,22 +125,45 @@ pub async fn refresh(
     JsonBody(body): JsonBody<RefreshRequest>,
 ) -> Result<Json<Session>> {
     let hash = hash_refresh_token(&body.refresh_token);
-    match state.store.consume_refresh(&hash).await? {
-        Consumed::Fresh { user_id, family_id } => {
-            let user = state
-                .store
-                .find_user(user_id)
-                .await?
-                .ok_or(Error::Unauthorized)?;
-            Ok(Json(issue_session(&state, user, &family_id).await?))
+    let (successor, successor_hash) = state.tokens.successor(&body.refresh_token);
+    let expires_at = refresh_expiry(&state);
+    let user_id = match state
+        .store
+        .tokens
+        .rotate(&hash, &successor_hash, expires_at)
+        .await?
+    {
+        Rotation::Rotated { user_id, .. } => user_id,
+        Rotation::Spent {
+            user_id,
+            family_id,
+            used_at,
+        } => {
+            let grace = i64::try_from(state.tokens.refresh_grace().as_millis()).unwrap_or(0);
+            if chrono::Utc::now().timestamp_millis() - used_at >= grace {
+                tracing::warn!(%family_id, "refresh token reused; revoking its family");
+                state.store.tokens.revoke_family(&family_id).await?;
+                return Err(Error::RefreshReused);
+            }
+            // Within the grace window: the same successor again (another tab racing).
+            user_id
         }
-        Consumed::Reused { family_id } => {
-            tracing::warn!(%family_id, "refresh token reused; revoking its family");
-            state.store.revoke_family(&family_id).await?;
-            Err(Error::RefreshReused)
+        Rotation::Expired | Rotation::Revoked | Rotation::Unknown => {
+            return Err(Error::Unauthorized);
         }
-        Consumed::Expired | Consumed::Revoked | Consumed::Unknown => Err(Error::Unauthorized),
-    }
+    };
+    let user = state
+        .store
+        .users
+        .find(user_id)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    Ok(Json(Session {
+        access_token: state.tokens.issue_access(&user)?,
+        expires_in: access_expires_in(&state),
+        refresh_token: successor,
+        user,
+    }))
 }
 
 /// Revoke a refresh token and every token rotated from the same login.
@@ -125,27 +175,52 @@ pub async fn logout(
     JsonBody(body): JsonBody<RefreshRequest>,
 ) -> Result<Response> {
     let hash = hash_refresh_token(&body.refresh_token);
-    if let Some(family) = state.store.refresh_family(&hash).await? {
-        state.store.revoke_family(&family).await?;
+    if let Some(family) = state.store.tokens.family(&hash).await? {
+        state.store.tokens.revoke_family(&family).await?;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// The user of a valid access token whose account exists: the one check every door
+/// (REST extractor, WebSocket handshake, first frame and `auth` re-auth) makes, so a
+/// token outliving its account is refused everywhere.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Claims> {
+    let claims = state.tokens.verify(token)?;
+    let user = claims.user()?;
+    state
+        .store
+        .users
+        .find(user.id)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    Ok(claims)
+}
+
+/// A new login: an access token and the first refresh token of family `family_id`.
 async fn issue_session(state: &AppState, user: User, family_id: &str) -> Result<Session> {
     let access_token = state.tokens.issue_access(&user)?;
     let (refresh_token, refresh_hash) = new_refresh_token();
-    let refresh_ttl = i64::try_from(state.tokens.refresh_ttl().as_millis()).unwrap_or(i64::MAX / 4);
-    let expires_at = chrono::Utc::now().timestamp_millis() + refresh_ttl;
     state
         .store
-        .insert_refresh(user.id, family_id, &refresh_hash, expires_at)
+        .tokens
+        .insert(user.id, family_id, &refresh_hash, refresh_expiry(state))
         .await?;
     Ok(Session {
         user,
         access_token,
-        expires_in: i64::try_from(state.tokens.access_ttl().as_secs()).unwrap_or(i64::MAX),
+        expires_in: access_expires_in(state),
         refresh_token,
     })
+}
+
+/// When a refresh token issued now expires (Unix ms).
+fn refresh_expiry(state: &AppState) -> i64 {
+    let refresh_ttl = i64::try_from(state.tokens.refresh_ttl().as_millis()).unwrap_or(i64::MAX / 4);
+    chrono::Utc::now().timestamp_millis() + refresh_ttl
+}
+
+fn access_expires_in(state: &AppState) -> i64 {
+    i64::try_from(state.tokens.access_ttl().as_secs()).unwrap_or(i64::MAX)
 }
 
 fn new_family_id() -> String {

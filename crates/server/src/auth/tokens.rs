@@ -1,13 +1,17 @@
 //! Access tokens (HS256 JWT) and opaque refresh tokens.
 //!
 //! Access tokens are verified without a database round trip, so they are short-lived;
-//! refresh tokens are random, stored only as SHA-256 hashes, and single-use.
+//! refresh tokens are stored only as SHA-256 hashes and single-use. A login's first
+//! refresh token is random; each rotation's successor is derived from the token it
+//! replaces ([`TokenKeys::successor`]), so a second presentation inside the grace
+//! window can be given the same successor again without storing any token in clear.
 
 use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -45,6 +49,9 @@ pub struct TokenKeys {
     validation: Validation,
     access_ttl: Duration,
     refresh_ttl: Duration,
+    refresh_grace: Duration,
+    /// HMAC-SHA256 keyed with the server secret, deriving refresh-token successors.
+    successor_key: Hmac<Sha256>,
 }
 
 impl TokenKeys {
@@ -60,7 +67,33 @@ impl TokenKeys {
             validation,
             access_ttl,
             refresh_ttl,
+            refresh_grace: Duration::ZERO,
+            successor_key: <Hmac<Sha256> as Mac>::new_from_slice(secret)
+                .expect("HMAC takes keys of any length"),
         }
+    }
+
+    /// Sets how long a just-rotated refresh token still returns its successor.
+    pub fn with_refresh_grace(mut self, grace: Duration) -> Self {
+        self.refresh_grace = grace;
+        self
+    }
+
+    /// How long a just-rotated refresh token still returns its successor.
+    pub fn refresh_grace(&self) -> Duration {
+        self.refresh_grace
+    }
+
+    /// The refresh token that follows `token` in its family, and its stored hash:
+    /// HMAC-SHA256 of the token under the server secret. Deterministic, so presenting
+    /// `token` twice yields the same successor; unpredictable without the secret.
+    pub fn successor(&self, token: &str) -> (String, String) {
+        let mut mac = self.successor_key.clone();
+        mac.update(b"socket-hub refresh successor\0");
+        mac.update(token.as_bytes());
+        let successor = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        let hash = hash_refresh_token(&successor);
+        (successor, hash)
     }
 
     /// Access token lifetime.
@@ -206,6 +239,16 @@ mod tests {
             })
             .expect("signs");
         assert!(matches!(keys().verify(&token), Err(Error::Unauthorized)));
+    }
+
+    #[test]
+    fn successors_are_deterministic_per_secret_and_token() {
+        let other = TokenKeys::new(&[9u8; 32], Duration::from_secs(60), Duration::from_secs(60));
+        let (a, a_hash) = keys().successor("t1");
+        assert_eq!(keys().successor("t1"), (a.clone(), a_hash.clone()));
+        assert_eq!(a_hash, hash_refresh_token(&a));
+        assert_ne!(keys().successor("t2").0, a);
+        assert_ne!(other.successor("t1").0, a);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::outbound::{Outbound, SessionHandle};
 use crate::broker::{Broker, Envelope, EnvelopeKind, Received, Subscription};
 use crate::error::{Error, Result};
-use crate::store::Store;
+use crate::rooms::MessageStore;
 
 /// Messages read from the store per query when refilling.
 const REFILL_PAGE: u32 = 500;
@@ -27,7 +27,7 @@ const COMMAND_CAPACITY: usize = 256;
 pub struct Hub {
     // std Mutex: held only for map lookups and inserts, never across an `.await`.
     rooms: Mutex<HashMap<RoomId, mpsc::Sender<Command>>>,
-    store: Arc<dyn Store>,
+    store: MessageStore,
     broker: Arc<dyn Broker>,
 }
 
@@ -43,7 +43,7 @@ enum Command {
 }
 
 impl Hub {
-    pub fn new(store: Arc<dyn Store>, broker: Arc<dyn Broker>) -> Arc<Self> {
+    pub fn new(store: MessageStore, broker: Arc<dyn Broker>) -> Arc<Self> {
         Arc::new(Self {
             rooms: Mutex::new(HashMap::new()),
             store,
@@ -375,7 +375,7 @@ impl RoomTask {
             let page = match self
                 .hub
                 .store
-                .messages_after(self.room_id, self.last_seq, REFILL_PAGE)
+                .after(self.room_id, self.last_seq, REFILL_PAGE)
                 .await
             {
                 Ok(page) => page,

@@ -59,7 +59,10 @@ async fn upgrade(
     let token = bearer_token(&headers)
         .or_else(|| query.get("token").map(String::as_str))
         .or_else(|| subprotocol_token(&headers));
-    let auth = token.map(|token| state.tokens.verify(token));
+    let auth = match token {
+        Some(token) => Some(crate::auth::authenticate(&state, token).await),
+        None => None,
+    };
     let config = &state.config;
     let max_frame = config.max_frame_bytes;
     ws.protocols([SUBPROTOCOL])

@@ -104,7 +104,7 @@ async fn authenticate(
     .map_err(|_| Error::Unauthorized)?
     .ok_or(Error::Unauthorized)?;
     match serde_json::from_str::<ClientFrame>(first.as_str()) {
-        Ok(ClientFrame::Auth { token }) => state.tokens.verify(&token),
+        Ok(ClientFrame::Auth { token }) => crate::auth::authenticate(state, &token).await,
         _ => Err(Error::Unauthorized),
     }
 }
@@ -285,7 +285,7 @@ impl Reader {
             }
         };
         match frame {
-            ClientFrame::Auth { token } => self.reauth(shared, &token),
+            ClientFrame::Auth { token } => self.reauth(shared, &token).await,
             ClientFrame::Ping => shared.reply(&ServerFrame::Pong),
             ClientFrame::JoinRoom {
                 room_id,
@@ -333,19 +333,23 @@ impl Reader {
             ClientFrame::Typing { room_id } => self.typing(shared, room_id).await,
             ClientFrame::Read { room_id, seq } => {
                 let user_id = shared.session.user().id;
-                if let Err(err) = shared.state.store.mark_read(room_id, user_id, seq).await {
+                if let Err(err) = shared
+                    .state
+                    .store
+                    .rooms
+                    .mark_read(room_id, user_id, seq)
+                    .await
+                {
                     shared.reply_error(&err.into(), Some(room_id.to_string()));
                 }
             }
         }
     }
 
-    fn reauth(&self, shared: &Shared, token: &str) {
+    async fn reauth(&self, shared: &Shared, token: &str) {
         let user = shared.session.user();
-        match shared
-            .state
-            .tokens
-            .verify(token)
+        match crate::auth::authenticate(&shared.state, token)
+            .await
             .and_then(|c| Ok((c.user()?, c.exp)))
         {
             Ok((token_user, exp)) if token_user.id == user.id => {
@@ -570,7 +574,7 @@ impl Writer<'_> {
             if after >= upto {
                 return Ok(());
             }
-            let page = match store.messages_after(room_id, after, REPLAY_PAGE).await {
+            let page = match store.messages.after(room_id, after, REPLAY_PAGE).await {
                 Ok(page) => page,
                 Err(err) => {
                     // Without the store the stream cannot be made whole: make the client

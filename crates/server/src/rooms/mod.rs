@@ -4,6 +4,7 @@
 //! WebSocket gateway so a message is validated, stored and fanned out the same way
 //! whichever door it came in by.
 
+mod message_store;
 pub mod routes;
 mod store;
 
@@ -12,8 +13,9 @@ use std::time::Instant;
 use socket_hub_protocol::rest::RoomView;
 use socket_hub_protocol::{Message, RoomId, ServerFrame, User};
 
+pub use message_store::{Appended, MessageStore, NewMessage};
 pub use routes::routes;
-pub use store::{Appended, MessageStore, NewMessage, RoomAccess, RoomStore};
+pub use store::{RoomAccess, RoomStore};
 
 use crate::auth::password;
 use crate::broker::{Envelope, EnvelopeKind};
@@ -30,7 +32,8 @@ pub(crate) async fn visible_room(
 ) -> Result<RoomAccess> {
     let access = state
         .store
-        .room_access(room_id, user.id)
+        .rooms
+        .access(room_id, user.id)
         .await?
         .ok_or(Error::NotFound("room"))?;
     if access.view.room.is_private && !access.view.room.is_member {
@@ -49,7 +52,8 @@ pub(crate) async fn ensure_member(
 ) -> Result<RoomView> {
     let access = state
         .store
-        .room_access(room_id, user.id)
+        .rooms
+        .access(room_id, user.id)
         .await?
         .ok_or(Error::NotFound("room"))?;
     let mut view = access.view;
@@ -64,7 +68,12 @@ pub(crate) async fn ensure_member(
             return Err(Error::WrongAccessCode);
         }
     }
-    if state.store.add_member(room_id, user.id, "member").await? {
+    if state
+        .store
+        .rooms
+        .add_member(room_id, user.id, "member")
+        .await?
+    {
         view.room.member_count += 1;
     }
     view.room.is_member = true;
@@ -89,6 +98,7 @@ pub(crate) async fn send_message(
     let started = Instant::now();
     let appended = state
         .store
+        .messages
         .append(NewMessage {
             room_id,
             user,

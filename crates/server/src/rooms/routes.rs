@@ -70,7 +70,8 @@ pub async fn create_room(
     };
     let room = state
         .store
-        .create_room(user.id, name, body.is_private, code_hash.as_deref())
+        .rooms
+        .create(user.id, name, body.is_private, code_hash.as_deref())
         .await?;
     Ok(created(room))
 }
@@ -83,7 +84,7 @@ pub async fn list_rooms(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
 ) -> Result<Json<RoomList>> {
-    let rooms = state.store.list_rooms(user.id).await?;
+    let rooms = state.store.rooms.list(user.id).await?;
     Ok(Json(RoomList { rooms }))
 }
 
@@ -138,7 +139,7 @@ pub async fn leave_room(
     PathParam(room_id): PathParam<RoomId>,
 ) -> Result<Response> {
     visible_room(&state, &user, room_id).await?;
-    if state.store.remove_member(room_id, user.id).await? {
+    if state.store.rooms.remove_member(room_id, user.id).await? {
         let envelope = Envelope {
             room_id,
             kind: EnvelopeKind::Evict { user_id: user.id },
@@ -165,7 +166,7 @@ pub async fn list_members(
     PathParam(room_id): PathParam<RoomId>,
 ) -> Result<Json<MemberList>> {
     visible_room(&state, &user, room_id).await?;
-    let members = state.store.members(room_id).await?;
+    let members = state.store.rooms.members(room_id).await?;
     Ok(Json(MemberList { members }))
 }
 
@@ -203,6 +204,7 @@ pub async fn history(
     }
     let messages = state
         .store
+        .messages
         .history(room_id, query.before_seq, limit)
         .await?;
     let next_before_seq = match messages.last() {
@@ -255,6 +257,10 @@ pub async fn mark_read(
     JsonBody(body): JsonBody<MarkRead>,
 ) -> Result<Response> {
     visible_room(&state, &user, room_id).await?;
-    state.store.mark_read(room_id, user.id, body.seq).await?;
+    state
+        .store
+        .rooms
+        .mark_read(room_id, user.id, body.seq)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

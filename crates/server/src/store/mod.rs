@@ -1,113 +1,205 @@
-//! Durable storage behind one small trait.
+//! The database layer, and nothing above it: the handle ([`Db`]), opening and
+//! migrating, the write-transaction discipline ([`WriteTx`]), [`StoreError`] and the
+//! time helpers. It knows no service: each service keeps its own queries in its
+//! `store.rs`, written once in SQL both backends accept (`$n` parameters) and run
+//! through `sqlx::Any`, with rows decoded by column name.
 //!
-//! Each service owns the queries for its tables as a trait of its own
-//! ([`crate::users::UserStore`], [`crate::auth::TokenStore`], [`crate::rooms::RoomStore`],
-//! [`crate::rooms::MessageStore`]), written once in SQL both backends accept and
-//! implemented for each; [`Store`] is their sum plus health. The embedded
-//! SQLite backend lives in [`sqlite`], the shared PostgreSQL one in [`postgres`]; a backend is picked from the database URL by
-//! [`connect`], and nothing outside this module names a concrete backend.
+//! Two backends, picked by URL: the embedded SQLite file (one writer connection, WAL,
+//! `synchronous=FULL`) and a shared PostgreSQL (one pool, several instances).
+//!
+//! Every write goes through [`Db::begin`]: a connection is reused only after its COMMIT
+//! or ROLLBACK succeeded (see [`tx`]), so a failed commit can never leave the writer
+//! inside a transaction that later acknowledges writes it never stores.
+//!
+//! `Any` decodes booleans only from real booleans (PostgreSQL `BOOLEAN`, not SQLite's
+//! `INTEGER`), so queries select flags as integers (`CASE WHEN … THEN 1 ELSE 0 END`) and
+//! convert them.
 
-pub mod postgres;
-pub mod sqlite;
+mod error;
+mod postgres;
+mod sqlite;
+mod tx;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
+use rand::RngCore;
+use sqlx::AnyPool;
 
-use crate::auth::TokenStore;
-use crate::rooms::{MessageStore, RoomStore};
-use crate::users::UserStore;
+pub use error::{StoreError, is_unique_violation};
+pub use tx::WriteTx;
 
-/// Everything the server persists. Implemented once per shipped database.
-#[async_trait]
-pub trait Store: UserStore + TokenStore + RoomStore + MessageStore + Send + Sync + 'static {
-    /// Succeeds when the database answers a trivial query; backs `/readyz`.
-    async fn ping(&self) -> Result<(), StoreError>;
-    /// Short backend name for logs and readiness (`sqlite`, `postgres`).
-    fn backend(&self) -> &'static str;
+/// Which database a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded file: one writer connection, a few readers.
+    Sqlite,
+    /// A shared server: one pool for reads and writes.
+    Postgres,
 }
 
-/// A storage failure, in the few kinds callers treat differently.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A uniqueness rule was broken (the name says which).
-    #[error("conflict: {0}")]
-    Conflict(&'static str),
-    /// The database cannot be reached right now; the request may be retried.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    /// Any other database error: a bug or corruption, logged and reported as internal.
-    #[error("database error: {0}")]
-    Database(String),
-    /// Opening or migrating the database failed at start.
-    #[error("cannot open database: {0}")]
-    Open(String),
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(err: sqlx::Error) -> Self {
-        match err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                Self::Unavailable(err.to_string())
-            }
-            other => Self::Database(other.to_string()),
+impl Backend {
+    /// Short name for logs and readiness (`sqlite`, `postgres`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
         }
     }
 }
 
-/// Whether `err` is a unique-constraint violation, which callers map to a conflict.
-pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
-    err.as_database_error()
-        .is_some_and(|db| db.is_unique_violation())
+/// Settings of the database beyond its URL.
+#[derive(Debug, Clone, Default)]
+pub struct DbOptions {
+    /// SQLite only: caps the file at this many pages (`PRAGMA max_page_count`, applied to
+    /// every writer connection), to model a full disk or enforce a quota.
+    pub sqlite_max_pages: Option<u32>,
 }
 
-/// Opens (creating and migrating) the database named by `url`.
-pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
-    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(postgres::PgStore::open(url).await?))
-    } else {
-        Err(StoreError::Open(format!("unsupported database URL: {url}")))
+/// The database handle every service store holds; cloning is a reference-count bump.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Backend,
+    /// Every write transaction (one connection on SQLite).
+    writer: AnyPool,
+    /// Reads; the same pool as `writer` on PostgreSQL.
+    reader: AnyPool,
+}
+
+/// Bytes written by the readiness probe: more than the largest message (4000
+/// characters of up to 4 bytes) with its index entries, so "ready" means a message of any
+/// size can be stored now, not just that some small write still fits in a half-full page
+/// or in the journal space a failed transaction left allocated.
+const PROBE_BYTES: usize = 32 * 1024;
+
+impl Db {
+    /// Opens (creating and migrating) the database named by `url`.
+    pub async fn open(url: &str, options: &DbOptions) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (backend, writer, reader) = if url.starts_with("sqlite:") {
+            let (writer, reader) = sqlite::open(url, options).await?;
+            (Backend::Sqlite, writer, reader)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = postgres::open(url).await?;
+            (Backend::Postgres, pool.clone(), pool)
+        } else {
+            return Err(StoreError::Open(format!(
+                "unsupported database URL: {}",
+                redact(url)
+            )));
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                backend,
+                writer,
+                reader,
+            }),
+        })
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    /// The pool for read-only queries.
+    pub fn reader(&self) -> &AnyPool {
+        &self.inner.reader
+    }
+
+    /// Starts a write transaction: the one way to write. See [`WriteTx`].
+    pub async fn begin(&self) -> Result<WriteTx, StoreError> {
+        let conn = self.inner.writer.acquire().await?;
+        WriteTx::begin(conn, self.inner.backend).await
+    }
+
+    /// Succeeds when a read answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(self.reader()).await?;
+        Ok(())
+    }
+
+    /// Proves the writer can write now: a transaction through the same writer path as
+    /// every other write that stores more than a page and commits. Backs `/readyz`.
+    pub async fn probe_write(&self) -> Result<(), StoreError> {
+        let mut pad = vec![0u8; PROBE_BYTES];
+        rand::rng().fill_bytes(&mut pad);
+        let mut tx = self.begin().await?;
+        let id: i64 =
+            sqlx::query_scalar("INSERT INTO store_probe (at, pad) VALUES ($1, $2) RETURNING id")
+                .bind(now_millis())
+                .bind(pad)
+                .fetch_one(&mut *tx)
+                .await?;
+        sqlx::query("DELETE FROM store_probe WHERE id < $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
+    /// Closes every connection (tests reopening the same file, orderly shutdown).
+    pub async fn close(&self) {
+        self.inner.writer.close().await;
+        self.inner.reader.close().await;
     }
 }
 
+/// For messages and logs: `url` with its password (in the user info or a `password=` parameter) replaced.
+pub fn redact(url: &str) -> String {
+    let mut out = match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user_info = &url[scheme + 3..at];
+            let user = user_info.split(':').next().unwrap_or_default();
+            let hidden = if user_info.contains(':') { ":***" } else { "" };
+            format!("{}{user}{hidden}{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    };
+    if let Some(query_start) = out.find('?') {
+        let (base, query) = out.split_at(query_start + 1);
+        let query = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        out = format!("{base}{query}");
+    }
+    out
+}
+
 /// Current time as Unix milliseconds, the unit every stored timestamp uses.
-pub(crate) fn now_millis() -> i64 {
+pub fn now_millis() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
 /// Converts a stored Unix-millisecond timestamp back to a date.
-pub(crate) fn from_millis(millis: i64) -> chrono::DateTime<chrono::Utc> {
+pub fn from_millis(millis: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(millis).unwrap_or_default()
 }
 
-/// A result row of either backend, read by each service's row mappers. The schemas match, so a type mismatch is a bug worth a panic.
-pub(crate) trait ChatRow {
-    fn int(&self, index: usize) -> i64;
-    fn text(&self, index: usize) -> String;
-    fn opt_text(&self, index: usize) -> Option<String>;
-    fn flag(&self, index: usize) -> bool;
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redact("postgres://app:secret@db:5432/chat"),
+            "postgres://app:***@db:5432/chat"
+        );
+        assert_eq!(
+            super::redact("postgres://app@db/chat?sslmode=require&password=secret"),
+            "postgres://app@db/chat?sslmode=require&password=***"
+        );
+        assert_eq!(super::redact("postgres:///chat"), "postgres:///chat");
+        assert_eq!(
+            super::redact("sqlite://./data/x.db"),
+            "sqlite://./data/x.db"
+        );
+    }
 }
-
-macro_rules! chat_row {
-    ($row:ty) => {
-        impl ChatRow for $row {
-            fn int(&self, index: usize) -> i64 {
-                sqlx::Row::get(self, index)
-            }
-            fn text(&self, index: usize) -> String {
-                sqlx::Row::get(self, index)
-            }
-            fn opt_text(&self, index: usize) -> Option<String> {
-                sqlx::Row::get(self, index)
-            }
-            fn flag(&self, index: usize) -> bool {
-                sqlx::Row::get(self, index)
-            }
-        }
-    };
-}
-
-chat_row!(sqlx::sqlite::SqliteRow);
-chat_row!(sqlx::postgres::PgRow);

@@ -1,8 +1,10 @@
 //! Accounts, tokens, and every way a WebSocket authenticates (and fails to).
 
-use socket_hub::auth::Claims;
+use std::time::Duration;
+
+use socket_hub::auth::{Claims, hash_refresh_token};
 use socket_hub_client::{Auth, Connection};
-use socket_hub_protocol::{ClientFrame, CloseCode, ErrorCode, SUBPROTOCOL, ServerFrame};
+use socket_hub_protocol::{ClientFrame, CloseCode, ErrorCode, SUBPROTOCOL, ServerFrame, User};
 
 use crate::helpers::{PASSWORD, WAIT, expect_ready, next_error, spawn_app, spawn_with};
 
@@ -89,7 +91,8 @@ async fn requests_without_a_valid_token_get_401_problems() {
 
 #[tokio::test]
 async fn refresh_rotates_and_reuse_revokes_the_family() {
-    let app = spawn_app().await;
+    // No grace window: any second presentation is reuse.
+    let app = spawn_with(|c| c.refresh_grace_secs = 0).await;
     let (mut client, first) = app.user("turing").await;
     let second = client.refresh(&first.refresh_token).await.expect("rotates");
     assert_ne!(second.refresh_token, first.refresh_token);
@@ -116,6 +119,112 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
         .refresh(&third.refresh_token)
         .await
         .expect("independent family");
+}
+
+#[tokio::test]
+async fn two_tabs_refreshing_with_one_token_at_once_get_the_same_successor() {
+    let app = spawn_app().await;
+    let (_, first) = app.user("twotabs").await;
+    let (mut tab_a, mut tab_b) = (app.client(), app.client());
+    let (a, b) = tokio::join!(
+        tab_a.refresh(&first.refresh_token),
+        tab_b.refresh(&first.refresh_token)
+    );
+    let (a, b) = (a.expect("tab a refreshes"), b.expect("tab b refreshes"));
+    assert_eq!(a.refresh_token, b.refresh_token, "one successor for both");
+    assert_ne!(a.refresh_token, first.refresh_token);
+    tab_a.me().await.expect("tab a's access token works");
+    tab_b.me().await.expect("tab b's access token works");
+
+    // The family lives on: the shared successor rotates, and so does its successor.
+    let c = tab_a
+        .refresh(&a.refresh_token)
+        .await
+        .expect("rotates again");
+    tab_b.refresh(&c.refresh_token).await.expect("and again");
+}
+
+#[tokio::test]
+async fn reuse_after_the_grace_window_revokes_the_family() {
+    let app = spawn_with(|c| c.refresh_grace_secs = 1).await;
+    let (mut client, first) = app.user("latecomer").await;
+    let second = client.refresh(&first.refresh_token).await.expect("rotates");
+    let again = client
+        .refresh(&first.refresh_token)
+        .await
+        .expect("within the window");
+    assert_eq!(again.refresh_token, second.refresh_token);
+
+    // The window runs from when the store marked the token spent; nothing else marks
+    // its end, so wait exactly until then.
+    let spent_at = app
+        .state
+        .store
+        .tokens
+        .spent_at(&hash_refresh_token(&first.refresh_token))
+        .await
+        .expect("query")
+        .expect("spent");
+    let window_ends = spent_at + 1_000;
+    let left = window_ends - chrono::Utc::now().timestamp_millis();
+    if let Ok(left) = u64::try_from(left) {
+        tokio::time::sleep(Duration::from_millis(left + 1)).await;
+    }
+    let err = client
+        .refresh(&first.refresh_token)
+        .await
+        .expect_err("reuse after the window");
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(401), Some(ErrorCode::RefreshReused))
+    );
+    let err = client
+        .refresh(&second.refresh_token)
+        .await
+        .expect_err("family revoked");
+    assert_eq!(err.status(), Some(401));
+}
+
+#[tokio::test]
+async fn a_token_whose_account_does_not_exist_is_refused_everywhere() {
+    let app = spawn_app().await;
+    let (_, real) = app.user("real").await;
+    // Validly signed, unexpired, for an account that was never stored (as after a lost
+    // registration, or a deleted account).
+    let ghost = app
+        .state
+        .tokens
+        .issue_access(&User {
+            id: 987_654,
+            username: "ghost".into(),
+        })
+        .expect("signs");
+
+    let mut client = app.client();
+    client.set_access_token(ghost.clone());
+    let err = client.list_rooms().await.expect_err("REST refuses");
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(401), Some(ErrorCode::Unauthorized))
+    );
+    let err = client.me().await.expect_err("REST refuses");
+    assert_eq!(err.status(), Some(401));
+
+    for auth in [Auth::Header(ghost.clone()), Auth::FirstFrame(ghost.clone())] {
+        let mut ws = Connection::connect(&app.url, auth).await.expect("connects");
+        assert_eq!(next_error(&mut ws).await, ErrorCode::Unauthorized);
+        assert_eq!(
+            ws.closed_within(WAIT).await.expect("closed"),
+            Some(CloseCode::UNAUTHORIZED)
+        );
+    }
+
+    // Re-authenticating a live connection with it is refused too.
+    let mut ws = app.connect(&real).await;
+    ws.send(&ClientFrame::Auth { token: ghost })
+        .await
+        .expect("send auth");
+    assert_eq!(next_error(&mut ws).await, ErrorCode::Unauthorized);
 }
 
 #[tokio::test]

@@ -8,3 +8,4 @@ mod helpers;
 mod lifecycle;
 mod limits;
 mod rooms;
+mod storage;

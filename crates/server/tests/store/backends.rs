@@ -1,8 +1,7 @@
 //! Test databases: each test owns one, so tests run in parallel.
 
-use std::sync::Arc;
-
-use socket_hub::store::{self, Store};
+use socket_hub::state::Store;
+use socket_hub::store::DbOptions;
 
 use crate::support::TestDatabase;
 
@@ -10,7 +9,7 @@ use crate::support::TestDatabase;
 /// "instance") and to clean up.
 pub struct Backend {
     pub url: String,
-    pub store: Arc<dyn Store>,
+    pub store: Store,
     _dir: Option<tempfile::TempDir>,
     pg_database: Option<TestDatabase>,
 }
@@ -19,7 +18,9 @@ impl Backend {
     pub async fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
-        let store = store::connect(&url).await.expect("sqlite opens");
+        let store = Store::open(&url, &DbOptions::default())
+            .await
+            .expect("sqlite opens");
         Self {
             url,
             store,
@@ -32,7 +33,9 @@ impl Backend {
     /// not reachable: `.ci/run` starts it.
     pub async fn postgres() -> Self {
         let db = TestDatabase::create().await;
-        let store = store::connect(&db.url).await.expect("postgres opens");
+        let store = Store::open(&db.url, &DbOptions::default())
+            .await
+            .expect("postgres opens");
         Self {
             url: db.url.clone(),
             store,
@@ -42,15 +45,15 @@ impl Backend {
     }
 
     /// Another store on the same data, as a second server instance would have.
-    pub async fn another_instance(&self) -> Arc<dyn Store> {
-        store::connect(&self.url)
+    pub async fn another_instance(&self) -> Store {
+        Store::open(&self.url, &DbOptions::default())
             .await
             .expect("second instance opens")
     }
 
     /// Drops the test database (PostgreSQL); the SQLite temp dir goes with `self`.
     pub async fn cleanup(self) {
-        drop(self.store);
+        self.store.db().close().await;
         if let Some(db) = self.pg_database {
             db.drop_database().await;
         }

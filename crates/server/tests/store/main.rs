@@ -40,4 +40,16 @@ for_each_backend!(
     messages_get_gap_free_seqs_and_idempotency,
     history_pages_and_replay_ranges,
     concurrent_writers_from_several_instances_get_unique_gap_free_seqs,
+    a_failed_write_transaction_leaves_nothing_behind,
+    the_readiness_probe_writes,
 );
+
+mod postgres_only {
+    #[tokio::test]
+    async fn a_connection_lost_mid_transaction_is_unavailable_and_the_pool_recovers() {
+        let db = crate::backends::Backend::postgres().await;
+        crate::suite::a_connection_lost_mid_transaction_is_unavailable_and_the_pool_recovers(&db)
+            .await;
+        db.cleanup().await;
+    }
+}

@@ -191,24 +191,44 @@ pub fn server_command() -> Command {
 pub struct Instance {
     pub url: String,
     child: Child,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Instance {
     /// Starts the binary with `extra` flags and waits for its "listening" log line.
     pub async fn start(cluster: &ClusterConfig, extra: &[&str]) -> Self {
-        let port = free_port();
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut child = server_command()
+        let mut command = server_command();
+        command
             .arg("serve")
-            .args(["--bind", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(dir.path())
             .args(["--database-url", &cluster.database_url])
             .args(["--redis-url", &cluster.redis_url])
             .args(["--redis-prefix", &cluster.redis_prefix])
             .args(["--jwt-secret", &cluster.jwt_secret])
-            .args(["--presence-lease-ms", "1500"])
+            .args(["--presence-lease-ms", "1500"]);
+        Self::launch(command, extra, Some(dir)).await
+    }
+
+    /// Starts the binary as a newcomer runs it: the embedded SQLite database (and the
+    /// generated JWT secret) in `data_dir`, no PostgreSQL, no Redis. Starting again on
+    /// the same directory is a restart.
+    pub async fn start_embedded(data_dir: &std::path::Path, extra: &[&str]) -> Self {
+        let mut command = server_command();
+        command.arg("serve").arg("--data-dir").arg(data_dir).args([
+            "--database-url",
+            "",
+            "--redis-url",
+            "",
+        ]);
+        Self::launch(command, extra, None).await
+    }
+
+    async fn launch(mut command: Command, extra: &[&str], dir: Option<tempfile::TempDir>) -> Self {
+        let port = free_port();
+        let mut child = command
+            .args(["--bind", &format!("127.0.0.1:{port}")])
             .args(["--rate-per-sec", "100000", "--rate-burst", "100000"])
             .args(["--log-format", "json"])
             .args(extra)

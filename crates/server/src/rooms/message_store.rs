@@ -1,0 +1,182 @@
+//! Queries on `messages`: the durable, ordered history of each room, one text for both
+//! backends.
+
+use socket_hub_protocol::{Message, RoomId, Seq, User};
+
+use crate::store::{Db, StoreError, from_millis, now_millis};
+
+/// A message to store; the store assigns `id` and `seq`.
+#[derive(Debug, Clone)]
+pub struct NewMessage<'a> {
+    pub room_id: RoomId,
+    pub user: &'a User,
+    pub client_msg_id: Option<&'a str>,
+    pub content: &'a str,
+}
+
+/// What storing a message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored now with the next seq: deliver it.
+    Stored(Message),
+    /// The same sender already stored this `client_msg_id`: this is the original.
+    Duplicate(Message),
+    /// The sender is not a member (or the room does not exist).
+    NotMember,
+}
+
+/// A message `m` joined with its sender `u`.
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    id: i64,
+    room_id: i64,
+    seq: i64,
+    user_id: i64,
+    username: String,
+    content: String,
+    client_msg_id: Option<String>,
+    created_at: i64,
+}
+
+impl From<MessageRow> for Message {
+    fn from(row: MessageRow) -> Self {
+        Message {
+            id: row.id,
+            room_id: row.room_id,
+            seq: row.seq,
+            user: User {
+                id: row.user_id,
+                username: row.username,
+            },
+            content: row.content,
+            client_msg_id: row.client_msg_id,
+            created_at: from_millis(row.created_at),
+        }
+    }
+}
+
+/// The messages of every room, each with a per-room, gap-free `seq`.
+#[derive(Clone)]
+pub struct MessageStore {
+    db: Db,
+}
+
+impl MessageStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// Stores a message with the room's next seq, atomically with the membership
+    /// check and the idempotency check, and durably before returning.
+    pub async fn append(&self, new: NewMessage<'_>) -> Result<Appended, StoreError> {
+        let mut tx = self.db.begin().await?;
+        // Taking the seq first makes this a write from its first statement, and on
+        // PostgreSQL the room's row lock orders concurrent senders.
+        let seq: Option<Seq> = sqlx::query_scalar(
+            "UPDATE rooms SET last_seq = last_seq + 1
+             WHERE id = $1
+               AND EXISTS (SELECT 1 FROM memberships WHERE room_id = $1 AND user_id = $2)
+             RETURNING last_seq",
+        )
+        .bind(new.room_id)
+        .bind(new.user.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(seq) = seq else {
+            tx.rollback().await?;
+            return Ok(Appended::NotMember);
+        };
+        if let Some(client_msg_id) = new.client_msg_id {
+            let existing: Option<MessageRow> = sqlx::query_as(
+                "SELECT m.id, m.room_id, m.seq, m.user_id, u.username, m.content,
+                        m.client_msg_id, m.created_at
+                 FROM messages m JOIN users u ON u.id = m.user_id
+                 WHERE m.room_id = $1 AND m.user_id = $2 AND m.client_msg_id = $3",
+            )
+            .bind(new.room_id)
+            .bind(new.user.id)
+            .bind(client_msg_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = existing {
+                // Rolling back undoes the seq increment: a retry burns no seq.
+                tx.rollback().await?;
+                return Ok(Appended::Duplicate(row.into()));
+            }
+        }
+        let now = now_millis();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (room_id, seq, user_id, client_msg_id, content, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(new.room_id)
+        .bind(seq)
+        .bind(new.user.id)
+        .bind(new.client_msg_id)
+        .bind(new.content)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Appended::Stored(Message {
+            id,
+            room_id: new.room_id,
+            seq,
+            user: new.user.clone(),
+            content: new.content.to_owned(),
+            client_msg_id: new.client_msg_id.map(str::to_owned),
+            created_at: from_millis(now),
+        }))
+    }
+
+    /// Up to `limit` messages with `seq < before` (or the newest), newest first.
+    pub async fn history(
+        &self,
+        room_id: RoomId,
+        before: Option<Seq>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let rows: Vec<MessageRow> = sqlx::query_as(
+            "SELECT m.id, m.room_id, m.seq, m.user_id, u.username, m.content,
+                    m.client_msg_id, m.created_at
+             FROM messages m JOIN users u ON u.id = m.user_id
+             WHERE m.room_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3",
+        )
+        .bind(room_id)
+        .bind(before.unwrap_or(Seq::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(self.db.reader())
+        .await?;
+        Ok(rows.into_iter().map(Message::from).collect())
+    }
+
+    /// Up to `limit` messages with `seq > after`, oldest first: replay and gap filling.
+    pub async fn after(
+        &self,
+        room_id: RoomId,
+        after: Seq,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let rows: Vec<MessageRow> = sqlx::query_as(
+            "SELECT m.id, m.room_id, m.seq, m.user_id, u.username, m.content,
+                    m.client_msg_id, m.created_at
+             FROM messages m JOIN users u ON u.id = m.user_id
+             WHERE m.room_id = $1 AND m.seq > $2 ORDER BY m.seq ASC LIMIT $3",
+        )
+        .bind(room_id)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(self.db.reader())
+        .await?;
+        Ok(rows.into_iter().map(Message::from).collect())
+    }
+
+    /// The room's newest seq (0 when empty or unknown).
+    pub async fn last_seq(&self, room_id: RoomId) -> Result<Seq, StoreError> {
+        let seq: Option<Seq> = sqlx::query_scalar("SELECT last_seq FROM rooms WHERE id = $1")
+            .bind(room_id)
+            .fetch_optional(self.db.reader())
+            .await?;
+        Ok(seq.unwrap_or(0))
+    }
+}
