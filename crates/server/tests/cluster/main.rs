@@ -541,13 +541,76 @@ async fn stored_ids(url: &str, session: &Session, room_id: RoomId) -> Vec<String
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_closes_every_client_with_1012_and_keeps_every_ack() {
-    const CLIENTS: usize = 12;
+    const CLIENTS: usize = 20;
+    // More than the kernel buffers for one socket (tcp_wmem max is 4 MiB here), so the
+    // server is still writing to the slow reader when the signal comes.
+    const BACKLOG: usize = 1500;
     let data = tempfile::tempdir().expect("tempdir");
     let config = ClusterConfig::standalone();
-    let instance = Instance::start_in(data.path(), &config, &[]).await;
-    let (room_id, sessions) = room_with_members(&instance.url, CLIENTS - 1).await;
+    // Generous limits: the slow reader must be drained, not dropped as too slow.
+    let flags = [
+        "--shutdown-grace-secs",
+        "60",
+        "--write-timeout-secs",
+        "60",
+        "--outbound-queue",
+        "4096",
+    ];
+    let instance = Instance::start_in(data.path(), &config, &flags).await;
+    let (owner, owner_session) = user(&instance.url, "owner").await;
+    let room_id = owner
+        .create_room("drain", false, None)
+        .await
+        .expect("room")
+        .room
+        .id;
+    let sessions: Vec<Session> = futures_util::future::join_all((0..CLIENTS + 1).map(|i| {
+        let url = instance.url.clone();
+        async move {
+            let (client, session) = user(&url, &format!("client{i}")).await;
+            client.join_room(room_id, None).await.expect("member");
+            session
+        }
+    }))
+    .await;
+
+    // A reader with a tiny receive buffer that stops reading once in the room, and a
+    // backlog of big messages for it: its connection has plenty queued at the signal.
+    let mut slow = Connection::connect_with(
+        &instance.url,
+        Auth::Header(sessions[CLIENTS].access_token.clone()),
+        socket_hub_client::ConnectOptions {
+            recv_buffer: Some(4096),
+        },
+    )
+    .await
+    .expect("connect");
+    join(&mut slow, room_id, None).await.expect("join");
+    let mut bulk = connect(&instance.url, &owner_session)
+        .await
+        .expect("connect");
+    let body = "z".repeat(4000);
+    for i in 0..BACKLOG {
+        let id = format!("bulk-{i}");
+        bulk.send(&ClientFrame::MessageSend {
+            room_id,
+            client_msg_id: id.clone(),
+            content: body.clone(),
+        })
+        .await
+        .expect("send");
+        bulk.wait_for(WAIT, |f| match f {
+            ServerFrame::Ack { client_msg_id, .. } => (*client_msg_id == id).then_some(()),
+            ServerFrame::Error { .. } => panic!("send failed: {f:?}"),
+            _ => None,
+        })
+        .await
+        .expect("ack");
+    }
+    let mut acked: Vec<String> = (0..BACKLOG).map(|i| format!("bulk-{i}")).collect();
+
     let (warmed_up, mut warm) = tokio::sync::mpsc::channel(CLIENTS);
-    let clients: Vec<_> = sessions
+    let clients: Vec<_> = sessions[..CLIENTS]
         .iter()
         .enumerate()
         .map(|(i, session)| {
@@ -568,7 +631,23 @@ async fn sigterm_under_load_closes_every_client_with_1012_and_keeps_every_ack() 
             .expect("clients running");
     }
     instance.terminate();
-    let mut acked = Vec::new();
+
+    // The slow reader gets its backlog, then the close.
+    let mut chats = 0usize;
+    let slow_code = loop {
+        match slow.event_within(WAIT).await {
+            Ok(Event::Frame(ServerFrame::Chat { .. })) => chats += 1,
+            Ok(Event::Frame(_)) => {}
+            Ok(Event::Closed { code, .. }) => break code,
+            Err(ClientError::Transport(_)) => break None,
+            Err(err) => panic!("slow reader: {err}"),
+        }
+    };
+    assert_eq!(
+        slow_code,
+        Some(socket_hub_protocol::CloseCode::SERVICE_RESTART),
+        "slow reader after {chats} chats"
+    );
     for (i, client) in clients.into_iter().enumerate() {
         let (ids, code) = client.await.expect("client task");
         assert_eq!(
@@ -579,12 +658,12 @@ async fn sigterm_under_load_closes_every_client_with_1012_and_keeps_every_ack() 
         );
         acked.extend(ids);
     }
-    let status = instance.exited_within(Duration::from_secs(30)).await;
+    let status = instance.exited_within(Duration::from_secs(60)).await;
     assert!(status.success(), "exit status {status}");
 
     let restarted = Instance::start_in(data.path(), &config, &[]).await;
     let stored: std::collections::HashSet<String> =
-        stored_ids(&restarted.url, &sessions[0], room_id)
+        stored_ids(&restarted.url, &owner_session, room_id)
             .await
             .into_iter()
             .collect();
