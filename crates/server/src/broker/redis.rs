@@ -642,6 +642,49 @@ mod tests {
         assert!(decode(3, b"c1\n{}").is_none(), "no origin");
     }
 
+    #[tokio::test]
+    async fn only_the_newest_unpublished_chat_of_a_room_is_kept_for_a_retry() {
+        // Nothing listens there: every publish fails and is kept for later.
+        let broker = RedisBroker::start(RedisSettings {
+            url: format!("redis://127.0.0.1:{}", free_port()),
+            prefix: "t:".into(),
+            presence_lease: Duration::from_secs(30),
+            timeout: Duration::from_millis(200),
+        })
+        .expect("starts while redis is down");
+        let chat = |room_id, seq| Envelope {
+            room_id,
+            kind: EnvelopeKind::Chat { seq },
+            frame: Utf8Bytes::from_static("{}"),
+        };
+        let inner = &broker.inner;
+        for envelope in [chat(1, 2), chat(1, 3), chat(1, 1), chat(2, 7)] {
+            inner.keep_unpublished(envelope);
+        }
+        inner.keep_unpublished(Envelope::evict(1, 5));
+        let mut kept: Vec<(RoomId, EnvelopeKind)> = inner
+            .take_unpublished()
+            .into_iter()
+            .map(|e| (e.room_id, e.kind))
+            .collect();
+        kept.sort_by_key(|(room_id, _)| *room_id);
+        assert_eq!(
+            kept,
+            vec![
+                (1, EnvelopeKind::Chat { seq: 3 }),
+                (2, EnvelopeKind::Chat { seq: 7 })
+            ]
+        );
+        assert!(inner.take_unpublished().is_empty());
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port")
+    }
+
     #[test]
     fn presence_members_parse_back() {
         let (user, instance) = parse_member("12:abc:ada.l").expect("parses");

@@ -243,3 +243,41 @@ impl SessionHandle {
         self.rooms().drain().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_reason_has_its_code_and_flush_rule() {
+        let cases = [
+            (CloseReason::ServiceRestart, 1012, true),
+            (CloseReason::TooSlow, 1013, false),
+            (CloseReason::HistoryUnavailable, 1013, true),
+            (CloseReason::InvalidUtf8, 1007, true),
+            (CloseReason::Flooding, 1008, true),
+            (CloseReason::ClientGone, 1000, false),
+        ];
+        for (reason, code, flush) in cases {
+            assert_eq!(
+                (reason.code(), reason.flush_first()),
+                (code, flush),
+                "{reason:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_first_close_reason_wins() {
+        let user = User {
+            id: 1,
+            username: "ada".into(),
+        };
+        let (session, _queue) = SessionHandle::new(1, user, 4, CancellationToken::new());
+        session.close(CloseReason::Flooding);
+        session.close(CloseReason::ClientGone);
+        assert_eq!(session.close_reason(), Some(CloseReason::Flooding));
+        assert!(!session.push(Outbound::Frame(Utf8Bytes::from_static("{}"))));
+        assert!(session.reply(Outbound::Frame(Utf8Bytes::from_static("{}"))));
+    }
+}

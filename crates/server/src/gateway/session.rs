@@ -739,3 +739,18 @@ fn close_message(reason: CloseReason) -> Message {
         reason: Utf8Bytes::from_static(reason.text()),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_frames_are_named_by_their_ref() {
+        let send = r#"{"type":"message_send","room_id":3,"client_msg_id":"c-1","content":"hi"}"#;
+        assert_eq!(frame_reference(send).as_deref(), Some("c-1"));
+        let typing = r#"{"type":"typing","room_id":3}"#;
+        assert_eq!(frame_reference(typing).as_deref(), Some("3"));
+        assert_eq!(frame_reference(r#"{"type":"ping"}"#), None);
+        assert_eq!(frame_reference("{not json"), None);
+    }
+}
