@@ -74,6 +74,9 @@ pub enum ServerFrame {
         message: String,
         #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
         reference: Option<String>,
+        /// With `rate_limited`: milliseconds until the connection may send again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
     /// Answer to `ping`.
     Pong,
@@ -114,6 +117,8 @@ pub enum ErrorCode {
     Conflict,
     /// The connection is not in that room; join it first.
     NotJoined,
+    /// The connection has joined as many rooms as the server allows; leave one first.
+    TooManyRooms,
     /// Something broke on the server; the request may be retried.
     Internal,
     /// A dependency (database) is unavailable; retry later.
@@ -139,6 +144,7 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::Conflict => "conflict",
             Self::NotJoined => "not_joined",
+            Self::TooManyRooms => "too_many_rooms",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
         }
@@ -152,6 +158,8 @@ pub struct CloseCode;
 impl CloseCode {
     /// Server is shutting down; reconnect (possibly to another instance).
     pub const GOING_AWAY: u16 = 1001;
+    /// A text frame was not valid UTF-8.
+    pub const INVALID_PAYLOAD: u16 = 1007;
     /// A frame violated the protocol (e.g. binary frame) or the client flooded.
     pub const POLICY_VIOLATION: u16 = 1008;
     /// A frame exceeded the size limit.
@@ -174,6 +182,7 @@ impl ServerFrame {
             code,
             message: message.into(),
             reference,
+            retry_after_ms: None,
         }
     }
 
@@ -234,6 +243,20 @@ mod tests {
     }
 
     #[test]
+    fn retry_after_ms_is_sent_only_when_known() {
+        let frame = ServerFrame::Error {
+            code: ErrorCode::RateLimited,
+            message: "slow down".into(),
+            reference: Some("m1".into()),
+            retry_after_ms: Some(50),
+        };
+        assert_eq!(
+            frame.to_json(),
+            r#"{"type":"error","code":"rate_limited","message":"slow down","ref":"m1","retry_after_ms":50}"#
+        );
+    }
+
+    #[test]
     fn encode_chat_matches_the_chat_frame() {
         let message = Message {
             id: 1,
@@ -257,6 +280,7 @@ mod tests {
             ErrorCode::MalformedJson,
             ErrorCode::NotJoined,
             ErrorCode::TokenExpired,
+            ErrorCode::TooManyRooms,
         ] {
             let json = serde_json::to_string(&code).expect("serializes");
             assert_eq!(json, format!("\"{}\"", code.as_str()));

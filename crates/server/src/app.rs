@@ -76,6 +76,7 @@ impl App {
                 url: config.redis_url.clone(),
                 prefix: config.redis_prefix.clone(),
                 presence_lease: Duration::from_millis(config.presence_lease_ms),
+                timeout: Duration::from_millis(config.redis_timeout_ms),
             })?)
         };
         let hub = Hub::new(store.messages.clone(), broker.clone());
@@ -122,7 +123,9 @@ impl App {
     }
 
     /// Serves until the shutdown token is cancelled, then stops accepting, closes every
-    /// WebSocket with 1012 and waits (bounded) for connections to finish.
+    /// WebSocket with 1012 after the frames already queued for it (acks of messages
+    /// stored meanwhile included), and waits for connections to finish, at most
+    /// `--shutdown-grace-secs` after the signal.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let state = self.state;
         let shutdown = state.shutdown.clone();
@@ -132,19 +135,28 @@ impl App {
                 tracing::debug!(error = %err, "cannot set TCP_NODELAY");
             }
         });
-        axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .await?;
-        state.connections.close();
+        let connections = state.connections.clone();
+        let drained = async {
+            // Returns once the shutdown is signalled and plain HTTP connections are done;
+            // WebSocket sessions were handed off at their upgrade and are tracked apart.
+            axum::serve(listener, self.router)
+                .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+                .await?;
+            connections.close();
+            connections.wait().await;
+            Ok::<_, std::io::Error>(())
+        };
         let grace = Duration::from_secs(state.config.shutdown_grace_secs);
-        if tokio::time::timeout(grace, state.connections.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
+        let deadline = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            result = drained => result?,
+            () = deadline => tracing::warn!(
                 left = state.connections.len(),
                 "connections still open after the grace period"
-            );
+            ),
         }
         tracing::info!("stopped");
         Ok(())

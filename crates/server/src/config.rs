@@ -70,6 +70,11 @@ pub struct Config {
     #[arg(long, env = "SOCKET_HUB_PRESENCE_LEASE_MS", default_value_t = 30_000)]
     pub presence_lease_ms: u64,
 
+    /// Milliseconds one Redis command may take before it counts as failed. Nothing
+    /// waits on it but the broker's own tasks: acks and delivery do not.
+    #[arg(long, env = "SOCKET_HUB_REDIS_TIMEOUT_MS", default_value_t = 2_000)]
+    pub redis_timeout_ms: u64,
+
     /// What this process serves: `all`, `gateway` (the WebSocket) or `api` (REST and the
     /// web client). Split roles need shared PostgreSQL and Redis.
     #[arg(long, env = "SOCKET_HUB_ROLE", default_value = "all")]
@@ -116,6 +121,15 @@ pub struct Config {
     /// Frames a connection may send in a burst above the sustained rate.
     #[arg(long, env = "SOCKET_HUB_RATE_BURST", default_value_t = 40)]
     pub rate_burst: u32,
+
+    /// Rooms one WebSocket connection may have joined at once; more get
+    /// `too_many_rooms`. Bounds what one connection can make the server hold.
+    #[arg(
+        long,
+        env = "SOCKET_HUB_MAX_ROOMS_PER_CONNECTION",
+        default_value_t = 100
+    )]
+    pub max_rooms_per_connection: usize,
 
     /// Frames of one connection queued for sending before it counts as too slow and is
     /// closed with 1013.
@@ -239,6 +253,12 @@ impl Config {
         }
         if self.rate_per_sec == 0 || self.rate_burst == 0 {
             return fail("--rate-per-sec and --rate-burst must be positive".into());
+        }
+        if self.max_rooms_per_connection == 0 {
+            return fail("--max-rooms-per-connection must be positive".into());
+        }
+        if self.redis_timeout_ms == 0 {
+            return fail("--redis-timeout-ms must be positive".into());
         }
         if self.outbound_queue < 4 {
             return fail("--outbound-queue must be at least 4".into());

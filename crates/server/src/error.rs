@@ -35,6 +35,8 @@ pub enum Error {
     NotJoined,
     #[error("too many requests; slow down")]
     RateLimited,
+    #[error("a connection may join at most {0} rooms; leave one first")]
+    TooManyRooms(usize),
     #[error("storage unavailable")]
     Store(#[from] StoreError),
     #[error("internal error")]
@@ -57,6 +59,7 @@ impl Error {
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::NotJoined => ErrorCode::NotJoined,
             Self::RateLimited => ErrorCode::RateLimited,
+            Self::TooManyRooms(_) => ErrorCode::TooManyRooms,
             Self::Store(StoreError::Unavailable(_)) => ErrorCode::Unavailable,
             Self::Store(_) | Self::Internal(_) => ErrorCode::Internal,
         }
@@ -68,7 +71,8 @@ impl Error {
             | ErrorCode::UnknownType
             | ErrorCode::InvalidInput
             | ErrorCode::ContentTooLong
-            | ErrorCode::NotJoined => StatusCode::UNPROCESSABLE_ENTITY,
+            | ErrorCode::NotJoined
+            | ErrorCode::TooManyRooms => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::FrameTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::Unauthorized
             | ErrorCode::TokenExpired

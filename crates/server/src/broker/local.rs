@@ -32,11 +32,10 @@ impl LocalBroker {
 
 #[async_trait]
 impl Broker for LocalBroker {
-    async fn publish(&self, envelope: Envelope) -> Result<(), BrokerError> {
+    fn publish(&self, envelope: Envelope) {
         if let Some(subscriber) = self.inner.rooms.get(envelope.room_id) {
             subscriber.deliver(Received::Envelope(envelope));
         }
-        Ok(())
     }
 
     async fn subscribe(&self, room_id: RoomId) -> Result<Subscription, BrokerError> {
@@ -121,8 +120,8 @@ mod tests {
     async fn subscriber_receives_only_its_room() {
         let broker = LocalBroker::new();
         let mut sub = broker.subscribe(1).await.expect("subscribes");
-        broker.publish(envelope(2, 1)).await.expect("publishes");
-        broker.publish(envelope(1, 1)).await.expect("publishes");
+        broker.publish(envelope(2, 1));
+        broker.publish(envelope(1, 1));
         match sub.recv().await {
             Some(Received::Envelope(env)) => assert_eq!(env.room_id, 1),
             other => panic!("unexpected {other:?}"),
@@ -141,7 +140,7 @@ mod tests {
         let broker = LocalBroker::new();
         let mut sub = broker.subscribe(1).await.expect("subscribes");
         for seq in 0..(super::super::SUBSCRIPTION_CAPACITY as i64 + 10) {
-            broker.publish(envelope(1, seq)).await.expect("publishes");
+            broker.publish(envelope(1, seq));
         }
         assert!(matches!(sub.recv().await, Some(Received::Lagged)));
     }

@@ -3,9 +3,13 @@
 //!
 //! A [`Broker`] carries [`Envelope`]s: a server frame encoded once, plus the little
 //! routing data receivers need without decoding it. Each process subscribes only to
-//! rooms its own connections have joined. Brokers may drop envelopes (a full queue, a
-//! lost connection); they then say so with [`Received::Lagged`], and the receiver
-//! refills from the store, so losing an envelope never loses a message.
+//! rooms its own connections have joined. Publishing never waits: the sender's `ack`
+//! depends on the store alone. Brokers may drop envelopes (a full queue, a lost
+//! connection); they then say so with [`Received::Lagged`] or a later chat envelope
+//! shows the hole, and the receiver refills from the store, so losing an envelope never
+//! loses a message.
+//!
+//! This module depends on nothing of the server but the protocol crate.
 //!
 //! Presence (who is online in a room) lives here too, because only the broker sees
 //! every process. Two implementations ship: [`local::LocalBroker`] for one process and
@@ -20,7 +24,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use async_trait::async_trait;
 use axum::extract::ws::Utf8Bytes;
-use socket_hub_protocol::{RoomId, Seq, User, UserId};
+use socket_hub_protocol::{Message, RoomId, Seq, ServerFrame, User, UserId};
 use tokio::sync::mpsc;
 
 /// Routing data of an envelope.
@@ -43,6 +47,41 @@ pub struct Envelope {
     pub frame: Utf8Bytes,
 }
 
+impl Envelope {
+    /// A stored message as its `chat` frame, encoded once for every recipient.
+    pub fn chat(message: &Message) -> Self {
+        Self {
+            room_id: message.room_id,
+            kind: EnvelopeKind::Chat { seq: message.seq },
+            frame: socket_hub_protocol::frames::encode_chat(message).into(),
+        }
+    }
+
+    /// Presence or typing: `frame` goes to the room's members except `except_user`'s
+    /// own connections.
+    pub fn ephemeral(room_id: RoomId, except_user: Option<UserId>, frame: &ServerFrame) -> Self {
+        Self {
+            room_id,
+            kind: EnvelopeKind::Ephemeral { except_user },
+            frame: encode(frame),
+        }
+    }
+
+    /// `user_id` lost membership of the room: their connections get `room_left`.
+    pub fn evict(room_id: RoomId, user_id: UserId) -> Self {
+        Self {
+            room_id,
+            kind: EnvelopeKind::Evict { user_id },
+            frame: encode(&ServerFrame::RoomLeft { room_id }),
+        }
+    }
+}
+
+/// Encodes a server frame once into bytes that every recipient shares.
+pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
+    Utf8Bytes::from(frame.to_json())
+}
+
 /// What a subscription yields.
 #[derive(Debug, Clone)]
 pub enum Received {
@@ -61,8 +100,11 @@ pub enum BrokerError {
 /// Fan-out and presence across every process serving the chat.
 #[async_trait]
 pub trait Broker: Send + Sync + 'static {
-    /// Sends `envelope` to every process subscribed to its room.
-    async fn publish(&self, envelope: Envelope) -> Result<(), BrokerError>;
+    /// Hands `envelope` over without waiting: this process's subscription of the room
+    /// gets it at once, other processes as soon as the broker can carry it. What cannot
+    /// be carried (a full queue, a broker that is down) is counted and dropped; chat
+    /// receivers then refill from the store.
+    fn publish(&self, envelope: Envelope);
     /// Receives the room's envelopes from now until the subscription is dropped. A
     /// process holds at most one subscription per room.
     async fn subscribe(&self, room_id: RoomId) -> Result<Subscription, BrokerError>;

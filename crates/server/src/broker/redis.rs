@@ -4,10 +4,19 @@
 //!   only to rooms its own connections have joined and unsubscribes when the last one
 //!   leaves. The encoded frame is published once with a one-line routing header;
 //!   receivers forward its bytes without decoding the JSON.
+//! - Publishing never waits on Redis: an envelope goes at once to this process's own
+//!   subscription (so local delivery works with Redis hung or down) and into a bounded
+//!   queue that one publisher task sends to Redis. Receivers skip their own process's
+//!   envelopes coming back from Redis. A full queue drops the envelope (counted in
+//!   `socket_hub_publish_dropped_total`); for chat, the newest dropped or failed envelope
+//!   of each room is kept and published again later, so other processes see the hole
+//!   and refill from the store.
 //! - Loss: Pub/Sub drops messages while a connection is down. After every reconnect each
-//!   subscription is told [`Received::Lagged`], so its room refills from the store; a
-//!   publish that fails is logged and nothing else, because the message is already
-//!   stored and receivers refill.
+//!   subscription is told [`Received::Lagged`], so its room refills from the store.
+//! - Subscribing: requests to the Pub/Sub task go through a bounded queue. A subscribe
+//!   waits (bounded) for room in it and fails with [`BrokerError::Unavailable`] if none
+//!   frees up; an unsubscribe that does not fit is dropped, and the Pub/Sub task then
+//!   unsubscribes when the next message arrives for a room nobody here wants.
 //! - Presence: a sorted set per room (`<prefix>presence:<id>`) of
 //!   `<user id>:<instance>:<username>` members scored by lease expiry. Each process
 //!   renews its members' leases; any process reaps expired members (a crashed
@@ -37,7 +46,18 @@ pub struct RedisSettings {
     pub prefix: String,
     /// How long a presence entry lives without renewal.
     pub presence_lease: Duration,
+    /// How long one Redis command (or connection attempt) may take.
+    pub timeout: Duration,
 }
+
+/// Envelopes waiting for the publisher task; beyond this they are dropped.
+const PUBLISH_QUEUE: usize = 4096;
+/// Subscribe and unsubscribe requests waiting for the Pub/Sub task.
+const CONTROL_QUEUE: usize = 1024;
+/// How long a subscribe waits for room in the control queue and for Redis to confirm.
+const SUBSCRIBE_WAIT: Duration = Duration::from_secs(5);
+/// How often chat envelopes that could not be published are tried again.
+const REPUBLISH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// [`Broker`] over Redis Pub/Sub plus sorted sets for presence.
 pub struct RedisBroker {
@@ -54,7 +74,11 @@ struct Inner {
     /// Local room subscriptions, fed by the Pub/Sub task.
     rooms: Arc<RoomSubscribers>,
     /// Requests to the Pub/Sub task, which owns the subscribing connection.
-    control: mpsc::UnboundedSender<Control>,
+    control: mpsc::Sender<Control>,
+    /// Envelopes for the publisher task.
+    outgoing: mpsc::Sender<Envelope>,
+    /// Per room, the newest chat envelope that could not be published yet.
+    unpublished: Mutex<HashMap<RoomId, Envelope>>,
     connected: AtomicBool,
     /// Connections per (room, user) in this process; the Redis entry exists while > 0.
     local_presence: Mutex<HashMap<(RoomId, UserId), (User, usize)>>,
@@ -72,13 +96,14 @@ impl RedisBroker {
         let client = redis::Client::open(settings.url.as_str())
             .map_err(|e| BrokerError::Unavailable(e.to_string()))?;
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_connection_timeout(Some(settings.timeout))
+            .set_response_timeout(Some(settings.timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(2));
         let commands = ConnectionManager::new_lazy_with_config(client.clone(), config)
             .map_err(|e| BrokerError::Unavailable(e.to_string()))?;
-        let (control, control_rx) = mpsc::unbounded_channel();
+        let (control, control_rx) = mpsc::channel(CONTROL_QUEUE);
+        let (outgoing, outgoing_rx) = mpsc::channel(PUBLISH_QUEUE);
         let instance = format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
         let inner = Arc::new(Inner {
             settings,
@@ -87,11 +112,14 @@ impl RedisBroker {
             commands,
             rooms: Arc::default(),
             control,
+            outgoing,
+            unpublished: Mutex::new(HashMap::new()),
             connected: AtomicBool::new(false),
             local_presence: Mutex::new(HashMap::new()),
         });
         tokio::spawn(pubsub_task(Arc::downgrade(&inner), control_rx));
         tokio::spawn(presence_task(Arc::downgrade(&inner)));
+        tokio::spawn(publisher_task(Arc::downgrade(&inner), outgoing_rx));
         Ok(Self { inner })
     }
 }
@@ -131,26 +159,104 @@ impl Inner {
             .collect())
     }
 
-    fn dispatch(&self, channel: &str, payload: &[u8]) {
-        let Some(room_id) = channel
+    /// Hands a message from Redis to the room's subscription; returns the room when
+    /// nobody here wants it any more (an unsubscribe that did not fit the queue).
+    fn dispatch(&self, channel: &str, payload: &[u8]) -> Option<RoomId> {
+        let room_id = channel
             .strip_prefix(self.settings.prefix.as_str())
             .and_then(|c| c.strip_prefix("room:"))
-            .and_then(|id| id.parse::<RoomId>().ok())
-        else {
-            return;
+            .and_then(|id| id.parse::<RoomId>().ok())?;
+        let Some(subscriber) = self.rooms.get(room_id) else {
+            return Some(room_id);
         };
-        let Some(envelope) = decode(room_id, payload) else {
+        let Some((envelope, origin)) = decode(room_id, payload) else {
             tracing::warn!(room_id, "undecodable envelope on the broker");
+            return None;
+        };
+        // Our own envelopes were delivered here when published.
+        if origin != self.instance {
+            subscriber.deliver(Received::Envelope(envelope));
+        }
+        None
+    }
+
+    /// Local delivery now, Redis through the publisher task's bounded queue.
+    fn publish(&self, envelope: Envelope) {
+        if let Some(subscriber) = self.rooms.get(envelope.room_id) {
+            subscriber.deliver(Received::Envelope(envelope.clone()));
+        }
+        if let Err(err) = self.outgoing.try_send(envelope) {
+            metrics::counter!("socket_hub_publish_dropped_total").increment(1);
+            let envelope = match err {
+                mpsc::error::TrySendError::Full(envelope)
+                | mpsc::error::TrySendError::Closed(envelope) => envelope,
+            };
+            self.keep_unpublished(envelope);
+        }
+    }
+
+    /// Keeps the newest chat envelope of its room for a later attempt: one is enough
+    /// for other processes to notice a hole and refill. Other envelopes are dropped.
+    fn keep_unpublished(&self, envelope: Envelope) {
+        let EnvelopeKind::Chat { seq } = envelope.kind else {
             return;
         };
-        if let Some(subscriber) = self.rooms.get(room_id) {
-            subscriber.deliver(Received::Envelope(envelope));
+        let mut unpublished = self.unpublished.lock().unwrap_or_else(|e| e.into_inner());
+        let newer = unpublished
+            .get(&envelope.room_id)
+            .is_none_or(|kept| matches!(kept.kind, EnvelopeKind::Chat { seq: s } if s < seq));
+        if newer {
+            unpublished.insert(envelope.room_id, envelope);
+        }
+    }
+
+    fn take_unpublished(&self) -> Vec<Envelope> {
+        let mut unpublished = self.unpublished.lock().unwrap_or_else(|e| e.into_inner());
+        unpublished.drain().map(|(_, envelope)| envelope).collect()
+    }
+
+    /// One PUBLISH; what fails is kept for another attempt (chat only).
+    async fn send_to_redis(&self, envelope: Envelope) {
+        if !self.connected.load(Ordering::Acquire) {
+            self.keep_unpublished(envelope);
+            return;
+        }
+        if let Err(err) = publish(self, &envelope).await {
+            tracing::debug!(room_id = envelope.room_id, error = %err, "publish failed; kept for a retry");
+            self.keep_unpublished(envelope);
+        }
+    }
+}
+
+/// Sends queued envelopes to Redis one after another, off every caller's path, and
+/// retries the kept chat envelopes.
+async fn publisher_task(inner: Weak<Inner>, mut queue: mpsc::Receiver<Envelope>) {
+    let mut retry = tokio::time::interval(REPUBLISH_INTERVAL);
+    retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let next = tokio::select! {
+            envelope = queue.recv() => match envelope {
+                Some(envelope) => Some(envelope),
+                None => return,
+            },
+            _ = retry.tick() => None,
+        };
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        match next {
+            Some(envelope) => strong.send_to_redis(envelope).await,
+            None => {
+                for envelope in strong.take_unpublished() {
+                    strong.send_to_redis(envelope).await;
+                }
+            }
         }
     }
 }
 
 /// Owns the subscribing connection: (re)connects, (re)subscribes, dispatches messages.
-async fn pubsub_task(inner: Weak<Inner>, mut control: mpsc::UnboundedReceiver<Control>) {
+async fn pubsub_task(inner: Weak<Inner>, mut control: mpsc::Receiver<Control>) {
     let mut backoff = Duration::from_millis(100);
     let mut first = true;
     loop {
@@ -202,7 +308,11 @@ async fn pubsub_task(inner: Weak<Inner>, mut control: mpsc::UnboundedReceiver<Co
                 message = stream.next() => {
                     let Some(message) = message else { break };
                     let Some(strong) = inner.upgrade() else { return };
-                    strong.dispatch(message.get_channel_name(), message.get_payload_bytes());
+                    if let Some(unwanted) =
+                        strong.dispatch(message.get_channel_name(), message.get_payload_bytes())
+                    {
+                        let _ = sink.unsubscribe(strong.channel(unwanted)).await;
+                    }
                 }
                 request = control.recv() => {
                     let Some(strong) = inner.upgrade() else { return };
@@ -231,10 +341,7 @@ async fn pubsub_task(inner: Weak<Inner>, mut control: mpsc::UnboundedReceiver<Co
 
 /// While disconnected, acknowledges control requests for `wait`; `false` when the
 /// broker is gone.
-async fn drain_control_while_down(
-    control: &mut mpsc::UnboundedReceiver<Control>,
-    wait: Duration,
-) -> bool {
+async fn drain_control_while_down(control: &mut mpsc::Receiver<Control>, wait: Duration) -> bool {
     let deadline = tokio::time::sleep(wait);
     tokio::pin!(deadline);
     loop {
@@ -302,18 +409,9 @@ async fn renew_and_reap(inner: &Inner) -> redis::RedisResult<()> {
                     .iter()
                     .any(|(u, _)| u.id == user.id)
             {
-                let frame = encode_frame(&ServerFrame::Leave {
-                    room_id,
-                    user: user.clone(),
-                });
-                let envelope = Envelope {
-                    room_id,
-                    kind: EnvelopeKind::Ephemeral {
-                        except_user: Some(user.id),
-                    },
-                    frame,
-                };
-                publish(inner, &envelope).await?;
+                let user_id = user.id;
+                let frame = ServerFrame::Leave { room_id, user };
+                inner.publish(Envelope::ephemeral(room_id, Some(user_id), &frame));
             }
         }
     }
@@ -322,30 +420,31 @@ async fn renew_and_reap(inner: &Inner) -> redis::RedisResult<()> {
 
 #[async_trait]
 impl Broker for RedisBroker {
-    async fn publish(&self, envelope: Envelope) -> Result<(), BrokerError> {
-        // While Redis is known to be down, fail at once: the sender's ack must not wait
-        // on a dead connection, and receivers refill when it is back.
-        if !self.is_connected() {
-            return Err(BrokerError::Unavailable("redis is down".into()));
-        }
-        publish(&self.inner, &envelope)
-            .await
-            .map_err(|e| BrokerError::Unavailable(e.to_string()))
+    fn publish(&self, envelope: Envelope) {
+        self.inner.publish(envelope);
     }
 
     async fn subscribe(&self, room_id: RoomId) -> Result<Subscription, BrokerError> {
         let control = self.inner.control.clone();
         let subscription = self.inner.rooms.subscribe(room_id, move |room_id| {
-            let _ = control.send(Control::Unsubscribe(room_id));
+            // Full: the Pub/Sub task unsubscribes when the room's next message comes.
+            let _ = control.try_send(Control::Unsubscribe(room_id));
         });
+        let deadline = tokio::time::Instant::now() + SUBSCRIBE_WAIT;
         let (done, confirmed) = oneshot::channel();
-        self.inner
-            .control
-            .send(Control::Subscribe(room_id, done))
-            .map_err(|_| BrokerError::Unavailable("broker stopped".into()))?;
+        let request = self.inner.control.send(Control::Subscribe(room_id, done));
+        match tokio::time::timeout_at(deadline, request).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(BrokerError::Unavailable("broker stopped".into())),
+            Err(_) => {
+                return Err(BrokerError::Unavailable(
+                    "too many redis subscriptions pending; retry".into(),
+                ));
+            }
+        }
         // Wait for Redis to confirm, so nothing published from now on is missed. If
         // Redis is down this returns at once: the reconnect marks the room lagged.
-        let _ = tokio::time::timeout(Duration::from_secs(5), confirmed).await;
+        let _ = tokio::time::timeout_at(deadline, confirmed).await;
         Ok(subscription)
     }
 
@@ -436,23 +535,26 @@ impl Broker for RedisBroker {
 async fn publish(inner: &Inner, envelope: &Envelope) -> redis::RedisResult<()> {
     let mut conn = inner.commands.clone();
     let _: i64 = conn
-        .publish(inner.channel(envelope.room_id), encode(envelope))
+        .publish(
+            inner.channel(envelope.room_id),
+            encode(envelope, &inner.instance),
+        )
         .await?;
     Ok(())
 }
 
-/// `<header>\n<frame>`: `c<seq>` for chat, `e<user id or empty>` for ephemeral,
-/// `x<user id>` for evict.
-fn encode(envelope: &Envelope) -> Vec<u8> {
+/// `<header> <origin instance>\n<frame>`: the header is `c<seq>` for chat, `e<user id
+/// or empty>` for ephemeral, `x<user id>` for evict.
+fn encode(envelope: &Envelope, origin: &str) -> Vec<u8> {
     let header = match envelope.kind {
-        EnvelopeKind::Chat { seq } => format!("c{seq}"),
+        EnvelopeKind::Chat { seq } => format!("c{seq} {origin}"),
         EnvelopeKind::Ephemeral { except_user } => {
             format!(
-                "e{}",
+                "e{} {origin}",
                 except_user.map(|u| u.to_string()).unwrap_or_default()
             )
         }
-        EnvelopeKind::Evict { user_id } => format!("x{user_id}"),
+        EnvelopeKind::Evict { user_id } => format!("x{user_id} {origin}"),
     };
     let frame = envelope.frame.as_str().as_bytes();
     let mut out = Vec::with_capacity(header.len() + 1 + frame.len());
@@ -462,9 +564,11 @@ fn encode(envelope: &Envelope) -> Vec<u8> {
     out
 }
 
-fn decode(room_id: RoomId, payload: &[u8]) -> Option<Envelope> {
+/// The envelope and the instance that published it.
+fn decode(room_id: RoomId, payload: &[u8]) -> Option<(Envelope, &str)> {
     let split = payload.iter().position(|b| *b == b'\n')?;
     let header = std::str::from_utf8(&payload[..split]).ok()?;
+    let (header, origin) = header.split_once(' ')?;
     let (tag, value) = header.split_at_checked(1)?;
     let kind = match tag {
         "c" => EnvelopeKind::Chat {
@@ -484,11 +588,14 @@ fn decode(room_id: RoomId, payload: &[u8]) -> Option<Envelope> {
     };
     // One copy out of the Redis reply; every local recipient then shares these bytes.
     let frame = Utf8Bytes::try_from(Bytes::copy_from_slice(&payload[split + 1..])).ok()?;
-    Some(Envelope {
-        room_id,
-        kind,
-        frame,
-    })
+    Some((
+        Envelope {
+            room_id,
+            kind,
+            frame,
+        },
+        origin,
+    ))
 }
 
 /// `<user id>:<instance>:<username>` back to its parts.
@@ -498,10 +605,6 @@ fn parse_member(member: &str) -> Option<(User, &str)> {
     let instance = parts.next()?;
     let username = parts.next()?.to_owned();
     Some((User { id, username }, instance))
-}
-
-fn encode_frame(frame: &ServerFrame) -> Utf8Bytes {
-    Utf8Bytes::from(frame.to_json())
 }
 
 fn now_ms() -> i64 {
@@ -527,14 +630,59 @@ mod tests {
                 kind,
                 frame: Utf8Bytes::from_static(r#"{"type":"pong"}"#),
             };
-            let decoded = decode(3, &encode(&envelope)).expect("decodes");
+            let wire = encode(&envelope, "abc");
+            let (decoded, origin) = decode(3, &wire).expect("decodes");
             assert_eq!(
-                (decoded.kind, decoded.frame.as_str()),
-                (kind, r#"{"type":"pong"}"#)
+                (decoded.kind, decoded.frame.as_str(), origin),
+                (kind, r#"{"type":"pong"}"#, "abc")
             );
         }
         assert!(decode(3, b"no header").is_none());
-        assert!(decode(3, b"q1\n{}").is_none());
+        assert!(decode(3, b"q1 abc\n{}").is_none());
+        assert!(decode(3, b"c1\n{}").is_none(), "no origin");
+    }
+
+    #[tokio::test]
+    async fn only_the_newest_unpublished_chat_of_a_room_is_kept_for_a_retry() {
+        // Nothing listens there: every publish fails and is kept for later.
+        let broker = RedisBroker::start(RedisSettings {
+            url: format!("redis://127.0.0.1:{}", free_port()),
+            prefix: "t:".into(),
+            presence_lease: Duration::from_secs(30),
+            timeout: Duration::from_millis(200),
+        })
+        .expect("starts while redis is down");
+        let chat = |room_id, seq| Envelope {
+            room_id,
+            kind: EnvelopeKind::Chat { seq },
+            frame: Utf8Bytes::from_static("{}"),
+        };
+        let inner = &broker.inner;
+        for envelope in [chat(1, 2), chat(1, 3), chat(1, 1), chat(2, 7)] {
+            inner.keep_unpublished(envelope);
+        }
+        inner.keep_unpublished(Envelope::evict(1, 5));
+        let mut kept: Vec<(RoomId, EnvelopeKind)> = inner
+            .take_unpublished()
+            .into_iter()
+            .map(|e| (e.room_id, e.kind))
+            .collect();
+        kept.sort_by_key(|(room_id, _)| *room_id);
+        assert_eq!(
+            kept,
+            vec![
+                (1, EnvelopeKind::Chat { seq: 3 }),
+                (2, EnvelopeKind::Chat { seq: 7 })
+            ]
+        );
+        assert!(inner.take_unpublished().is_empty());
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port")
     }
 
     #[test]

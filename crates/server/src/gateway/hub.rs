@@ -5,16 +5,22 @@
 //! gap-free, ordered stream, refilling from the store when it sees a hole or a lag, and
 //! hands each frame's shared bytes to every member's bounded queue. It exits when its
 //! last member leaves, which drops the broker subscription.
+//!
+//! Presence (the broker's enter, exit and list, which may be remote calls) never runs in
+//! a room task: presence workers do it, so a slow broker delays `room_joined` and
+//! `join`/`leave` notices, never the room's messages. Workers are picked by room id,
+//! so one room's presence changes are applied in order, also across room tasks.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
-use socket_hub_protocol::{RoomId, Seq, ServerFrame, User, UserId};
+use socket_hub_protocol::{RoomId, Seq, ServerFrame, User};
 use tokio::sync::{mpsc, oneshot};
 
-use super::outbound::{Outbound, SessionHandle};
-use crate::broker::{Broker, Envelope, EnvelopeKind, Received, Subscription};
+use super::outbound::{CloseReason, Outbound, SessionHandle};
+use super::seq::{SeqCursor, SeqStep};
+use crate::broker::{Broker, Envelope, EnvelopeKind, Received, Subscription, encode};
 use crate::error::{Error, Result};
 use crate::rooms::MessageStore;
 
@@ -22,6 +28,11 @@ use crate::rooms::MessageStore;
 const REFILL_PAGE: u32 = 500;
 /// Commands a room task buffers; joins and leaves wait for room rather than fail.
 const COMMAND_CAPACITY: usize = 256;
+/// Presence workers, each serving the rooms whose id maps to it.
+const PRESENCE_WORKERS: usize = 8;
+/// Presence jobs a worker buffers. A room task waits for room only when its worker is
+/// this far behind (a broker that hangs while many connections come and go).
+const PRESENCE_QUEUE: usize = 1024;
 
 /// The registry of this process's live rooms.
 pub struct Hub {
@@ -29,6 +40,7 @@ pub struct Hub {
     rooms: Mutex<HashMap<RoomId, mpsc::Sender<Command>>>,
     store: MessageStore,
     broker: Arc<dyn Broker>,
+    presence: Vec<mpsc::Sender<PresenceJob>>,
 }
 
 enum Command {
@@ -42,12 +54,46 @@ enum Command {
     },
 }
 
+/// Work for a presence worker.
+enum PresenceJob {
+    /// Count the session in, then tell its room task who is online.
+    Enter {
+        room_id: RoomId,
+        join: PendingJoin,
+        entered: mpsc::UnboundedSender<Entered>,
+    },
+    /// Count one connection of `user` out, announcing `leave` if it was the last.
+    Exit { room_id: RoomId, user: User },
+}
+
+/// A join waiting for presence.
+struct PendingJoin {
+    session: SessionHandle,
+    since: Option<Seq>,
+    reply: oneshot::Sender<Result<()>>,
+}
+
+/// A worker's answer to `Enter`: the users online in the room, or why the join fails.
+struct Entered {
+    join: PendingJoin,
+    members: Result<Vec<User>>,
+}
+
 impl Hub {
+    /// A hub with its presence workers running.
     pub fn new(store: MessageStore, broker: Arc<dyn Broker>) -> Arc<Self> {
+        let presence = (0..PRESENCE_WORKERS)
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(PRESENCE_QUEUE);
+                tokio::spawn(presence_worker(broker.clone(), rx));
+                tx
+            })
+            .collect();
         Arc::new(Self {
             rooms: Mutex::new(HashMap::new()),
             store,
             broker,
+            presence,
         })
     }
 
@@ -108,13 +154,17 @@ impl Hub {
         }
         let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
         rooms.insert(room_id, tx.clone());
+        let (entered_tx, entered) = mpsc::unbounded_channel();
         let task = RoomTask {
             room_id,
             hub: Arc::clone(self),
             commands: rx,
             registered: tx.clone(),
+            entered_tx,
+            entered,
+            entering: 0,
             members: Vec::new(),
-            last_seq: 0,
+            cursor: SeqCursor::at(0),
         };
         tokio::spawn(task.run());
         tx
@@ -129,6 +179,64 @@ impl Hub {
             rooms.remove(&room_id);
         }
     }
+
+    /// The presence worker of `room_id`.
+    fn presence_of(&self, room_id: RoomId) -> &mpsc::Sender<PresenceJob> {
+        let index = usize::try_from(room_id.rem_euclid(PRESENCE_WORKERS as i64)).unwrap_or(0);
+        &self.presence[index]
+    }
+}
+
+/// Runs presence jobs in order; the broker calls may be slow, nothing waits on them but
+/// the joins they answer.
+async fn presence_worker(broker: Arc<dyn Broker>, mut jobs: mpsc::Receiver<PresenceJob>) {
+    while let Some(job) = jobs.recv().await {
+        match job {
+            PresenceJob::Enter {
+                room_id,
+                join,
+                entered,
+            } => {
+                let user = join.session.user().clone();
+                let members = match broker.presence_enter(room_id, &user).await {
+                    Ok(first) => {
+                        if first {
+                            let frame = ServerFrame::Join {
+                                room_id,
+                                user: user.clone(),
+                            };
+                            broker.publish(Envelope::ephemeral(room_id, Some(user.id), &frame));
+                        }
+                        Ok(broker
+                            .presence_list(room_id)
+                            .await
+                            .unwrap_or_else(|_| vec![user.clone()]))
+                    }
+                    Err(err) => Err(Error::Internal(err.to_string())),
+                };
+                let counted = members.is_ok();
+                if entered.send(Entered { join, members }).is_err() && counted {
+                    // The room task is gone (it stops with joins pending only when the
+                    // broker closed its subscription): undo. Its join retries.
+                    exit(&*broker, room_id, user).await;
+                }
+            }
+            PresenceJob::Exit { room_id, user } => exit(&*broker, room_id, user).await,
+        }
+    }
+}
+
+/// Counts one connection of `user` out of the room; announces `leave` if it was the last.
+async fn exit(broker: &dyn Broker, room_id: RoomId, user: User) {
+    match broker.presence_exit(room_id, user.id).await {
+        Ok(true) => {
+            let user_id = user.id;
+            let frame = ServerFrame::Leave { room_id, user };
+            broker.publish(Envelope::ephemeral(room_id, Some(user_id), &frame));
+        }
+        Ok(false) => {}
+        Err(err) => tracing::warn!(room_id, error = %err, "presence exit failed"),
+    }
 }
 
 struct RoomTask {
@@ -138,11 +246,17 @@ struct RoomTask {
     /// The sender the registry holds for this task, kept to recognise it: a retiring
     /// task removes the registry entry only if it is still its own.
     registered: mpsc::Sender<Command>,
+    /// Joins whose presence is settled come back here from the presence worker.
+    entered_tx: mpsc::UnboundedSender<Entered>,
+    entered: mpsc::UnboundedReceiver<Entered>,
+    /// Joins handed to the presence worker and not back yet: the task does not retire
+    /// while any is out.
+    entering: usize,
     /// Local connections in the room. A closed connection stays until its reader's
     /// `Leave` arrives, which settles its presence.
     members: Vec<SessionHandle>,
-    /// Highest seq handed to members; everything up to it has been delivered.
-    last_seq: Seq,
+    /// The last seq handed to members; everything up to it has been delivered.
+    cursor: SeqCursor,
 }
 
 impl RoomTask {
@@ -160,26 +274,30 @@ impl RoomTask {
             tokio::select! {
                 command = self.commands.recv() => match command {
                     Some(Command::Join { session, since, reply }) => {
-                        let result = self.join(session, since).await;
-                        let _ = reply.send(result);
+                        self.join(PendingJoin { session, since, reply }).await;
                     }
                     Some(Command::Leave { session_id }) => self.remove(session_id, None).await,
                     None => break,
                 },
+                Some(entered) = self.entered.recv() => self.admit(entered).await,
                 received = subscription.recv() => match received {
                     Some(Received::Envelope(envelope)) => self.on_envelope(envelope).await,
                     Some(Received::Lagged) => self.refill().await,
                     None => {
-                        // The broker dropped us (shutting down): members reconnect.
+                        // The broker dropped us (shutting down): members reconnect, and
+                        // joins still queued are retried on a new task.
                         tracing::warn!(room_id = self.room_id, "broker closed the room subscription");
                         for member in std::mem::take(&mut self.members) {
-                            member.close(socket_hub_protocol::CloseCode::SERVICE_RESTART);
+                            member.exit_room(self.room_id);
+                            member.close(CloseReason::ServiceRestart);
                             self.settle_exit(member.user().clone()).await;
                         }
+                        self.hub.forget(self.room_id, &self.registered);
+                        break;
                     }
                 },
             }
-            if self.members.is_empty() && self.retire() {
+            if self.members.is_empty() && self.entering == 0 && self.retire() {
                 break;
             }
         }
@@ -194,7 +312,7 @@ impl RoomTask {
             .subscribe(self.room_id)
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
-        self.last_seq = self.hub.store.last_seq(self.room_id).await?;
+        self.cursor = SeqCursor::at(self.hub.store.last_seq(self.room_id).await?);
         Ok(subscription)
     }
 
@@ -227,45 +345,57 @@ impl RoomTask {
         true
     }
 
-    async fn join(&mut self, session: SessionHandle, since: Option<Seq>) -> Result<()> {
-        let broker = &self.hub.broker;
-        let user = session.user().clone();
-        let first = broker
-            .presence_enter(self.room_id, &user)
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        let members = broker
-            .presence_list(self.room_id)
-            .await
-            .unwrap_or_else(|_| vec![user.clone()]);
+    /// Hands the join to the presence worker; it comes back through `entered`.
+    async fn join(&mut self, join: PendingJoin) {
+        let job = PresenceJob::Enter {
+            room_id: self.room_id,
+            join,
+            entered: self.entered_tx.clone(),
+        };
+        match self.hub.presence_of(self.room_id).send(job).await {
+            Ok(()) => self.entering += 1,
+            Err(mpsc::error::SendError(job)) => {
+                if let PresenceJob::Enter { join, .. } = job {
+                    let _ = join
+                        .reply
+                        .send(Err(Error::Internal("presence worker stopped".into())));
+                }
+            }
+        }
+    }
+
+    /// Completes a join whose presence is settled: from here on the member gets the
+    /// room's stream, after a replay from `since` up to what the room has delivered.
+    async fn admit(&mut self, entered: Entered) {
+        self.entering = self.entering.saturating_sub(1);
+        let Entered { join, members } = entered;
+        let members = match members {
+            Ok(members) => members,
+            Err(err) => {
+                let _ = join.reply.send(Err(err));
+                return;
+            }
+        };
+        let last_seq = self.cursor.last();
         let frame = encode(&ServerFrame::RoomJoined {
             room_id: self.room_id,
             members,
-            last_seq: self.last_seq,
+            last_seq,
         });
-        let since = since.map_or(self.last_seq, |s| s.clamp(0, self.last_seq));
-        let accepted = session.push(Outbound::Joined {
+        let since = join.since.map_or(last_seq, |s| s.clamp(0, last_seq));
+        let accepted = join.session.push(Outbound::Joined {
             room_id: self.room_id,
             since,
-            last_seq: self.last_seq,
+            last_seq,
             frame,
         });
-        if !accepted {
-            let _ = broker.presence_exit(self.room_id, user.id).await;
-            return Ok(());
+        if accepted {
+            join.session.enter_room(self.room_id);
+            self.members.push(join.session);
+        } else {
+            self.settle_exit(join.session.user().clone()).await;
         }
-        self.members.push(session);
-        if first {
-            self.announce(
-                ServerFrame::Join {
-                    room_id: self.room_id,
-                    user: user.clone(),
-                },
-                user.id,
-            )
-            .await;
-        }
-        Ok(())
+        let _ = join.reply.send(Ok(()));
     }
 
     /// Removes a member and settles its presence; `notice` (a `room_left` frame) tells
@@ -275,6 +405,7 @@ impl RoomTask {
             return;
         };
         let session = self.members.swap_remove(index);
+        session.exit_room(self.room_id);
         if let Some(frame) = notice {
             session.push(Outbound::Left {
                 room_id: self.room_id,
@@ -284,49 +415,26 @@ impl RoomTask {
         self.settle_exit(session.user().clone()).await;
     }
 
+    /// Queues the presence exit for the worker (waiting only if it is far behind).
     async fn settle_exit(&self, user: User) {
-        match self.hub.broker.presence_exit(self.room_id, user.id).await {
-            Ok(true) => {
-                let user_id = user.id;
-                self.announce(
-                    ServerFrame::Leave {
-                        room_id: self.room_id,
-                        user,
-                    },
-                    user_id,
-                )
-                .await;
-            }
-            Ok(false) => {}
-            Err(err) => {
-                tracing::warn!(room_id = self.room_id, error = %err, "presence exit failed")
-            }
-        }
-    }
-
-    /// Publishes a presence change to every process's members except `user_id`'s own.
-    async fn announce(&self, frame: ServerFrame, user_id: UserId) {
-        let envelope = Envelope {
+        let job = PresenceJob::Exit {
             room_id: self.room_id,
-            kind: EnvelopeKind::Ephemeral {
-                except_user: Some(user_id),
-            },
-            frame: encode(&frame),
+            user,
         };
-        if let Err(err) = self.hub.broker.publish(envelope).await {
-            tracing::warn!(room_id = self.room_id, error = %err, "presence publish failed");
+        if self.hub.presence_of(self.room_id).send(job).await.is_err() {
+            tracing::warn!(room_id = self.room_id, "presence worker stopped");
         }
     }
 
     async fn on_envelope(&mut self, envelope: Envelope) {
         match envelope.kind {
-            EnvelopeKind::Chat { seq } if seq <= self.last_seq => {}
-            EnvelopeKind::Chat { seq } if seq == self.last_seq + 1 => {
-                self.fan_out_chat(seq, envelope.frame);
-            }
-            // A hole: the missing messages are committed (seq is assigned under the
-            // room's write lock), so the store has them all.
-            EnvelopeKind::Chat { .. } => self.refill().await,
+            EnvelopeKind::Chat { seq } => match self.cursor.classify(seq) {
+                SeqStep::Stale => {}
+                SeqStep::Next => self.fan_out_chat(seq, envelope.frame),
+                // A hole: the missing messages are committed (seq is assigned under the
+                // room's write lock), so the store has them all.
+                SeqStep::Gap => self.refill().await,
+            },
             EnvelopeKind::Ephemeral { except_user } => {
                 let mut delivered = 0u64;
                 for member in &self.members {
@@ -364,18 +472,18 @@ impl RoomTask {
                 delivered += 1;
             }
         }
-        self.last_seq = seq;
+        self.cursor.advance(seq);
         metrics::counter!("socket_hub_frames_delivered_total").increment(delivered);
     }
 
-    /// Delivers everything stored after `last_seq`, in order.
+    /// Delivers everything stored after the cursor, in order.
     async fn refill(&mut self) {
         metrics::counter!("socket_hub_room_refills_total").increment(1);
         loop {
             let page = match self
                 .hub
                 .store
-                .after(self.room_id, self.last_seq, REFILL_PAGE)
+                .after(self.room_id, self.cursor.last(), REFILL_PAGE)
                 .await
             {
                 Ok(page) => page,
@@ -388,16 +496,11 @@ impl RoomTask {
             let full = page.len() == REFILL_PAGE as usize;
             for message in page {
                 let seq = message.seq;
-                self.fan_out_chat(seq, encode(&ServerFrame::Chat { message }));
+                self.fan_out_chat(seq, Envelope::chat(&message).frame);
             }
             if !full {
                 return;
             }
         }
     }
-}
-
-/// Encodes a frame once into shareable bytes.
-pub(crate) fn encode(frame: &ServerFrame) -> Utf8Bytes {
-    Utf8Bytes::from(frame.to_json())
 }

@@ -7,6 +7,7 @@
 mod hub;
 mod outbound;
 mod rate;
+mod seq;
 mod session;
 
 use std::collections::HashMap;
@@ -19,7 +20,6 @@ use axum::routing::get;
 use socket_hub_protocol::{BEARER_SUBPROTOCOL_PREFIX, ErrorCode, SUBPROTOCOL};
 
 pub use hub::Hub;
-pub(crate) use hub::encode;
 
 use crate::auth::bearer_token;
 use crate::error::problem_response;
@@ -63,6 +63,9 @@ async fn upgrade(
         Some(token) => Some(crate::auth::authenticate(&state, token).await),
         None => None,
     };
+    // Counted from the upgrade response on, so a shutdown waits for this connection
+    // even before its session starts.
+    let tracked = state.connections.token();
     let config = &state.config;
     let max_frame = config.max_frame_bytes;
     ws.protocols([SUBPROTOCOL])
@@ -72,7 +75,10 @@ async fn upgrade(
         .max_write_buffer_size(WRITE_BUFFER + 2 * max_frame)
         .max_message_size(max_frame)
         .max_frame_size(max_frame)
-        .on_upgrade(move |socket| session::serve(state, socket, auth, permit))
+        .on_upgrade(move |socket| async move {
+            session::serve(state, socket, auth, permit).await;
+            drop(tracked);
+        })
 }
 
 /// The token in a `Sec-WebSocket-Protocol: socket-hub.v1, bearer.<token>` offer.

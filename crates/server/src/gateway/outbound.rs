@@ -1,8 +1,9 @@
 //! The bounded queue between everything that talks to a connection and the task that
-//! writes to its socket, and the handle the rest of the server holds to a connection.
+//! writes to its socket, the handle the rest of the server holds to a connection, and
+//! the one type that says why a connection ends.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::extract::ws::Utf8Bytes;
 use socket_hub_protocol::{CloseCode, RoomId, Seq, User};
@@ -32,6 +33,95 @@ pub(crate) enum Outbound {
     Left { room_id: RoomId, frame: Utf8Bytes },
 }
 
+/// Every way a connection ends. Decides the close code, the reason text, whether the
+/// frames already queued are written first, and what happens after the close frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CloseReason {
+    /// The client closed the connection, or it broke: nobody is left to explain to.
+    ClientGone,
+    /// The server shuts down (or lost its broker): reconnect elsewhere and resume.
+    ServiceRestart,
+    /// The client cannot keep up (queue full, write timed out): reconnect and resume.
+    TooSlow,
+    /// A replay could not read the store: reconnect and resume later.
+    HistoryUnavailable,
+    /// The client kept sending past its rate limit.
+    Flooding,
+    /// A frame was larger than allowed.
+    TooBig,
+    /// A text frame was not valid UTF-8.
+    InvalidUtf8,
+    /// No valid token at the handshake or in the first frame.
+    Unauthorized,
+    /// The access token expired (the client was told with a `token_expired` error).
+    TokenExpired,
+    /// No frame from the client within the keepalive timeout.
+    KeepaliveTimeout,
+}
+
+impl CloseReason {
+    /// The WebSocket close code.
+    pub(crate) fn code(self) -> u16 {
+        match self {
+            Self::ClientGone => 1000,
+            Self::ServiceRestart => CloseCode::SERVICE_RESTART,
+            Self::TooSlow | Self::HistoryUnavailable => CloseCode::TRY_AGAIN_LATER,
+            Self::Flooding => CloseCode::POLICY_VIOLATION,
+            Self::TooBig => CloseCode::TOO_BIG,
+            Self::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            Self::Unauthorized | Self::TokenExpired => CloseCode::UNAUTHORIZED,
+            Self::KeepaliveTimeout => CloseCode::KEEPALIVE_TIMEOUT,
+        }
+    }
+
+    /// The close frame's reason text.
+    pub(crate) fn text(self) -> &'static str {
+        match self {
+            Self::ClientGone => "",
+            Self::ServiceRestart => "server restarting; reconnect and resume",
+            Self::TooSlow => "too slow to keep up; reconnect and resume",
+            Self::HistoryUnavailable => "history unavailable; reconnect and resume later",
+            Self::Flooding => "policy violation (flooding)",
+            Self::TooBig => "frame too large",
+            Self::InvalidUtf8 => "text frame is not valid UTF-8",
+            Self::Unauthorized => "unauthorized",
+            Self::TokenExpired => "token expired",
+            Self::KeepaliveTimeout => "keepalive timeout",
+        }
+    }
+
+    /// Whether the frames already queued (acks, the error that explains the close) are
+    /// written before the close frame. Not for a client that cannot take them.
+    pub(crate) fn flush_first(self) -> bool {
+        !matches!(
+            self,
+            Self::ClientGone | Self::TooSlow | Self::KeepaliveTimeout
+        )
+    }
+
+    /// What to do after sending the close frame.
+    pub(crate) fn after_close(self) -> AfterClose {
+        match self {
+            Self::ClientGone => AfterClose::Done,
+            // The stream cannot be read past the offending frame.
+            Self::TooBig | Self::InvalidUtf8 => AfterClose::Wait,
+            _ => AfterClose::Linger,
+        }
+    }
+}
+
+/// The end of a connection after its close frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AfterClose {
+    /// Close the socket now.
+    Done,
+    /// Read (and discard) until the client answers, bounded: closing at once would
+    /// reset a connection with unread data, and the reset discards the close frame.
+    Linger,
+    /// As `Linger`, but without reading: keep the socket open a moment.
+    Wait,
+}
+
 /// The server's handle to one WebSocket connection. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct SessionHandle {
@@ -43,8 +133,12 @@ struct Shared {
     user: User,
     tx: mpsc::Sender<Outbound>,
     close: CancellationToken,
-    /// First close code asked for; 0 until then.
-    close_code: AtomicU16,
+    /// The first reason asked for.
+    reason: OnceLock<CloseReason>,
+    /// Rooms whose live stream this connection receives. The room task adds and removes
+    /// (a join accepted, an eviction), the reader removes (leave) and reads (typing).
+    // std Mutex: set operations only, never held across an `.await`.
+    rooms: Mutex<HashSet<RoomId>>,
 }
 
 impl SessionHandle {
@@ -61,7 +155,8 @@ impl SessionHandle {
             user,
             tx,
             close,
-            close_code: AtomicU16::new(0),
+            reason: OnceLock::new(),
+            rooms: Mutex::new(HashSet::new()),
         });
         (Self { shared }, rx)
     }
@@ -74,42 +169,115 @@ impl SessionHandle {
         &self.shared.user
     }
 
-    /// Queues `item` without waiting. A full queue means the client cannot keep up:
-    /// it is closed with 1013 (it will resume by seq) rather than allowed to grow.
+    /// Queues room traffic without waiting. A full queue means the client cannot keep
+    /// up: it is closed with 1013 (it will resume by seq) rather than allowed to grow.
     /// Returns `false` when the connection is going away.
     pub(crate) fn push(&self, item: Outbound) -> bool {
         if self.shared.close.is_cancelled() {
             return false;
         }
+        self.enqueue(item)
+    }
+
+    /// Queues a reply to the client's own request. Accepted while closing too, so an
+    /// `ack` for a message stored during shutdown still goes out before the close.
+    pub(crate) fn reply(&self, item: Outbound) -> bool {
+        self.enqueue(item)
+    }
+
+    fn enqueue(&self, item: Outbound) -> bool {
         match self.shared.tx.try_send(item) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                metrics::counter!("socket_hub_slow_consumers_total").increment(1);
-                self.close(CloseCode::TRY_AGAIN_LATER);
+                if !self.shared.close.is_cancelled() {
+                    metrics::counter!("socket_hub_slow_consumers_total").increment(1);
+                    self.close(CloseReason::TooSlow);
+                }
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
 
-    /// Asks the connection to close with `code`; the first code asked for wins.
-    pub(crate) fn close(&self, code: u16) {
-        let _ =
-            self.shared
-                .close_code
-                .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
+    /// Asks the connection to close; the first reason asked for wins.
+    pub(crate) fn close(&self, reason: CloseReason) {
+        let _ = self.shared.reason.set(reason);
         self.shared.close.cancel();
     }
 
-    /// The close code asked for, if any.
-    pub(crate) fn close_code(&self) -> Option<u16> {
-        match self.shared.close_code.load(Ordering::Acquire) {
-            0 => None,
-            code => Some(code),
-        }
+    /// The reason asked for, if any (none when the server shuts down).
+    pub(crate) fn close_reason(&self) -> Option<CloseReason> {
+        self.shared.reason.get().copied()
     }
 
     pub(crate) fn closing(&self) -> &CancellationToken {
         &self.shared.close
+    }
+
+    fn rooms(&self) -> std::sync::MutexGuard<'_, HashSet<RoomId>> {
+        self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the connection receives the room's live stream.
+    pub(crate) fn in_room(&self, room_id: RoomId) -> bool {
+        self.rooms().contains(&room_id)
+    }
+
+    /// How many rooms the connection receives.
+    pub(crate) fn room_count(&self) -> usize {
+        self.rooms().len()
+    }
+
+    /// Records that the room's live stream now reaches this connection.
+    pub(crate) fn enter_room(&self, room_id: RoomId) {
+        self.rooms().insert(room_id);
+    }
+
+    /// Records that it no longer does; `false` when it did not.
+    pub(crate) fn exit_room(&self, room_id: RoomId) -> bool {
+        self.rooms().remove(&room_id)
+    }
+
+    /// Every room the connection receives, forgetting them all.
+    pub(crate) fn take_rooms(&self) -> Vec<RoomId> {
+        self.rooms().drain().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_reason_has_its_code_and_flush_rule() {
+        let cases = [
+            (CloseReason::ServiceRestart, 1012, true),
+            (CloseReason::TooSlow, 1013, false),
+            (CloseReason::HistoryUnavailable, 1013, true),
+            (CloseReason::InvalidUtf8, 1007, true),
+            (CloseReason::Flooding, 1008, true),
+            (CloseReason::ClientGone, 1000, false),
+        ];
+        for (reason, code, flush) in cases {
+            assert_eq!(
+                (reason.code(), reason.flush_first()),
+                (code, flush),
+                "{reason:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_first_close_reason_wins() {
+        let user = User {
+            id: 1,
+            username: "ada".into(),
+        };
+        let (session, _queue) = SessionHandle::new(1, user, 4, CancellationToken::new());
+        session.close(CloseReason::Flooding);
+        session.close(CloseReason::ClientGone);
+        assert_eq!(session.close_reason(), Some(CloseReason::Flooding));
+        assert!(!session.push(Outbound::Frame(Utf8Bytes::from_static("{}"))));
+        assert!(session.reply(Outbound::Frame(Utf8Bytes::from_static("{}"))));
     }
 }

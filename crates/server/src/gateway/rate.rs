@@ -1,9 +1,11 @@
 //! Per-connection token bucket: a sustained rate with room for short bursts.
 
-use std::time::Instant;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// Frames allowed per second with a burst allowance. Owned by one connection's reader,
-/// so it needs no synchronisation.
+/// so it needs no synchronisation. Runs on tokio's clock, so tests can pause time.
 #[derive(Debug)]
 pub(crate) struct RateLimit {
     per_sec: f64,
@@ -22,16 +24,17 @@ impl RateLimit {
         }
     }
 
-    /// Takes one token at `now`; `false` when the bucket is empty.
-    pub(crate) fn allow(&mut self, now: Instant) -> bool {
+    /// Takes one token at `now`; when the bucket is empty, how long until it holds one.
+    pub(crate) fn take(&mut self, now: Instant) -> Result<(), Duration> {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now;
         self.tokens = (self.tokens + elapsed * self.per_sec).min(self.burst);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
-            true
+            Ok(())
         } else {
-            false
+            let wait = (1.0 - self.tokens) / self.per_sec;
+            Err(Duration::from_secs_f64(wait).max(Duration::from_millis(1)))
         }
     }
 }
@@ -39,15 +42,27 @@ impl RateLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn allows_burst_then_refills_at_rate() {
         let start = Instant::now();
         let mut limit = RateLimit::new(10, 3);
-        assert!((0..3).all(|_| limit.allow(start)));
-        assert!(!limit.allow(start));
-        assert!(limit.allow(start + Duration::from_millis(100)));
-        assert!(!limit.allow(start + Duration::from_millis(100)));
+        assert!((0..3).all(|_| limit.take(start).is_ok()));
+        let wait = limit.take(start).expect_err("empty");
+        assert!((99..=100).contains(&wait.as_millis()), "{wait:?}");
+        assert!(limit.take(start + Duration::from_millis(100)).is_ok());
+        let wait = limit
+            .take(start + Duration::from_millis(150))
+            .expect_err("empty");
+        assert!((49..=50).contains(&wait.as_millis()), "{wait:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn follows_tokio_time() {
+        let mut limit = RateLimit::new(1, 1);
+        assert!(limit.take(Instant::now()).is_ok());
+        let wait = limit.take(Instant::now()).expect_err("empty");
+        tokio::time::sleep(wait).await;
+        assert!(limit.take(Instant::now()).is_ok());
     }
 }

@@ -1,5 +1,5 @@
 //! One WebSocket connection: authenticate, then a reader and a writer that run until
-//! either asks to close, then one close frame with a code that says why.
+//! either asks to close, then one close frame whose [`CloseReason`] says why.
 //!
 //! The reader parses client frames and answers through the same bounded queue the
 //! rooms feed, so replies and room traffic reach the socket in one order. The writer
@@ -8,21 +8,23 @@
 //! pings, enforces the keepalive and token expiry, and gives up on a client whose
 //! writes stall.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use socket_hub_protocol::{ClientFrame, CloseCode, ErrorCode, RoomId, Seq, ServerFrame, User};
+use socket_hub_protocol::{ClientFrame, ErrorCode, RoomId, Seq, ServerFrame, User};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use tokio::time::Instant;
 
-use super::hub::encode;
-use super::outbound::{Outbound, SessionHandle};
+use super::outbound::{AfterClose, CloseReason, Outbound, SessionHandle};
 use super::rate::RateLimit;
+use super::seq::{SeqCursor, SeqStep};
 use crate::auth::Claims;
+use crate::broker::encode;
 use crate::error::Error;
 use crate::rooms;
 use crate::state::AppState;
@@ -37,8 +39,10 @@ const FLOOD_WINDOW: Duration = Duration::from_secs(10);
 /// read it and answer. Closing at once would reset the connection while the client
 /// still has unread frames in flight, and a reset discards the close frame with them.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
-/// Fewest milliseconds between two typing notices of one connection in one room.
-const TYPING_INTERVAL_MS: u64 = 1_000;
+/// Most queued items written before one flush, so timers still get their turn.
+const MAX_BATCH: usize = 64;
+/// Least time between two typing notices of one connection in one room.
+const TYPING_INTERVAL: Duration = Duration::from_millis(1_000);
 
 static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -64,8 +68,7 @@ pub(crate) async fn serve(
             let frame = encode(&err.to_frame(None));
             let _ = tokio::time::timeout(state.config.write_timeout(), async {
                 sink.send(Message::Text(frame)).await?;
-                sink.send(close_message(CloseCode::UNAUTHORIZED, "unauthorized"))
-                    .await
+                sink.send(close_message(CloseReason::Unauthorized)).await
             })
             .await;
             metrics::gauge!("socket_hub_connections").decrement(1.0);
@@ -75,9 +78,7 @@ pub(crate) async fn serve(
     match claims.user() {
         Ok(user) => run(state, sink, stream, user, claims.exp).await,
         Err(_) => {
-            let _ = sink
-                .send(close_message(CloseCode::UNAUTHORIZED, "unauthorized"))
-                .await;
+            let _ = sink.send(close_message(CloseReason::Unauthorized)).await;
         }
     }
     metrics::gauge!("socket_hub_connections").decrement(1.0);
@@ -113,8 +114,10 @@ async fn authenticate(
 struct Shared {
     state: AppState,
     session: SessionHandle,
-    /// Unix ms of the last frame from the client (keepalive).
-    last_seen: AtomicI64,
+    /// When the connection started, on tokio's clock; `last_seen_ms` counts from here.
+    started: Instant,
+    /// Milliseconds after `started` of the last frame from the client (keepalive).
+    last_seen_ms: AtomicU64,
     /// Access token expiry (Unix seconds); refreshed by `auth` frames.
     expires_at: watch::Sender<i64>,
 }
@@ -127,44 +130,65 @@ async fn run(state: AppState, sink: Sink, mut stream: Stream, user: User, exp: i
     let shared = Arc::new(Shared {
         state,
         session,
-        last_seen: AtomicI64::new(now_ms()),
+        started: Instant::now(),
+        last_seen_ms: AtomicU64::new(0),
         expires_at,
     });
     shared.reply(&ServerFrame::Ready { user });
     tracing::debug!(session = id, "connection ready");
-    // Both halves watch the same close token, so whichever ends first ends the other,
-    // and the writer still gets to send the close frame.
-    let (broken, ()) = tokio::join!(
+    // Both halves watch the same close token, so whichever ends first ends the other.
+    let ((), (writer, queue)) = tokio::join!(
         read_loop(&shared, &mut stream),
         write_loop(&shared, sink, queue, expiry)
     );
-    if broken {
-        tokio::time::sleep(CLOSE_LINGER).await;
-    } else if shared.session.close_code() != Some(1000) {
-        linger(&mut stream).await;
+    // The reader is done, so every reply it will queue is queued (an `ack` for a
+    // message stored while the server began shutting down included): flush, then close.
+    let reason = shared
+        .session
+        .close_reason()
+        .unwrap_or(CloseReason::ServiceRestart);
+    writer.close(reason, queue).await;
+    match reason.after_close() {
+        AfterClose::Done => {}
+        AfterClose::Linger => linger(&mut stream).await,
+        AfterClose::Wait => tokio::time::sleep(CLOSE_LINGER).await,
     }
-    tracing::debug!(session = id, code = ?shared.session.close_code(), "connection closed");
+    tracing::debug!(session = id, ?reason, "connection closed");
 }
 
 impl Shared {
     fn reply(&self, frame: &ServerFrame) {
-        self.session.push(Outbound::Frame(encode(frame)));
+        self.session.reply(Outbound::Frame(encode(frame)));
     }
 
     fn reply_error(&self, err: &Error, reference: Option<String>) {
         self.reply(&err.to_frame(reference));
     }
+
+    /// Notes activity from the client.
+    fn touch(&self) {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_seen_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// How long the client has been silent.
+    fn idle(&self) -> Duration {
+        let seen = Duration::from_millis(self.last_seen_ms.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(seen)
+    }
 }
 
 // ---------------------------------------------------------------- reader
 
-/// Per-connection state only the reader touches.
+/// Per-connection state only the reader touches. The rooms it has joined live on the
+/// session handle, since the room task changes them too (an eviction).
 struct Reader {
     rate: RateLimit,
     /// Rejected frames since `strikes_since`.
     strikes: u32,
     strikes_since: Instant,
-    joined: HashSet<RoomId>,
+    /// When this connection last passed a typing notice on, per room; only entries
+    /// younger than [`TYPING_INTERVAL`] are kept.
     last_typing: HashMap<RoomId, Instant>,
 }
 
@@ -183,19 +207,16 @@ async fn linger(stream: &mut Stream) {
     .await;
 }
 
-/// Reads client frames until the connection ends; `true` when the stream was left
-/// unreadable (an oversized frame).
-async fn read_loop(shared: &Shared, stream: &mut Stream) -> bool {
+/// Reads client frames until the connection ends, then takes it out of its rooms.
+async fn read_loop(shared: &Shared, stream: &mut Stream) {
     let config = &shared.state.config;
     let mut reader = Reader {
         rate: RateLimit::new(config.rate_per_sec, config.rate_burst),
         strikes: 0,
         strikes_since: Instant::now(),
-        joined: HashSet::new(),
         last_typing: HashMap::new(),
     };
     let closing = shared.session.closing().clone();
-    let mut broken = false;
     loop {
         let next = tokio::select! {
             _ = closing.cancelled() => break,
@@ -209,19 +230,20 @@ async fn read_loop(shared: &Shared, stream: &mut Stream) -> bool {
                     format!("frames are limited to {} bytes", config.max_frame_bytes),
                     None,
                 ));
-                shared.session.close(CloseCode::TOO_BIG);
-                // The rest of the oversized frame cannot be read past; keep the socket
-                // open a moment so the error and close frame arrive before the reset.
-                broken = true;
+                shared.session.close(CloseReason::TooBig);
+                break;
+            }
+            Some(Err(err)) if is_invalid_utf8(&err) => {
+                shared.session.close(CloseReason::InvalidUtf8);
                 break;
             }
             // The client vanished (reset, protocol error): nobody to tell.
             Some(Err(_)) => break,
             None => break,
         };
-        shared.last_seen.store(now_ms(), Ordering::Relaxed);
+        shared.touch();
         let is_data = matches!(message, Message::Text(_) | Message::Binary(_));
-        if is_data && !reader.admit(shared) {
+        if is_data && !reader.admit(shared, &message) {
             continue;
         }
         match message {
@@ -238,15 +260,14 @@ async fn read_loop(shared: &Shared, stream: &mut Stream) -> bool {
         }
     }
     if !closing.is_cancelled() {
-        // The client ended it (close frame, EOF, reset): a normal close. Otherwise the
-        // server asked (kick, expiry, shutdown) and the writer knows the code.
-        shared.session.close(1000);
+        // The client ended it (close frame, EOF, reset). Otherwise the server asked
+        // (kick, expiry, shutdown) and the reason is set, or it is a shutdown.
+        shared.session.close(CloseReason::ClientGone);
     }
     // Settle every room this connection was in, whatever ended it.
-    for room_id in reader.joined.drain() {
+    for room_id in shared.session.take_rooms() {
         shared.state.hub.leave(room_id, shared.session.id()).await;
     }
-    broken
 }
 
 fn is_too_big(err: &axum::Error) -> bool {
@@ -254,13 +275,36 @@ fn is_too_big(err: &axum::Error) -> bool {
     text.contains("too long") || text.contains("too big") || text.contains("Space limit")
 }
 
+/// tungstenite's `Error::Utf8` (axum does not expose the type).
+fn is_invalid_utf8(err: &axum::Error) -> bool {
+    err.to_string().contains("UTF-8")
+}
+
+/// What a client frame's errors name in `ref`: the `client_msg_id` of a send, the room
+/// id of a room request; `None` for frames without one (or that do not parse).
+fn frame_reference(text: &str) -> Option<String> {
+    match serde_json::from_str::<ClientFrame>(text).ok()? {
+        ClientFrame::MessageSend { client_msg_id, .. } => Some(client_msg_id),
+        ClientFrame::JoinRoom { room_id, .. }
+        | ClientFrame::LeaveRoom { room_id }
+        | ClientFrame::Typing { room_id }
+        | ClientFrame::Read { room_id, .. } => Some(room_id.to_string()),
+        ClientFrame::Auth { .. } | ClientFrame::Ping => None,
+    }
+}
+
 impl Reader {
-    /// Applies the rate limit; a client that keeps flooding is disconnected.
-    fn admit(&mut self, shared: &Shared) -> bool {
+    /// Applies the rate limit. Every refused frame that names something (a send, a room
+    /// request) is answered with `rate_limited`, its `ref` and when to retry, so the
+    /// client knows exactly what to resend; refused frames without a `ref` get one
+    /// notice per streak and then every tenth. A client that keeps flooding is
+    /// disconnected.
+    fn admit(&mut self, shared: &Shared, message: &Message) -> bool {
         let now = Instant::now();
-        if self.rate.allow(now) {
-            return true;
-        }
+        let retry_after = match self.rate.take(now) {
+            Ok(()) => return true,
+            Err(wait) => wait,
+        };
         if now.duration_since(self.strikes_since) > FLOOD_WINDOW {
             self.strikes = 0;
             self.strikes_since = now;
@@ -268,10 +312,22 @@ impl Reader {
         self.strikes += 1;
         metrics::counter!("socket_hub_rate_limited_total").increment(1);
         if self.strikes >= FLOOD_STRIKES {
-            shared.session.close(CloseCode::POLICY_VIOLATION);
-        } else if self.strikes == 1 || self.strikes.is_multiple_of(10) {
-            // One notice per burst of rejections, not one per frame.
-            shared.reply_error(&Error::RateLimited, None);
+            shared.session.close(CloseReason::Flooding);
+            return false;
+        }
+        let reference = match message {
+            Message::Text(text) => frame_reference(text.as_str()),
+            _ => None,
+        };
+        if reference.is_some() || self.strikes == 1 || self.strikes.is_multiple_of(10) {
+            shared.reply(&ServerFrame::Error {
+                code: ErrorCode::RateLimited,
+                message: Error::RateLimited.to_string(),
+                reference,
+                retry_after_ms: Some(
+                    u64::try_from(retry_after.as_millis().max(1)).unwrap_or(u64::MAX),
+                ),
+            });
         }
         false
     }
@@ -297,10 +353,11 @@ impl Reader {
                 }
             }
             ClientFrame::LeaveRoom { room_id } => {
-                if self.joined.remove(&room_id) {
+                if shared.session.exit_room(room_id) {
+                    self.last_typing.remove(&room_id);
                     shared.state.hub.leave(room_id, shared.session.id()).await;
                     // Through the writer, which then drops any chat of the room in flight.
-                    shared.session.push(Outbound::Left {
+                    shared.session.reply(Outbound::Left {
                         room_id,
                         frame: encode(&ServerFrame::RoomLeft { room_id }),
                     });
@@ -330,7 +387,7 @@ impl Reader {
                     Err(err) => shared.reply_error(&err, Some(client_msg_id)),
                 }
             }
-            ClientFrame::Typing { room_id } => self.typing(shared, room_id).await,
+            ClientFrame::Typing { room_id } => self.typing(shared, room_id),
             ClientFrame::Read { room_id, seq } => {
                 let user_id = shared.session.user().id;
                 if let Err(err) = shared
@@ -368,37 +425,35 @@ impl Reader {
         since: Option<Seq>,
         access_code: Option<String>,
     ) -> Result<(), Error> {
-        if self.joined.remove(&room_id) {
+        let session = &shared.session;
+        if session.exit_room(room_id) {
             // Joining again (e.g. to resume from another seq, or after losing
             // membership, which the room settles on its own) starts from a clean slate.
-            shared.state.hub.leave(room_id, shared.session.id()).await;
+            shared.state.hub.leave(room_id, session.id()).await;
         }
-        let user = shared.session.user();
+        let cap = shared.state.config.max_rooms_per_connection;
+        if session.room_count() >= cap {
+            return Err(Error::TooManyRooms(cap));
+        }
+        let user = session.user();
         rooms::ensure_member(&shared.state, user, room_id, access_code).await?;
-        shared
-            .state
-            .hub
-            .join(room_id, shared.session.clone(), since)
-            .await?;
-        self.joined.insert(room_id);
-        Ok(())
+        // The room task records the room on the session when it accepts it.
+        shared.state.hub.join(room_id, session.clone(), since).await
     }
 
-    async fn typing(&mut self, shared: &Shared, room_id: RoomId) {
-        if !self.joined.contains(&room_id) {
+    fn typing(&mut self, shared: &Shared, room_id: RoomId) {
+        if !shared.session.in_room(room_id) {
             shared.reply_error(&Error::NotJoined, Some(room_id.to_string()));
             return;
         }
         let now = Instant::now();
-        let recent = self
-            .last_typing
-            .get(&room_id)
-            .is_some_and(|t| now.duration_since(*t) < Duration::from_millis(TYPING_INTERVAL_MS));
-        if recent {
+        self.last_typing
+            .retain(|_, at| now.duration_since(*at) < TYPING_INTERVAL);
+        if self.last_typing.contains_key(&room_id) {
             return;
         }
         self.last_typing.insert(room_id, now);
-        rooms::publish_typing(&shared.state, shared.session.user(), room_id).await;
+        rooms::publish_typing(&shared.state, shared.session.user(), room_id);
     }
 }
 
@@ -430,19 +485,21 @@ fn parse_error(err: &serde_json::Error) -> ServerFrame {
 struct Writer<'a> {
     shared: &'a Shared,
     sink: Sink,
-    /// Per joined room, the highest seq written to the socket.
-    delivered: HashMap<RoomId, Seq>,
+    /// Per joined room, the last seq written to the socket.
+    delivered: HashMap<RoomId, SeqCursor>,
 }
 
 /// Why the writer stopped early.
 struct Stop;
 
-async fn write_loop(
-    shared: &Shared,
+/// Writes queued frames, pings and watches the token until the connection is asked to
+/// close; returns the writer and its queue for the final flush.
+async fn write_loop<'a>(
+    shared: &'a Shared,
     sink: Sink,
     mut queue: mpsc::Receiver<Outbound>,
     mut expiry: watch::Receiver<i64>,
-) {
+) -> (Writer<'a>, mpsc::Receiver<Outbound>) {
     let config = &shared.state.config;
     let closing = shared.session.closing().clone();
     let mut writer = Writer {
@@ -453,7 +510,7 @@ async fn write_loop(
     let mut ping = tokio::time::interval(config.ping_interval());
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
-    let keepalive_ms = i64::try_from(config.keepalive_timeout().as_millis()).unwrap_or(i64::MAX);
+    let keepalive = config.keepalive_timeout();
     let token_expiry = tokio::time::sleep(expiry_delay(*expiry.borrow_and_update()));
     tokio::pin!(token_expiry);
     loop {
@@ -462,23 +519,18 @@ async fn write_loop(
             biased;
             _ = closing.cancelled() => break,
             _ = &mut token_expiry => {
+                // Queued before the close: the final flush writes it last.
                 shared.reply_error(&Error::TokenExpired, None);
-                // Flush what is queued (ending with the error) before closing.
-                while let Ok(item) = queue.try_recv() {
-                    if writer.write_item(item).await.is_err() {
-                        break;
-                    }
-                }
-                shared.session.close(CloseCode::UNAUTHORIZED);
+                shared.session.close(CloseReason::TokenExpired);
                 break;
             }
             Ok(()) = expiry.changed() => {
                 let delay = expiry_delay(*expiry.borrow_and_update());
-                token_expiry.as_mut().reset(tokio::time::Instant::now() + delay);
+                token_expiry.as_mut().reset(Instant::now() + delay);
             }
             _ = ping.tick() => {
-                if now_ms() - shared.last_seen.load(Ordering::Relaxed) > keepalive_ms {
-                    shared.session.close(CloseCode::KEEPALIVE_TIMEOUT);
+                if shared.idle() > keepalive {
+                    shared.session.close(CloseReason::KeepaliveTimeout);
                     break;
                 }
                 if writer.send(Message::Ping(Default::default())).await.is_err() {
@@ -487,7 +539,16 @@ async fn write_loop(
             }
             item = queue.recv() => match item {
                 Some(item) => {
-                    if writer.write_item(item).await.is_err() {
+                    // Write what is queued by now, then flush once: one socket write for
+                    // a burst instead of one per frame.
+                    let mut written = writer.write_item(item).await;
+                    let mut batch = 1;
+                    while written.is_ok() && batch < MAX_BATCH {
+                        let Ok(item) = queue.try_recv() else { break };
+                        written = writer.write_item(item).await;
+                        batch += 1;
+                    }
+                    if written.is_err() || writer.flush().await.is_err() {
                         break;
                     }
                 }
@@ -495,58 +556,36 @@ async fn write_loop(
             },
         }
     }
-    let code = shared
-        .session
-        .close_code()
-        .unwrap_or(CloseCode::SERVICE_RESTART);
-    if code != CloseCode::TRY_AGAIN_LATER {
-        // Say why before closing: queued errors (frame too large, flooding) go first.
-        // A client too slow to read gets no such courtesy.
-        let flush = async {
-            while let Ok(item) = queue.try_recv() {
-                if writer.write_item_unchecked(item).await.is_err() {
-                    break;
-                }
-            }
-        };
-        let _ = tokio::time::timeout(config.write_timeout(), flush).await;
-    }
-    let reason = close_reason(code);
-    // Best effort: the client may already be gone, or too slow to take even this.
-    let _ = tokio::time::timeout(
-        config.write_timeout(),
-        writer.sink.send(close_message(code, reason)),
-    )
-    .await;
+    (writer, queue)
 }
 
+/// Time until just after the second the token expires in (`exp` is wall-clock time).
 fn expiry_delay(expires_at_secs: i64) -> Duration {
-    let now_secs = now_ms() / 1000;
+    let now_secs = chrono::Utc::now().timestamp();
     let secs = u64::try_from(expires_at_secs - now_secs).unwrap_or(0);
-    // Wake just after the second the token expires in.
     Duration::from_secs(secs) + Duration::from_millis(50)
 }
 
 impl Writer<'_> {
+    /// Hands one queued item to the socket (unflushed).
     async fn write_item(&mut self, item: Outbound) -> Result<(), Stop> {
         match item {
-            Outbound::Frame(frame) => self.send(Message::Text(frame)).await,
+            Outbound::Frame(frame) => self.feed(Message::Text(frame)).await,
             Outbound::Chat {
                 room_id,
                 seq,
                 frame,
             } => {
-                let Some(&delivered) = self.delivered.get(&room_id) else {
+                let Some(cursor) = self.delivered.get(&room_id).copied() else {
                     return Ok(()); // left the room; a straggler
                 };
-                if seq <= delivered {
-                    return Ok(());
+                match cursor.classify(seq) {
+                    SeqStep::Stale => return Ok(()),
+                    SeqStep::Next => {}
+                    SeqStep::Gap => self.replay(room_id, seq - 1).await?,
                 }
-                if seq > delivered + 1 {
-                    self.replay(room_id, seq - 1).await?;
-                }
-                self.send(Message::Text(frame)).await?;
-                self.delivered.insert(room_id, seq);
+                self.feed(Message::Text(frame)).await?;
+                self.advance(room_id, seq);
                 Ok(())
             }
             Outbound::Joined {
@@ -555,14 +594,20 @@ impl Writer<'_> {
                 last_seq,
                 frame,
             } => {
-                self.send(Message::Text(frame)).await?;
-                self.delivered.insert(room_id, since);
+                self.feed(Message::Text(frame)).await?;
+                self.delivered.insert(room_id, SeqCursor::at(since));
                 self.replay(room_id, last_seq).await
             }
             Outbound::Left { room_id, frame } => {
                 self.delivered.remove(&room_id);
-                self.send(Message::Text(frame)).await
+                self.feed(Message::Text(frame)).await
             }
+        }
+    }
+
+    fn advance(&mut self, room_id: RoomId, seq: Seq) {
+        if let Some(cursor) = self.delivered.get_mut(&room_id) {
+            cursor.advance(seq);
         }
     }
 
@@ -570,9 +615,13 @@ impl Writer<'_> {
     async fn replay(&mut self, room_id: RoomId, upto: Seq) -> Result<(), Stop> {
         let store = &self.shared.state.store;
         loop {
-            let after = self.delivered.get(&room_id).copied().unwrap_or(upto);
+            let after = self.delivered.get(&room_id).map_or(upto, |c| c.last());
             if after >= upto {
                 return Ok(());
+            }
+            if self.shared.session.closing().is_cancelled() {
+                // The client resumes the rest by seq.
+                return Err(Stop);
             }
             let page = match store.messages.after(room_id, after, REPLAY_PAGE).await {
                 Ok(page) => page,
@@ -580,7 +629,7 @@ impl Writer<'_> {
                     // Without the store the stream cannot be made whole: make the client
                     // resume later instead of showing it a hole.
                     tracing::warn!(room_id, error = %err, "replay failed");
-                    self.shared.session.close(CloseCode::TRY_AGAIN_LATER);
+                    self.shared.session.close(CloseReason::HistoryUnavailable);
                     return Err(Stop);
                 }
             };
@@ -592,61 +641,120 @@ impl Writer<'_> {
                     return Ok(());
                 }
                 let seq = message.seq;
-                self.send(Message::Text(encode(&ServerFrame::Chat { message })))
+                self.feed(Message::Text(encode(&ServerFrame::Chat { message })))
                     .await?;
-                self.delivered.insert(room_id, seq);
+                self.advance(room_id, seq);
             }
         }
     }
 
-    /// Writes a queued reply while closing: only plain frames, since rooms are over.
-    async fn write_item_unchecked(&mut self, item: Outbound) -> Result<(), Stop> {
-        match item {
-            Outbound::Frame(frame) => self.sink.send(Message::Text(frame)).await.map_err(|_| Stop),
-            Outbound::Chat { .. } | Outbound::Joined { .. } | Outbound::Left { .. } => Ok(()),
+    /// Ends the connection: writes what is queued when the reason allows (bounded by
+    /// the write timeout), then the close frame.
+    async fn close(mut self, reason: CloseReason, mut queue: mpsc::Receiver<Outbound>) {
+        let timeout = self.shared.state.config.write_timeout();
+        if reason.flush_first() {
+            let flush = async {
+                while let Ok(item) = queue.try_recv() {
+                    if self.write_closing(item).await.is_err() {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(timeout, flush).await;
         }
+        // Best effort: the client may already be gone, or too slow to take even this.
+        let _ = tokio::time::timeout(timeout, self.sink.send(close_message(reason))).await;
     }
 
-    /// One socket write, bounded by the write timeout and abandoned on close.
+    /// Writes a queued item while closing: replies, and chats that continue a room's
+    /// stream without a replay (the client resumes the rest by seq).
+    async fn write_closing(&mut self, item: Outbound) -> Result<(), Stop> {
+        let frame = match item {
+            Outbound::Frame(frame) => frame,
+            Outbound::Chat {
+                room_id,
+                seq,
+                frame,
+            } => {
+                let next = self
+                    .delivered
+                    .get(&room_id)
+                    .is_some_and(|c| c.classify(seq) == SeqStep::Next);
+                if !next {
+                    return Ok(());
+                }
+                self.advance(room_id, seq);
+                frame
+            }
+            // Its replay is not for now: the client joins again when it reconnects.
+            Outbound::Joined { .. } => return Ok(()),
+            Outbound::Left { room_id, frame } => {
+                self.delivered.remove(&room_id);
+                frame
+            }
+        };
+        self.sink.feed(Message::Text(frame)).await.map_err(|_| Stop)
+    }
+
+    /// One frame written and flushed.
     async fn send(&mut self, message: Message) -> Result<(), Stop> {
-        let session = &self.shared.session;
+        self.feed(message).await?;
+        self.flush().await
+    }
+
+    /// One frame handed to the socket, which writes once its buffer fills.
+    async fn feed(&mut self, message: Message) -> Result<(), Stop> {
         let timeout = self.shared.state.config.write_timeout();
-        tokio::select! {
-            result = self.sink.send(message) => result.map_err(|_| {
-                session.close(1000);
-                Stop
-            }),
-            _ = tokio::time::sleep(timeout) => {
-                metrics::counter!("socket_hub_slow_consumers_total").increment(1);
-                session.close(CloseCode::TRY_AGAIN_LATER);
+        let result = tokio::time::timeout(timeout, self.sink.feed(message)).await;
+        self.outcome(result)
+    }
+
+    async fn flush(&mut self) -> Result<(), Stop> {
+        let timeout = self.shared.state.config.write_timeout();
+        let result = tokio::time::timeout(timeout, self.sink.flush()).await;
+        self.outcome(result)
+    }
+
+    /// A socket write's result, bounded by the write timeout. Writes are not abandoned
+    /// when the connection is asked to close: a frame half handed over would be lost.
+    fn outcome(
+        &self,
+        result: Result<Result<(), axum::Error>, tokio::time::error::Elapsed>,
+    ) -> Result<(), Stop> {
+        let session = &self.shared.session;
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => {
+                session.close(CloseReason::ClientGone);
                 Err(Stop)
             }
-            _ = session.closing().cancelled() => Err(Stop),
+            Err(_) => {
+                metrics::counter!("socket_hub_slow_consumers_total").increment(1);
+                session.close(CloseReason::TooSlow);
+                Err(Stop)
+            }
         }
     }
 }
 
-fn close_reason(code: u16) -> &'static str {
-    match code {
-        CloseCode::GOING_AWAY | CloseCode::SERVICE_RESTART => {
-            "server restarting; reconnect and resume"
-        }
-        CloseCode::POLICY_VIOLATION => "policy violation (flooding)",
-        CloseCode::TOO_BIG => "frame too large",
-        CloseCode::TRY_AGAIN_LATER => "too slow to keep up; reconnect and resume",
-        CloseCode::UNAUTHORIZED => "unauthorized",
-        CloseCode::KEEPALIVE_TIMEOUT => "keepalive timeout",
-        _ => "",
-    }
-}
-
-fn close_message(code: u16, reason: &'static str) -> Message {
+fn close_message(reason: CloseReason) -> Message {
     Message::Close(Some(CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
+        code: reason.code(),
+        reason: Utf8Bytes::from_static(reason.text()),
     }))
 }
 
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_frames_are_named_by_their_ref() {
+        let send = r#"{"type":"message_send","room_id":3,"client_msg_id":"c-1","content":"hi"}"#;
+        assert_eq!(frame_reference(send).as_deref(), Some("c-1"));
+        let typing = r#"{"type":"typing","room_id":3}"#;
+        assert_eq!(frame_reference(typing).as_deref(), Some("3"));
+        assert_eq!(frame_reference(r#"{"type":"ping"}"#), None);
+        assert_eq!(frame_reference("{not json"), None);
+    }
 }

@@ -18,9 +18,8 @@ pub use routes::routes;
 pub use store::{RoomAccess, RoomStore};
 
 use crate::auth::password;
-use crate::broker::{Envelope, EnvelopeKind};
+use crate::broker::Envelope;
 use crate::error::{Error, Result};
-use crate::gateway::encode;
 use crate::state::AppState;
 
 /// A room the user may see (public, or private and a member); private rooms of others
@@ -81,7 +80,8 @@ pub(crate) async fn ensure_member(
 }
 
 /// Validates, stores (durably) and fans out a message; an already-used
-/// `client_msg_id` returns the original message and sends nothing again.
+/// `client_msg_id` returns the original message and sends nothing again. Returns once
+/// the message is stored: fan-out is handed to the broker without waiting on it.
 pub(crate) async fn send_message(
     state: &AppState,
     user: &User,
@@ -110,15 +110,8 @@ pub(crate) async fn send_message(
     match appended {
         Appended::Stored(message) => {
             metrics::counter!("socket_hub_messages_total").increment(1);
-            let envelope = Envelope {
-                room_id,
-                kind: EnvelopeKind::Chat { seq: message.seq },
-                frame: socket_hub_protocol::frames::encode_chat(&message).into(),
-            };
-            // Stored is what counts: if fan-out fails, receivers refill from the store.
-            if let Err(err) = state.broker.publish(envelope).await {
-                tracing::warn!(room_id, error = %err, "publish failed; receivers will refill");
-            }
+            // Stored is what counts: if fan-out drops it, receivers refill from the store.
+            state.broker.publish(Envelope::chat(&message));
             Ok(message)
         }
         Appended::Duplicate(message) => Ok(message),
@@ -130,20 +123,14 @@ pub(crate) async fn send_message(
 }
 
 /// Tells the room's other members that `user` is typing. Ephemeral: never stored.
-pub(crate) async fn publish_typing(state: &AppState, user: &User, room_id: RoomId) {
-    let envelope = Envelope {
+pub(crate) fn publish_typing(state: &AppState, user: &User, room_id: RoomId) {
+    let frame = ServerFrame::Typing {
         room_id,
-        kind: EnvelopeKind::Ephemeral {
-            except_user: Some(user.id),
-        },
-        frame: encode(&ServerFrame::Typing {
-            room_id,
-            user: user.clone(),
-        }),
+        user: user.clone(),
     };
-    if let Err(err) = state.broker.publish(envelope).await {
-        tracing::debug!(room_id, error = %err, "typing publish failed");
-    }
+    state
+        .broker
+        .publish(Envelope::ephemeral(room_id, Some(user.id), &frame));
 }
 
 fn validate_content(content: &str, max_chars: usize) -> Result<()> {

@@ -10,13 +10,12 @@ use socket_hub_protocol::rest::{
     CreateRoom, JoinRoom, MarkRead, MemberList, MessagePage, Problem, RoomList, RoomView,
     SendMessage,
 };
-use socket_hub_protocol::{Message, RoomId, Seq, ServerFrame};
+use socket_hub_protocol::{Message, RoomId, Seq};
 
 use super::{ensure_member, send_message, validate_access_code, validate_room_name, visible_room};
 use crate::auth::{AuthUser, password};
-use crate::broker::{Envelope, EnvelopeKind};
+use crate::broker::Envelope;
 use crate::error::{Error, Result};
-use crate::gateway::encode;
 use crate::http::{JsonBody, OptionalJson, PathParam, QueryParams, created};
 use crate::state::AppState;
 
@@ -140,14 +139,7 @@ pub async fn leave_room(
 ) -> Result<Response> {
     visible_room(&state, &user, room_id).await?;
     if state.store.rooms.remove_member(room_id, user.id).await? {
-        let envelope = Envelope {
-            room_id,
-            kind: EnvelopeKind::Evict { user_id: user.id },
-            frame: encode(&ServerFrame::RoomLeft { room_id }),
-        };
-        if let Err(err) = state.broker.publish(envelope).await {
-            tracing::warn!(room_id, error = %err, "evict publish failed");
-        }
+        state.broker.publish(Envelope::evict(room_id, user.id));
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }

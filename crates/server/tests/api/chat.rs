@@ -1,6 +1,6 @@
 //! Live chat over WebSocket: delivery, order, resume, idempotency, presence, typing.
 
-use socket_hub_protocol::{ClientFrame, ServerFrame};
+use socket_hub_protocol::{ClientFrame, ErrorCode, ServerFrame};
 
 use crate::helpers::{Duo, WAIT, assert_quiet, duo, join, members, next_chat, send, spawn_app};
 
@@ -314,4 +314,45 @@ async fn history_survives_a_restart() {
         send(&mut ws, room.id, "after", "after restart").await.seq,
         4
     );
+}
+
+#[tokio::test]
+async fn a_connection_evicted_by_a_rest_leave_cannot_send_typing_into_the_room() {
+    let app = spawn_app().await;
+    let Duo {
+        alice: _,
+        alice_s: _,
+        bob,
+        room,
+        mut a,
+        mut b,
+    } = duo(&app).await;
+    bob.leave_room(room.id).await.expect("leave");
+    b.wait_for(WAIT, |f| {
+        matches!(f, ServerFrame::RoomLeft { .. }).then_some(())
+    })
+    .await
+    .expect("room_left");
+    b.send(&ClientFrame::Typing { room_id: room.id })
+        .await
+        .expect("typing");
+    let (code, reference) = b
+        .wait_for(WAIT, |f| match f {
+            ServerFrame::Error {
+                code, reference, ..
+            } => Some((*code, reference.clone())),
+            _ => None,
+        })
+        .await
+        .expect("error");
+    assert_eq!(code, ErrorCode::NotJoined);
+    assert_eq!(reference, Some(room.id.to_string()));
+    // Alice sees bob leave, and no typing from him: the pong comes next.
+    a.send(&ClientFrame::Ping).await.expect("ping");
+    let next = a
+        .wait_for(WAIT, |f| {
+            (!matches!(f, ServerFrame::Leave { .. })).then(|| f.clone())
+        })
+        .await;
+    assert_eq!(next.expect("frame"), ServerFrame::Pong);
 }

@@ -210,3 +210,149 @@ async fn a_slow_consumer_is_closed_with_1013_without_slowing_the_room() {
         "slow consumer received everything ({received})"
     );
 }
+
+#[tokio::test]
+async fn every_rate_limited_send_is_answered_with_its_ref_and_when_to_retry() {
+    let app = spawn_with(|c| {
+        c.rate_per_sec = 1;
+        c.rate_burst = 3;
+    })
+    .await;
+    let (alice, session) = app.user("eager").await;
+    let room = alice
+        .create_room("lobby", false, None)
+        .await
+        .expect("room")
+        .room;
+    let mut ws = app.connect(&session).await;
+    const SENDS: usize = 12;
+    for i in 0..SENDS {
+        ws.send(&ClientFrame::MessageSend {
+            room_id: room.id,
+            client_msg_id: format!("m{i}"),
+            content: format!("message {i}"),
+        })
+        .await
+        .expect("send");
+    }
+    // Each send is answered exactly once: an ack, or rate_limited naming it.
+    let mut answered = std::collections::BTreeMap::new();
+    while answered.len() < SENDS {
+        let (id, outcome) = ws
+            .wait_for(WAIT, |f| match f {
+                ServerFrame::Ack { client_msg_id, .. } => Some((client_msg_id.clone(), None)),
+                ServerFrame::Error {
+                    code: ErrorCode::RateLimited,
+                    reference: Some(id),
+                    retry_after_ms,
+                    ..
+                } => Some((id.clone(), Some(*retry_after_ms))),
+                ServerFrame::Error { .. } => panic!("unexpected {f:?}"),
+                _ => None,
+            })
+            .await
+            .expect("every send is answered");
+        assert!(answered.insert(id, outcome).is_none(), "answered twice");
+    }
+    let refused: Vec<_> = answered.values().filter_map(|o| *o).collect();
+    assert!(refused.len() >= SENDS - 4, "only {} refused", refused.len());
+    assert!(
+        refused.iter().all(|retry| retry.is_some_and(|ms| ms > 0)),
+        "retry_after_ms missing: {refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn joining_more_rooms_than_allowed_is_refused_with_too_many_rooms() {
+    let app = spawn_with(|c| c.max_rooms_per_connection = 2).await;
+    let (alice, session) = app.user("collector").await;
+    let mut rooms = Vec::new();
+    for name in ["one", "two", "three"] {
+        rooms.push(
+            alice
+                .create_room(name, false, None)
+                .await
+                .expect("room")
+                .room
+                .id,
+        );
+    }
+    let mut ws = app.connect(&session).await;
+    join(&mut ws, rooms[0], None).await;
+    join(&mut ws, rooms[1], None).await;
+    ws.send(&ClientFrame::JoinRoom {
+        room_id: rooms[2],
+        since_seq: None,
+        access_code: None,
+    })
+    .await
+    .expect("send");
+    let (code, reference) = ws
+        .wait_for(WAIT, |f| match f {
+            ServerFrame::Error {
+                code, reference, ..
+            } => Some((*code, reference.clone())),
+            _ => None,
+        })
+        .await
+        .expect("error");
+    assert_eq!(code, ErrorCode::TooManyRooms);
+    assert_eq!(reference, Some(rooms[2].to_string()));
+    // Joining one again is not one more, and leaving one makes room.
+    join(&mut ws, rooms[1], None).await;
+    ws.send(&ClientFrame::LeaveRoom { room_id: rooms[0] })
+        .await
+        .expect("leave");
+    join(&mut ws, rooms[2], None).await;
+}
+
+#[tokio::test]
+async fn an_invalid_utf8_text_frame_closes_with_1007() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = spawn_app().await;
+    let (_, session) = app.user("garbled").await;
+    let addr = app.url.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connects");
+    let request = format!(
+        "GET /ws?token={} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        session.access_token
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("handshake");
+    // A final text frame, masked (as clients must) with a zero key, whose payload
+    // `C3 28` is not UTF-8: tungstenite will not build one.
+    stream
+        .write_all(&[0x81, 0x82, 0, 0, 0, 0, 0xC3, 0x28])
+        .await
+        .expect("frame");
+    let mut received = Vec::new();
+    let read_all = async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, read_all)
+        .await
+        .expect("server closes the connection");
+    // A server close frame: opcode 0x88, the length, then the code big-endian.
+    let code = CloseCode::INVALID_PAYLOAD.to_be_bytes();
+    let closes: Vec<u16> = received
+        .windows(4)
+        .filter(|w| w[0] == 0x88 && w[1] >= 2 && w[1] < 126)
+        .map(|w| u16::from_be_bytes([w[2], w[3]]))
+        .collect();
+    assert!(
+        received.windows(4).any(|w| w[0] == 0x88 && w[2..4] == code),
+        "expected a 1007 close frame, found close codes {closes:?}"
+    );
+}

@@ -524,3 +524,263 @@ async fn database_password_is_not_logged() {
     );
     db.drop_database().await;
 }
+
+/// One client of the drain test: sends continuously (up to `WINDOW` unacknowledged
+/// messages) until the server closes. Returns the acknowledged `client_msg_id`s and the
+/// close code (`None` when the connection just broke, i.e. 1006).
+async fn chatter(
+    url: String,
+    session: Session,
+    room_id: RoomId,
+    tag: String,
+    warmed_up: tokio::sync::mpsc::Sender<()>,
+) -> (Vec<String>, Option<u16>) {
+    const WINDOW: usize = 4;
+    let mut ws = connect(&url, &session).await.expect("connect");
+    let (mut sent, mut in_flight, mut sending) = (0usize, 0usize, true);
+    let mut acked = Vec::new();
+    loop {
+        while sending && in_flight < WINDOW {
+            let frame = ClientFrame::MessageSend {
+                room_id,
+                client_msg_id: format!("{tag}-{sent}"),
+                content: format!("{tag} {sent}"),
+            };
+            if ws.send(&frame).await.is_err() {
+                sending = false;
+            } else {
+                sent += 1;
+                in_flight += 1;
+            }
+        }
+        match ws.event_within(WAIT).await {
+            Ok(Event::Frame(ServerFrame::Ack { client_msg_id, .. })) => {
+                acked.push(client_msg_id);
+                in_flight -= 1;
+                if acked.len() == 3 {
+                    let _ = warmed_up.send(()).await;
+                }
+            }
+            Ok(Event::Frame(ServerFrame::Error { .. })) => {
+                panic!("{tag}: a send failed while the server drained")
+            }
+            Ok(Event::Frame(_)) => {}
+            Ok(Event::Closed { code, .. }) => return (acked, code),
+            Err(ClientError::Transport(_)) => return (acked, None),
+            Err(err) => panic!("{tag}: {err}"),
+        }
+    }
+}
+
+/// Every `client_msg_id` stored in the room, paging back through its history.
+async fn stored_ids(url: &str, session: &Session, room_id: RoomId) -> Vec<String> {
+    let mut client = Client::new(url);
+    client.set_access_token(session.access_token.clone());
+    let mut ids = Vec::new();
+    let mut before = None;
+    loop {
+        let page = client
+            .history(room_id, before, Some(200))
+            .await
+            .expect("history");
+        ids.extend(page.messages.iter().filter_map(|m| m.client_msg_id.clone()));
+        match page.next_before_seq {
+            Some(next) => before = Some(next),
+            None => return ids,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_closes_every_client_with_1012_and_keeps_every_ack() {
+    const CLIENTS: usize = 20;
+    // More than the kernel buffers for one socket (tcp_wmem max is 4 MiB here), so the
+    // server is still writing to the slow reader when the signal comes.
+    const BACKLOG: usize = 1500;
+    let data = tempfile::tempdir().expect("tempdir");
+    let config = ClusterConfig::standalone();
+    // Generous limits: the slow reader must be drained, not dropped as too slow.
+    let flags = [
+        "--shutdown-grace-secs",
+        "60",
+        "--write-timeout-secs",
+        "60",
+        "--outbound-queue",
+        "4096",
+    ];
+    let instance = Instance::start_in(data.path(), &config, &flags).await;
+    let (owner, owner_session) = user(&instance.url, "owner").await;
+    let room_id = owner
+        .create_room("drain", false, None)
+        .await
+        .expect("room")
+        .room
+        .id;
+    let sessions: Vec<Session> = futures_util::future::join_all((0..CLIENTS + 1).map(|i| {
+        let url = instance.url.clone();
+        async move {
+            let (client, session) = user(&url, &format!("client{i}")).await;
+            client.join_room(room_id, None).await.expect("member");
+            session
+        }
+    }))
+    .await;
+
+    // A reader with a tiny receive buffer that stops reading once in the room, and a
+    // backlog of big messages for it: its connection has plenty queued at the signal.
+    let mut slow = Connection::connect_with(
+        &instance.url,
+        Auth::Header(sessions[CLIENTS].access_token.clone()),
+        socket_hub_client::ConnectOptions {
+            recv_buffer: Some(4096),
+        },
+    )
+    .await
+    .expect("connect");
+    join(&mut slow, room_id, None).await.expect("join");
+    let mut bulk = connect(&instance.url, &owner_session)
+        .await
+        .expect("connect");
+    let body = "z".repeat(4000);
+    for i in 0..BACKLOG {
+        let id = format!("bulk-{i}");
+        bulk.send(&ClientFrame::MessageSend {
+            room_id,
+            client_msg_id: id.clone(),
+            content: body.clone(),
+        })
+        .await
+        .expect("send");
+        bulk.wait_for(WAIT, |f| match f {
+            ServerFrame::Ack { client_msg_id, .. } => (*client_msg_id == id).then_some(()),
+            ServerFrame::Error { .. } => panic!("send failed: {f:?}"),
+            _ => None,
+        })
+        .await
+        .expect("ack");
+    }
+    let mut acked: Vec<String> = (0..BACKLOG).map(|i| format!("bulk-{i}")).collect();
+
+    let (warmed_up, mut warm) = tokio::sync::mpsc::channel(CLIENTS);
+    let clients: Vec<_> = sessions[..CLIENTS]
+        .iter()
+        .enumerate()
+        .map(|(i, session)| {
+            tokio::spawn(chatter(
+                instance.url.clone(),
+                session.clone(),
+                room_id,
+                format!("c{i}"),
+                warmed_up.clone(),
+            ))
+        })
+        .collect();
+    // Every client is mid-stream before the signal.
+    for _ in 0..CLIENTS {
+        tokio::time::timeout(WAIT, warm.recv())
+            .await
+            .expect("every client gets acks")
+            .expect("clients running");
+    }
+    instance.terminate();
+
+    // The slow reader gets its backlog, then the close.
+    let mut chats = 0usize;
+    let slow_code = loop {
+        match slow.event_within(WAIT).await {
+            Ok(Event::Frame(ServerFrame::Chat { .. })) => chats += 1,
+            Ok(Event::Frame(_)) => {}
+            Ok(Event::Closed { code, .. }) => break code,
+            Err(ClientError::Transport(_)) => break None,
+            Err(err) => panic!("slow reader: {err}"),
+        }
+    };
+    assert_eq!(
+        slow_code,
+        Some(socket_hub_protocol::CloseCode::SERVICE_RESTART),
+        "slow reader after {chats} chats"
+    );
+    for (i, client) in clients.into_iter().enumerate() {
+        let (ids, code) = client.await.expect("client task");
+        assert_eq!(
+            code,
+            Some(socket_hub_protocol::CloseCode::SERVICE_RESTART),
+            "client {i} after {} acks",
+            ids.len()
+        );
+        acked.extend(ids);
+    }
+    let status = instance.exited_within(Duration::from_secs(60)).await;
+    assert!(status.success(), "exit status {status}");
+
+    let restarted = Instance::start_in(data.path(), &config, &[]).await;
+    let stored: std::collections::HashSet<String> =
+        stored_ids(&restarted.url, &owner_session, room_id)
+            .await
+            .into_iter()
+            .collect();
+    let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+}
+
+#[tokio::test]
+async fn a_hung_redis_delays_neither_acks_nor_local_delivery() {
+    let cluster = Cluster::new().await;
+    // Commands to the hung Redis would wait a minute: longer than any wait below, so
+    // an ack or a delivery that waits on Redis fails the test.
+    let slow = ["--redis-timeout-ms", "60000"];
+    let near = Instance::start(&cluster.config, &slow).await;
+    let far = Instance::start(&cluster.config, &slow).await;
+    let (room_id, sessions) = room_with_members(&near.url, 2).await;
+    let mut local = connect(&near.url, &sessions[1]).await.expect("connect");
+    join(&mut local, room_id, None).await.expect("join");
+    let mut remote = connect(&far.url, &sessions[2]).await.expect("connect");
+    join(&mut remote, room_id, None).await.expect("join");
+    let mut sender = connect(&near.url, &sessions[0]).await.expect("connect");
+
+    send_many(&mut sender, room_id, "before", 2).await;
+    for seq in 1..=2 {
+        assert_eq!(next_seq(&mut local).await.expect("chat"), seq);
+    }
+    cluster.redis.pause();
+    let during = send_many(&mut sender, room_id, "during", 5).await;
+    assert_eq!(during, (3..=7).collect::<Vec<_>>());
+    for seq in 3..=7 {
+        assert_eq!(
+            next_seq(&mut local)
+                .await
+                .expect("local delivery with redis hung"),
+            seq
+        );
+    }
+    cluster.redis.resume();
+    send_many(&mut sender, room_id, "after", 2).await;
+    let mut seen = Vec::new();
+    while seen.len() < 9 {
+        seen.push(next_seq(&mut remote).await.expect("remote delivery"));
+    }
+    assert_eq!(seen, expected(9));
+    assert_quiet(&mut remote).await;
+    cluster.finish().await;
+}
+
+/// The seq of the next `chat` on `ws`.
+async fn next_seq(ws: &mut Connection) -> Result<Seq, ClientError> {
+    ws.wait_for(WAIT, |f| match f {
+        ServerFrame::Chat { message } => Some(message.seq),
+        _ => None,
+    })
+    .await
+}
+
+/// Nothing else is queued for `ws`: a ping's pong is the next frame.
+async fn assert_quiet(ws: &mut Connection) {
+    ws.send(&ClientFrame::Ping).await.expect("ping");
+    let frame = ws
+        .wait_for(WAIT, |f| {
+            (!matches!(f, ServerFrame::Join { .. } | ServerFrame::Leave { .. })).then(|| f.clone())
+        })
+        .await
+        .expect("pong");
+    assert_eq!(frame, ServerFrame::Pong, "expected nothing before the pong");
+}

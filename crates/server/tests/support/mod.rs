@@ -4,7 +4,8 @@
 //! never skips.
 #![allow(dead_code)]
 
-use std::process::Stdio;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -144,6 +145,34 @@ impl TestRedis {
             let _ = child.kill().await;
         }
     }
+
+    /// Freezes the server (`SIGSTOP`): connections stay open and nothing answers, as
+    /// with a Redis stuck on a slow disk or a long fork.
+    pub fn pause(&self) {
+        signal(self.pid(), "STOP");
+    }
+
+    /// Lets a paused server run again (`SIGCONT`).
+    pub fn resume(&self) {
+        signal(self.pid(), "CONT");
+    }
+
+    fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .and_then(Child::id)
+            .expect("redis-server is running")
+    }
+}
+
+/// Sends `SIGNAL` to `pid` with kill(1): the tests forbid unsafe code, so no libc.
+pub fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill(1) runs");
+    assert!(status.success(), "kill -{name} {pid} failed");
 }
 
 /// Shared settings of one test's cluster.
@@ -156,6 +185,11 @@ pub struct ClusterConfig {
 }
 
 impl ClusterConfig {
+    /// One process on its embedded SQLite database, with in-process fan-out.
+    pub fn standalone() -> Self {
+        Self::new("", "")
+    }
+
     pub fn new(database_url: &str, redis_url: &str) -> Self {
         Self {
             database_url: database_url.into(),
@@ -198,23 +232,31 @@ impl Instance {
     /// Starts the binary with `extra` flags and waits for its "listening" log line.
     pub async fn start(cluster: &ClusterConfig, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
+        let mut instance = Self::start_in(dir.path(), cluster, extra).await;
+        instance._dir = Some(dir);
+        instance
+    }
+
+    /// [`Instance::start`] with a data directory the caller keeps, so a later process
+    /// can start on the same data.
+    pub async fn start_in(data_dir: &Path, cluster: &ClusterConfig, extra: &[&str]) -> Self {
         let mut command = server_command();
         command
             .arg("serve")
             .arg("--data-dir")
-            .arg(dir.path())
+            .arg(data_dir)
             .args(["--database-url", &cluster.database_url])
             .args(["--redis-url", &cluster.redis_url])
             .args(["--redis-prefix", &cluster.redis_prefix])
             .args(["--jwt-secret", &cluster.jwt_secret])
             .args(["--presence-lease-ms", "1500"]);
-        Self::launch(command, extra, Some(dir)).await
+        Self::launch(command, extra).await
     }
 
     /// Starts the binary as a newcomer runs it: the embedded SQLite database (and the
     /// generated JWT secret) in `data_dir`, no PostgreSQL, no Redis. Starting again on
     /// the same directory is a restart.
-    pub async fn start_embedded(data_dir: &std::path::Path, extra: &[&str]) -> Self {
+    pub async fn start_embedded(data_dir: &Path, extra: &[&str]) -> Self {
         let mut command = server_command();
         command.arg("serve").arg("--data-dir").arg(data_dir).args([
             "--database-url",
@@ -222,10 +264,10 @@ impl Instance {
             "--redis-url",
             "",
         ]);
-        Self::launch(command, extra, None).await
+        Self::launch(command, extra).await
     }
 
-    async fn launch(mut command: Command, extra: &[&str], dir: Option<tempfile::TempDir>) -> Self {
+    async fn launch(mut command: Command, extra: &[&str]) -> Self {
         let port = free_port();
         let mut child = command
             .args(["--bind", &format!("127.0.0.1:{port}")])
@@ -258,12 +300,25 @@ impl Instance {
         Self {
             url: format!("http://127.0.0.1:{port}"),
             child,
-            _dir: dir,
+            _dir: None,
         }
     }
 
     /// `kill -9`: no goodbye to anyone.
     pub async fn kill(mut self) {
         let _ = self.child.kill().await;
+    }
+
+    /// `kill -TERM`: the signal an orchestrator sends to stop a process gracefully.
+    pub fn terminate(&self) {
+        signal(self.child.id().expect("instance is running"), "TERM");
+    }
+
+    /// Waits for the process to exit by itself; fails the test after `limit`.
+    pub async fn exited_within(mut self, limit: Duration) -> ExitStatus {
+        tokio::time::timeout(limit, self.child.wait())
+            .await
+            .expect("the instance exits by itself")
+            .expect("wait for the instance")
     }
 }
