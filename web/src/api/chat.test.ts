@@ -245,6 +245,34 @@ describe('ChatClient over a fake socket', () => {
     client.stop();
   });
 
+  it('resumes from the last delivered chat, not from an ack that overtook a chat in flight', async () => {
+    const { client } = setup();
+    let ws = await online(client);
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME, BOB], last_seq: 3 });
+    const id = client.send(7, 'mine')!;
+    // Bob's message got seq 4 and mine seq 5; the ack of mine overtakes Bob's chat 4.
+    const mine = msg(5, { user: ME, content: 'mine', client_msg_id: id });
+    ws.frame({ type: 'ack', client_msg_id: id, message: mine });
+    const t = client.rooms.get(7)!.timeline;
+    expect(t.pending).toEqual([]);
+    expect(t.messages.map((m) => m.seq)).toEqual([5]);
+    // The connection drops before chat 4 (and the echo chat 5) arrive.
+    ws.drop(1006);
+    vi.advanceTimersByTime(backoffMs(0, () => 1) + 1);
+    await flush();
+    ws = last();
+    ws.open();
+    ws.frame({ type: 'ready', user: ME });
+    expect(ws.sentOf('join_room')).toEqual([{ type: 'join_room', room_id: 7, since_seq: 3 }]);
+    // The replay brings 4 (and 5 again): nothing lost, nothing doubled.
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME, BOB], last_seq: 5 });
+    ws.frame({ type: 'chat', message: msg(4) });
+    ws.frame({ type: 'chat', message: mine });
+    expect(t.messages.map((m) => m.seq)).toEqual([4, 5]);
+    expect(t.resumeSeq()).toBe(5);
+    client.stop();
+  });
+
   it('counts unread messages of rooms not being viewed', async () => {
     const { client } = setup();
     const ws = await online(client);

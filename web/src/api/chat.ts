@@ -234,12 +234,12 @@ export class ChatClient {
         return;
       }
       case 'chat':
-      case 'ack': {
-        const m = f.message;
-        if (f.type === 'ack') this.clearAckTimer(f.client_msg_id);
-        this.receive(m);
+        this.receive(f.message, true);
         return;
-      }
+      case 'ack':
+        this.clearAckTimer(f.client_msg_id);
+        this.receive(f.message, false);
+        return;
       case 'join': {
         const r = this.rooms.get(f.room_id);
         if (r) {
@@ -272,11 +272,14 @@ export class ChatClient {
     }
   }
 
-  private receive(m: Message): void {
+  /** A stored message: from a `chat` frame (`delivered`) or the `ack` of my own send. */
+  private receive(m: Message, delivered: boolean): void {
     const r = this.rooms.get(m.room_id);
     if (!r) return;
     if (m.client_msg_id) this.clearAckTimer(m.client_msg_id);
-    r.timeline.addLive(m);
+    // Only chat frames move the resume point: an ack may overtake chats in flight.
+    if (delivered) r.timeline.addChat(m);
+    else r.timeline.addAcked(m);
     r.room.last_seq = Math.max(r.room.last_seq, m.seq);
     r.typing.delete(m.user.id);
     if (m.user.id === this.me?.id) {
