@@ -169,6 +169,39 @@ describe('ChatClient over a fake socket', () => {
     client.stop();
   });
 
+  it('sends a trailing typing for input inside the interval', async () => {
+    const { client } = setup();
+    const ws = await online(client);
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME], last_seq: 3 });
+    client.typing(7); // leading edge: at once
+    expect(ws.sentOf('typing')).toHaveLength(1);
+    client.send(7, 'first message'); // sent 0.5 s later ...
+    vi.advanceTimersByTime(500);
+    client.typing(7); // ... and a short burst right after it
+    client.typing(7);
+    expect(ws.sentOf('typing')).toHaveLength(1);
+    vi.advanceTimersByTime(1_499);
+    expect(ws.sentOf('typing')).toHaveLength(1);
+    vi.advanceTimersByTime(1); // trailing edge: once, when the interval is over
+    expect(ws.sentOf('typing')).toHaveLength(2);
+    vi.advanceTimersByTime(10_000);
+    expect(ws.sentOf('typing')).toHaveLength(2); // no input since: nothing more
+    client.stop();
+  });
+
+  it('drops the trailing typing when the message is sent first', async () => {
+    const { client } = setup();
+    const ws = await online(client);
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME], last_seq: 3 });
+    client.typing(7);
+    vi.advanceTimersByTime(300);
+    client.typing(7); // would trail at 2 s ...
+    client.send(7, 'done typing'); // ... but the message went out
+    vi.advanceTimersByTime(5_000);
+    expect(ws.sentOf('typing')).toHaveLength(1);
+    client.stop();
+  });
+
   it('pending -> confirmed on ack, the echo chat does not double it', async () => {
     const { client } = setup();
     const ws = await online(client);

@@ -50,6 +50,7 @@ export class ChatClient {
   private listeners = new Set<() => void>();
   private socket: HubSocket;
   private lastTypingSent = new Map<RoomId, number>();
+  private typingTrailing = new Map<RoomId, ReturnType<typeof setTimeout>>();
   private readSent = new Map<RoomId, number>();
   private resumedJoins = new Set<RoomId>();
   private ackTimers = new Map<string, ReturnType<typeof setTimeout>>();
@@ -74,9 +75,11 @@ export class ChatClient {
       onDown: () => this.onDown(),
       createSocket: deps.createSocket,
     });
-    // A refreshed token re-authenticates the live socket.
+    // A refreshed token (this tab's or another's) re-authenticates the live socket; a
+    // session of another user (logged in from another tab) gets a new ChatClient instead.
+    const userId = deps.auth.user?.id;
     this.unsubscribeAuth = deps.auth.subscribe((s) => {
-      if (s) this.socket.reauth(s.accessToken);
+      if (s && (userId === undefined || s.user.id === userId)) this.socket.reauth(s.accessToken);
     });
   }
 
@@ -128,6 +131,8 @@ export class ChatClient {
     this.unsubscribeAuth();
     for (const t of this.ackTimers.values()) clearTimeout(t);
     for (const t of this.refreshTimers.values()) clearTimeout(t);
+    for (const t of this.typingTrailing.values()) clearTimeout(t);
+    this.typingTrailing.clear();
     if (this.typingTimer) clearTimeout(this.typingTimer);
   }
 
@@ -417,6 +422,8 @@ export class ChatClient {
     const text = content.trim();
     if (!r || !text) return null;
     const id = newClientMsgId();
+    // The typing that led to this message is over; a trailing notice would outlive it.
+    this.cancelTrailingTyping(roomId);
     r.timeline.addPending(id, text, this.now());
     this.transmit(r, id);
     this.changed();
@@ -470,14 +477,41 @@ export class ChatClient {
     this.ackTimers.delete(id);
   }
 
-  /** Call on input in the composer: sends `typing` at most every 2 s. */
+  /**
+   * Call on input in the composer: sends `typing` at most every 2 s, on the leading edge
+   * and on the trailing one. Without the trailing send, typing that starts right after a
+   * message went out (whose `chat` clears the indicator on the other side) showed nothing
+   * until the interval was over and the user typed again.
+   */
   typing(roomId: RoomId): void {
-    const now = this.now();
-    const last = this.lastTypingSent.get(roomId) ?? 0;
-    if (now - last < TYPING_SEND_INTERVAL_MS) return;
-    const r = this.rooms.get(roomId);
-    if (!r?.joined) return;
-    if (this.socket.send({ type: 'typing', room_id: roomId })) this.lastTypingSent.set(roomId, now);
+    if (!this.rooms.get(roomId)?.joined) return;
+    const last = this.lastTypingSent.get(roomId);
+    const wait = last === undefined ? 0 : last + TYPING_SEND_INTERVAL_MS - this.now();
+    if (wait <= 0) {
+      this.cancelTrailingTyping(roomId);
+      this.sendTyping(roomId);
+      return;
+    }
+    if (this.typingTrailing.has(roomId)) return;
+    this.typingTrailing.set(
+      roomId,
+      setTimeout(() => {
+        this.typingTrailing.delete(roomId);
+        this.sendTyping(roomId);
+      }, wait),
+    );
+  }
+
+  private sendTyping(roomId: RoomId): void {
+    if (!this.rooms.get(roomId)?.joined) return;
+    if (this.socket.send({ type: 'typing', room_id: roomId })) this.lastTypingSent.set(roomId, this.now());
+  }
+
+  /** Drops a pending trailing `typing` (its typing became a message, or the room went). */
+  private cancelTrailingTyping(roomId: RoomId): void {
+    const t = this.typingTrailing.get(roomId);
+    if (t) clearTimeout(t);
+    this.typingTrailing.delete(roomId);
   }
 
   /** Marks the open room read up to its newest message (when the user can see it). */

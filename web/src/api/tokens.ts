@@ -39,21 +39,47 @@ export function needsRefresh(expiresAt: number, now: number, skewMs = 5_000): bo
 export interface SessionStore {
   load(): StoredSession | null;
   save(s: StoredSession | null): void;
+  /**
+   * Calls `fn` with the stored session whenever another tab changes it (a refresh, a
+   * login, a logout), so every tab uses the newest tokens. Returns an unsubscribe.
+   * Absent for stores no other tab can see.
+   */
+  watch?(fn: (s: StoredSession | null) => void): () => void;
 }
 
-const KEY = 'socket-hub.session';
+/** The localStorage key of the session; shared by every tab of the origin. */
+export const SESSION_KEY = 'socket-hub.session';
+const KEY = SESSION_KEY;
+
+/** Parses a stored session; null for anything that is not one. */
+export function parseStoredSession(raw: string | null | undefined): StoredSession | null {
+  if (!raw) return null;
+  try {
+    const s = JSON.parse(raw) as StoredSession;
+    if (!s || typeof s.accessToken !== 'string' || typeof s.refreshToken !== 'string') return null;
+    return s;
+  } catch {
+    return null;
+  }
+}
 
 export const localSessionStore: SessionStore = {
   load() {
     try {
-      const raw = globalThis.localStorage?.getItem(KEY);
-      if (!raw) return null;
-      const s = JSON.parse(raw) as StoredSession;
-      if (!s || typeof s.accessToken !== 'string' || typeof s.refreshToken !== 'string') return null;
-      return s;
+      return parseStoredSession(globalThis.localStorage?.getItem(KEY));
     } catch {
       return null;
     }
+  },
+  // The `storage` event fires in every other tab of the origin when one writes the key.
+  watch(fn) {
+    const target = globalThis.window;
+    if (!target?.addEventListener) return () => {};
+    const onStorage = (e: StorageEvent) => {
+      if (e.key === KEY || e.key === null) fn(parseStoredSession(e.key === null ? null : e.newValue));
+    };
+    target.addEventListener('storage', onStorage);
+    return () => target.removeEventListener('storage', onStorage);
   },
   save(s) {
     try {
