@@ -295,7 +295,7 @@ export class ChatClient {
     this.changed();
   }
 
-  private onError(code: ErrorCode, message: string, ref?: string): void {
+  private onError(code: ErrorCode, message: string, ref?: string | null): void {
     if (ref) {
       for (const r of this.rooms.values()) {
         const p = r.timeline.findPending(ref);

@@ -91,7 +91,7 @@ export class RoomTimeline {
   }
 
   /** The newest page from REST (newest first); makes the resume point known. */
-  addNewestPage(page: Message[], nextBeforeSeq: Seq | undefined): void {
+  addNewestPage(page: Message[], nextBeforeSeq?: Seq | null): void {
     this.add(page);
     this.olderCursor = nextBeforeSeq ?? null;
     // The newest page holds everything stored up to its newest message.
@@ -99,7 +99,7 @@ export class RoomTimeline {
   }
 
   /** An older page from REST (newest first). */
-  addOlderPage(page: Message[], nextBeforeSeq: Seq | undefined): number {
+  addOlderPage(page: Message[], nextBeforeSeq?: Seq | null): number {
     const added = this.add(page);
     this.olderCursor = nextBeforeSeq ?? null;
     return added;
