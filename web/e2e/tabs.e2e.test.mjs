@@ -22,6 +22,21 @@ after(async () => {
   await server?.stop();
 });
 
+/**
+ * Rejects as soon as `page` shows the login screen, so a logout fails the test at once
+ * and says so (instead of as a timeout of whatever step was waiting). Settles quietly
+ * when the page closes.
+ */
+function failOnLogout(page, label) {
+  return page
+    .getByRole('button', { name: 'Log in' })
+    .waitFor({ state: 'visible', timeout: 0 })
+    .then(
+      () => Promise.reject(new Error(`${label} was logged out`)),
+      () => new Promise(() => {}), // page closed: never settles, never fails
+    );
+}
+
 /** The refresh token the tabs share (from localStorage), or null when logged out. */
 const storedRefreshToken = (page) =>
   page.evaluate(() => JSON.parse(localStorage.getItem('socket-hub.session') ?? 'null')?.refreshToken ?? null);
@@ -59,23 +74,29 @@ test('two tabs of one user stay logged in across many token refreshes', { timeou
     await two.getByRole('heading', { name: roomName }).waitFor({ timeout: T });
     await waitConn(two, 'Online');
 
+    const loggedOut = Promise.race([failOnLogout(one, 'tab 1'), failOnLogout(two, 'tab 2')]);
+    loggedOut.catch(() => {}); // observed through `step`
+    const step = (promise) => Promise.race([promise, loggedOut]);
+
     const seenTokens = new Set();
     for (let round = 0; round < ROUNDS; round++) {
       const before = await storedRefreshToken(one);
       assert.ok(before, `round ${round}: still logged in`);
       seenTokens.add(before);
-      await sendMessage(one, `tab one, round ${round}`);
-      await waitMessageCount(two, `tab one, round ${round}`, 1);
-      await sendMessage(two, `tab two, round ${round}`);
-      await waitMessageCount(one, `tab two, round ${round}`, 1);
+      await step(sendMessage(one, `tab one, round ${round}`));
+      await step(waitMessageCount(two, `tab one, round ${round}`, 1));
+      await step(sendMessage(two, `tab two, round ${round}`));
+      await step(waitMessageCount(one, `tab two, round ${round}`, 1));
       // Wait for the next refresh (by either tab) before the next round.
-      await one.waitForFunction(
-        (prev) => {
-          const s = JSON.parse(localStorage.getItem('socket-hub.session') ?? 'null');
-          return s !== null && s.refreshToken !== prev;
-        },
-        before,
-        { timeout: T },
+      await step(
+        one.waitForFunction(
+          (prev) => {
+            const s = JSON.parse(localStorage.getItem('socket-hub.session') ?? 'null');
+            return s !== null && s.refreshToken !== prev;
+          },
+          before,
+          { timeout: T },
+        ),
       );
     }
     seenTokens.add(await storedRefreshToken(one));

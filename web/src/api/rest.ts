@@ -63,6 +63,10 @@ export const REFRESH_LOCK = 'socket-hub.refresh';
 /** A stored token this close to expiry is refreshed rather than adopted from another tab. */
 const MIN_ADOPT_LIFE_MS = 1_000;
 
+/** The server refused the refresh token itself (not: unreachable, overloaded, too fast). */
+const isRejection = (err: unknown) =>
+  err instanceof ApiError && err.code !== 'network' && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
+
 const sameSession = (a: StoredSession | null, b: StoredSession | null) =>
   a === b || (!!a && !!b && a.refreshToken === b.refreshToken && a.accessToken === b.accessToken);
 
@@ -72,7 +76,7 @@ const sameSession = (a: StoredSession | null, b: StoredSession | null) =>
  *
  * A refresh token is single-use, and every tab of the browser shares one stored session.
  * So a refresh is single flight within the tab, and across tabs it runs under one lock
- * ([`REFRESH_LOCK`]): inside it the stored session is read again, and when another tab
+ * ({@link REFRESH_LOCK}): inside it the stored session is read again, and when another tab
  * has refreshed meanwhile its tokens are adopted instead of spending the old refresh token
  * a second time (which the server treats as theft, revoking the family). Tabs also adopt
  * each other's tokens as soon as they are stored (`SessionStore.watch`).
@@ -119,13 +123,13 @@ export class AuthManager {
 
   private async start(kind: 'register' | 'login', username: string, password: string): Promise<User> {
     const s = await call<Session>(this.fetchFn, `${this.base}/auth/${kind}`, json('POST', { username, password }));
-    this.set(toStored(s, this.clock.now()));
+    void this.set(toStored(s, this.clock.now()));
     return s.user;
   }
 
   async logout(): Promise<void> {
     const s = this.current;
-    this.set(null);
+    void this.set(null);
     if (s) {
       try {
         await call<void>(this.fetchFn, `${this.base}/auth/logout`, json('POST', { refresh_token: s.refreshToken }));
@@ -167,7 +171,8 @@ export class AuthManager {
     // While this tab waited for the lock, another may have refreshed (its tokens may have
     // reached us already, or be only in the store so far) or logged out.
     if (!sameSession(this.current, seen)) return this.current;
-    const stored = this.store.load();
+    const stored = this.store.latest ? await this.store.latest() : this.store.load();
+    if (!sameSession(this.current, seen)) return this.current; // adopted while reading
     let from = seen;
     if (stored && stored.refreshToken !== seen.refreshToken) {
       if (stored.expiresAt - this.clock.now() > MIN_ADOPT_LIFE_MS) {
@@ -183,11 +188,13 @@ export class AuthManager {
         json('POST', { refresh_token: from.refreshToken }),
       );
       if (!this.current) return null; // logged out meanwhile
-      this.set(toStored(next, this.clock.now()));
-      return this.current;
+      const fresh = toStored(next, this.clock.now());
+      // Other tabs must be able to read the new tokens before this one releases the lock.
+      await this.set(fresh);
+      return fresh;
     } catch (err) {
-      if (err instanceof ApiError && err.code !== 'network' && err.status >= 400 && err.status < 500) {
-        if (sameSession(this.current, seen) || sameSession(this.current, from)) this.set(null);
+      if (isRejection(err)) {
+        if (sameSession(this.current, seen) || sameSession(this.current, from)) await this.set(null);
         return this.current;
       }
       this.retryLater();
@@ -203,11 +210,13 @@ export class AuthManager {
     for (const fn of this.listeners) fn(s);
   }
 
-  private set(s: StoredSession | null) {
+  /** Uses and stores `s`; resolves once every tab can read it (see `SessionStore.save`). */
+  private set(s: StoredSession | null): Promise<void> {
     this.current = s;
-    this.store.save(s);
+    const saved = this.store.save(s);
     this.schedule();
     for (const fn of this.listeners) fn(s);
+    return Promise.resolve(saved);
   }
 
   private schedule() {

@@ -12,20 +12,33 @@ const clock = (): Clock & { t: number } => {
   return c;
 };
 
-/** localStorage shared by the tabs; a write queues a `storage` event for every other tab. */
+/**
+ * The tabs' shared storage, modelled on Chrome: each tab reads localStorage from its own
+ * copy, which learns other tabs' writes only when the test delivers them (together with
+ * the `storage` event); `latest()` (IndexedDB in the app) sees every committed write.
+ */
 class SharedStorage {
   value: string | null = null;
+  private copies = new Map<number, string | null>();
   private watchers: { tab: number; fn: (s: StoredSession | null) => void }[] = [];
   private queued: (() => void)[] = [];
 
   tab(id: number): SessionStore {
+    this.copies.set(id, this.value);
+    const parse = (v: string | null) => (v ? (JSON.parse(v) as StoredSession) : null);
     return {
-      load: () => (this.value ? (JSON.parse(this.value) as StoredSession) : null),
-      save: (s) => {
+      load: () => parse(this.copies.get(id) ?? null),
+      latest: async () => parse(this.value),
+      save: async (s) => {
         this.value = s ? JSON.stringify(s) : null;
+        this.copies.set(id, this.value);
         const value = this.value;
-        for (const w of this.watchers)
-          if (w.tab !== id) this.queued.push(() => w.fn(value ? (JSON.parse(value) as StoredSession) : null));
+        for (const [tab] of this.copies)
+          if (tab !== id)
+            this.queued.push(() => {
+              this.copies.set(tab, value);
+              for (const w of this.watchers) if (w.tab === tab) w.fn(parse(value));
+            });
       },
       watch: (fn) => {
         const w = { tab: id, fn };
@@ -35,14 +48,14 @@ class SharedStorage {
     };
   }
 
-  /** Delivers the queued `storage` events. */
+  /** Syncs the tabs' localStorage copies and fires their `storage` events. */
   deliver() {
     const q = this.queued;
     this.queued = [];
     for (const fn of q) fn();
   }
 
-  /** Loses the queued events (a tab in the background may see them late). */
+  /** Other tabs never hear of the writes so far (their copies stay stale). */
   dropEvents() {
     this.queued = [];
   }
@@ -87,9 +100,10 @@ async function twoTabs(lock: TabLock = localLock()) {
   const c = clock();
   const a = new AuthManager('/api/v1', storage.tab(1), server.fetchFn, c, lock);
   await a.login('ada', 'password1');
-  const b = new AuthManager('/api/v1', storage.tab(2), server.fetchFn, c, lock); // opened later: loads the session
+  const storeB = storage.tab(2);
+  const b = new AuthManager('/api/v1', storeB, server.fetchFn, c, lock); // opened later: loads the session
   storage.deliver();
-  return { a, b, storage, server, clock: c };
+  return { a, b, storeB, storage, server, clock: c };
 }
 
 describe('refresh across tabs', () => {
@@ -137,11 +151,12 @@ describe('refresh across tabs', () => {
     b.dispose();
   });
 
-  it('a tab that missed the event re-reads the store under the lock instead of refreshing', async () => {
-    const { a, b, storage, server } = await twoTabs();
+  it('a tab whose localStorage copy lags reads the newest tokens under the lock instead of refreshing', async () => {
+    const { a, b, storeB, storage, server } = await twoTabs();
     await a.refresh();
     storage.dropEvents();
-    expect(b.session?.refreshToken).toBe('refresh-0'); // stale in memory
+    expect(b.session?.refreshToken).toBe('refresh-0'); // stale in memory ...
+    expect(storeB.load()?.refreshToken).toBe('refresh-0'); // ... and in its localStorage copy
     const s = await b.refresh();
     expect(s?.refreshToken).toBe('refresh-1');
     expect(server.spent).toEqual(['refresh-0']);

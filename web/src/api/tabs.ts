@@ -15,7 +15,7 @@ export interface LockManagerLike {
 }
 
 /**
- * A [`TabLock`] on the Web Locks API. Without it (an insecure context, an old browser) `fn`
+ * A {@link TabLock} on the Web Locks API. Without it (an insecure context, an old browser) `fn`
  * runs at once: tabs still re-read the stored session before refreshing, which narrows the
  * race to the refresh request itself.
  */

@@ -37,8 +37,18 @@ export function needsRefresh(expiresAt: number, now: number, skewMs = 5_000): bo
 }
 
 export interface SessionStore {
+  /** The stored session, synchronously (first render). May lag behind other tabs. */
   load(): StoredSession | null;
-  save(s: StoredSession | null): void;
+  /**
+   * Stores the session. A returned promise resolves once `latest()` in every tab sees it;
+   * a refresh waits for it before releasing the cross-tab lock.
+   */
+  save(s: StoredSession | null): void | Promise<void>;
+  /**
+   * The stored session as every tab sees it right now, read under the refresh lock.
+   * Absent when `load()` is exact (stores no other tab can see).
+   */
+  latest?(): Promise<StoredSession | null>;
   /**
    * Calls `fn` with the stored session whenever another tab changes it (a refresh, a
    * login, a logout), so every tab uses the newest tokens. Returns an unsubscribe.
@@ -63,6 +73,43 @@ export function parseStoredSession(raw: string | null | undefined): StoredSessio
   }
 }
 
+const IDB_NAME = 'socket-hub';
+const IDB_STORE = 'session';
+
+let idb: Promise<IDBDatabase> | null = null;
+
+/** The app's IndexedDB database (one object store, one key), opened once per tab. */
+function openIdb(): Promise<IDBDatabase> {
+  idb ??= new Promise<IDBDatabase>((ok, fail) => {
+    const req = globalThis.indexedDB.open(IDB_NAME, 1);
+    req.onupgradeneeded = () => req.result.createObjectStore(IDB_STORE);
+    req.onsuccess = () => ok(req.result);
+    req.onerror = () => fail(req.error);
+    req.onblocked = () => fail(new Error('IndexedDB blocked'));
+  });
+  idb.catch(() => (idb = null));
+  return idb;
+}
+
+/** Runs one request in its own transaction; resolves when the transaction has committed. */
+async function idbRun<T>(mode: IDBTransactionMode, op: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> {
+  const db = await openIdb();
+  return new Promise<T>((ok, fail) => {
+    const tx = db.transaction(IDB_STORE, mode);
+    const req = op(tx.objectStore(IDB_STORE));
+    tx.oncomplete = () => ok(req.result);
+    tx.onerror = tx.onabort = () => fail(tx.error ?? req.error);
+  });
+}
+
+/**
+ * The session in localStorage (read synchronously at start; its `storage` event tells other
+ * tabs at once) and mirrored in IndexedDB. The mirror is what a tab reads under the refresh
+ * lock: Chrome caches localStorage per renderer process and syncs the copies
+ * asynchronously, so a tab that gets the lock right after another tab refreshed can still
+ * read the spent refresh token there; a committed IndexedDB write is visible to the next
+ * transaction of every tab.
+ */
 export const localSessionStore: SessionStore = {
   load() {
     try {
@@ -70,6 +117,31 @@ export const localSessionStore: SessionStore = {
     } catch {
       return null;
     }
+  },
+  save(s) {
+    try {
+      if (s) globalThis.localStorage?.setItem(KEY, JSON.stringify(s));
+      else globalThis.localStorage?.removeItem(KEY);
+    } catch {
+      /* storage unavailable (private mode): the session lives in memory only */
+    }
+    if (!globalThis.indexedDB) return;
+    return idbRun('readwrite', (store) => store.put(s ? JSON.stringify(s) : '', KEY)).then(
+      () => undefined,
+      () => undefined, // no IndexedDB: latest() falls back to localStorage
+    );
+  },
+  async latest() {
+    if (globalThis.indexedDB) {
+      try {
+        const raw = await idbRun<unknown>('readonly', (store) => store.get(KEY));
+        // Written by this version of the app ('' after a logout); else not mirrored yet.
+        if (typeof raw === 'string') return parseStoredSession(raw);
+      } catch {
+        /* fall back to localStorage */
+      }
+    }
+    return this.load();
   },
   // The `storage` event fires in every other tab of the origin when one writes the key.
   watch(fn) {
@@ -80,14 +152,6 @@ export const localSessionStore: SessionStore = {
     };
     target.addEventListener('storage', onStorage);
     return () => target.removeEventListener('storage', onStorage);
-  },
-  save(s) {
-    try {
-      if (s) globalThis.localStorage?.setItem(KEY, JSON.stringify(s));
-      else globalThis.localStorage?.removeItem(KEY);
-    } catch {
-      /* storage unavailable (private mode): the session lives in memory only */
-    }
   },
 };
 
