@@ -129,6 +129,7 @@ test('two users chat in a private room, with presence, typing and an offline gap
     await b.locator('[data-testid=message][data-status=sending]', { hasText: 'written offline by Bob' }).waitFor({ timeout: T });
     await b.screenshot({ path: join(ARTIFACTS, '03-phone-B-offline.png') });
     await assertNoHorizontalOverflow(b, 'phone, offline');
+    await assertNameShown(b, userB, 'phone, offline'); // the long offline state does not squeeze it out
 
     // Back online: resume from the last seen seq; nothing missed, nothing doubled.
     await ctxB.setOffline(false);
