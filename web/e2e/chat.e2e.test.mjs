@@ -8,139 +8,47 @@
 // while A keeps writing; back online, B sees every message exactly once.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const webDir = resolve(here, '..');
-const BIN = resolve(webDir, process.env.SOCKET_HUB_BIN ?? '../target/debug/socket-hub');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTIFACTS = join(webDir, 'test-results');
-const T = 30_000; // generous: a busy 2-core machine
+import { join } from 'node:path';
+import {
+  ARTIFACTS,
+  T,
+  assertNoHorizontalOverflow,
+  countMessages,
+  launchBrowser,
+  rand,
+  register as registerAt,
+  sendMessage,
+  startServer,
+  waitConn,
+  waitMessageCount,
+} from './support.mjs';
 
 let server;
-let serverLog = '';
-let dataDir;
 let base;
 let browser;
 
-function freePort() {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.on('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
-}
-
-/** The page must fit the viewport's width: nothing pushed off to the side. */
-async function assertNoHorizontalOverflow(page, label) {
-  const { scroll, width } = await page.evaluate(() => ({
-    scroll: document.documentElement.scrollWidth,
-    width: window.innerWidth,
-  }));
-  assert.ok(scroll <= width, `${label}: page is ${scroll}px wide in a ${width}px viewport`);
-}
-
-async function waitReady(url, deadlineMs) {
-  const deadline = Date.now() + deadlineMs;
-  let last = 'no answer';
-  while (Date.now() < deadline) {
-    if (server.exitCode !== null) throw new Error(`server exited (${server.exitCode}):\n${serverLog}`);
-    try {
-      const res = await fetch(`${url}/readyz`);
-      if (res.ok) return;
-      last = `HTTP ${res.status}`;
-    } catch (err) {
-      last = String(err);
-    }
-    await new Promise((r) => setTimeout(r, 100)); // polling interval, not a wait for an event
-  }
-  throw new Error(`server not ready: ${last}\n${serverLog}`);
-}
-
 before(async () => {
-  assert.ok(existsSync(BIN), `server binary not found at ${BIN}; run \`cargo build -p socket-hub\` first`);
-  assert.ok(existsSync(CHROMIUM), `chromium not found at ${CHROMIUM}; apt-get install -y chromium`);
-  mkdirSync(ARTIFACTS, { recursive: true });
-  dataDir = mkdtempSync(join(tmpdir(), 'socket-hub-e2e-'));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = spawn(BIN, ['--bind', `127.0.0.1:${port}`, '--data-dir', dataDir], {
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  server.stdout.on('data', (d) => (serverLog += d));
-  server.stderr.on('data', (d) => (serverLog += d));
-  await waitReady(base, 60_000);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  server = await startServer();
+  base = server.base;
+  browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close().catch(() => {});
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server.once('exit', r));
-    server.kill('SIGTERM');
-    const timer = setTimeout(() => server.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  }
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await server?.stop();
 });
 
-const rand = () => Math.random().toString(36).slice(2, 8);
+const register = (page, username, password) => registerAt(page, base, username, password);
 
-async function register(page, username, password) {
-  await page.goto(base + '/');
-  await page.getByRole('button', { name: 'Create an account' }).click();
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Create an account' }).click();
-  await page.getByRole('button', { name: 'Log out' }).waitFor({ timeout: T });
-  await waitConn(page, 'Online');
-}
-
-async function waitConn(page, text) {
-  await page.locator('[data-testid=connection-status]', { hasText: text }).waitFor({ timeout: T });
-}
-
-/** Waits until exactly `n` messages in the DOM have this exact content. */
-async function waitMessageCount(page, content, n) {
-  await page.waitForFunction(
-    ([c, count]) =>
-      [...document.querySelectorAll('[data-testid=message] .content')].filter((e) => e.textContent === c).length ===
-      count,
-    [content, n],
-    { timeout: T },
-  );
-}
-
-async function countMessages(page, content) {
-  return page.$$eval('[data-testid=message] .content', (els, c) => els.filter((e) => e.textContent === c).length, content);
-}
-
-async function sendMessage(page, text) {
-  const box = page.getByLabel('Message', { exact: true });
-  await box.fill(text);
-  await box.press('Enter');
+/** The signed-in user's name is on screen, whole, inside the viewport. */
+async function assertNameShown(page, username, label) {
+  const me = page.getByTestId('me');
+  await me.filter({ hasText: username }).waitFor({ state: 'visible', timeout: T });
+  const box = await me.boundingBox();
+  const width = page.viewportSize().width;
+  assert.ok(box && box.width > 0 && box.x >= 0 && box.x + box.width <= width, `${label}: name box ${JSON.stringify(box)} in ${width}px`);
+  const cut = await me.evaluate((el) => el.scrollWidth > el.clientWidth);
+  assert.equal(cut, false, `${label}: "${username}" is cut off`);
 }
 
 test('two users chat in a private room, with presence, typing and an offline gap', { timeout: 240_000 }, async () => {
@@ -160,6 +68,9 @@ test('two users chat in a private room, with presence, typing and an offline gap
     const userB = `bob_${rand()}`;
     await register(a, userA, 'correct horse A');
     await register(b, userB, 'correct horse B');
+    // Who is signed in shows on the phone too, not only on the desktop.
+    await assertNameShown(a, userA, 'desktop');
+    await assertNameShown(b, userB, 'phone');
 
     // A creates a private room with an access code.
     const roomName = `secret-${rand()}`;
@@ -218,6 +129,7 @@ test('two users chat in a private room, with presence, typing and an offline gap
     await b.locator('[data-testid=message][data-status=sending]', { hasText: 'written offline by Bob' }).waitFor({ timeout: T });
     await b.screenshot({ path: join(ARTIFACTS, '03-phone-B-offline.png') });
     await assertNoHorizontalOverflow(b, 'phone, offline');
+    await assertNameShown(b, userB, 'phone, offline'); // the long offline state does not squeeze it out
 
     // Back online: resume from the last seen seq; nothing missed, nothing doubled.
     await ctxB.setOffline(false);
@@ -241,6 +153,7 @@ test('two users chat in a private room, with presence, typing and an offline gap
     await a.screenshot({ path: join(ARTIFACTS, '04-chat-desktop-A-final.png') });
     await b.screenshot({ path: join(ARTIFACTS, '05-chat-phone-B-final.png') });
     await assertNoHorizontalOverflow(b, 'phone, online');
+    await assertNameShown(b, userB, 'phone, in a room');
     assert.deepEqual(errors, [], 'no uncaught page errors');
   } catch (err) {
     await a.screenshot({ path: join(ARTIFACTS, 'failure-A.png') }).catch(() => {});

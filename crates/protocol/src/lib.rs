@@ -14,6 +14,8 @@
 pub mod frames;
 pub mod model;
 pub mod rest;
+#[cfg(any(test, feature = "ts"))]
+pub mod ts;
 
 pub use frames::{ClientFrame, CloseCode, ErrorCode, ServerFrame};
 pub use model::{Member, Message, Room, RoomId, Seq, User, UserId};

@@ -14,6 +14,7 @@ pub type Seq = i64;
 /// The public face of an account: what other members see.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
 pub struct User {
     pub id: UserId,
     pub username: String,
@@ -22,6 +23,7 @@ pub struct User {
 /// A room as listed to a user who may see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
 pub struct Room {
     pub id: RoomId,
     pub name: String,
@@ -39,6 +41,7 @@ pub struct Room {
 /// A room membership, as listed by `GET /rooms/{id}/members`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
 pub struct Member {
     pub user: User,
     /// `owner` for the room's creator, `member` otherwise.
@@ -49,6 +52,7 @@ pub struct Member {
 /// A stored chat message. Messages are immutable once stored; `seq` orders them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
 pub struct Message {
     pub id: i64,
     pub room_id: RoomId,

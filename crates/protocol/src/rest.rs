@@ -10,6 +10,7 @@ use crate::model::{Message, Room, Seq, User};
 /// `POST /auth/register` and `POST /auth/login`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
 pub struct Credentials {
     pub username: String,
     pub password: String,
@@ -18,6 +19,7 @@ pub struct Credentials {
 /// A fresh token pair, returned by register, login and refresh.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
 pub struct Session {
     pub user: User,
     /// Short-lived HS256 JWT for REST (`Authorization: Bearer`) and WebSocket auth.
@@ -32,6 +34,7 @@ pub struct Session {
 /// `POST /auth/refresh` and `POST /auth/logout`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
@@ -39,6 +42,7 @@ pub struct RefreshRequest {
 /// `POST /rooms`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
 pub struct CreateRoom {
     pub name: String,
     #[serde(default)]
@@ -51,6 +55,7 @@ pub struct CreateRoom {
 /// `POST /rooms/{id}/join`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
 pub struct JoinRoom {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_code: Option<String>,
@@ -59,6 +64,7 @@ pub struct JoinRoom {
 /// `GET /rooms`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
 pub struct RoomList {
     pub rooms: Vec<RoomView>,
 }
@@ -66,6 +72,7 @@ pub struct RoomList {
 /// A room plus the asking user's read marker, for unread counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
 pub struct RoomView {
     #[serde(flatten)]
     pub room: Room,
@@ -76,6 +83,7 @@ pub struct RoomView {
 /// `GET /rooms/{id}/members`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
 pub struct MemberList {
     pub members: Vec<crate::model::Member>,
 }
@@ -83,6 +91,7 @@ pub struct MemberList {
 /// `POST /rooms/{id}/messages`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
 pub struct SendMessage {
     pub content: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,6 +101,7 @@ pub struct SendMessage {
 /// `POST /rooms/{id}/read`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
 pub struct MarkRead {
     pub seq: Seq,
 }
@@ -99,6 +109,7 @@ pub struct MarkRead {
 /// `GET /rooms/{id}/messages`: one page, newest first.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
 pub struct MessagePage {
     pub messages: Vec<Message>,
     /// Pass as `before_seq` to get the next (older) page; absent on the last page.
@@ -109,6 +120,7 @@ pub struct MessagePage {
 /// An RFC 9457 problem document, the body of every REST error.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
 pub struct Problem {
     /// A URI naming the problem type (`urn:socket-hub:problem:<code>`).
     #[serde(rename = "type")]
@@ -123,6 +135,7 @@ pub struct Problem {
 /// `GET /readyz`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
 pub struct Readiness {
     pub ready: bool,
     pub store: String,

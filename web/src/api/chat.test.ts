@@ -169,6 +169,39 @@ describe('ChatClient over a fake socket', () => {
     client.stop();
   });
 
+  it('sends a trailing typing for input inside the interval', async () => {
+    const { client } = setup();
+    const ws = await online(client);
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME], last_seq: 3 });
+    client.typing(7); // leading edge: at once
+    expect(ws.sentOf('typing')).toHaveLength(1);
+    client.send(7, 'first message'); // sent 0.5 s later ...
+    vi.advanceTimersByTime(500);
+    client.typing(7); // ... and a short burst right after it
+    client.typing(7);
+    expect(ws.sentOf('typing')).toHaveLength(1);
+    vi.advanceTimersByTime(1_499);
+    expect(ws.sentOf('typing')).toHaveLength(1);
+    vi.advanceTimersByTime(1); // trailing edge: once, when the interval is over
+    expect(ws.sentOf('typing')).toHaveLength(2);
+    vi.advanceTimersByTime(10_000);
+    expect(ws.sentOf('typing')).toHaveLength(2); // no input since: nothing more
+    client.stop();
+  });
+
+  it('drops the trailing typing when the message is sent first', async () => {
+    const { client } = setup();
+    const ws = await online(client);
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME], last_seq: 3 });
+    client.typing(7);
+    vi.advanceTimersByTime(300);
+    client.typing(7); // would trail at 2 s ...
+    client.send(7, 'done typing'); // ... but the message went out
+    vi.advanceTimersByTime(5_000);
+    expect(ws.sentOf('typing')).toHaveLength(1);
+    client.stop();
+  });
+
   it('pending -> confirmed on ack, the echo chat does not double it', async () => {
     const { client } = setup();
     const ws = await online(client);
@@ -214,6 +247,22 @@ describe('ChatClient over a fake socket', () => {
     client.stop();
   });
 
+  it('resends a rate-limited message when the server says, with the same client_msg_id', async () => {
+    const { client } = setup();
+    const ws = await online(client);
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME], last_seq: 3 });
+    const id = client.send(7, 'too fast')!;
+    ws.frame({ type: 'error', code: 'rate_limited', message: 'slow down', ref: id, retry_after_ms: 4_000 });
+    vi.advanceTimersByTime(3_900);
+    expect(ws.sentOf('message_send')).toHaveLength(1);
+    vi.advanceTimersByTime(200);
+    expect(ws.sentOf('message_send')).toEqual([
+      { type: 'message_send', room_id: 7, client_msg_id: id, content: 'too fast' },
+      { type: 'message_send', room_id: 7, client_msg_id: id, content: 'too fast' },
+    ]);
+    client.stop();
+  });
+
   it('resumes each room from its last seen seq and never doubles replayed messages', async () => {
     const { client } = setup();
     let ws = await online(client);
@@ -242,6 +291,34 @@ describe('ChatClient over a fake socket', () => {
     // Viewing the room marks it read.
     expect(ws.sentOf('read').at(-1)).toEqual({ type: 'read', room_id: 7, seq: 6 });
     expect(client.unread(7)).toBe(0);
+    client.stop();
+  });
+
+  it('resumes from the last delivered chat, not from an ack that overtook a chat in flight', async () => {
+    const { client } = setup();
+    let ws = await online(client);
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME, BOB], last_seq: 3 });
+    const id = client.send(7, 'mine')!;
+    // Bob's message got seq 4 and mine seq 5; the ack of mine overtakes Bob's chat 4.
+    const mine = msg(5, { user: ME, content: 'mine', client_msg_id: id });
+    ws.frame({ type: 'ack', client_msg_id: id, message: mine });
+    const t = client.rooms.get(7)!.timeline;
+    expect(t.pending).toEqual([]);
+    expect(t.messages.map((m) => m.seq)).toEqual([5]);
+    // The connection drops before chat 4 (and the echo chat 5) arrive.
+    ws.drop(1006);
+    vi.advanceTimersByTime(backoffMs(0, () => 1) + 1);
+    await flush();
+    ws = last();
+    ws.open();
+    ws.frame({ type: 'ready', user: ME });
+    expect(ws.sentOf('join_room')).toEqual([{ type: 'join_room', room_id: 7, since_seq: 3 }]);
+    // The replay brings 4 (and 5 again): nothing lost, nothing doubled.
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME, BOB], last_seq: 5 });
+    ws.frame({ type: 'chat', message: msg(4) });
+    ws.frame({ type: 'chat', message: mine });
+    expect(t.messages.map((m) => m.seq)).toEqual([4, 5]);
+    expect(t.resumeSeq()).toBe(5);
     client.stop();
   });
 

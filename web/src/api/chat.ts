@@ -50,6 +50,7 @@ export class ChatClient {
   private listeners = new Set<() => void>();
   private socket: HubSocket;
   private lastTypingSent = new Map<RoomId, number>();
+  private typingTrailing = new Map<RoomId, ReturnType<typeof setTimeout>>();
   private readSent = new Map<RoomId, number>();
   private resumedJoins = new Set<RoomId>();
   private ackTimers = new Map<string, ReturnType<typeof setTimeout>>();
@@ -74,9 +75,11 @@ export class ChatClient {
       onDown: () => this.onDown(),
       createSocket: deps.createSocket,
     });
-    // A refreshed token re-authenticates the live socket.
+    // A refreshed token (this tab's or another's) re-authenticates the live socket; a
+    // session of another user (logged in from another tab) gets a new ChatClient instead.
+    const userId = deps.auth.user?.id;
     this.unsubscribeAuth = deps.auth.subscribe((s) => {
-      if (s) this.socket.reauth(s.accessToken);
+      if (s && (userId === undefined || s.user.id === userId)) this.socket.reauth(s.accessToken);
     });
   }
 
@@ -128,6 +131,8 @@ export class ChatClient {
     this.unsubscribeAuth();
     for (const t of this.ackTimers.values()) clearTimeout(t);
     for (const t of this.refreshTimers.values()) clearTimeout(t);
+    for (const t of this.typingTrailing.values()) clearTimeout(t);
+    this.typingTrailing.clear();
     if (this.typingTimer) clearTimeout(this.typingTimer);
   }
 
@@ -234,12 +239,12 @@ export class ChatClient {
         return;
       }
       case 'chat':
-      case 'ack': {
-        const m = f.message;
-        if (f.type === 'ack') this.clearAckTimer(f.client_msg_id);
-        this.receive(m);
+        this.receive(f.message, true);
         return;
-      }
+      case 'ack':
+        this.clearAckTimer(f.client_msg_id);
+        this.receive(f.message, false);
+        return;
       case 'join': {
         const r = this.rooms.get(f.room_id);
         if (r) {
@@ -267,16 +272,19 @@ export class ChatClient {
         return;
       }
       case 'error':
-        this.onError(f.code, f.message, f.ref);
+        this.onError(f.code, f.message, f.ref, f.retry_after_ms);
         return;
     }
   }
 
-  private receive(m: Message): void {
+  /** A stored message: from a `chat` frame (`delivered`) or the `ack` of my own send. */
+  private receive(m: Message, delivered: boolean): void {
     const r = this.rooms.get(m.room_id);
     if (!r) return;
     if (m.client_msg_id) this.clearAckTimer(m.client_msg_id);
-    r.timeline.addLive(m);
+    // Only chat frames move the resume point: an ack may overtake chats in flight.
+    if (delivered) r.timeline.addChat(m);
+    else r.timeline.addAcked(m);
     r.room.last_seq = Math.max(r.room.last_seq, m.seq);
     r.typing.delete(m.user.id);
     if (m.user.id === this.me?.id) {
@@ -287,16 +295,22 @@ export class ChatClient {
     this.changed();
   }
 
-  private onError(code: ErrorCode, message: string, ref?: string): void {
+  private onError(
+    code: ErrorCode,
+    message: string,
+    ref?: string | null,
+    retryAfterMs?: number | null,
+  ): void {
     if (ref) {
       for (const r of this.rooms.values()) {
         const p = r.timeline.findPending(ref);
         if (!p) continue;
         this.clearAckTimer(ref);
         if (code === 'rate_limited') {
-          // Too fast: try the same send again shortly (same client_msg_id).
+          // Too fast: try the same send again when the server says a token is free
+          // (same client_msg_id, so a send that did get through is not stored twice).
           p.error = humanizeCode(code);
-          setTimeout(() => this.transmit(r, ref), 1_500);
+          setTimeout(() => this.transmit(r, ref), Math.max(retryAfterMs ?? 1_500, 50));
         } else {
           r.timeline.markFailed(ref, humanizeCode(code, message), !NOT_RETRYABLE.includes(code));
         }
@@ -414,6 +428,8 @@ export class ChatClient {
     const text = content.trim();
     if (!r || !text) return null;
     const id = newClientMsgId();
+    // The typing that led to this message is over; a trailing notice would outlive it.
+    this.cancelTrailingTyping(roomId);
     r.timeline.addPending(id, text, this.now());
     this.transmit(r, id);
     this.changed();
@@ -467,14 +483,41 @@ export class ChatClient {
     this.ackTimers.delete(id);
   }
 
-  /** Call on input in the composer: sends `typing` at most every 2 s. */
+  /**
+   * Call on input in the composer: sends `typing` at most every 2 s, on the leading edge
+   * and on the trailing one. Without the trailing send, typing that starts right after a
+   * message went out (whose `chat` clears the indicator on the other side) showed nothing
+   * until the interval was over and the user typed again.
+   */
   typing(roomId: RoomId): void {
-    const now = this.now();
-    const last = this.lastTypingSent.get(roomId) ?? 0;
-    if (now - last < TYPING_SEND_INTERVAL_MS) return;
-    const r = this.rooms.get(roomId);
-    if (!r?.joined) return;
-    if (this.socket.send({ type: 'typing', room_id: roomId })) this.lastTypingSent.set(roomId, now);
+    if (!this.rooms.get(roomId)?.joined) return;
+    const last = this.lastTypingSent.get(roomId);
+    const wait = last === undefined ? 0 : last + TYPING_SEND_INTERVAL_MS - this.now();
+    if (wait <= 0) {
+      this.cancelTrailingTyping(roomId);
+      this.sendTyping(roomId);
+      return;
+    }
+    if (this.typingTrailing.has(roomId)) return;
+    this.typingTrailing.set(
+      roomId,
+      setTimeout(() => {
+        this.typingTrailing.delete(roomId);
+        this.sendTyping(roomId);
+      }, wait),
+    );
+  }
+
+  private sendTyping(roomId: RoomId): void {
+    if (!this.rooms.get(roomId)?.joined) return;
+    if (this.socket.send({ type: 'typing', room_id: roomId })) this.lastTypingSent.set(roomId, this.now());
+  }
+
+  /** Drops a pending trailing `typing` (its typing became a message, or the room went). */
+  private cancelTrailingTyping(roomId: RoomId): void {
+    const t = this.typingTrailing.get(roomId);
+    if (t) clearTimeout(t);
+    this.typingTrailing.delete(roomId);
   }
 
   /** Marks the open room read up to its newest message (when the user can see it). */

@@ -17,6 +17,7 @@ const HUMAN: Record<ErrorCode, string> = {
   not_found: 'That does not exist (or you cannot see it).',
   conflict: 'That name is already taken.',
   not_joined: 'You are not in that room yet.',
+  too_many_rooms: 'You have too many rooms open on this connection. Leave one first.',
   internal: 'Something went wrong on the server. Please try again.',
   unavailable: 'The server is temporarily unavailable. Please try again shortly.',
 };

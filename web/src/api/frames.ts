@@ -60,6 +60,7 @@ export function parseServerFrame(text: string): ServerFrame | null {
             code: v.code as ServerFrame & { type: 'error' } extends { code: infer C } ? C : never,
             message: v.message,
             ...(isStr(v.ref) ? { ref: v.ref } : {}),
+            ...(isInt(v.retry_after_ms) && v.retry_after_ms >= 0 ? { retry_after_ms: v.retry_after_ms } : {}),
           }
         : null;
     case 'pong':

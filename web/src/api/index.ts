@@ -2,6 +2,7 @@ export * from './types';
 export * from './frames';
 export * from './errors';
 export * from './tokens';
+export * from './tabs';
 export * from './rest';
 export * from './socket';
 export * from './timeline';

@@ -8,6 +8,7 @@ import {
   type SessionStore,
   type StoredSession,
 } from './tokens';
+import { webLock, type TabLock } from './tabs';
 import type { Member, Message, MessagePage, RoomId, RoomView, Seq, Session, User } from './types';
 
 type FetchFn = typeof fetch;
@@ -56,24 +57,46 @@ const json = (method: string, body?: unknown, token?: string): RequestInit => ({
   body: body !== undefined ? JSON.stringify(body) : undefined,
 });
 
+/** Name of the cross-tab lock held around every refresh. */
+export const REFRESH_LOCK = 'socket-hub.refresh';
+
+/** A stored token this close to expiry is refreshed rather than adopted from another tab. */
+const MIN_ADOPT_LIFE_MS = 1_000;
+
+/** The server refused the refresh token itself (not: unreachable, overloaded, too fast). */
+const isRejection = (err: unknown) =>
+  err instanceof ApiError && err.code !== 'network' && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
+
+const sameSession = (a: StoredSession | null, b: StoredSession | null) =>
+  a === b || (!!a && !!b && a.refreshToken === b.refreshToken && a.accessToken === b.accessToken);
+
 /**
- * Owns the token pair: logs in, refreshes silently before expiry (single flight, so two
- * callers never spend the same refresh token twice) and tells listeners about every
- * new access token — the WebSocket re-authenticates with it.
+ * Owns the token pair: logs in, refreshes silently before expiry and tells listeners
+ * about every new access token — the WebSocket re-authenticates with it.
+ *
+ * A refresh token is single-use, and every tab of the browser shares one stored session.
+ * So a refresh is single flight within the tab, and across tabs it runs under one lock
+ * ({@link REFRESH_LOCK}): inside it the stored session is read again, and when another tab
+ * has refreshed meanwhile its tokens are adopted instead of spending the old refresh token
+ * a second time (which the server treats as theft, revoking the family). Tabs also adopt
+ * each other's tokens as soon as they are stored (`SessionStore.watch`).
  */
 export class AuthManager {
   private current: StoredSession | null;
   private timer: unknown = null;
   private inflight: Promise<StoredSession | null> | null = null;
   private listeners = new Set<(s: StoredSession | null) => void>();
+  private unwatch: (() => void) | null;
 
   constructor(
     private readonly base = '/api/v1',
     private readonly store: SessionStore = localSessionStore,
     private readonly fetchFn: FetchFn = (...a) => globalThis.fetch(...a),
     private readonly clock: Clock = realClock,
+    private readonly lock: TabLock = webLock(),
   ) {
     this.current = store.load();
+    this.unwatch = store.watch?.((s) => this.adopt(s)) ?? null;
     if (this.current) this.schedule();
   }
 
@@ -100,13 +123,13 @@ export class AuthManager {
 
   private async start(kind: 'register' | 'login', username: string, password: string): Promise<User> {
     const s = await call<Session>(this.fetchFn, `${this.base}/auth/${kind}`, json('POST', { username, password }));
-    this.set(toStored(s, this.clock.now()));
+    void this.set(toStored(s, this.clock.now()));
     return s.user;
   }
 
   async logout(): Promise<void> {
     const s = this.current;
-    this.set(null);
+    void this.set(null);
     if (s) {
       try {
         await call<void>(this.fetchFn, `${this.base}/auth/logout`, json('POST', { refresh_token: s.refreshToken }));
@@ -128,43 +151,72 @@ export class AuthManager {
   }
 
   /**
-   * Exchanges the refresh token for a new pair. Concurrent calls share one request.
-   * A rejected refresh (spent/revoked/expired) logs out; a network failure keeps the
-   * session and retries later.
+   * Exchanges the refresh token for a new pair. Concurrent calls share one request, and
+   * across tabs one refresh runs at a time (see the class comment). A rejected refresh
+   * (spent/revoked/expired) logs out; a network failure keeps the session and retries later.
    */
   refresh(): Promise<StoredSession | null> {
     if (this.inflight) return this.inflight;
     const s = this.current;
     if (!s) return Promise.resolve(null);
-    this.inflight = (async () => {
-      try {
-        const next = await call<Session>(
-          this.fetchFn,
-          `${this.base}/auth/refresh`,
-          json('POST', { refresh_token: s.refreshToken }),
-        );
-        if (this.current !== s) return this.current; // logged out meanwhile
-        this.set(toStored(next, this.clock.now()));
-        return this.current;
-      } catch (err) {
-        if (err instanceof ApiError && err.code !== 'network' && err.status >= 400 && err.status < 500) {
-          if (this.current === s) this.set(null);
-          return null;
-        }
-        this.retryLater();
-        throw err;
-      } finally {
-        this.inflight = null;
-      }
-    })();
-    return this.inflight;
+    const flight: Promise<StoredSession | null> = this.lock(REFRESH_LOCK, () => this.refreshLocked(s)).finally(() => {
+      if (this.inflight === flight) this.inflight = null;
+    });
+    this.inflight = flight;
+    return flight;
   }
 
-  private set(s: StoredSession | null) {
+  /** The refresh proper, holding the cross-tab lock; `seen` is the session it replaces. */
+  private async refreshLocked(seen: StoredSession): Promise<StoredSession | null> {
+    // While this tab waited for the lock, another may have refreshed (its tokens may have
+    // reached us already, or be only in the store so far) or logged out.
+    if (!sameSession(this.current, seen)) return this.current;
+    const stored = this.store.latest ? await this.store.latest() : this.store.load();
+    if (!sameSession(this.current, seen)) return this.current; // adopted while reading
+    let from = seen;
+    if (stored && stored.refreshToken !== seen.refreshToken) {
+      if (stored.expiresAt - this.clock.now() > MIN_ADOPT_LIFE_MS) {
+        this.adopt(stored);
+        return stored;
+      }
+      from = stored; // newer, but nearly expired too: refresh with its (unspent) token
+    }
+    try {
+      const next = await call<Session>(
+        this.fetchFn,
+        `${this.base}/auth/refresh`,
+        json('POST', { refresh_token: from.refreshToken }),
+      );
+      if (!this.current) return null; // logged out meanwhile
+      const fresh = toStored(next, this.clock.now());
+      // Other tabs must be able to read the new tokens before this one releases the lock.
+      await this.set(fresh);
+      return fresh;
+    } catch (err) {
+      if (isRejection(err)) {
+        if (sameSession(this.current, seen) || sameSession(this.current, from)) await this.set(null);
+        return this.current;
+      }
+      this.retryLater();
+      throw err;
+    }
+  }
+
+  /** A session another tab stored: use it (no store write, no refresh). */
+  private adopt(s: StoredSession | null) {
+    if (sameSession(s, this.current)) return;
     this.current = s;
-    this.store.save(s);
     this.schedule();
     for (const fn of this.listeners) fn(s);
+  }
+
+  /** Uses and stores `s`; resolves once every tab can read it (see `SessionStore.save`). */
+  private set(s: StoredSession | null): Promise<void> {
+    this.current = s;
+    const saved = this.store.save(s);
+    this.schedule();
+    for (const fn of this.listeners) fn(s);
+    return Promise.resolve(saved);
   }
 
   private schedule() {
@@ -187,11 +239,13 @@ export class AuthManager {
     }, 5_000);
   }
 
-  /** Stops timers (tests, teardown). */
+  /** Stops timers and stops following other tabs (tests, teardown). */
   dispose() {
     if (this.timer !== null) this.clock.clearTimeout(this.timer);
     this.timer = null;
     this.listeners.clear();
+    this.unwatch?.();
+    this.unwatch = null;
   }
 }
 

@@ -2,7 +2,7 @@
 // keeps alive with application pings, reconnects with backoff, re-authenticates the live
 // socket when the token is refreshed.
 import { encodeClientFrame, parseServerFrame } from './frames';
-import { CloseCode, BEARER_PREFIX, SUBPROTOCOL, type ClientFrame, type ServerFrame } from './types';
+import { BEARER_SUBPROTOCOL_PREFIX, CloseCode, SUBPROTOCOL, type ClientFrame, type ServerFrame } from './types';
 import { realClock, type Clock } from './rest';
 
 export type ConnState = 'connecting' | 'online' | 'reconnecting' | 'offline' | 'stopped';
@@ -140,7 +140,7 @@ export class HubSocket {
     }
     let ws: WebSocketLike;
     try {
-      ws = this.create(this.opts.url, [SUBPROTOCOL, BEARER_PREFIX + token]);
+      ws = this.create(this.opts.url, [SUBPROTOCOL, BEARER_SUBPROTOCOL_PREFIX + token]);
     } catch {
       this.scheduleReconnect();
       return;

@@ -22,8 +22,10 @@ export class RoomTimeline {
   messages: Message[] = [];
   pending: PendingMessage[] = [];
   /**
-   * Highest seq this client has (or knows it does not need): the `since_seq` to resume
-   * from. Meaningful only when `known`.
+   * The `since_seq` to resume from: every message up to it was delivered (a `chat` frame
+   * or REST history), with no gap. Never taken from an `ack`: an ack can overtake earlier
+   * chats still in flight (docs/protocol.md §4), and resuming past them loses them for
+   * good. Meaningful only when `known`.
    */
   maxSeq: Seq = 0;
   /** Whether `maxSeq` is a point up to which nothing newer than history was missed. */
@@ -31,6 +33,8 @@ export class RoomTimeline {
   /** `undefined`: newest page never loaded; `null`: no older page; else next before_seq. */
   olderCursor: Seq | null | undefined = undefined;
   private seqs = new Set<Seq>();
+  /** Seqs delivered by `chat` frames above `maxSeq`, waiting for the gap below them to fill. */
+  private delivered = new Set<Seq>();
 
   /**
    * Adds confirmed messages (any order, duplicates ignored). Pending sends they confirm
@@ -52,24 +56,50 @@ export class RoomTimeline {
     return added;
   }
 
-  /** A live message (chat/ack/replay): also advances the resume point. */
-  addLive(message: Message): boolean {
+  /**
+   * A `chat` frame (live or replayed): shown, and it advances the resume point as far as
+   * delivery is contiguous. Returns whether the message was new to the timeline (it may
+   * already be there from its `ack`).
+   */
+  addChat(message: Message): boolean {
     const added = this.add([message]) > 0;
-    if (this.known && message.seq > this.maxSeq) this.maxSeq = message.seq;
+    if (message.seq > this.maxSeq) this.delivered.add(message.seq);
+    this.advance();
     return added;
   }
 
+  /**
+   * An `ack` of this client's own send: shown (it confirms the pending copy), but the
+   * resume point stays put, since chats before it may still be in flight.
+   */
+  addAcked(message: Message): boolean {
+    return this.add([message]) > 0;
+  }
+
+  /** Moves `maxSeq` over every delivered seq directly above it. */
+  private advance(): void {
+    if (!this.known) return;
+    while (this.delivered.has(this.maxSeq + 1)) this.delivered.delete(++this.maxSeq);
+    for (const seq of this.delivered) if (seq <= this.maxSeq) this.delivered.delete(seq);
+  }
+
+  /** Raises the resume point to `seq` (everything up to it is accounted for). */
+  private raiseTo(seq: Seq): void {
+    this.maxSeq = Math.max(this.known ? this.maxSeq : 0, seq);
+    this.known = true;
+    this.advance();
+  }
+
   /** The newest page from REST (newest first); makes the resume point known. */
-  addNewestPage(page: Message[], nextBeforeSeq: Seq | undefined): void {
+  addNewestPage(page: Message[], nextBeforeSeq?: Seq | null): void {
     this.add(page);
     this.olderCursor = nextBeforeSeq ?? null;
-    const newest = page.reduce((max, m) => Math.max(max, m.seq), 0);
-    this.maxSeq = Math.max(this.known ? this.maxSeq : 0, newest, this.highestSeq());
-    this.known = true;
+    // The newest page holds everything stored up to its newest message.
+    this.raiseTo(page.reduce((max, m) => Math.max(max, m.seq), 0));
   }
 
   /** An older page from REST (newest first). */
-  addOlderPage(page: Message[], nextBeforeSeq: Seq | undefined): number {
+  addOlderPage(page: Message[], nextBeforeSeq?: Seq | null): number {
     const added = this.add(page);
     this.olderCursor = nextBeforeSeq ?? null;
     return added;
@@ -81,8 +111,7 @@ export class RoomTimeline {
    */
   joined(lastSeq: Seq, resumed: boolean): void {
     if (resumed) return; // replayed chat frames advance maxSeq as they come
-    this.maxSeq = Math.max(this.known ? this.maxSeq : 0, lastSeq, this.highestSeq());
-    this.known = true;
+    this.raiseTo(lastSeq);
   }
 
   /** `since_seq` for the next `join_room`, or undefined for a fresh join. */

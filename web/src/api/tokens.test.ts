@@ -108,6 +108,19 @@ describe('AuthManager', () => {
     expect(auth.session).toBeNull();
   });
 
+  it('keeps the session when the refresh is only refused for now (429)', async () => {
+    const clock = new FakeClock();
+    const fetchFn = vi.fn(async (url: string | URL | Request) => {
+      if (String(url).endsWith('/auth/login')) return jsonResponse(200, session(0));
+      return jsonResponse(429, { type: 'x', title: 'Too Many Requests', status: 429, detail: 'slow down', code: 'rate_limited' });
+    });
+    const auth = new AuthManager('/api/v1', memorySessionStore(), fetchFn as typeof fetch, clock);
+    await auth.login('ada', 'password1');
+    await expect(auth.refresh()).rejects.toMatchObject({ code: 'rate_limited' });
+    expect(auth.session?.refreshToken).toBe('refresh-0');
+    auth.dispose();
+  });
+
   it('turns problem documents into words a person understands', async () => {
     const fetchFn = vi.fn(async () =>
       jsonResponse(401, { type: 'x', title: 'Unauthorized', status: 401, detail: 'wrong', code: 'invalid_credentials' }),

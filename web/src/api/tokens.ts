@@ -37,20 +37,83 @@ export function needsRefresh(expiresAt: number, now: number, skewMs = 5_000): bo
 }
 
 export interface SessionStore {
+  /** The stored session, synchronously (first render). May lag behind other tabs. */
   load(): StoredSession | null;
-  save(s: StoredSession | null): void;
+  /**
+   * Stores the session. A returned promise resolves once `latest()` in every tab sees it;
+   * a refresh waits for it before releasing the cross-tab lock.
+   */
+  save(s: StoredSession | null): void | Promise<void>;
+  /**
+   * The stored session as every tab sees it right now, read under the refresh lock.
+   * Absent when `load()` is exact (stores no other tab can see).
+   */
+  latest?(): Promise<StoredSession | null>;
+  /**
+   * Calls `fn` with the stored session whenever another tab changes it (a refresh, a
+   * login, a logout), so every tab uses the newest tokens. Returns an unsubscribe.
+   * Absent for stores no other tab can see.
+   */
+  watch?(fn: (s: StoredSession | null) => void): () => void;
 }
 
-const KEY = 'socket-hub.session';
+/** The localStorage key of the session; shared by every tab of the origin. */
+export const SESSION_KEY = 'socket-hub.session';
+const KEY = SESSION_KEY;
 
+/** Parses a stored session; null for anything that is not one. */
+export function parseStoredSession(raw: string | null | undefined): StoredSession | null {
+  if (!raw) return null;
+  try {
+    const s = JSON.parse(raw) as StoredSession;
+    if (!s || typeof s.accessToken !== 'string' || typeof s.refreshToken !== 'string') return null;
+    return s;
+  } catch {
+    return null;
+  }
+}
+
+const IDB_NAME = 'socket-hub';
+const IDB_STORE = 'session';
+
+let idb: Promise<IDBDatabase> | null = null;
+
+/** The app's IndexedDB database (one object store, one key), opened once per tab. */
+function openIdb(): Promise<IDBDatabase> {
+  idb ??= new Promise<IDBDatabase>((ok, fail) => {
+    const req = globalThis.indexedDB.open(IDB_NAME, 1);
+    req.onupgradeneeded = () => req.result.createObjectStore(IDB_STORE);
+    req.onsuccess = () => ok(req.result);
+    req.onerror = () => fail(req.error);
+    req.onblocked = () => fail(new Error('IndexedDB blocked'));
+  });
+  idb.catch(() => (idb = null));
+  return idb;
+}
+
+/** Runs one request in its own transaction; resolves when the transaction has committed. */
+async function idbRun<T>(mode: IDBTransactionMode, op: (store: IDBObjectStore) => IDBRequest<T>): Promise<T> {
+  const db = await openIdb();
+  return new Promise<T>((ok, fail) => {
+    const tx = db.transaction(IDB_STORE, mode);
+    const req = op(tx.objectStore(IDB_STORE));
+    tx.oncomplete = () => ok(req.result);
+    tx.onerror = tx.onabort = () => fail(tx.error ?? req.error);
+  });
+}
+
+/**
+ * The session in localStorage (read synchronously at start; its `storage` event tells other
+ * tabs at once) and mirrored in IndexedDB. The mirror is what a tab reads under the refresh
+ * lock: Chrome caches localStorage per renderer process and syncs the copies
+ * asynchronously, so a tab that gets the lock right after another tab refreshed can still
+ * read the spent refresh token there; a committed IndexedDB write is visible to the next
+ * transaction of every tab.
+ */
 export const localSessionStore: SessionStore = {
   load() {
     try {
-      const raw = globalThis.localStorage?.getItem(KEY);
-      if (!raw) return null;
-      const s = JSON.parse(raw) as StoredSession;
-      if (!s || typeof s.accessToken !== 'string' || typeof s.refreshToken !== 'string') return null;
-      return s;
+      return parseStoredSession(globalThis.localStorage?.getItem(KEY));
     } catch {
       return null;
     }
@@ -62,6 +125,33 @@ export const localSessionStore: SessionStore = {
     } catch {
       /* storage unavailable (private mode): the session lives in memory only */
     }
+    if (!globalThis.indexedDB) return;
+    return idbRun('readwrite', (store) => store.put(s ? JSON.stringify(s) : '', KEY)).then(
+      () => undefined,
+      () => undefined, // no IndexedDB: latest() falls back to localStorage
+    );
+  },
+  async latest() {
+    if (globalThis.indexedDB) {
+      try {
+        const raw = await idbRun<unknown>('readonly', (store) => store.get(KEY));
+        // Written by this version of the app ('' after a logout); else not mirrored yet.
+        if (typeof raw === 'string') return parseStoredSession(raw);
+      } catch {
+        /* fall back to localStorage */
+      }
+    }
+    return this.load();
+  },
+  // The `storage` event fires in every other tab of the origin when one writes the key.
+  watch(fn) {
+    const target = globalThis.window;
+    if (!target?.addEventListener) return () => {};
+    const onStorage = (e: StorageEvent) => {
+      if (e.key === KEY || e.key === null) fn(parseStoredSession(e.key === null ? null : e.newValue));
+    };
+    target.addEventListener('storage', onStorage);
+    return () => target.removeEventListener('storage', onStorage);
   },
 };
 

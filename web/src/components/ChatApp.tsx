@@ -72,12 +72,14 @@ export function ChatApp({ auth }: { auth: AuthManager }) {
         <a
           className="brand"
           href="/"
+          aria-label="Socket-Hub"
           onClick={(e) => {
             e.preventDefault();
             navigate('/');
           }}
         >
-          <span className="logo" aria-hidden="true">●</span> Socket-Hub
+          <span className="logo" aria-hidden="true">●</span>
+          <span className="brand-name">Socket-Hub</span>
         </a>
         <span className={`conn conn-${client.conn}`} role="status" aria-live="polite" data-testid="connection-status">
           <span className="dot" aria-hidden="true" />
@@ -85,7 +87,8 @@ export function ChatApp({ auth }: { auth: AuthManager }) {
         </span>
         <span className="spacer" />
         {me && (
-          <span className="me" aria-label="Logged in as">
+          <span className="me" data-testid="me" title={`Logged in as ${me.username}`}>
+            <span className="sr-only">Logged in as </span>
             {me.username}
           </span>
         )}

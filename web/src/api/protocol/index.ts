@@ -1,0 +1,22 @@
+// Generated from crates/protocol by ./scripts/gen-ts. Do not edit.
+export type { ClientFrame } from './ClientFrame';
+export type { CreateRoom } from './CreateRoom';
+export type { Credentials } from './Credentials';
+export type { ErrorCode } from './ErrorCode';
+export type { JoinRoom } from './JoinRoom';
+export type { MarkRead } from './MarkRead';
+export type { Member } from './Member';
+export type { MemberList } from './MemberList';
+export type { Message } from './Message';
+export type { MessagePage } from './MessagePage';
+export type { Problem } from './Problem';
+export type { Readiness } from './Readiness';
+export type { RefreshRequest } from './RefreshRequest';
+export type { Room } from './Room';
+export type { RoomList } from './RoomList';
+export type { RoomView } from './RoomView';
+export type { SendMessage } from './SendMessage';
+export type { ServerFrame } from './ServerFrame';
+export type { Session } from './Session';
+export type { User } from './User';
+export * from './constants';
