@@ -217,12 +217,6 @@ impl Config {
         config
     }
 
-    /// The database for logs and messages: the embedded file, or the server URL
-    /// without its credentials (user info and any `password=` parameter).
-    pub fn database_for_logs(&self) -> String {
-        crate::store::redact(&self.database_url())
-    }
-
     /// Rejects values that would make the server misbehave rather than fail loudly.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |msg: String| Err(ConfigError(msg));

@@ -15,7 +15,8 @@ use socket_hub::{App, telemetry};
 async fn main() -> anyhow::Result<()> {
     let config = Cli::parse().into_config();
     telemetry::init_logging(config.log_format);
-    let database = config.database_for_logs();
+    // Named in the log without its password.
+    let database = socket_hub::store::redact(&config.database_url());
     let app = match App::build(config).await {
         Ok(app) => app,
         Err(err) => {
