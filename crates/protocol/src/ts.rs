@@ -28,8 +28,8 @@ const HEADER: &str = "// Generated from crates/protocol by ./scripts/gen-ts. Do 
 /// so a new close code cannot be left out of the web client.
 pub const CLOSE_CODES: &[(&str, u16)] = &[
     ("GOING_AWAY", CloseCode::GOING_AWAY),
-    ("POLICY_VIOLATION", CloseCode::POLICY_VIOLATION),
     ("INVALID_PAYLOAD", CloseCode::INVALID_PAYLOAD),
+    ("POLICY_VIOLATION", CloseCode::POLICY_VIOLATION),
     ("TOO_BIG", CloseCode::TOO_BIG),
     ("SERVICE_RESTART", CloseCode::SERVICE_RESTART),
     ("TRY_AGAIN_LATER", CloseCode::TRY_AGAIN_LATER),

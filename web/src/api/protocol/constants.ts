@@ -3,8 +3,8 @@
 /** WebSocket close codes the server uses, so clients can decide whether to reconnect. */
 export const CloseCode = {
   GOING_AWAY: 1001,
-  POLICY_VIOLATION: 1008,
   INVALID_PAYLOAD: 1007,
+  POLICY_VIOLATION: 1008,
   TOO_BIG: 1009,
   SERVICE_RESTART: 1012,
   TRY_AGAIN_LATER: 1013,
