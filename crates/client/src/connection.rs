@@ -1,12 +1,15 @@
 //! The WebSocket half of the SDK: one connection, typed frames in and out.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use socket_hub_protocol::{BEARER_SUBPROTOCOL_PREFIX, ClientFrame, SUBPROTOCOL, ServerFrame};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -66,37 +69,7 @@ impl Connection {
         auth: Auth,
         options: ConnectOptions,
     ) -> Result<Self, ClientError> {
-        let ws_base = base_url
-            .replacen("http://", "ws://", 1)
-            .replacen("https://", "wss://", 1);
-        let url = match &auth {
-            Auth::Query(token) => format!("{ws_base}/ws?token={token}"),
-            _ => format!("{ws_base}/ws"),
-        };
-        let mut request = url
-            .into_client_request()
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let headers = request.headers_mut();
-        match &auth {
-            Auth::Header(token) => {
-                headers.insert("authorization", header(&format!("Bearer {token}"))?);
-            }
-            Auth::Subprotocol(token) => {
-                let offer = format!("{SUBPROTOCOL}, {BEARER_SUBPROTOCOL_PREFIX}{token}");
-                headers.insert("sec-websocket-protocol", header(&offer)?);
-            }
-            Auth::Query(_) | Auth::FirstFrame(_) | Auth::None => {}
-        }
-        let host = request
-            .uri()
-            .authority()
-            .map(|a| a.as_str().to_owned())
-            .ok_or_else(|| ClientError::Transport("URL has no host".into()))?;
-        let addr = tokio::net::lookup_host(&host)
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?
-            .next()
-            .ok_or_else(|| ClientError::Transport(format!("cannot resolve {host}")))?;
+        let addr = resolve(base_url).await?;
         let socket = if addr.is_ipv4() {
             TcpSocket::new_v4()
         } else {
@@ -108,6 +81,24 @@ impl Connection {
                 .set_recv_buffer_size(size)
                 .map_err(|e| ClientError::Transport(e.to_string()))?;
         }
+        let config = WebSocketConfig::default().max_message_size(Some(16 << 20));
+        Self::connect_socket(base_url, auth, socket, config).await
+    }
+
+    /// Connects over `socket`, a TCP socket the caller prepared, with `config` for the
+    /// WebSocket layer.
+    ///
+    /// A load generator holding tens of thousands of connections needs both: sockets
+    /// bound to many source addresses (one address runs out of ports) and small
+    /// WebSocket buffers (the 128 KiB default read buffer would cost gigabytes).
+    pub async fn connect_socket(
+        base_url: &str,
+        auth: Auth,
+        socket: TcpSocket,
+        config: WebSocketConfig,
+    ) -> Result<Self, ClientError> {
+        let request = ws_request(base_url, &auth)?;
+        let addr = resolve(base_url).await?;
         let stream = socket
             .connect(addr)
             .await
@@ -115,8 +106,6 @@ impl Connection {
         stream
             .set_nodelay(true)
             .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let mut config = WebSocketConfig::default();
-        config.max_message_size = Some(16 << 20);
         let (ws, response) = tokio_tungstenite::client_async_with_config(
             request,
             MaybeTlsStream::Plain(stream),
@@ -250,4 +239,45 @@ impl Connection {
 
 fn header(value: &str) -> Result<HeaderValue, ClientError> {
     HeaderValue::from_str(value).map_err(|e| ClientError::Transport(e.to_string()))
+}
+
+/// The handshake request for `base_url` carrying `auth`'s token where it belongs.
+fn ws_request(base_url: &str, auth: &Auth) -> Result<Request, ClientError> {
+    let ws_base = base_url
+        .replacen("http://", "ws://", 1)
+        .replacen("https://", "wss://", 1);
+    let url = match auth {
+        Auth::Query(token) => format!("{ws_base}/ws?token={token}"),
+        _ => format!("{ws_base}/ws"),
+    };
+    let mut request = url
+        .into_client_request()
+        .map_err(|e| ClientError::Transport(e.to_string()))?;
+    let headers = request.headers_mut();
+    match auth {
+        Auth::Header(token) => {
+            headers.insert("authorization", header(&format!("Bearer {token}"))?);
+        }
+        Auth::Subprotocol(token) => {
+            let offer = format!("{SUBPROTOCOL}, {BEARER_SUBPROTOCOL_PREFIX}{token}");
+            headers.insert("sec-websocket-protocol", header(&offer)?);
+        }
+        Auth::Query(_) | Auth::FirstFrame(_) | Auth::None => {}
+    }
+    Ok(request)
+}
+
+/// The socket address of `base_url`'s host.
+async fn resolve(base_url: &str) -> Result<SocketAddr, ClientError> {
+    let request = ws_request(base_url, &Auth::None)?;
+    let host = request
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .ok_or_else(|| ClientError::Transport("URL has no host".into()))?;
+    tokio::net::lookup_host(&host)
+        .await
+        .map_err(|e| ClientError::Transport(e.to_string()))?
+        .next()
+        .ok_or_else(|| ClientError::Transport(format!("cannot resolve {host}")))
 }
