@@ -7,11 +7,11 @@ use futures_util::{SinkExt, StreamExt};
 use socket_hub_protocol::{BEARER_SUBPROTOCOL_PREFIX, ClientFrame, SUBPROTOCOL, ServerFrame};
 use tokio::net::TcpSocket;
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::ClientError;
@@ -48,6 +48,28 @@ pub enum Event {
         code: Option<u16>,
         reason: String,
     },
+}
+
+/// What [`Connection::next_raw`] returns: a text frame not yet decoded, or the close.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawEvent {
+    Text(RawText),
+    /// The server closed the connection with this code and reason.
+    Closed {
+        code: Option<u16>,
+        reason: String,
+    },
+}
+
+/// The text of one frame, as received (no copy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawText(Utf8Bytes);
+
+impl RawText {
+    /// The frame's JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
 }
 
 /// One WebSocket connection to Socket-Hub.
@@ -154,25 +176,37 @@ impl Connection {
 
     /// The next frame or close, skipping pings; errors on a transport failure.
     pub async fn next_event(&mut self) -> Result<Event, ClientError> {
+        match self.next_raw().await? {
+            RawEvent::Text(text) => {
+                let frame = serde_json::from_str(text.as_str())
+                    .map_err(|e| ClientError::Decode(format!("{e}: {}", text.as_str())))?;
+                Ok(Event::Frame(frame))
+            }
+            RawEvent::Closed { code, reason } => Ok(Event::Closed { code, reason }),
+        }
+    }
+
+    /// The next text frame undecoded, or the close; skips pings and binary frames.
+    ///
+    /// For clients that read a high-volume stream and need only a field or two of each
+    /// frame: the load generator decodes just what it counts, so that its own parsing
+    /// does not cap the deliveries per second it can measure.
+    pub async fn next_raw(&mut self) -> Result<RawEvent, ClientError> {
         loop {
             let message = match self.ws.next().await {
                 Some(Ok(message)) => message,
                 Some(Err(e)) => return Err(ClientError::Transport(e.to_string())),
                 None => {
-                    return Ok(Event::Closed {
+                    return Ok(RawEvent::Closed {
                         code: None,
                         reason: String::new(),
                     });
                 }
             };
             match message {
-                Message::Text(text) => {
-                    let frame = serde_json::from_str(text.as_str())
-                        .map_err(|e| ClientError::Decode(format!("{e}: {}", text.as_str())))?;
-                    return Ok(Event::Frame(frame));
-                }
+                Message::Text(text) => return Ok(RawEvent::Text(RawText(text))),
                 Message::Close(frame) => {
-                    return Ok(Event::Closed {
+                    return Ok(RawEvent::Closed {
                         code: frame.as_ref().map(|f| u16::from(f.code)),
                         reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
                     });

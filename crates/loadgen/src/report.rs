@@ -55,6 +55,9 @@ pub struct Report {
     pub timed_out: u64,
     /// The server process, when `--server-pid` was given.
     pub server: Option<ServerUsage>,
+    /// This process's own CPU over the measured phase (traffic scenarios), µs: when it
+    /// nears the phase's wall time × cores, the load generator was the bottleneck.
+    pub client_cpu_us: Option<u64>,
 }
 
 /// The server process's cost over the measured phase.

@@ -149,6 +149,8 @@ pub(crate) async fn run(
         options.duration_secs
     );
 
+    let me = Probe::new(std::process::id());
+    let me_before = me.sample();
     let before = probe.and_then(|p| p.sample());
     let start = tokio::time::Instant::now();
     let _ = phase_tx.send(Phase::Go(start));
@@ -158,6 +160,9 @@ pub(crate) async fn run(
     }
     let wall = start.elapsed();
     let after = probe.and_then(|p| p.sample());
+    if let (Some(a), Some(b)) = (me_before, me.sample()) {
+        report.client_cpu_us = Some(b.cpu_us.saturating_sub(a.cpu_us));
+    }
 
     let sum = |f: fn(&Counts) -> u64| counts.iter().map(f).sum::<u64>();
     let sent = sum(|c| c.sent);
