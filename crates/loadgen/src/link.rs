@@ -296,7 +296,7 @@ impl Link {
         let closing = async {
             match self {
                 Link::Hub(ws) => drop(ws.close().await),
-                Link::Peer(mut ws) => drop(SinkExt::close(&mut ws).await),
+                Link::Peer(mut ws) => drop(SinkExt::close(ws.as_mut()).await),
             }
         };
         let _ = tokio::time::timeout(Duration::from_secs(1), closing).await;

@@ -194,6 +194,13 @@ impl std::fmt::Display for Report {
                 writeln!(f, "                  {us:.1} µs CPU per message")?;
             }
         }
+        if let (Some(cpu), Some(wall)) = (self.client_cpu_us, self.wall_secs) {
+            writeln!(
+                f,
+                "load generator:   {:.2} s CPU over {wall:.2} s (its own, all cores)",
+                cpu as f64 / 1e6
+            )?;
+        }
         let problems =
             self.failed + self.dropped + self.order_errors + self.error_frames + self.timed_out;
         if problems > 0 {
