@@ -1,14 +1,17 @@
 //! The WebSocket half of the SDK: one connection, typed frames in and out.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use socket_hub_protocol::{BEARER_SUBPROTOCOL_PREFIX, ClientFrame, SUBPROTOCOL, ServerFrame};
-use tokio::net::{TcpSocket, TcpStream};
-use tokio_tungstenite::tungstenite::Message;
+use tokio::net::TcpSocket;
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::ClientError;
@@ -47,6 +50,28 @@ pub enum Event {
     },
 }
 
+/// What [`Connection::next_raw`] returns: a text frame not yet decoded, or the close.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawEvent {
+    Text(RawText),
+    /// The server closed the connection with this code and reason.
+    Closed {
+        code: Option<u16>,
+        reason: String,
+    },
+}
+
+/// The text of one frame, as received (no copy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawText(Utf8Bytes);
+
+impl RawText {
+    /// The frame's JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
 /// One WebSocket connection to Socket-Hub.
 pub struct Connection {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
@@ -66,37 +91,7 @@ impl Connection {
         auth: Auth,
         options: ConnectOptions,
     ) -> Result<Self, ClientError> {
-        let ws_base = base_url
-            .replacen("http://", "ws://", 1)
-            .replacen("https://", "wss://", 1);
-        let url = match &auth {
-            Auth::Query(token) => format!("{ws_base}/ws?token={token}"),
-            _ => format!("{ws_base}/ws"),
-        };
-        let mut request = url
-            .into_client_request()
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let headers = request.headers_mut();
-        match &auth {
-            Auth::Header(token) => {
-                headers.insert("authorization", header(&format!("Bearer {token}"))?);
-            }
-            Auth::Subprotocol(token) => {
-                let offer = format!("{SUBPROTOCOL}, {BEARER_SUBPROTOCOL_PREFIX}{token}");
-                headers.insert("sec-websocket-protocol", header(&offer)?);
-            }
-            Auth::Query(_) | Auth::FirstFrame(_) | Auth::None => {}
-        }
-        let host = request
-            .uri()
-            .authority()
-            .map(|a| a.as_str().to_owned())
-            .ok_or_else(|| ClientError::Transport("URL has no host".into()))?;
-        let addr = tokio::net::lookup_host(&host)
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?
-            .next()
-            .ok_or_else(|| ClientError::Transport(format!("cannot resolve {host}")))?;
+        let addr = resolve(base_url).await?;
         let socket = if addr.is_ipv4() {
             TcpSocket::new_v4()
         } else {
@@ -108,6 +103,24 @@ impl Connection {
                 .set_recv_buffer_size(size)
                 .map_err(|e| ClientError::Transport(e.to_string()))?;
         }
+        let config = WebSocketConfig::default().max_message_size(Some(16 << 20));
+        Self::connect_socket(base_url, auth, socket, config).await
+    }
+
+    /// Connects over `socket`, a TCP socket the caller prepared, with `config` for the
+    /// WebSocket layer.
+    ///
+    /// A load generator holding tens of thousands of connections needs both: sockets
+    /// bound to many source addresses (one address runs out of ports) and small
+    /// WebSocket buffers (the 128 KiB default read buffer would cost gigabytes).
+    pub async fn connect_socket(
+        base_url: &str,
+        auth: Auth,
+        socket: TcpSocket,
+        config: WebSocketConfig,
+    ) -> Result<Self, ClientError> {
+        let request = ws_request(base_url, &auth)?;
+        let addr = resolve(base_url).await?;
         let stream = socket
             .connect(addr)
             .await
@@ -115,8 +128,6 @@ impl Connection {
         stream
             .set_nodelay(true)
             .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let mut config = WebSocketConfig::default();
-        config.max_message_size = Some(16 << 20);
         let (ws, response) = tokio_tungstenite::client_async_with_config(
             request,
             MaybeTlsStream::Plain(stream),
@@ -165,25 +176,37 @@ impl Connection {
 
     /// The next frame or close, skipping pings; errors on a transport failure.
     pub async fn next_event(&mut self) -> Result<Event, ClientError> {
+        match self.next_raw().await? {
+            RawEvent::Text(text) => {
+                let frame = serde_json::from_str(text.as_str())
+                    .map_err(|e| ClientError::Decode(format!("{e}: {}", text.as_str())))?;
+                Ok(Event::Frame(frame))
+            }
+            RawEvent::Closed { code, reason } => Ok(Event::Closed { code, reason }),
+        }
+    }
+
+    /// The next text frame undecoded, or the close; skips pings and binary frames.
+    ///
+    /// For clients that read a high-volume stream and need only a field or two of each
+    /// frame: the load generator decodes just what it counts, so that its own parsing
+    /// does not cap the deliveries per second it can measure.
+    pub async fn next_raw(&mut self) -> Result<RawEvent, ClientError> {
         loop {
             let message = match self.ws.next().await {
                 Some(Ok(message)) => message,
                 Some(Err(e)) => return Err(ClientError::Transport(e.to_string())),
                 None => {
-                    return Ok(Event::Closed {
+                    return Ok(RawEvent::Closed {
                         code: None,
                         reason: String::new(),
                     });
                 }
             };
             match message {
-                Message::Text(text) => {
-                    let frame = serde_json::from_str(text.as_str())
-                        .map_err(|e| ClientError::Decode(format!("{e}: {}", text.as_str())))?;
-                    return Ok(Event::Frame(frame));
-                }
+                Message::Text(text) => return Ok(RawEvent::Text(RawText(text))),
                 Message::Close(frame) => {
-                    return Ok(Event::Closed {
+                    return Ok(RawEvent::Closed {
                         code: frame.as_ref().map(|f| u16::from(f.code)),
                         reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
                     });
@@ -250,4 +273,45 @@ impl Connection {
 
 fn header(value: &str) -> Result<HeaderValue, ClientError> {
     HeaderValue::from_str(value).map_err(|e| ClientError::Transport(e.to_string()))
+}
+
+/// The handshake request for `base_url` carrying `auth`'s token where it belongs.
+fn ws_request(base_url: &str, auth: &Auth) -> Result<Request, ClientError> {
+    let ws_base = base_url
+        .replacen("http://", "ws://", 1)
+        .replacen("https://", "wss://", 1);
+    let url = match auth {
+        Auth::Query(token) => format!("{ws_base}/ws?token={token}"),
+        _ => format!("{ws_base}/ws"),
+    };
+    let mut request = url
+        .into_client_request()
+        .map_err(|e| ClientError::Transport(e.to_string()))?;
+    let headers = request.headers_mut();
+    match auth {
+        Auth::Header(token) => {
+            headers.insert("authorization", header(&format!("Bearer {token}"))?);
+        }
+        Auth::Subprotocol(token) => {
+            let offer = format!("{SUBPROTOCOL}, {BEARER_SUBPROTOCOL_PREFIX}{token}");
+            headers.insert("sec-websocket-protocol", header(&offer)?);
+        }
+        Auth::Query(_) | Auth::FirstFrame(_) | Auth::None => {}
+    }
+    Ok(request)
+}
+
+/// The socket address of `base_url`'s host.
+async fn resolve(base_url: &str) -> Result<SocketAddr, ClientError> {
+    let request = ws_request(base_url, &Auth::None)?;
+    let host = request
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .ok_or_else(|| ClientError::Transport("URL has no host".into()))?;
+    tokio::net::lookup_host(&host)
+        .await
+        .map_err(|e| ClientError::Transport(e.to_string()))?
+        .next()
+        .ok_or_else(|| ClientError::Transport(format!("cannot resolve {host}")))
 }

@@ -20,8 +20,11 @@
 mod connection;
 mod rest;
 
-pub use connection::{Auth, ConnectOptions, Connection, Event};
+pub use connection::{Auth, ConnectOptions, Connection, Event, RawEvent, RawText};
 pub use rest::Client;
+/// The WebSocket settings [`Connection::connect_socket`] takes, re-exported so callers
+/// need not match this crate's tungstenite version.
+pub use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use socket_hub_protocol::rest::Problem;
 
