@@ -15,12 +15,13 @@ use tokio_util::task::TaskTracker;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{TokenKeys, load_or_create_secret};
+use crate::auth::{Auth, TokenKeys, load_or_create_secret};
 use crate::broker::local::LocalBroker;
 use crate::broker::redis::{RedisBroker, RedisSettings};
 use crate::broker::{Broker, BrokerError};
 use crate::config::{Config, ConfigError};
-use crate::gateway::Hub;
+use crate::gateway::{Gateway, Hub};
+use crate::rooms::Rooms;
 use crate::state::{AppState, Store};
 use crate::store::{DbOptions, StoreError};
 use crate::{auth, gateway, ops, rooms, telemetry, users, web};
@@ -86,16 +87,36 @@ impl App {
                 addr: config.bind,
                 source,
             })?;
-        let state = AppState {
-            connection_slots: Arc::new(Semaphore::new(config.max_connections)),
-            config: Arc::new(config),
-            store,
-            broker,
-            tokens: Arc::new(tokens),
+        let config = Arc::new(config);
+        let auth = Auth {
+            keys: Arc::new(tokens),
+            tokens: store.tokens.clone(),
+            users: store.users.clone(),
+            db: store.db().clone(),
+        };
+        let rooms = Rooms {
+            store: store.rooms.clone(),
+            messages: store.messages.clone(),
+            broker: broker.clone(),
+            max_content_chars: config.max_content_chars,
+        };
+        let gateway = Gateway {
             hub,
+            auth: auth.clone(),
+            rooms: rooms.clone(),
+            config: config.clone(),
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),
+            connection_slots: Arc::new(Semaphore::new(config.max_connections)),
+        };
+        let state = AppState {
+            config,
+            store,
+            broker,
             metrics: telemetry::metrics_handle(),
+            auth,
+            rooms,
+            gateway,
         };
         let router = router(state.clone());
         Ok(Self {
@@ -114,7 +135,7 @@ impl App {
 
     /// Cancelling this token shuts the server down gracefully.
     pub fn shutdown_token(&self) -> CancellationToken {
-        self.state.shutdown.clone()
+        self.state.gateway.shutdown.clone()
     }
 
     /// Shared state, for tests that need to look inside (e.g. sign a token).
@@ -128,14 +149,14 @@ impl App {
     /// `--shutdown-grace-secs` after the signal.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let state = self.state;
-        let shutdown = state.shutdown.clone();
+        let shutdown = state.gateway.shutdown.clone();
         // Chat frames are small and latency-bound: never let Nagle hold one back.
         let listener = self.listener.tap_io(|tcp| {
             if let Err(err) = tcp.set_nodelay(true) {
                 tracing::debug!(error = %err, "cannot set TCP_NODELAY");
             }
         });
-        let connections = state.connections.clone();
+        let connections = state.gateway.connections.clone();
         let drained = async {
             // Returns once the shutdown is signalled and plain HTTP connections are done;
             // WebSocket sessions were handed off at their upgrade and are tracked apart.
@@ -154,7 +175,7 @@ impl App {
         tokio::select! {
             result = drained => result?,
             () = deadline => tracing::warn!(
-                left = state.connections.len(),
+                left = state.gateway.connections.len(),
                 "connections still open after the grace period"
             ),
         }
@@ -168,9 +189,9 @@ fn router(state: AppState) -> Router {
     let mut http = Router::new().merge(ops::routes());
     if role.serves_api() {
         let api = Router::new()
-            .merge(auth::routes())
-            .merge(users::routes())
-            .merge(rooms::routes());
+            .merge(auth::routes::<AppState>())
+            .merge(users::routes::<AppState>())
+            .merge(rooms::routes::<AppState>());
         http = http.nest("/api/v1", api).merge(web::routes());
     }
     let http = http
@@ -178,7 +199,7 @@ fn router(state: AppState) -> Router {
         .layer(CompressionLayer::new());
     let mut router = Router::new();
     if role.serves_gateway() {
-        router = router.merge(gateway::routes());
+        router = router.merge(gateway::routes::<AppState>());
     }
     router
         .merge(http)

@@ -1,23 +1,26 @@
 //! Socket-Hub: a self-hosted real-time chat server.
 //!
-//! Layout, top to bottom; a module uses only modules below it:
-//! - [`app`]: wiring; `App::build(config)` then `run_until_stopped()`. Beside it the
-//!   process-level routes and helpers: [`ops`] (health, readiness, metrics), [`web`]
-//!   (the embedded client), [`openapi`], [`telemetry`].
-//! - [`state`]: `AppState`, and `Store`, the services' stores over one database.
-//! - [`gateway`]: the WebSocket endpoint and this process's live rooms.
-//! - [`rooms`]: rooms, memberships, messages (routes, sending, and their queries).
-//! - [`users`], then [`auth`] (credentials, tokens; `users` uses its extractor): routes
-//!   and their queries.
-//! - [`http`], then [`error`]: the JSON extractor; the one error type, mapped to
+//! Layout, top to bottom; a module uses only modules below it, so there is no cycle:
+//! - [`app`]: wiring; `App::build(config)` then `run_until_stopped()`.
+//! - Under it, the process-level routes and helpers: [`ops`] (health, readiness,
+//!   metrics, and the [`openapi`] document), [`web`] (the embedded client),
+//!   [`telemetry`].
+//! - [`state`]: `AppState`, the router's state, which holds each service's context and
+//!   hands it to that service's handlers (`FromRef`); and `Store`, the services'
+//!   stores over one database.
+//! - [`gateway`]: the WebSocket endpoint and this process's live rooms (`Gateway`).
+//! - [`rooms`]: rooms, memberships, messages: routes, sending, and their queries
+//!   (`Rooms`).
+//! - [`users`], then [`auth`] (accounts, credentials, tokens, the `AuthUser`
+//!   extractor; `Auth`): routes and their queries.
+//! - [`http`], then [`error`]: the JSON extractors; the one error type, mapped to
 //!   problem JSON and to error frames.
 //! - [`store`] (the database layer: `Db`, migrations, the write-transaction discipline,
 //!   `StoreError`) and [`broker`] (fan-out and presence): they know no service, only
 //!   the protocol crate. [`config`] knows nothing of the crate either.
 //!
-//! The one reference upwards is the handler state: routes and sessions take
-//! `state::AppState` as axum's `State` (a type, wired only by `app`). And `rooms` still
-//! calls `gateway::encode` until it moves onto the broker's envelope.
+//! Each service takes its own context as axum's `State` (routes are generic over any
+//! state that provides it), so none of them names `state`.
 
 pub mod app;
 pub mod auth;

@@ -38,7 +38,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     let broker_ok = state.broker.is_connected();
     // Fan-out being down degrades live delivery but loses nothing (messages are stored
     // and refilled), so it is reported without taking the instance out of rotation.
-    let ready = store_ok && !state.shutdown.is_cancelled();
+    let ready = store_ok && !state.gateway.shutdown.is_cancelled();
     let describe =
         |name: &str, ok: bool| format!("{name}: {}", if ok { "ok" } else { "unavailable" });
     let body = Readiness {

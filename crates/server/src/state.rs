@@ -1,20 +1,19 @@
-//! The one `Clone` state every handler and connection shares: `Arc`s of the services,
-//! and [`Store`], the services' stores over one database.
+//! The app's router state, [`AppState`]: each service's context, from which axum hands
+//! every handler its own (`FromRef`), plus what only the app and ops routes use; and
+//! [`Store`], the services' stores over one database. It lives above the services, so
+//! none of them knows it.
 
 use std::sync::Arc;
 
+use axum::extract::FromRef;
 use metrics_exporter_prometheus::PrometheusHandle;
-use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use crate::auth::{TokenKeys, TokenStore};
+use crate::auth::{Auth, TokenStore, UserStore};
 use crate::broker::Broker;
 use crate::config::Config;
-use crate::gateway::Hub;
-use crate::rooms::{MessageStore, RoomStore};
+use crate::gateway::Gateway;
+use crate::rooms::{MessageStore, RoomStore, Rooms};
 use crate::store::{Backend, Db, DbOptions, StoreError};
-use crate::users::UserStore;
 
 /// Everything the server persists: each service's store over one shared [`Db`].
 /// It lives here, above the services, so `store` itself knows none of them.
@@ -60,20 +59,22 @@ impl Store {
     }
 }
 
-/// Shared application state; cloning is a handful of reference-count bumps.
-#[derive(Clone)]
+/// The router's state; cloning is a handful of reference-count bumps. Handlers extract
+/// the context of their service (`State<Auth>`, `State<Rooms>`, `State<Gateway>`);
+/// the process-level routes (`ops`, `web`) take it whole.
+#[derive(Clone, FromRef)]
 pub struct AppState {
+    #[from_ref(skip)]
     pub config: Arc<Config>,
+    /// For readiness, and for tests that look inside.
+    #[from_ref(skip)]
     pub store: Store,
+    #[from_ref(skip)]
     pub broker: Arc<dyn Broker>,
-    pub tokens: Arc<TokenKeys>,
-    /// This process's WebSocket rooms and their local members.
-    pub hub: Arc<Hub>,
-    /// Cancelled on SIGTERM/Ctrl-C: every connection closes with 1012.
-    pub shutdown: CancellationToken,
-    /// Tracks live WebSocket connections so shutdown can wait for them to drain.
-    pub connections: TaskTracker,
-    /// Caps concurrent WebSocket connections.
-    pub connection_slots: Arc<Semaphore>,
+    #[from_ref(skip)]
     pub metrics: Option<PrometheusHandle>,
+    pub auth: Auth,
+    pub rooms: Rooms,
+    /// Its shutdown token and connection tracker are the process's too.
+    pub gateway: Gateway,
 }

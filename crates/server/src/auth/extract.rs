@@ -1,23 +1,27 @@
 //! The `AuthUser` extractor: a REST handler that takes one requires a valid access token
 //! of an account that exists.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use socket_hub_protocol::User;
 
+use super::Auth;
 use crate::error::Error;
-use crate::state::AppState;
 
 /// The user whose valid bearer token came with the request.
 #[derive(Debug, Clone)]
 pub struct AuthUser(pub User);
 
-impl FromRequestParts<AppState> for AuthUser {
+impl<S> FromRequestParts<S> for AuthUser
+where
+    Auth: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
         let token = bearer_token(&parts.headers).ok_or(Error::Unauthorized)?;
-        let claims = super::authenticate(state, token).await?;
+        let claims = super::authenticate(&Auth::from_ref(state), token).await?;
         Ok(Self(claims.user()?))
     }
 }

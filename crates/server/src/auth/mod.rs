@@ -10,8 +10,11 @@ mod extract;
 pub mod password;
 mod store;
 mod tokens;
+mod user_store;
 
-use axum::extract::State;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -22,14 +25,33 @@ use socket_hub_protocol::rest::{Credentials, Problem, RefreshRequest, Session};
 pub use extract::{AuthUser, bearer_token};
 pub use store::{Rotation, TokenStore};
 pub use tokens::{Claims, TokenKeys, hash_refresh_token, load_or_create_secret, new_refresh_token};
+pub use user_store::{UserRecord, UserStore};
 
 use crate::error::{Error, Result};
 use crate::http::{JsonBody, created};
-use crate::state::AppState;
-use crate::store::StoreError;
+use crate::store::{Db, StoreError};
+
+/// What the auth routes and every door that checks a token (the [`AuthUser`]
+/// extractor, the WebSocket handshake) need: the service's own slice of the app state,
+/// so auth depends on nothing above it. Cloning bumps a few reference counts.
+#[derive(Clone)]
+pub struct Auth {
+    /// Signs and verifies tokens; carries the access/refresh lifetimes and grace window.
+    pub keys: Arc<TokenKeys>,
+    /// Refresh tokens and their families.
+    pub tokens: TokenStore,
+    /// Accounts and their password hashes.
+    pub users: UserStore,
+    /// The database, for registration's transaction over both stores.
+    pub db: Db,
+}
 
 /// Routes under `/api/v1/auth`.
-pub fn routes() -> Router<AppState> {
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Auth: FromRef<S>,
+{
     Router::new()
         .route("/auth/register", post(register))
         .route("/auth/login", post(login))
@@ -46,7 +68,7 @@ pub fn routes() -> Router<AppState> {
         (status = 422, description = "Invalid username or password", body = Problem),
     ))]
 pub async fn register(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Response> {
     validate_username(&body.username)?;
@@ -54,13 +76,8 @@ pub async fn register(
     let hash = password::hash(body.password).await?;
     // The account and its first session are stored together: a refused registration
     // (e.g. `unavailable`) leaves no account behind to make the retry a conflict.
-    let mut tx = state.store.db().begin().await?;
-    let user = match state
-        .store
-        .users
-        .create_in(&mut tx, &body.username, &hash)
-        .await
-    {
+    let mut tx = auth.db.begin().await?;
+    let user = match auth.users.create_in(&mut tx, &body.username, &hash).await {
         Ok(user) => user,
         Err(StoreError::Conflict(_)) => {
             tx.rollback().await?;
@@ -69,21 +86,19 @@ pub async fn register(
         Err(other) => return Err(other.into()),
     };
     let (refresh_token, refresh_hash) = new_refresh_token();
-    state
-        .store
-        .tokens
+    auth.tokens
         .insert_in(
             &mut tx,
             user.id,
             &new_family_id(),
             &refresh_hash,
-            refresh_expiry(&state),
+            refresh_expiry(&auth),
         )
         .await?;
     tx.commit().await?;
     Ok(created(Session {
-        access_token: state.tokens.issue_access(&user)?,
-        expires_in: access_expires_in(&state),
+        access_token: auth.keys.issue_access(&user)?,
+        expires_in: access_expires_in(&auth),
         refresh_token,
         user,
     }))
@@ -97,10 +112,10 @@ pub async fn register(
         (status = 401, description = "Wrong username or password", body = Problem),
     ))]
 pub async fn login(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Json<Session>> {
-    let record = state.store.users.find_by_name(&body.username).await?;
+    let record = auth.users.find_by_name(&body.username).await?;
     // Verify against a real hash even for unknown users so timing does not reveal
     // which usernames exist.
     let (user, hash) = match record {
@@ -110,7 +125,7 @@ pub async fn login(
     let matches = password::verify(body.password, hash).await?;
     let user = user.filter(|_| matches).ok_or(Error::InvalidCredentials)?;
     let family = new_family_id();
-    Ok(Json(issue_session(&state, user, &family).await?))
+    Ok(Json(issue_session(&auth, user, &family).await?))
 }
 
 /// Trade a refresh token for a new token pair.
@@ -121,14 +136,13 @@ pub async fn login(
         (status = 401, description = "Unknown, expired or reused refresh token", body = Problem),
     ))]
 pub async fn refresh(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
     JsonBody(body): JsonBody<RefreshRequest>,
 ) -> Result<Json<Session>> {
     let hash = hash_refresh_token(&body.refresh_token);
-    let (successor, successor_hash) = state.tokens.successor(&body.refresh_token);
-    let expires_at = refresh_expiry(&state);
-    let user_id = match state
-        .store
+    let (successor, successor_hash) = auth.keys.successor(&body.refresh_token);
+    let expires_at = refresh_expiry(&auth);
+    let user_id = match auth
         .tokens
         .rotate(&hash, &successor_hash, expires_at)
         .await?
@@ -139,10 +153,10 @@ pub async fn refresh(
             family_id,
             used_at,
         } => {
-            let grace = i64::try_from(state.tokens.refresh_grace().as_millis()).unwrap_or(0);
+            let grace = i64::try_from(auth.keys.refresh_grace().as_millis()).unwrap_or(0);
             if chrono::Utc::now().timestamp_millis() - used_at >= grace {
                 tracing::warn!(%family_id, "refresh token reused; revoking its family");
-                state.store.tokens.revoke_family(&family_id).await?;
+                auth.tokens.revoke_family(&family_id).await?;
                 return Err(Error::RefreshReused);
             }
             // Within the grace window: the same successor again (another tab racing).
@@ -152,15 +166,10 @@ pub async fn refresh(
             return Err(Error::Unauthorized);
         }
     };
-    let user = state
-        .store
-        .users
-        .find(user_id)
-        .await?
-        .ok_or(Error::Unauthorized)?;
+    let user = auth.users.find(user_id).await?.ok_or(Error::Unauthorized)?;
     Ok(Json(Session {
-        access_token: state.tokens.issue_access(&user)?,
-        expires_in: access_expires_in(&state),
+        access_token: auth.keys.issue_access(&user)?,
+        expires_in: access_expires_in(&auth),
         refresh_token: successor,
         user,
     }))
@@ -171,12 +180,12 @@ pub async fn refresh(
     request_body = RefreshRequest,
     responses((status = 204, description = "Signed out")))]
 pub async fn logout(
-    State(state): State<AppState>,
+    State(auth): State<Auth>,
     JsonBody(body): JsonBody<RefreshRequest>,
 ) -> Result<Response> {
     let hash = hash_refresh_token(&body.refresh_token);
-    if let Some(family) = state.store.tokens.family(&hash).await? {
-        state.store.tokens.revoke_family(&family).await?;
+    if let Some(family) = auth.tokens.family(&hash).await? {
+        auth.tokens.revoke_family(&family).await?;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -184,43 +193,36 @@ pub async fn logout(
 /// The user of a valid access token whose account exists: the one check every door
 /// (REST extractor, WebSocket handshake, first frame and `auth` re-auth) makes, so a
 /// token outliving its account is refused everywhere.
-pub async fn authenticate(state: &AppState, token: &str) -> Result<Claims> {
-    let claims = state.tokens.verify(token)?;
+pub async fn authenticate(auth: &Auth, token: &str) -> Result<Claims> {
+    let claims = auth.keys.verify(token)?;
     let user = claims.user()?;
-    state
-        .store
-        .users
-        .find(user.id)
-        .await?
-        .ok_or(Error::Unauthorized)?;
+    auth.users.find(user.id).await?.ok_or(Error::Unauthorized)?;
     Ok(claims)
 }
 
 /// A new login: an access token and the first refresh token of family `family_id`.
-async fn issue_session(state: &AppState, user: User, family_id: &str) -> Result<Session> {
-    let access_token = state.tokens.issue_access(&user)?;
+async fn issue_session(auth: &Auth, user: User, family_id: &str) -> Result<Session> {
+    let access_token = auth.keys.issue_access(&user)?;
     let (refresh_token, refresh_hash) = new_refresh_token();
-    state
-        .store
-        .tokens
-        .insert(user.id, family_id, &refresh_hash, refresh_expiry(state))
+    auth.tokens
+        .insert(user.id, family_id, &refresh_hash, refresh_expiry(auth))
         .await?;
     Ok(Session {
         user,
         access_token,
-        expires_in: access_expires_in(state),
+        expires_in: access_expires_in(auth),
         refresh_token,
     })
 }
 
 /// When a refresh token issued now expires (Unix ms).
-fn refresh_expiry(state: &AppState) -> i64 {
-    let refresh_ttl = i64::try_from(state.tokens.refresh_ttl().as_millis()).unwrap_or(i64::MAX / 4);
+fn refresh_expiry(auth: &Auth) -> i64 {
+    let refresh_ttl = i64::try_from(auth.keys.refresh_ttl().as_millis()).unwrap_or(i64::MAX / 4);
     chrono::Utc::now().timestamp_millis() + refresh_ttl
 }
 
-fn access_expires_in(state: &AppState) -> i64 {
-    i64::try_from(state.tokens.access_ttl().as_secs()).unwrap_or(i64::MAX)
+fn access_expires_in(auth: &Auth) -> i64 {
+    i64::try_from(auth.keys.access_ttl().as_secs()).unwrap_or(i64::MAX)
 }
 
 fn new_family_id() -> String {

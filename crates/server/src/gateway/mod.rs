@@ -11,19 +11,45 @@ mod seq;
 mod session;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::extract::{FromRef, Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use socket_hub_protocol::{BEARER_SUBPROTOCOL_PREFIX, ErrorCode, SUBPROTOCOL};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use hub::Hub;
 
-use crate::auth::bearer_token;
+use crate::auth::{Auth, bearer_token};
+use crate::config::Config;
 use crate::error::problem_response;
-use crate::state::AppState;
+use crate::rooms::Rooms;
+
+/// What `/ws` and its sessions need: the gateway's own slice of the app state (the
+/// services it calls into included), so the gateway depends on nothing above it.
+/// Cloning bumps a few reference counts.
+#[derive(Clone)]
+pub struct Gateway {
+    /// This process's WebSocket rooms and their local members.
+    pub hub: Arc<Hub>,
+    /// Checks the handshake token, the first `auth` frame and re-auth.
+    pub auth: Auth,
+    /// Joining, sending, typing and read markers; its store replays history.
+    pub rooms: Rooms,
+    /// Timeouts, limits and queue sizes of a connection.
+    pub config: Arc<Config>,
+    /// Cancelled on SIGTERM/Ctrl-C: every connection closes with 1012.
+    pub shutdown: CancellationToken,
+    /// Tracks live WebSocket connections so shutdown can wait for them to drain.
+    pub connections: TaskTracker,
+    /// Caps concurrent WebSocket connections.
+    pub connection_slots: Arc<Semaphore>,
+}
 
 /// Bytes read from the socket at a time. Most chat frames fit; larger ones grow the
 /// buffer as needed. Measured: 4 KiB cost 3 KB more per idle connection (BENCHMARKS.md).
@@ -32,24 +58,28 @@ const READ_BUFFER: usize = 1024;
 const WRITE_BUFFER: usize = 1024;
 
 /// The `/ws` route.
-pub fn routes() -> Router<AppState> {
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Gateway: FromRef<S>,
+{
     Router::new().route("/ws", get(upgrade))
 }
 
 async fn upgrade(
-    State(state): State<AppState>,
+    State(gateway): State<Gateway>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if state.shutdown.is_cancelled() {
+    if gateway.shutdown.is_cancelled() {
         return problem_response(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Unavailable,
             "server is shutting down; connect to another instance".into(),
         );
     }
-    let Ok(permit) = state.connection_slots.clone().try_acquire_owned() else {
+    let Ok(permit) = gateway.connection_slots.clone().try_acquire_owned() else {
         return problem_response(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Unavailable,
@@ -60,13 +90,13 @@ async fn upgrade(
         .or_else(|| query.get("token").map(String::as_str))
         .or_else(|| subprotocol_token(&headers));
     let auth = match token {
-        Some(token) => Some(crate::auth::authenticate(&state, token).await),
+        Some(token) => Some(crate::auth::authenticate(&gateway.auth, token).await),
         None => None,
     };
     // Counted from the upgrade response on, so a shutdown waits for this connection
     // even before its session starts.
-    let tracked = state.connections.token();
-    let config = &state.config;
+    let tracked = gateway.connections.token();
+    let config = &gateway.config;
     let max_frame = config.max_frame_bytes;
     ws.protocols([SUBPROTOCOL])
         .read_buffer_size(READ_BUFFER)
@@ -76,7 +106,7 @@ async fn upgrade(
         .max_message_size(max_frame)
         .max_frame_size(max_frame)
         .on_upgrade(move |socket| async move {
-            session::serve(state, socket, auth, permit).await;
+            session::serve(gateway, socket, auth, permit).await;
             drop(tracked);
         })
 }

@@ -20,6 +20,7 @@ use socket_hub_protocol::{ClientFrame, ErrorCode, RoomId, Seq, ServerFrame, User
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio::time::Instant;
 
+use super::Gateway;
 use super::outbound::{AfterClose, CloseReason, Outbound, SessionHandle};
 use super::rate::RateLimit;
 use super::seq::{SeqCursor, SeqStep};
@@ -27,7 +28,6 @@ use crate::auth::Claims;
 use crate::broker::encode;
 use crate::error::Error;
 use crate::rooms;
-use crate::state::AppState;
 
 /// Messages read from the store per query when replaying.
 const REPLAY_PAGE: u32 = 200;
@@ -54,7 +54,7 @@ pub(crate) type HandshakeAuth = Option<Result<Claims, Error>>;
 
 /// Serves one upgraded connection to the end.
 pub(crate) async fn serve(
-    state: AppState,
+    gateway: Gateway,
     socket: WebSocket,
     auth: HandshakeAuth,
     permit: OwnedSemaphorePermit,
@@ -62,11 +62,11 @@ pub(crate) async fn serve(
     let _permit = permit;
     metrics::gauge!("socket_hub_connections").increment(1.0);
     let (mut sink, mut stream) = socket.split();
-    let claims = match authenticate(&state, &mut stream, auth).await {
+    let claims = match authenticate(&gateway, &mut stream, auth).await {
         Ok(claims) => claims,
         Err(err) => {
             let frame = encode(&err.to_frame(None));
-            let _ = tokio::time::timeout(state.config.write_timeout(), async {
+            let _ = tokio::time::timeout(gateway.config.write_timeout(), async {
                 sink.send(Message::Text(frame)).await?;
                 sink.send(close_message(CloseReason::Unauthorized)).await
             })
@@ -76,7 +76,7 @@ pub(crate) async fn serve(
         }
     };
     match claims.user() {
-        Ok(user) => run(state, sink, stream, user, claims.exp).await,
+        Ok(user) => run(gateway, sink, stream, user, claims.exp).await,
         Err(_) => {
             let _ = sink.send(close_message(CloseReason::Unauthorized)).await;
         }
@@ -86,14 +86,14 @@ pub(crate) async fn serve(
 
 /// Takes the handshake token, or waits (bounded) for an `auth` frame.
 async fn authenticate(
-    state: &AppState,
+    gateway: &Gateway,
     stream: &mut Stream,
     auth: HandshakeAuth,
 ) -> Result<Claims, Error> {
     if let Some(result) = auth {
         return result;
     }
-    let first = tokio::time::timeout(state.config.auth_timeout(), async {
+    let first = tokio::time::timeout(gateway.config.auth_timeout(), async {
         while let Some(Ok(message)) = stream.next().await {
             if let Message::Text(text) = message {
                 return Some(text);
@@ -105,14 +105,14 @@ async fn authenticate(
     .map_err(|_| Error::Unauthorized)?
     .ok_or(Error::Unauthorized)?;
     match serde_json::from_str::<ClientFrame>(first.as_str()) {
-        Ok(ClientFrame::Auth { token }) => crate::auth::authenticate(state, &token).await,
+        Ok(ClientFrame::Auth { token }) => crate::auth::authenticate(&gateway.auth, &token).await,
         _ => Err(Error::Unauthorized),
     }
 }
 
 /// What the reader and writer share.
 struct Shared {
-    state: AppState,
+    gateway: Gateway,
     session: SessionHandle,
     /// When the connection started, on tokio's clock; `last_seen_ms` counts from here.
     started: Instant,
@@ -122,13 +122,14 @@ struct Shared {
     expires_at: watch::Sender<i64>,
 }
 
-async fn run(state: AppState, sink: Sink, mut stream: Stream, user: User, exp: i64) {
-    let close = state.shutdown.child_token();
+async fn run(gateway: Gateway, sink: Sink, mut stream: Stream, user: User, exp: i64) {
+    let close = gateway.shutdown.child_token();
     let id = NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed);
-    let (session, queue) = SessionHandle::new(id, user.clone(), state.config.outbound_queue, close);
+    let (session, queue) =
+        SessionHandle::new(id, user.clone(), gateway.config.outbound_queue, close);
     let (expires_at, expiry) = watch::channel(exp);
     let shared = Arc::new(Shared {
-        state,
+        gateway,
         session,
         started: Instant::now(),
         last_seen_ms: AtomicU64::new(0),
@@ -209,7 +210,7 @@ async fn linger(stream: &mut Stream) {
 
 /// Reads client frames until the connection ends, then takes it out of its rooms.
 async fn read_loop(shared: &Shared, stream: &mut Stream) {
-    let config = &shared.state.config;
+    let config = &shared.gateway.config;
     let mut reader = Reader {
         rate: RateLimit::new(config.rate_per_sec, config.rate_burst),
         strikes: 0,
@@ -266,7 +267,7 @@ async fn read_loop(shared: &Shared, stream: &mut Stream) {
     }
     // Settle every room this connection was in, whatever ended it.
     for room_id in shared.session.take_rooms() {
-        shared.state.hub.leave(room_id, shared.session.id()).await;
+        shared.gateway.hub.leave(room_id, shared.session.id()).await;
     }
 }
 
@@ -355,7 +356,7 @@ impl Reader {
             ClientFrame::LeaveRoom { room_id } => {
                 if shared.session.exit_room(room_id) {
                     self.last_typing.remove(&room_id);
-                    shared.state.hub.leave(room_id, shared.session.id()).await;
+                    shared.gateway.hub.leave(room_id, shared.session.id()).await;
                     // Through the writer, which then drops any chat of the room in flight.
                     shared.session.reply(Outbound::Left {
                         room_id,
@@ -372,7 +373,7 @@ impl Reader {
             } => {
                 let user = shared.session.user();
                 match rooms::send_message(
-                    &shared.state,
+                    &shared.gateway.rooms,
                     user,
                     room_id,
                     Some(&client_msg_id),
@@ -391,9 +392,9 @@ impl Reader {
             ClientFrame::Read { room_id, seq } => {
                 let user_id = shared.session.user().id;
                 if let Err(err) = shared
-                    .state
-                    .store
+                    .gateway
                     .rooms
+                    .store
                     .mark_read(room_id, user_id, seq)
                     .await
                 {
@@ -405,7 +406,7 @@ impl Reader {
 
     async fn reauth(&self, shared: &Shared, token: &str) {
         let user = shared.session.user();
-        match crate::auth::authenticate(&shared.state, token)
+        match crate::auth::authenticate(&shared.gateway.auth, token)
             .await
             .and_then(|c| Ok((c.user()?, c.exp)))
         {
@@ -429,16 +430,20 @@ impl Reader {
         if session.exit_room(room_id) {
             // Joining again (e.g. to resume from another seq, or after losing
             // membership, which the room settles on its own) starts from a clean slate.
-            shared.state.hub.leave(room_id, session.id()).await;
+            shared.gateway.hub.leave(room_id, session.id()).await;
         }
-        let cap = shared.state.config.max_rooms_per_connection;
+        let cap = shared.gateway.config.max_rooms_per_connection;
         if session.room_count() >= cap {
             return Err(Error::TooManyRooms(cap));
         }
         let user = session.user();
-        rooms::ensure_member(&shared.state, user, room_id, access_code).await?;
+        rooms::ensure_member(&shared.gateway.rooms, user, room_id, access_code).await?;
         // The room task records the room on the session when it accepts it.
-        shared.state.hub.join(room_id, session.clone(), since).await
+        shared
+            .gateway
+            .hub
+            .join(room_id, session.clone(), since)
+            .await
     }
 
     fn typing(&mut self, shared: &Shared, room_id: RoomId) {
@@ -453,7 +458,7 @@ impl Reader {
             return;
         }
         self.last_typing.insert(room_id, now);
-        rooms::publish_typing(&shared.state, shared.session.user(), room_id);
+        rooms::publish_typing(&shared.gateway.rooms, shared.session.user(), room_id);
     }
 }
 
@@ -500,7 +505,7 @@ async fn write_loop<'a>(
     mut queue: mpsc::Receiver<Outbound>,
     mut expiry: watch::Receiver<i64>,
 ) -> (Writer<'a>, mpsc::Receiver<Outbound>) {
-    let config = &shared.state.config;
+    let config = &shared.gateway.config;
     let closing = shared.session.closing().clone();
     let mut writer = Writer {
         shared,
@@ -613,7 +618,7 @@ impl Writer<'_> {
 
     /// Writes the stored messages after what this connection has seen, up to `upto`.
     async fn replay(&mut self, room_id: RoomId, upto: Seq) -> Result<(), Stop> {
-        let store = &self.shared.state.store;
+        let messages = &self.shared.gateway.rooms.messages;
         loop {
             let after = self.delivered.get(&room_id).map_or(upto, |c| c.last());
             if after >= upto {
@@ -623,7 +628,7 @@ impl Writer<'_> {
                 // The client resumes the rest by seq.
                 return Err(Stop);
             }
-            let page = match store.messages.after(room_id, after, REPLAY_PAGE).await {
+            let page = match messages.after(room_id, after, REPLAY_PAGE).await {
                 Ok(page) => page,
                 Err(err) => {
                     // Without the store the stream cannot be made whole: make the client
@@ -651,7 +656,7 @@ impl Writer<'_> {
     /// Ends the connection: writes what is queued when the reason allows (bounded by
     /// the write timeout), then the close frame.
     async fn close(mut self, reason: CloseReason, mut queue: mpsc::Receiver<Outbound>) {
-        let timeout = self.shared.state.config.write_timeout();
+        let timeout = self.shared.gateway.config.write_timeout();
         if reason.flush_first() {
             let flush = async {
                 while let Ok(item) = queue.try_recv() {
@@ -704,13 +709,13 @@ impl Writer<'_> {
 
     /// One frame handed to the socket, which writes once its buffer fills.
     async fn feed(&mut self, message: Message) -> Result<(), Stop> {
-        let timeout = self.shared.state.config.write_timeout();
+        let timeout = self.shared.gateway.config.write_timeout();
         let result = tokio::time::timeout(timeout, self.sink.feed(message)).await;
         self.outcome(result)
     }
 
     async fn flush(&mut self) -> Result<(), Stop> {
-        let timeout = self.shared.state.config.write_timeout();
+        let timeout = self.shared.gateway.config.write_timeout();
         let result = tokio::time::timeout(timeout, self.sink.flush()).await;
         self.outcome(result)
     }

@@ -8,6 +8,7 @@ mod message_store;
 pub mod routes;
 mod store;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use socket_hub_protocol::rest::RoomView;
@@ -18,20 +19,33 @@ pub use routes::routes;
 pub use store::{RoomAccess, RoomStore};
 
 use crate::auth::password;
-use crate::broker::Envelope;
+use crate::broker::{Broker, Envelope};
 use crate::error::{Error, Result};
-use crate::state::AppState;
+
+/// What the rooms routes and sending (from REST or the gateway) need: the service's own
+/// slice of the app state, so rooms depends on nothing above it. Cloning bumps a few
+/// reference counts.
+#[derive(Clone)]
+pub struct Rooms {
+    /// Rooms and memberships.
+    pub store: RoomStore,
+    /// Durable history.
+    pub messages: MessageStore,
+    /// Fan-out of stored messages, typing notices and evictions.
+    pub broker: Arc<dyn Broker>,
+    /// Longest message content, in characters (`--max-content-chars`).
+    pub max_content_chars: usize,
+}
 
 /// A room the user may see (public, or private and a member); private rooms of others
 /// are reported as not found, never as forbidden, so their existence does not leak.
 pub(crate) async fn visible_room(
-    state: &AppState,
+    rooms: &Rooms,
     user: &User,
     room_id: RoomId,
 ) -> Result<RoomAccess> {
-    let access = state
+    let access = rooms
         .store
-        .rooms
         .access(room_id, user.id)
         .await?
         .ok_or(Error::NotFound("room"))?;
@@ -44,14 +58,13 @@ pub(crate) async fn visible_room(
 /// Makes `user` a member if they are not yet: free for public rooms, with the right
 /// access code for private ones.
 pub(crate) async fn ensure_member(
-    state: &AppState,
+    rooms: &Rooms,
     user: &User,
     room_id: RoomId,
     access_code: Option<String>,
 ) -> Result<RoomView> {
-    let access = state
+    let access = rooms
         .store
-        .rooms
         .access(room_id, user.id)
         .await?
         .ok_or(Error::NotFound("room"))?;
@@ -67,12 +80,7 @@ pub(crate) async fn ensure_member(
             return Err(Error::WrongAccessCode);
         }
     }
-    if state
-        .store
-        .rooms
-        .add_member(room_id, user.id, "member")
-        .await?
-    {
+    if rooms.store.add_member(room_id, user.id, "member").await? {
         view.room.member_count += 1;
     }
     view.room.is_member = true;
@@ -83,21 +91,20 @@ pub(crate) async fn ensure_member(
 /// `client_msg_id` returns the original message and sends nothing again. Returns once
 /// the message is stored: fan-out is handed to the broker without waiting on it.
 pub(crate) async fn send_message(
-    state: &AppState,
+    rooms: &Rooms,
     user: &User,
     room_id: RoomId,
     client_msg_id: Option<&str>,
     content: &str,
 ) -> Result<Message> {
-    validate_content(content, state.config.max_content_chars)?;
+    validate_content(content, rooms.max_content_chars)?;
     if client_msg_id.is_some_and(|id| id.is_empty() || id.len() > 64) {
         return Err(Error::InvalidInput(
             "client_msg_id must be 1-64 bytes".into(),
         ));
     }
     let started = Instant::now();
-    let appended = state
-        .store
+    let appended = rooms
         .messages
         .append(NewMessage {
             room_id,
@@ -111,24 +118,24 @@ pub(crate) async fn send_message(
         Appended::Stored(message) => {
             metrics::counter!("socket_hub_messages_total").increment(1);
             // Stored is what counts: if fan-out drops it, receivers refill from the store.
-            state.broker.publish(Envelope::chat(&message));
+            rooms.broker.publish(Envelope::chat(&message));
             Ok(message)
         }
         Appended::Duplicate(message) => Ok(message),
         Appended::NotMember => {
-            visible_room(state, user, room_id).await?;
+            visible_room(rooms, user, room_id).await?;
             Err(Error::Forbidden("join the room before sending to it"))
         }
     }
 }
 
 /// Tells the room's other members that `user` is typing. Ephemeral: never stored.
-pub(crate) fn publish_typing(state: &AppState, user: &User, room_id: RoomId) {
+pub(crate) fn publish_typing(rooms: &Rooms, user: &User, room_id: RoomId) {
     let frame = ServerFrame::Typing {
         room_id,
         user: user.clone(),
     };
-    state
+    rooms
         .broker
         .publish(Envelope::ephemeral(room_id, Some(user.id), &frame));
 }

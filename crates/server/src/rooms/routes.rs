@@ -1,6 +1,6 @@
 //! REST routes of the rooms and messages service.
 
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -12,12 +12,13 @@ use socket_hub_protocol::rest::{
 };
 use socket_hub_protocol::{Message, RoomId, Seq};
 
-use super::{ensure_member, send_message, validate_access_code, validate_room_name, visible_room};
-use crate::auth::{AuthUser, password};
+use super::{
+    Rooms, ensure_member, send_message, validate_access_code, validate_room_name, visible_room,
+};
+use crate::auth::{Auth, AuthUser, password};
 use crate::broker::Envelope;
 use crate::error::{Error, Result};
 use crate::http::{JsonBody, OptionalJson, PathParam, QueryParams, created};
-use crate::state::AppState;
 
 /// Largest history page.
 const MAX_PAGE: u32 = 200;
@@ -25,7 +26,12 @@ const MAX_PAGE: u32 = 200;
 const DEFAULT_PAGE: u32 = 50;
 
 /// Routes under `/api/v1/rooms`.
-pub fn routes() -> Router<AppState> {
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Rooms: FromRef<S>,
+    Auth: FromRef<S>,
+{
     Router::new()
         .route("/rooms", post(create_room).get(list_rooms))
         .route("/rooms/{id}", get(get_room))
@@ -45,7 +51,7 @@ pub fn routes() -> Router<AppState> {
         (status = 422, description = "Invalid name or access code", body = Problem),
     ))]
 pub async fn create_room(
-    State(state): State<AppState>,
+    State(rooms): State<Rooms>,
     AuthUser(user): AuthUser,
     JsonBody(body): JsonBody<CreateRoom>,
 ) -> Result<Response> {
@@ -67,9 +73,8 @@ pub async fn create_room(
         }
         (false, None) => None,
     };
-    let room = state
+    let room = rooms
         .store
-        .rooms
         .create(user.id, name, body.is_private, code_hash.as_deref())
         .await?;
     Ok(created(room))
@@ -80,10 +85,10 @@ pub async fn create_room(
     security(("bearer" = [])),
     responses((status = 200, description = "Rooms the caller may see", body = RoomList)))]
 pub async fn list_rooms(
-    State(state): State<AppState>,
+    State(rooms): State<Rooms>,
     AuthUser(user): AuthUser,
 ) -> Result<Json<RoomList>> {
-    let rooms = state.store.rooms.list(user.id).await?;
+    let rooms = rooms.store.list(user.id).await?;
     Ok(Json(RoomList { rooms }))
 }
 
@@ -96,11 +101,11 @@ pub async fn list_rooms(
         (status = 404, description = "No such room, or a private room of others", body = Problem),
     ))]
 pub async fn get_room(
-    State(state): State<AppState>,
+    State(rooms): State<Rooms>,
     AuthUser(user): AuthUser,
     PathParam(room_id): PathParam<RoomId>,
 ) -> Result<Json<RoomView>> {
-    Ok(Json(visible_room(&state, &user, room_id).await?.view))
+    Ok(Json(visible_room(&rooms, &user, room_id).await?.view))
 }
 
 /// Become a member: free for public rooms, with the access code for private ones.
@@ -114,13 +119,13 @@ pub async fn get_room(
         (status = 404, description = "No such room", body = Problem),
     ))]
 pub async fn join_room(
-    State(state): State<AppState>,
+    State(rooms): State<Rooms>,
     AuthUser(user): AuthUser,
     PathParam(room_id): PathParam<RoomId>,
     OptionalJson(body): OptionalJson<JoinRoom>,
 ) -> Result<Json<RoomView>> {
     Ok(Json(
-        ensure_member(&state, &user, room_id, body.access_code).await?,
+        ensure_member(&rooms, &user, room_id, body.access_code).await?,
     ))
 }
 
@@ -133,13 +138,13 @@ pub async fn join_room(
         (status = 404, description = "No such room", body = Problem),
     ))]
 pub async fn leave_room(
-    State(state): State<AppState>,
+    State(rooms): State<Rooms>,
     AuthUser(user): AuthUser,
     PathParam(room_id): PathParam<RoomId>,
 ) -> Result<Response> {
-    visible_room(&state, &user, room_id).await?;
-    if state.store.rooms.remove_member(room_id, user.id).await? {
-        state.broker.publish(Envelope::evict(room_id, user.id));
+    visible_room(&rooms, &user, room_id).await?;
+    if rooms.store.remove_member(room_id, user.id).await? {
+        rooms.broker.publish(Envelope::evict(room_id, user.id));
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -153,12 +158,12 @@ pub async fn leave_room(
         (status = 404, description = "No such room", body = Problem),
     ))]
 pub async fn list_members(
-    State(state): State<AppState>,
+    State(rooms): State<Rooms>,
     AuthUser(user): AuthUser,
     PathParam(room_id): PathParam<RoomId>,
 ) -> Result<Json<MemberList>> {
-    visible_room(&state, &user, room_id).await?;
-    let members = state.store.rooms.members(room_id).await?;
+    visible_room(&rooms, &user, room_id).await?;
+    let members = rooms.store.members(room_id).await?;
     Ok(Json(MemberList { members }))
 }
 
@@ -181,7 +186,7 @@ pub struct HistoryQuery {
         (status = 404, description = "No such room", body = Problem),
     ))]
 pub async fn history(
-    State(state): State<AppState>,
+    State(rooms): State<Rooms>,
     AuthUser(user): AuthUser,
     PathParam(room_id): PathParam<RoomId>,
     QueryParams(query): QueryParams<HistoryQuery>,
@@ -190,12 +195,11 @@ pub async fn history(
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(Error::InvalidInput(format!("limit must be 1-{MAX_PAGE}")));
     }
-    let room = visible_room(&state, &user, room_id).await?;
+    let room = visible_room(&rooms, &user, room_id).await?;
     if !room.view.room.is_member {
         return Err(Error::Forbidden("join the room to read its history"));
     }
-    let messages = state
-        .store
+    let messages = rooms
         .messages
         .history(room_id, query.before_seq, limit)
         .await?;
@@ -220,13 +224,13 @@ pub async fn history(
         (status = 422, description = "Empty or too long", body = Problem),
     ))]
 pub async fn post_message(
-    State(state): State<AppState>,
+    State(rooms): State<Rooms>,
     AuthUser(user): AuthUser,
     PathParam(room_id): PathParam<RoomId>,
     JsonBody(body): JsonBody<SendMessage>,
 ) -> Result<Response> {
     let message = send_message(
-        &state,
+        &rooms,
         &user,
         room_id,
         body.client_msg_id.as_deref(),
@@ -243,16 +247,12 @@ pub async fn post_message(
     request_body = MarkRead,
     responses((status = 204, description = "Marker stored")))]
 pub async fn mark_read(
-    State(state): State<AppState>,
+    State(rooms): State<Rooms>,
     AuthUser(user): AuthUser,
     PathParam(room_id): PathParam<RoomId>,
     JsonBody(body): JsonBody<MarkRead>,
 ) -> Result<Response> {
-    visible_room(&state, &user, room_id).await?;
-    state
-        .store
-        .rooms
-        .mark_read(room_id, user.id, body.seq)
-        .await?;
+    visible_room(&rooms, &user, room_id).await?;
+    rooms.store.mark_read(room_id, user.id, body.seq).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -1,19 +1,20 @@
-//! Users service: who the caller is.
+//! Users service: who the caller is. Accounts themselves (creation, credentials) are
+//! auth's, below this.
 
-mod store;
-
+use axum::extract::FromRef;
 use axum::routing::get;
 use axum::{Json, Router};
 use socket_hub_protocol::User;
 use socket_hub_protocol::rest::Problem;
 
-pub use store::{UserRecord, UserStore};
-
-use crate::auth::AuthUser;
-use crate::state::AppState;
+use crate::auth::{Auth, AuthUser};
 
 /// Routes under `/api/v1/users`.
-pub fn routes() -> Router<AppState> {
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Auth: FromRef<S>,
+{
     Router::new().route("/users/me", get(me))
 }
 

@@ -193,7 +193,8 @@ async fn a_token_whose_account_does_not_exist_is_refused_everywhere() {
     // registration, or a deleted account).
     let ghost = app
         .state
-        .tokens
+        .auth
+        .keys
         .issue_access(&User {
             id: 987_654,
             username: "ghost".into(),
@@ -317,7 +318,8 @@ async fn expired_token_is_refused_with_token_expired() {
     let now = chrono::Utc::now().timestamp();
     let stale = app
         .state
-        .tokens
+        .auth
+        .keys
         .sign(&Claims {
             sub: session.user.id.to_string(),
             name: "expired".into(),

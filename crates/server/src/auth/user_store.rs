@@ -1,4 +1,6 @@
-//! Queries on the `users` table, one text for both backends.
+//! Queries on the `users` table (accounts and their password hashes), one text for both
+//! backends. Auth owns it: it creates accounts, checks credentials and that a token's
+//! account exists.
 
 use socket_hub_protocol::{User, UserId};
 
