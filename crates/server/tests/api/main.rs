@@ -9,3 +9,5 @@ mod lifecycle;
 mod limits;
 mod rooms;
 mod storage;
+#[path = "../support/mod.rs"]
+mod support;

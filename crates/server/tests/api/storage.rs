@@ -3,44 +3,16 @@
 
 use std::collections::BTreeMap;
 
-use socket_hub_client::Connection;
-use socket_hub_protocol::{ClientFrame, ErrorCode, Message, ServerFrame};
+use socket_hub_protocol::ErrorCode;
 use sqlx::{Connection as _, SqliteConnection};
 
 use crate::helpers::{WAIT, duo, spawn_with};
+use crate::support::{Outcome, send_for_outcome};
 
 /// The database's page cap: a few hundred KiB, most of it taken by ballast.
 const MAX_PAGES: u32 = 300;
 /// Pages left to the server once the ballast is in.
 const HEADROOM_PAGES: i64 = 12;
-
-/// What a send came back with.
-enum Outcome {
-    Acked(Message),
-    Refused(ErrorCode, Option<String>),
-}
-
-async fn send(ws: &mut Connection, room_id: i64, id: &str, content: &str) -> Outcome {
-    ws.send(&ClientFrame::MessageSend {
-        room_id,
-        client_msg_id: id.into(),
-        content: content.into(),
-    })
-    .await
-    .expect("send");
-    ws.wait_for(WAIT, |f| match f {
-        ServerFrame::Ack {
-            client_msg_id,
-            message,
-        } if client_msg_id == id => Some(Outcome::Acked(message.clone())),
-        ServerFrame::Error {
-            code, reference, ..
-        } => Some(Outcome::Refused(*code, reference.clone())),
-        _ => None,
-    })
-    .await
-    .expect("ack or error")
-}
 
 /// A connection of the test's own to the database file, outside the server's page cap.
 async fn side_connection(app: &crate::helpers::TestApp) -> SqliteConnection {
@@ -98,7 +70,7 @@ async fn a_full_database_refuses_sends_as_unavailable_and_recovers_when_space_fr
     let mut refused = 0;
     for i in 0..200 {
         let id = format!("m{i}");
-        match send(&mut duo.a, room_id, &id, &content).await {
+        match send_for_outcome(&mut duo.a, room_id, &id, &content, WAIT).await {
             Outcome::Acked(message) => acked.push(message),
             Outcome::Refused(code, reference) => {
                 assert_eq!(
@@ -153,7 +125,7 @@ async fn a_full_database_refuses_sends_as_unavailable_and_recovers_when_space_fr
         .expect("drop ballast");
     assert_eq!(readyz(http.clone()).await, 200, "ready again");
     let last = acked.last().map_or(0, |m| m.seq);
-    let after = match send(&mut duo.a, room_id, "after", "space again").await {
+    let after = match send_for_outcome(&mut duo.a, room_id, "after", "space again", WAIT).await {
         Outcome::Acked(message) => message,
         Outcome::Refused(code, _) => panic!("still refused with {code:?}"),
     };

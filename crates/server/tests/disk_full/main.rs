@@ -16,7 +16,7 @@ use std::time::Duration;
 use socket_hub_client::{Auth, Client, Connection};
 use socket_hub_protocol::rest::Session;
 use socket_hub_protocol::{ClientFrame, ErrorCode, Message, ServerFrame};
-use support::Instance;
+use support::{Instance, Outcome, send_for_outcome};
 
 const WAIT: Duration = Duration::from_secs(15);
 const PASSWORD: &str = "correct horse battery";
@@ -84,33 +84,6 @@ fn fill_with_ballast(dir: &Path) -> PathBuf {
         .expect("give headroom back");
     file.sync_all().expect("sync ballast");
     path
-}
-
-enum Outcome {
-    Acked(Message),
-    Refused(ErrorCode, Option<String>),
-}
-
-async fn send(ws: &mut Connection, room_id: i64, id: &str, content: &str) -> Outcome {
-    ws.send(&ClientFrame::MessageSend {
-        room_id,
-        client_msg_id: id.into(),
-        content: content.into(),
-    })
-    .await
-    .expect("send");
-    ws.wait_for(WAIT, |f| match f {
-        ServerFrame::Ack {
-            client_msg_id,
-            message,
-        } if client_msg_id == id => Some(Outcome::Acked(message.clone())),
-        ServerFrame::Error {
-            code, reference, ..
-        } => Some(Outcome::Refused(*code, reference.clone())),
-        _ => None,
-    })
-    .await
-    .expect("ack or error")
 }
 
 async fn connect(url: &str, session: &Session, room_id: i64) -> Connection {
@@ -201,7 +174,7 @@ async fn a_full_disk_never_loses_an_acknowledged_message_and_recovers_without_re
     let mut refused = 0;
     for i in 0..2_000 {
         let id = format!("m{i}");
-        match send(&mut ws, room.id, &id, &content).await {
+        match send_for_outcome(&mut ws, room.id, &id, &content, WAIT).await {
             Outcome::Acked(message) => acked.push(message),
             Outcome::Refused(code, reference) => {
                 assert_eq!(
@@ -233,7 +206,7 @@ async fn a_full_disk_never_loses_an_acknowledged_message_and_recovers_without_re
     until_ready(&url).await;
     for i in 0..3 {
         let id = format!("after{i}");
-        match send(&mut ws, room.id, &id, "room again").await {
+        match send_for_outcome(&mut ws, room.id, &id, "room again", WAIT).await {
             Outcome::Acked(message) => acked.push(message),
             Outcome::Refused(code, _) => panic!("{id} refused with {code:?} after recovery"),
         }
@@ -277,7 +250,7 @@ async fn a_full_disk_never_loses_an_acknowledged_message_and_recovers_without_re
     // Nothing is handed out twice after the restart: not a seq, not a message id, not
     // a user id (an old token must not name a new account).
     let mut ws = connect(&url, &alice_s, room.id).await;
-    let next = match send(&mut ws, room.id, "restarted", "still here").await {
+    let next = match send_for_outcome(&mut ws, room.id, "restarted", "still here", WAIT).await {
         Outcome::Acked(message) => message,
         Outcome::Refused(code, _) => panic!("refused after restart with {code:?}"),
     };

@@ -322,3 +322,39 @@ impl Instance {
             .expect("wait for the instance")
     }
 }
+
+/// What a `message_send` came back with: the ack, or the error frame's code and ref.
+pub enum Outcome {
+    Acked(socket_hub_protocol::Message),
+    Refused(socket_hub_protocol::ErrorCode, Option<String>),
+}
+
+/// Sends one message and waits (up to `wait`) for its ack or an error frame.
+pub async fn send_for_outcome(
+    ws: &mut socket_hub_client::Connection,
+    room_id: i64,
+    id: &str,
+    content: &str,
+    wait: Duration,
+) -> Outcome {
+    use socket_hub_protocol::{ClientFrame, ServerFrame};
+    ws.send(&ClientFrame::MessageSend {
+        room_id,
+        client_msg_id: id.into(),
+        content: content.into(),
+    })
+    .await
+    .expect("send");
+    ws.wait_for(wait, |f| match f {
+        ServerFrame::Ack {
+            client_msg_id,
+            message,
+        } if client_msg_id == id => Some(Outcome::Acked(message.clone())),
+        ServerFrame::Error {
+            code, reference, ..
+        } => Some(Outcome::Refused(*code, reference.clone())),
+        _ => None,
+    })
+    .await
+    .expect("ack or error")
+}
