@@ -2,7 +2,9 @@
 
 use socket_hub_protocol::{ClientFrame, ErrorCode, ServerFrame};
 
-use crate::helpers::{Duo, WAIT, assert_quiet, duo, join, members, next_chat, send, spawn_app};
+use crate::helpers::{
+    Duo, WAIT, assert_quiet, duo, join, members, next_chat, next_error_with_ref, send, spawn_app,
+};
 
 #[tokio::test]
 async fn two_users_chat_both_ways() {
@@ -336,15 +338,7 @@ async fn a_connection_evicted_by_a_rest_leave_cannot_send_typing_into_the_room()
     b.send(&ClientFrame::Typing { room_id: room.id })
         .await
         .expect("typing");
-    let (code, reference) = b
-        .wait_for(WAIT, |f| match f {
-            ServerFrame::Error {
-                code, reference, ..
-            } => Some((*code, reference.clone())),
-            _ => None,
-        })
-        .await
-        .expect("error");
+    let (code, reference) = next_error_with_ref(&mut b).await;
     assert_eq!(code, ErrorCode::NotJoined);
     assert_eq!(reference, Some(room.id.to_string()));
     // Alice sees bob leave, and no typing from him: the pong comes next.

@@ -165,8 +165,17 @@ pub async fn next_chat(ws: &mut Connection) -> Message {
 
 /// The next error frame's code.
 pub async fn next_error(ws: &mut Connection) -> socket_hub_protocol::ErrorCode {
+    next_error_with_ref(ws).await.0
+}
+
+/// The next error frame's code and the `ref` naming the request it answers.
+pub async fn next_error_with_ref(
+    ws: &mut Connection,
+) -> (socket_hub_protocol::ErrorCode, Option<String>) {
     ws.wait_for(WAIT, |f| match f {
-        ServerFrame::Error { code, .. } => Some(*code),
+        ServerFrame::Error {
+            code, reference, ..
+        } => Some((*code, reference.clone())),
         _ => None,
     })
     .await

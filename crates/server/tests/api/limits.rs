@@ -5,7 +5,8 @@ use socket_hub_client::{Auth, ConnectOptions, Connection};
 use socket_hub_protocol::{ClientFrame, CloseCode, ErrorCode, ServerFrame};
 
 use crate::helpers::{
-    WAIT, assert_quiet, join, next_chat, next_error, send, spawn_app, spawn_with,
+    WAIT, assert_quiet, join, next_chat, next_error, next_error_with_ref, send, spawn_app,
+    spawn_with,
 };
 
 #[tokio::test]
@@ -86,15 +87,7 @@ async fn content_limits_are_errors_with_the_client_msg_id() {
         })
         .await
         .expect("send");
-        let (got, reference) = ws
-            .wait_for(WAIT, |f| match f {
-                ServerFrame::Error {
-                    code, reference, ..
-                } => Some((*code, reference.clone())),
-                _ => None,
-            })
-            .await
-            .expect("error");
+        let (got, reference) = next_error_with_ref(&mut ws).await;
         assert_eq!((got, reference.as_deref()), (code, Some("big")));
     }
     // Exactly at the limit is fine, in characters not bytes.
@@ -287,15 +280,7 @@ async fn joining_more_rooms_than_allowed_is_refused_with_too_many_rooms() {
     })
     .await
     .expect("send");
-    let (code, reference) = ws
-        .wait_for(WAIT, |f| match f {
-            ServerFrame::Error {
-                code, reference, ..
-            } => Some((*code, reference.clone())),
-            _ => None,
-        })
-        .await
-        .expect("error");
+    let (code, reference) = next_error_with_ref(&mut ws).await;
     assert_eq!(code, ErrorCode::TooManyRooms);
     assert_eq!(reference, Some(rooms[2].to_string()));
     // Joining one again is not one more, and leaving one makes room.
