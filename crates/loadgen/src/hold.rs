@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 
 use crate::LoadError;
 use crate::histogram::Histogram;
-use crate::link::{Dial, Link};
+use crate::link::{Dial, HOLD_READ_BUFFER, Link};
 use crate::options::{Options, Scenario};
 use crate::probe::Probe;
 use crate::report::Report;
@@ -119,7 +119,7 @@ pub(crate) async fn connect_share(share: Share) -> Held {
                 return;
             };
             let t0 = Instant::now();
-            let result = connect_and_join(&layout, c).await;
+            let result = connect_and_join(&layout, c, HOLD_READ_BUFFER).await;
             drop(permit);
             let mut link = match result {
                 Ok(link) => {
@@ -175,7 +175,11 @@ pub(crate) async fn connect_share(share: Share) -> Held {
 }
 
 /// Connects connection `c` of `layout` and joins it to its room.
-pub(crate) async fn connect_and_join(layout: &Layout, c: usize) -> Result<Link, LoadError> {
+pub(crate) async fn connect_and_join(
+    layout: &Layout,
+    c: usize,
+    read_buffer: usize,
+) -> Result<Link, LoadError> {
     let (url, addr) = layout.endpoint(c);
     let (token, user) = layout.identity(c);
     let dial = Dial {
@@ -186,6 +190,7 @@ pub(crate) async fn connect_and_join(layout: &Layout, c: usize) -> Result<Link, 
         user,
         index: c,
         source_ips: layout.source_ips,
+        read_buffer,
     };
     let mut link = Link::connect(&dial).await?;
     let room = layout

@@ -39,6 +39,9 @@ pub(crate) struct Dial<'a> {
     pub(crate) user: String,
     pub(crate) index: usize,
     pub(crate) source_ips: u8,
+    /// Bytes read from the socket at a time: small for idle holds (tens of thousands of
+    /// connections in one process), large for receivers of a hot room.
+    pub(crate) read_buffer: usize,
 }
 
 /// An open connection.
@@ -66,10 +69,15 @@ pub(crate) enum Incoming {
     Closed(String),
 }
 
-/// Small WebSocket buffers: tens of thousands of client connections live in one process.
-fn ws_config() -> WebSocketConfig {
+/// Read buffer for connections that are only held (`idle`, `connect-storm`).
+pub(crate) const HOLD_READ_BUFFER: usize = 4096;
+/// Read buffer for connections that receive a stream: one read takes a whole burst.
+pub(crate) const TRAFFIC_READ_BUFFER: usize = 16 * 1024;
+
+/// WebSocket buffers sized per scenario; writes go out at once (a client sends little).
+fn ws_config(read_buffer: usize) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4096)
+        .read_buffer_size(read_buffer)
         .write_buffer_size(0)
         .max_message_size(Some(16 << 20))
 }
@@ -123,7 +131,7 @@ impl Link {
                     dial.url,
                     Auth::Header(dial.token.to_owned()),
                     socket,
-                    ws_config(),
+                    ws_config(dial.read_buffer),
                 )
                 .await
                 .map(|c| Link::Hub(Box::new(c)))
@@ -147,7 +155,7 @@ impl Link {
                     let (ws, _) = tokio_tungstenite::client_async_with_config(
                         request,
                         stream,
-                        Some(ws_config()),
+                        Some(ws_config(dial.read_buffer)),
                     )
                     .await
                     .map_err(|e| LoadError::Connect(e.to_string()))?;
@@ -265,6 +273,9 @@ impl Link {
             },
             Link::Peer(ws) => match ws.next().await {
                 Some(Ok(Message::Text(text))) => {
+                    if let Some(incoming) = scan_peer(text.as_str(), peer_room) {
+                        return incoming;
+                    }
                     match serde_json::from_str::<PeerFrame<'_>>(text.as_str()) {
                         Ok(frame) => match frame.kind {
                             "msg" => Incoming::Msg {
@@ -305,8 +316,65 @@ impl Link {
 
 /// Decodes only what the scenarios count from a Socket-Hub frame: the frame's type,
 /// then a chat's room, seq and content or an ack's id. Decoding every field (user,
-/// timestamps) would make the load generator, not the server, the bottleneck.
+/// timestamps) would make the load generator, not the server, the bottleneck: the
+/// frames a run is made of (chats, acks) are scanned without a JSON parser, anything
+/// else (or anything the scan does not recognise) goes through serde.
 fn hub_incoming(text: &str) -> Incoming {
+    scan_hub(text).unwrap_or_else(|| decode_hub(text))
+}
+
+/// The byte scan behind [`hub_incoming`]. It relies on what serde writes for
+/// `ServerFrame`: the `type` tag first, then the fields in declaration order, no
+/// whitespace. A key such as `"seq":` cannot occur inside a JSON string (its quotes
+/// would be escaped), and no object nested before `seq` has one, so the first match is
+/// the message's own.
+fn scan_hub(text: &str) -> Option<Incoming> {
+    if let Some(rest) = text.strip_prefix(r#"{"type":"chat","message":{"#) {
+        let (room, rest) = integer_after(rest, r#""room_id":"#)?;
+        let (seq, rest) = integer_after(rest, r#""seq":"#)?;
+        let content = after(rest, r#""content":""#)?;
+        return Some(Incoming::Msg {
+            room,
+            sent_at: stamp(content),
+            seq: Some(seq),
+        });
+    }
+    let id = text.strip_prefix(r#"{"type":"ack","client_msg_id":""#)?;
+    Some(Incoming::Ack { sent_at: stamp(id) })
+}
+
+/// The peers' `msg` and `ack` frames, scanned like [`scan_hub`] (the Go and Node hubs
+/// write `type` first); `None` sends the frame through serde.
+fn scan_peer(text: &str, peer_room: RoomId) -> Option<Incoming> {
+    if let Some(rest) = text.strip_prefix(r#"{"type":"msg","#) {
+        let body = after(rest, r#""body":""#)?;
+        return Some(Incoming::Msg {
+            room: peer_room,
+            sent_at: stamp(body),
+            seq: None,
+        });
+    }
+    let id = text.strip_prefix(r#"{"type":"ack","id":""#)?;
+    Some(Incoming::Ack { sent_at: stamp(id) })
+}
+
+/// The text after the first `key`.
+fn after<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    text.find(key).map(|at| &text[at + key.len()..])
+}
+
+/// The integer right after the first `key`, and the text after it.
+fn integer_after<'a>(text: &'a str, key: &str) -> Option<(i64, &'a str)> {
+    let rest = after(text, key)?;
+    let end = rest
+        .bytes()
+        .position(|b| !(b.is_ascii_digit() || b == b'-'))
+        .unwrap_or(rest.len());
+    Some((rest[..end].parse().ok()?, &rest[end..]))
+}
+
+/// [`hub_incoming`] through serde, for what the scan does not take.
+fn decode_hub(text: &str) -> Incoming {
     #[derive(Deserialize)]
     struct Kind<'a> {
         #[serde(rename = "type", borrow)]
@@ -361,10 +429,14 @@ fn hub_incoming(text: &str) -> Incoming {
 
 /// The leading decimal number of a body or id (`"<µs> ..."` or `"<µs>.<conn>.<n>"`).
 fn stamp(text: &str) -> u64 {
-    let end = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    text[..end].parse().unwrap_or(0)
+    let mut value = 0u64;
+    for b in text.bytes() {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        value = value.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+    }
+    value
 }
 
 /// A peer server frame, borrowed from the text it was parsed from.
@@ -441,6 +513,47 @@ mod tests {
             Incoming::Other
         ));
         assert!(matches!(hub_incoming("nope"), Incoming::Error(_)));
+    }
+
+    #[test]
+    fn the_scan_agrees_with_serde_whatever_the_strings_hold() {
+        let message: socket_hub_protocol::Message = serde_json::from_value(serde_json::json!({
+            "id": 1, "room_id": 7, "seq": 42,
+            "user": {"id": 3, "username": r#"x","seq":9,"room_id":8"#},
+            "content": r#"555 "content":"1","seq":1"#,
+            "client_msg_id": "555.0.1",
+            "created_at": "2026-11-23T10:00:00Z"
+        }))
+        .expect("a message");
+        let frame = ServerFrame::Chat { message }.to_json();
+        let scanned = scan_hub(&frame).expect("a chat frame scans");
+        for incoming in [scanned, decode_hub(&frame)] {
+            assert!(
+                matches!(
+                    incoming,
+                    Incoming::Msg {
+                        room: 7,
+                        sent_at: 555,
+                        seq: Some(42)
+                    }
+                ),
+                "{incoming:?}"
+            );
+        }
+        let peer =
+            r#"{"type":"msg","room":"r1","from":"u\"body\":\"9","id":"77.1.2","body":"77 xx"}"#;
+        assert!(matches!(
+            scan_peer(peer, 5),
+            Some(Incoming::Msg {
+                room: 5,
+                sent_at: 77,
+                seq: None
+            })
+        ));
+        assert!(matches!(
+            scan_peer(r#"{"type":"ack","id":"88.1.2"}"#, 5),
+            Some(Incoming::Ack { sent_at: 88 })
+        ));
     }
 
     #[tokio::test]

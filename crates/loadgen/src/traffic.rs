@@ -12,7 +12,7 @@ use tokio::time::MissedTickBehavior;
 use crate::LoadError;
 use crate::histogram::SharedHistogram;
 use crate::hold::connect_and_join;
-use crate::link::{Incoming, Link, RoomRef};
+use crate::link::{Incoming, Link, RoomRef, TRAFFIC_READ_BUFFER};
 use crate::options::{Options, Scenario};
 use crate::probe::Probe;
 use crate::report::Report;
@@ -96,7 +96,7 @@ pub(crate) async fn run(
         let expected = senders_per_room as u64 * per_sender;
         tasks.spawn(async move {
             let connected = match permits.acquire_owned().await {
-                Ok(_permit) => connect_and_join(&layout, c).await,
+                Ok(_permit) => connect_and_join(&layout, c, TRAFFIC_READ_BUFFER).await,
                 Err(_) => Err(LoadError::Connect("closed".into())),
             };
             let link = match connected {
@@ -245,7 +245,13 @@ async fn member(
     tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let deadline = tokio::time::sleep_until(start + run.duration + run.drain);
     tokio::pin!(deadline);
-    let started = start.into_std();
+    let started_us = u64::try_from(
+        start
+            .into_std()
+            .saturating_duration_since(run.clock)
+            .as_micros(),
+    )
+    .unwrap_or(0);
     let mut last_seq: Option<i64> = None;
     while counts.delivered < expected || counts.acked < planned {
         tokio::select! {
@@ -262,8 +268,10 @@ async fn member(
             incoming = link.next(room.id) => match incoming {
                 Incoming::Msg { room: r, sent_at, seq } if r == room.id => {
                     counts.delivered += 1;
-                    run.delivery.record(micros(run.clock).saturating_sub(sent_at));
-                    counts.last_delivery_us = micros(started);
+                    // One clock read per frame: `started` is a fixed offset on `run.clock`.
+                    let now = micros(run.clock);
+                    run.delivery.record(now.saturating_sub(sent_at));
+                    counts.last_delivery_us = now.saturating_sub(started_us);
                     if let Some(seq) = seq {
                         if last_seq.is_some_and(|last| seq != last + 1) {
                             counts.order_errors += 1;
@@ -273,8 +281,9 @@ async fn member(
                 }
                 Incoming::Ack { sent_at } => {
                     counts.acked += 1;
-                    run.ack.record(micros(run.clock).saturating_sub(sent_at));
-                    counts.last_ack_us = micros(started);
+                    let now = micros(run.clock);
+                    run.ack.record(now.saturating_sub(sent_at));
+                    counts.last_ack_us = now.saturating_sub(started_us);
                 }
                 Incoming::Error(e) => {
                     counts.errors += 1;

@@ -461,17 +461,7 @@ impl RoomTask {
     }
 
     fn fan_out_chat(&mut self, seq: Seq, frame: Utf8Bytes) {
-        let mut delivered = 0u64;
-        for member in &self.members {
-            let item = Outbound::Chat {
-                room_id: self.room_id,
-                seq,
-                frame: frame.clone(),
-            };
-            if member.push(item) {
-                delivered += 1;
-            }
-        }
+        let delivered = deliver_chat(&self.members, self.room_id, seq, &frame);
         self.cursor.advance(seq);
         metrics::counter!("socket_hub_frames_delivered_total").increment(delivered);
     }
@@ -503,4 +493,26 @@ impl RoomTask {
             }
         }
     }
+}
+
+/// Queues one chat frame, encoded once, for every member: per member a reference-count
+/// bump and a non-blocking push, no allocation and no JSON. Returns how many took it.
+pub(super) fn deliver_chat(
+    members: &[SessionHandle],
+    room_id: RoomId,
+    seq: Seq,
+    frame: &Utf8Bytes,
+) -> u64 {
+    let mut delivered = 0u64;
+    for member in members {
+        let item = Outbound::Chat {
+            room_id,
+            seq,
+            frame: frame.clone(),
+        };
+        if member.push(item) {
+            delivered += 1;
+        }
+    }
+    delivered
 }

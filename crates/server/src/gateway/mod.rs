@@ -4,6 +4,8 @@
 //! hands the connection to [`session`], which joins rooms through this process's
 //! [`Hub`].
 
+#[doc(hidden)]
+pub mod bench_support;
 mod hub;
 mod outbound;
 mod rate;
@@ -54,8 +56,11 @@ pub struct Gateway {
 /// Bytes read from the socket at a time. Most chat frames fit; larger ones grow the
 /// buffer as needed. Measured: 4 KiB cost 3 KB more per idle connection (BENCHMARKS.md).
 const READ_BUFFER: usize = 1024;
-/// Bytes of outgoing frames buffered before a flush (each send flushes anyway).
-const WRITE_BUFFER: usize = 1024;
+/// Bytes of outgoing frames buffered before tungstenite writes to the socket on its own.
+/// The writer flushes after each batch anyway; a threshold below a batch's size would
+/// turn that one write into one `sendto` per KiB. The buffer starts empty and grows only as
+/// far as a burst fills it, so an idle connection does not pay for it.
+const WRITE_BUFFER: usize = 64 * 1024;
 
 /// The `/ws` route.
 pub fn routes<S>() -> Router<S>

@@ -33,6 +33,19 @@ pub(crate) enum Outbound {
     Left { room_id: RoomId, frame: Utf8Bytes },
 }
 
+impl Outbound {
+    /// Bytes of the frame it carries (a replay's stored messages not counted), to bound
+    /// how much one batch hands the socket before it flushes.
+    pub(crate) fn frame_len(&self) -> usize {
+        match self {
+            Self::Frame(frame)
+            | Self::Chat { frame, .. }
+            | Self::Joined { frame, .. }
+            | Self::Left { frame, .. } => frame.len(),
+        }
+    }
+}
+
 /// Every way a connection ends. Decides the close code, the reason text, whether the
 /// frames already queued are written first, and what happens after the close frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -39,8 +39,10 @@ const FLOOD_WINDOW: Duration = Duration::from_secs(10);
 /// read it and answer. Closing at once would reset the connection while the client
 /// still has unread frames in flight, and a reset discards the close frame with them.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
-/// Most queued items written before one flush, so timers still get their turn.
-const MAX_BATCH: usize = 64;
+/// Bytes of queued frames handed to the socket before one flush: a burst goes out in
+/// one write (the socket's write buffer threshold is as large, see `gateway::WRITE_BUFFER`),
+/// and a long backlog still yields to timers and the reader between batches.
+const BATCH_BYTES: usize = 64 * 1024;
 /// Least time between two typing notices of one connection in one room.
 const TYPING_INTERVAL: Duration = Duration::from_millis(1_000);
 
@@ -218,9 +220,12 @@ async fn read_loop(shared: &Shared, stream: &mut Stream) {
         last_typing: HashMap::new(),
     };
     let closing = shared.session.closing().clone();
+    // Created once: the writer's wakeups re-poll this reader too (one task runs both).
+    let cancelled = closing.cancelled();
+    tokio::pin!(cancelled);
     loop {
         let next = tokio::select! {
-            _ = closing.cancelled() => break,
+            () = &mut cancelled => break,
             next = stream.next() => next,
         };
         let message = match next {
@@ -492,6 +497,9 @@ struct Writer<'a> {
     sink: Sink,
     /// Per joined room, the last seq written to the socket.
     delivered: HashMap<RoomId, SeqCursor>,
+    /// When the socket writes of the current batch time out: set once per batch (and per
+    /// replay page), so a frame costs no clock read and no timer of its own.
+    deadline: Instant,
 }
 
 /// Why the writer stopped early.
@@ -511,6 +519,7 @@ async fn write_loop<'a>(
         shared,
         sink,
         delivered: HashMap::new(),
+        deadline: Instant::now(),
     };
     let mut ping = tokio::time::interval(config.ping_interval());
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -518,42 +527,43 @@ async fn write_loop<'a>(
     let keepalive = config.keepalive_timeout();
     let token_expiry = tokio::time::sleep(expiry_delay(*expiry.borrow_and_update()));
     tokio::pin!(token_expiry);
+    // Long-lived futures, created once: a wakeup re-polls them instead of registering
+    // and deregistering a waiter (a lock each) on every pass of the loop.
+    let cancelled = closing.cancelled();
+    tokio::pin!(cancelled);
+    let expiry_changes = futures_util::stream::unfold(expiry, |mut expiry| async move {
+        expiry.changed().await.ok()?;
+        let expires_at = *expiry.borrow_and_update();
+        Some((expires_at, expiry))
+    });
+    tokio::pin!(expiry_changes);
     loop {
         // Timers come before the queue so that steady traffic cannot starve them.
         tokio::select! {
             biased;
-            _ = closing.cancelled() => break,
-            _ = &mut token_expiry => {
+            () = &mut cancelled => break,
+            () = &mut token_expiry => {
                 // Queued before the close: the final flush writes it last.
                 shared.reply_error(&Error::TokenExpired, None);
                 shared.session.close(CloseReason::TokenExpired);
                 break;
             }
-            Ok(()) = expiry.changed() => {
-                let delay = expiry_delay(*expiry.borrow_and_update());
-                token_expiry.as_mut().reset(Instant::now() + delay);
+            Some(expires_at) = expiry_changes.next() => {
+                token_expiry.as_mut().reset(Instant::now() + expiry_delay(expires_at));
             }
             _ = ping.tick() => {
                 if shared.idle() > keepalive {
                     shared.session.close(CloseReason::KeepaliveTimeout);
                     break;
                 }
+                writer.arm();
                 if writer.send(Message::Ping(Default::default())).await.is_err() {
                     break;
                 }
             }
             item = queue.recv() => match item {
                 Some(item) => {
-                    // Write what is queued by now, then flush once: one socket write for
-                    // a burst instead of one per frame.
-                    let mut written = writer.write_item(item).await;
-                    let mut batch = 1;
-                    while written.is_ok() && batch < MAX_BATCH {
-                        let Ok(item) = queue.try_recv() else { break };
-                        written = writer.write_item(item).await;
-                        batch += 1;
-                    }
-                    if written.is_err() || writer.flush().await.is_err() {
+                    if writer.write_batch(item, &mut queue).await.is_err() {
                         break;
                     }
                 }
@@ -572,6 +582,36 @@ fn expiry_delay(expires_at_secs: i64) -> Duration {
 }
 
 impl Writer<'_> {
+    /// Starts the write timeout of a batch.
+    fn arm(&mut self) {
+        self.deadline = Instant::now() + self.shared.gateway.config.write_timeout();
+    }
+
+    /// Writes `first` and whatever else is queued by now (up to [`BATCH_BYTES`]), then
+    /// flushes once: one socket write for a burst instead of one per frame.
+    async fn write_batch(
+        &mut self,
+        first: Outbound,
+        queue: &mut mpsc::Receiver<Outbound>,
+    ) -> Result<(), Stop> {
+        self.arm();
+        if queue.is_empty() {
+            // A room queues a message for every member before it lets any writer run,
+            // and busy rooms queue several: yielding once here lets the rest of a burst
+            // arrive, so it goes out in one write instead of one write per frame. An
+            // idle connection pays one trip through the scheduler.
+            tokio::task::yield_now().await;
+        }
+        let mut bytes = first.frame_len();
+        self.write_item(first).await?;
+        while bytes < BATCH_BYTES {
+            let Ok(item) = queue.try_recv() else { break };
+            bytes += item.frame_len();
+            self.write_item(item).await?;
+        }
+        self.flush().await
+    }
+
     /// Hands one queued item to the socket (unflushed).
     async fn write_item(&mut self, item: Outbound) -> Result<(), Stop> {
         match item {
@@ -641,6 +681,8 @@ impl Writer<'_> {
             if page.is_empty() {
                 return Ok(());
             }
+            // The store's time is not the client's: each page gets its own timeout.
+            self.arm();
             for message in page {
                 if message.seq > upto {
                     return Ok(());
@@ -707,16 +749,15 @@ impl Writer<'_> {
         self.flush().await
     }
 
-    /// One frame handed to the socket, which writes once its buffer fills.
+    /// One frame handed to the socket, which writes once its buffer fills; bounded by
+    /// the batch's deadline (see [`Writer::arm`]).
     async fn feed(&mut self, message: Message) -> Result<(), Stop> {
-        let timeout = self.shared.gateway.config.write_timeout();
-        let result = tokio::time::timeout(timeout, self.sink.feed(message)).await;
+        let result = tokio::time::timeout_at(self.deadline, self.sink.feed(message)).await;
         self.outcome(result)
     }
 
     async fn flush(&mut self) -> Result<(), Stop> {
-        let timeout = self.shared.gateway.config.write_timeout();
-        let result = tokio::time::timeout(timeout, self.sink.flush()).await;
+        let result = tokio::time::timeout_at(self.deadline, self.sink.flush()).await;
         self.outcome(result)
     }
 
