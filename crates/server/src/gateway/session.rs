@@ -39,10 +39,11 @@ const FLOOD_WINDOW: Duration = Duration::from_secs(10);
 /// read it and answer. Closing at once would reset the connection while the client
 /// still has unread frames in flight, and a reset discards the close frame with them.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
-/// Bytes of queued frames handed to the socket before one flush: a burst goes out in
-/// one write (the socket's write buffer threshold is as large, see `gateway::WRITE_BUFFER`),
-/// and a long backlog still yields to timers and the reader between batches.
-const BATCH_BYTES: usize = 64 * 1024;
+/// Bytes of queued frames handed to the socket before one flush (about 30 chat frames):
+/// a burst goes out in one write (the socket's write threshold is as large, see
+/// `gateway::WRITE_BUFFER`), and a long backlog still yields to timers and the reader
+/// between batches.
+const BATCH_BYTES: usize = 8 * 1024;
 /// Least time between two typing notices of one connection in one room.
 const TYPING_INTERVAL: Duration = Duration::from_millis(1_000);
 
