@@ -444,7 +444,7 @@ impl RoomTask {
                         delivered += 1;
                     }
                 }
-                metrics::counter!("socket_hub_frames_delivered_total").increment(delivered);
+                crate::metrics::frames_queued(delivered);
             }
             EnvelopeKind::Evict { user_id } => {
                 let evicted: Vec<u64> = self
@@ -473,12 +473,12 @@ impl RoomTask {
             }
         }
         self.cursor.advance(seq);
-        metrics::counter!("socket_hub_frames_delivered_total").increment(delivered);
+        crate::metrics::frames_queued(delivered);
     }
 
     /// Delivers everything stored after the cursor, in order.
     async fn refill(&mut self) {
-        metrics::counter!("socket_hub_room_refills_total").increment(1);
+        crate::metrics::room_refilled();
         loop {
             let page = match self
                 .hub
