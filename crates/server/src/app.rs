@@ -203,6 +203,8 @@ fn router(state: AppState) -> Router {
     }
     router
         .merge(http)
+        // Applied per route (after routing), so the matched route is known.
+        .layer(axum::middleware::from_fn(crate::http::record_duration))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

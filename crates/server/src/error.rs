@@ -114,6 +114,7 @@ impl Error {
 /// Builds a problem response; also used for errors that never become an [`Error`]
 /// (malformed JSON bodies rejected by the extractor).
 pub(crate) fn problem_response(status: StatusCode, code: ErrorCode, detail: String) -> Response {
+    crate::metrics::error_sent(code, crate::metrics::Via::Http);
     let problem = Problem {
         kind: format!("urn:socket-hub:problem:{}", code.as_str()),
         title: status.canonical_reason().unwrap_or("Error").to_string(),

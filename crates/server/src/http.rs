@@ -1,9 +1,10 @@
 //! REST plumbing shared by every service: a JSON body extractor whose rejections are
-//! problem responses like every other error.
+//! problem responses like every other error, and the request-duration metric.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, MatchedPath, Request};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use socket_hub_protocol::ErrorCode;
@@ -132,4 +133,24 @@ where
             )
         })
     }
+}
+
+/// Middleware recording each request's duration by method, matched route (the template,
+/// e.g. `/api/v1/rooms/{id}`, never the raw path) and status, up to the response head
+/// (a streamed body is not waited for; `/ws` counts until its 101).
+pub async fn record_duration(request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    crate::metrics::http_request(
+        method.as_str(),
+        route.as_deref(),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
 }

@@ -17,7 +17,8 @@
 //!   problem JSON and to error frames.
 //! - [`store`] (the database layer: `Db`, migrations, the write-transaction discipline,
 //!   `StoreError`) and [`broker`] (fan-out and presence): they know no service, only
-//!   the protocol crate. [`config`] knows nothing of the crate either.
+//!   the protocol crate. [`config`] knows nothing of the crate either, nor does
+//!   [`metrics`] (every exported metric, called from any layer).
 //!
 //! Each service takes its own context as axum's `State` (routes are generic over any
 //! state that provides it), so none of them names `state`.
@@ -29,6 +30,7 @@ pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod http;
+pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod rooms;

@@ -1,8 +1,6 @@
 //! Logs and metrics setup.
 
-use std::sync::OnceLock;
-
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
@@ -20,11 +18,10 @@ pub fn init_logging(format: LogFormat) {
     let _ = result;
 }
 
-/// The process-wide Prometheus recorder, installed on first use; `None` if another
-/// recorder was installed first.
+/// The process-wide Prometheus recorder, installed on first use with every metric of
+/// [`crate::metrics`] registered; `None` if another recorder was installed first.
 pub fn metrics_handle() -> Option<PrometheusHandle> {
-    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
-        .clone()
+    let handle = crate::metrics::recorder();
+    crate::metrics::register_all();
+    handle
 }

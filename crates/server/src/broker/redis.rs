@@ -186,7 +186,7 @@ impl Inner {
             subscriber.deliver(Received::Envelope(envelope.clone()));
         }
         if let Err(err) = self.outgoing.try_send(envelope) {
-            metrics::counter!("socket_hub_publish_dropped_total").increment(1);
+            crate::metrics::publish_dropped();
             let envelope = match err {
                 mpsc::error::TrySendError::Full(envelope)
                 | mpsc::error::TrySendError::Closed(envelope) => envelope,

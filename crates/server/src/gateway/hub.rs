@@ -444,7 +444,7 @@ impl RoomTask {
                         delivered += 1;
                     }
                 }
-                metrics::counter!("socket_hub_frames_delivered_total").increment(delivered);
+                crate::metrics::frames_queued(delivered);
             }
             EnvelopeKind::Evict { user_id } => {
                 let evicted: Vec<u64> = self
@@ -463,12 +463,12 @@ impl RoomTask {
     fn fan_out_chat(&mut self, seq: Seq, frame: Utf8Bytes) {
         let delivered = deliver_chat(&self.members, self.room_id, seq, &frame);
         self.cursor.advance(seq);
-        metrics::counter!("socket_hub_frames_delivered_total").increment(delivered);
+        crate::metrics::frames_queued(delivered);
     }
 
     /// Delivers everything stored after the cursor, in order.
     async fn refill(&mut self) {
-        metrics::counter!("socket_hub_room_refills_total").increment(1);
+        crate::metrics::room_refilled();
         loop {
             let page = match self
                 .hub

@@ -203,7 +203,7 @@ impl SessionHandle {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 if !self.shared.close.is_cancelled() {
-                    metrics::counter!("socket_hub_slow_consumers_total").increment(1);
+                    crate::metrics::slow_consumer(crate::metrics::SlowCause::QueueFull);
                     self.close(CloseReason::TooSlow);
                 }
                 false

@@ -68,7 +68,10 @@ pub(crate) async fn serve(
     let claims = match authenticate(&gateway, &mut stream, auth).await {
         Ok(claims) => claims,
         Err(err) => {
-            let frame = encode(&err.to_frame(None));
+            let error = err.to_frame(None);
+            crate::metrics::reply_sent(&error);
+            crate::metrics::connection_closed(CloseReason::Unauthorized.code());
+            let frame = encode(&error);
             let _ = tokio::time::timeout(gateway.config.write_timeout(), async {
                 sink.send(Message::Text(frame)).await?;
                 sink.send(close_message(CloseReason::Unauthorized)).await
@@ -151,6 +154,7 @@ async fn run(gateway: Gateway, sink: Sink, mut stream: Stream, user: User, exp: 
         .session
         .close_reason()
         .unwrap_or(CloseReason::ServiceRestart);
+    crate::metrics::connection_closed(reason.code());
     writer.close(reason, queue).await;
     match reason.after_close() {
         AfterClose::Done => {}
@@ -162,6 +166,7 @@ async fn run(gateway: Gateway, sink: Sink, mut stream: Stream, user: User, exp: 
 
 impl Shared {
     fn reply(&self, frame: &ServerFrame) {
+        crate::metrics::reply_sent(frame);
         self.session.reply(Outbound::Frame(encode(frame)));
     }
 
@@ -256,6 +261,7 @@ async fn read_loop(shared: &Shared, stream: &mut Stream) {
         match message {
             Message::Text(text) => reader.on_text(shared, &text).await,
             Message::Binary(_) => {
+                crate::metrics::frame_in_invalid();
                 shared.reply(&ServerFrame::error(
                     ErrorCode::MalformedJson,
                     "binary frames are not supported; send JSON text frames",
@@ -317,7 +323,7 @@ impl Reader {
             self.strikes_since = now;
         }
         self.strikes += 1;
-        metrics::counter!("socket_hub_rate_limited_total").increment(1);
+        crate::metrics::rate_limited();
         if self.strikes >= FLOOD_STRIKES {
             shared.session.close(CloseReason::Flooding);
             return false;
@@ -343,10 +349,12 @@ impl Reader {
         let frame = match serde_json::from_str::<ClientFrame>(text.as_str()) {
             Ok(frame) => frame,
             Err(err) => {
+                crate::metrics::frame_in_invalid();
                 shared.reply(&parse_error(&err));
                 return;
             }
         };
+        crate::metrics::frame_in(&frame);
         match frame {
             ClientFrame::Auth { token } => self.reauth(shared, &token).await,
             ClientFrame::Ping => shared.reply(&ServerFrame::Pong),
@@ -501,6 +509,8 @@ struct Writer<'a> {
     /// When the socket writes of the current batch time out: set once per batch (and per
     /// replay page), so a frame costs no clock read and no timer of its own.
     deadline: Instant,
+    /// Frames written since the last flush, for the metrics.
+    tally: crate::metrics::WriteTally,
 }
 
 /// Why the writer stopped early.
@@ -521,6 +531,7 @@ async fn write_loop<'a>(
         sink,
         delivered: HashMap::new(),
         deadline: Instant::now(),
+        tally: crate::metrics::WriteTally::default(),
     };
     let mut ping = tokio::time::interval(config.ping_interval());
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -567,6 +578,7 @@ async fn write_loop<'a>(
                     if writer.write_batch(item, &mut queue).await.is_err() {
                         break;
                     }
+                    writer.tally.flushed();
                 }
                 None => break,
             },
@@ -630,6 +642,7 @@ impl Writer<'_> {
                     SeqStep::Next => {}
                     SeqStep::Gap => self.replay(room_id, seq - 1).await?,
                 }
+                self.tally.live_chat(frame.as_str());
                 self.feed(Message::Text(frame)).await?;
                 self.advance(room_id, seq);
                 Ok(())
@@ -753,6 +766,9 @@ impl Writer<'_> {
     /// One frame handed to the socket, which writes once its buffer fills; bounded by
     /// the batch's deadline (see [`Writer::arm`]).
     async fn feed(&mut self, message: Message) -> Result<(), Stop> {
+        if let Message::Text(text) = &message {
+            self.tally.frame(text.as_str());
+        }
         let result = tokio::time::timeout_at(self.deadline, self.sink.feed(message)).await;
         self.outcome(result)
     }
@@ -776,7 +792,7 @@ impl Writer<'_> {
                 Err(Stop)
             }
             Err(_) => {
-                metrics::counter!("socket_hub_slow_consumers_total").increment(1);
+                crate::metrics::slow_consumer(crate::metrics::SlowCause::WriteTimeout);
                 session.close(CloseReason::TooSlow);
                 Err(Stop)
             }

@@ -113,10 +113,10 @@ pub(crate) async fn send_message(
             content,
         })
         .await?;
-    metrics::histogram!("socket_hub_store_append_seconds").record(started.elapsed().as_secs_f64());
+    crate::metrics::record_append_batch(1, started.elapsed().as_secs_f64());
     match appended {
         Appended::Stored(message) => {
-            metrics::counter!("socket_hub_messages_total").increment(1);
+            crate::metrics::messages_stored(1);
             // Stored is what counts: if fan-out drops it, receivers refill from the store.
             rooms.broker.publish(Envelope::chat(&message));
             Ok(message)

@@ -80,7 +80,7 @@ impl DerefMut for WriteTx {
 impl Drop for WriteTx {
     fn drop(&mut self) {
         if !self.finished {
-            metrics::counter!("socket_hub_store_writer_discarded_total").increment(1);
+            crate::metrics::writer_discarded();
             tracing::warn!("write transaction abandoned; discarding its connection");
             self.conn.close_on_drop();
         }

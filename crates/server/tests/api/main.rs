@@ -7,6 +7,7 @@ mod chat;
 mod helpers;
 mod lifecycle;
 mod limits;
+mod metrics;
 mod rooms;
 mod storage;
 #[path = "../support/mod.rs"]
