@@ -268,14 +268,13 @@ fn answer(plan: Plan, messages: Vec<Pending>, replies: Vec<oneshot::Sender<Outco
 /// One transaction for the whole batch; returns what to answer, only after COMMIT
 /// succeeded.
 async fn store_batch(db: &Db, messages: &[Pending]) -> Result<Plan, StoreError> {
-    let rooms: BTreeSet<RoomId> = messages.iter().map(|m| m.room_id).collect();
-    let senders: BTreeSet<UserId> = messages.iter().map(|m| m.user.id).collect();
     let mut tx = db.begin().await?;
     if db.backend() == Backend::Postgres {
+        let rooms: BTreeSet<RoomId> = messages.iter().map(|m| m.room_id).collect();
         lock_rooms(&mut tx, &rooms).await?;
     }
-    let members = members(&mut tx, &rooms, &senders).await?;
-    let existing = existing(&mut tx, messages, &rooms, &senders, &members).await?;
+    let members = members(&mut tx, messages).await?;
+    let existing = existing(&mut tx, messages, &members).await?;
 
     // Decide each request's fate; count what each room stores.
     let mut outcomes = Vec::with_capacity(messages.len());
@@ -346,64 +345,59 @@ async fn lock_rooms(tx: &mut WriteTx, rooms: &BTreeSet<RoomId>) -> Result<(), St
     Ok(())
 }
 
-/// Which (room, sender) pairs of the batch are memberships (a superset query, exact set).
+/// Which (room, sender) pairs of the batch are memberships.
+///
+/// The batch's pairs are joined as a `VALUES` list, so each is one primary-key probe.
+/// (`room_id IN (…) AND user_id IN (…)` would probe every combination of the two
+/// lists: hundreds of thousands of probes for a batch spread over many rooms.)
 async fn members(
     tx: &mut WriteTx,
-    rooms: &BTreeSet<RoomId>,
-    senders: &BTreeSet<UserId>,
+    messages: &[Pending],
 ) -> Result<HashSet<(RoomId, UserId)>, StoreError> {
+    let pairs: BTreeSet<(RoomId, UserId)> =
+        messages.iter().map(|m| (m.room_id, m.user.id)).collect();
     let sql = format!(
-        "SELECT room_id, user_id FROM memberships WHERE room_id IN ({}) AND user_id IN ({})",
-        placeholders(1, rooms.len()),
-        placeholders(1 + rooms.len(), senders.len())
+        "SELECT m.room_id, m.user_id FROM ({}) AS k
+         JOIN memberships m ON m.room_id = k.column1 AND m.user_id = k.column2",
+        values(pairs.len(), 2)
     );
     let mut query = sqlx::query_as::<_, (i64, i64)>(&sql);
-    for room in rooms {
-        query = query.bind(*room);
-    }
-    for sender in senders {
-        query = query.bind(*sender);
+    for (room, user) in &pairs {
+        query = query.bind(*room).bind(*user);
     }
     Ok(query.fetch_all(&mut **tx).await?.into_iter().collect())
 }
 
-/// The already-stored messages of the batch's idempotency keys (members' only), by key.
+/// The already-stored messages of the batch's idempotency keys (members' only), by key:
+/// one unique-index probe per key, as in [`members`].
 async fn existing(
     tx: &mut WriteTx,
     messages: &[Pending],
-    rooms: &BTreeSet<RoomId>,
-    senders: &BTreeSet<UserId>,
     members: &HashSet<(RoomId, UserId)>,
 ) -> Result<HashMap<(RoomId, UserId, String), Message>, StoreError> {
-    let ids: BTreeSet<&str> = messages
+    let keys: BTreeSet<(RoomId, UserId, &str)> = messages
         .iter()
         .filter(|m| members.contains(&(m.room_id, m.user.id)))
-        .filter_map(|m| m.client_msg_id.as_deref())
+        .filter_map(Pending::key)
         .collect();
-    if ids.is_empty() {
+    if keys.is_empty() {
         return Ok(HashMap::new());
     }
-    // Matches any combination of the three lists, a superset of the batch's keys;
-    // callers look up exact keys. The unique index on (room_id, user_id, client_msg_id)
-    // serves it.
+    // `IS NOT NULL` lets both databases use the partial unique index
+    // `messages_client_msg_id` for the join.
     let sql = format!(
         "SELECT m.id, m.room_id, m.seq, m.user_id, u.username, m.content,
                 m.client_msg_id, m.created_at
-         FROM messages m JOIN users u ON u.id = m.user_id
-         WHERE m.room_id IN ({}) AND m.user_id IN ({}) AND m.client_msg_id IN ({})",
-        placeholders(1, rooms.len()),
-        placeholders(1 + rooms.len(), senders.len()),
-        placeholders(1 + rooms.len() + senders.len(), ids.len())
+         FROM ({}) AS k
+         JOIN messages m ON m.room_id = k.column1 AND m.user_id = k.column2
+                        AND m.client_msg_id = k.column3
+         JOIN users u ON u.id = m.user_id
+         WHERE m.client_msg_id IS NOT NULL",
+        values(keys.len(), 3)
     );
     let mut query = sqlx::query_as::<_, MessageRow>(&sql);
-    for room in rooms {
-        query = query.bind(*room);
-    }
-    for sender in senders {
-        query = query.bind(*sender);
-    }
-    for id in &ids {
-        query = query.bind(*id);
+    for (room, user, id) in &keys {
+        query = query.bind(*room).bind(*user).bind(*id);
     }
     let rows = query.fetch_all(&mut **tx).await?;
     Ok(rows
@@ -456,13 +450,10 @@ async fn insert(
 ) -> Result<HashMap<(RoomId, Seq), i64>, StoreError> {
     let mut ids = HashMap::with_capacity(rows.len());
     for chunk in rows.chunks(MAX_BIND_PARAMS / INSERT_COLUMNS) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(1 + i * INSERT_COLUMNS, INSERT_COLUMNS)))
-            .collect();
         let sql = format!(
             "INSERT INTO messages (room_id, seq, user_id, client_msg_id, content, created_at)
-             VALUES {} RETURNING id, room_id, seq",
-            values.join(", ")
+             {} RETURNING id, room_id, seq",
+            values(chunk.len(), INSERT_COLUMNS)
         );
         let mut query = sqlx::query_as::<_, (i64, i64, i64)>(&sql);
         for (message, seq) in chunk {
@@ -479,6 +470,14 @@ async fn insert(
         }
     }
     Ok(ids)
+}
+
+/// `VALUES ($1, …, $width), ($width+1, …), …`: `rows` rows of `width` parameters.
+fn values(rows: usize, width: usize) -> String {
+    let rows: Vec<String> = (0..rows)
+        .map(|row| format!("({})", placeholders(1 + row * width, width)))
+        .collect();
+    format!("VALUES {}", rows.join(", "))
 }
 
 /// `$first, $first+1, …` (`count` of them).
@@ -502,6 +501,7 @@ mod tests {
     fn placeholders_are_numbered_from_first() {
         assert_eq!(placeholders(3, 3), "$3, $4, $5");
         assert_eq!(placeholders(1, 0), "");
+        assert_eq!(values(2, 2), "VALUES ($1, $2), ($3, $4)");
     }
 
     #[test]
