@@ -60,6 +60,7 @@ const INSERT_COLUMNS: usize = 6;
 /// Largest batch allowed: its lookups (three parameters per message at most) stay within
 /// one statement.
 pub const MAX_BATCH: usize = 4096;
+const _: () = assert!(MAX_BATCH * 3 <= MAX_BIND_PARAMS);
 
 /// How the appender batches; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -502,16 +503,5 @@ mod tests {
         assert_eq!(placeholders(3, 3), "$3, $4, $5");
         assert_eq!(placeholders(1, 0), "");
         assert_eq!(values(2, 2), "VALUES ($1, $2), ($3, $4)");
-    }
-
-    #[test]
-    fn options_are_clamped_into_range() {
-        let options = AppendOptions {
-            batch: 0,
-            queue: 0,
-            linger: Duration::ZERO,
-        };
-        assert_eq!(options.batch.clamp(1, MAX_BATCH), 1);
-        assert!(MAX_BATCH * 3 <= MAX_BIND_PARAMS);
     }
 }
