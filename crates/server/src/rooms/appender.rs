@@ -272,10 +272,11 @@ async fn store_batch(db: &Db, messages: &[Pending]) -> Result<Plan, StoreError> 
     let mut tx = db.begin().await?;
     if db.backend() == Backend::Postgres {
         let rooms: BTreeSet<RoomId> = messages.iter().map(|m| m.room_id).collect();
-        lock_rooms(&mut tx, &rooms).await?;
+        lock_rooms(&mut tx, Backend::Postgres, &rooms).await?;
     }
-    let members = members(&mut tx, messages).await?;
-    let existing = existing(&mut tx, messages, &members).await?;
+    let backend = db.backend();
+    let members = members(&mut tx, backend, messages).await?;
+    let existing = existing(&mut tx, backend, messages, &members).await?;
 
     // Decide each request's fate; count what each room stores.
     let mut outcomes = Vec::with_capacity(messages.len());
@@ -304,7 +305,7 @@ async fn store_batch(db: &Db, messages: &[Pending]) -> Result<Plan, StoreError> 
 
     let created_at = now_millis();
     if !counts.is_empty() {
-        let mut next_seq = reserve_seqs(&mut tx, &counts).await?;
+        let mut next_seq = reserve_seqs(&mut tx, backend, &counts).await?;
         let mut rows = Vec::with_capacity(messages.len());
         for (planned, message) in outcomes.iter_mut().zip(messages) {
             if let Planned::Stored { seq, .. } = planned {
@@ -316,7 +317,7 @@ async fn store_batch(db: &Db, messages: &[Pending]) -> Result<Plan, StoreError> 
                 rows.push((message, *seq));
             }
         }
-        let ids = insert(&mut tx, &rows, created_at).await?;
+        let ids = insert(&mut tx, backend, &rows, created_at).await?;
         for (planned, message) in outcomes.iter_mut().zip(messages) {
             if let Planned::Stored { id, seq } = planned {
                 *id = *ids.get(&(message.room_id, *seq)).ok_or_else(|| {
@@ -333,10 +334,14 @@ async fn store_batch(db: &Db, messages: &[Pending]) -> Result<Plan, StoreError> 
 }
 
 /// PostgreSQL: takes the rooms' row locks in ascending id order (see the module docs).
-async fn lock_rooms(tx: &mut WriteTx, rooms: &BTreeSet<RoomId>) -> Result<(), StoreError> {
+async fn lock_rooms(
+    tx: &mut WriteTx,
+    backend: Backend,
+    rooms: &BTreeSet<RoomId>,
+) -> Result<(), StoreError> {
     let sql = format!(
         "SELECT id FROM rooms WHERE id IN ({}) ORDER BY id FOR UPDATE",
-        placeholders(1, rooms.len())
+        placeholders(backend, 1, rooms.len())
     );
     let mut query = sqlx::query(&sql);
     for room in rooms {
@@ -353,6 +358,7 @@ async fn lock_rooms(tx: &mut WriteTx, rooms: &BTreeSet<RoomId>) -> Result<(), St
 /// lists: hundreds of thousands of probes for a batch spread over many rooms.)
 async fn members(
     tx: &mut WriteTx,
+    backend: Backend,
     messages: &[Pending],
 ) -> Result<HashSet<(RoomId, UserId)>, StoreError> {
     let pairs: BTreeSet<(RoomId, UserId)> =
@@ -360,7 +366,7 @@ async fn members(
     let sql = format!(
         "SELECT m.room_id, m.user_id FROM ({}) AS k
          JOIN memberships m ON m.room_id = k.column1 AND m.user_id = k.column2",
-        values(pairs.len(), 2)
+        values(backend, pairs.len(), 2)
     );
     let mut query = sqlx::query_as::<_, (i64, i64)>(&sql);
     for (room, user) in &pairs {
@@ -373,6 +379,7 @@ async fn members(
 /// one unique-index probe per key, as in [`members`].
 async fn existing(
     tx: &mut WriteTx,
+    backend: Backend,
     messages: &[Pending],
     members: &HashSet<(RoomId, UserId)>,
 ) -> Result<HashMap<(RoomId, UserId, String), Message>, StoreError> {
@@ -394,7 +401,7 @@ async fn existing(
                         AND m.client_msg_id = k.column3
          JOIN users u ON u.id = m.user_id
          WHERE m.client_msg_id IS NOT NULL",
-        values(keys.len(), 3)
+        values(backend, keys.len(), 3)
     );
     let mut query = sqlx::query_as::<_, MessageRow>(&sql);
     for (room, user, id) in &keys {
@@ -416,24 +423,30 @@ async fn existing(
 /// [`lock_rooms`]; on SQLite the transaction holds the write lock.
 async fn reserve_seqs(
     tx: &mut WriteTx,
+    backend: Backend,
     counts: &BTreeMap<RoomId, i64>,
 ) -> Result<HashMap<RoomId, Seq>, StoreError> {
-    let mut cases = String::new();
-    for i in 0..counts.len() {
-        let param = 1 + 2 * i;
-        cases.push_str(&format!(" WHEN ${param} THEN ${}", param + 1));
-    }
-    let ids: Vec<String> = (0..counts.len())
-        .map(|i| format!("${}", 1 + 2 * i))
+    // Parameters: (room, count) pairs for the CASE, then the rooms again for the IN.
+    let cases: String = (0..counts.len())
+        .map(|i| {
+            format!(
+                " WHEN {} THEN {}",
+                param(backend, 1 + 2 * i),
+                param(backend, 2 + 2 * i)
+            )
+        })
         .collect();
     let sql = format!(
         "UPDATE rooms SET last_seq = last_seq + CASE id{cases} ELSE 0 END
          WHERE id IN ({}) RETURNING id, last_seq",
-        ids.join(", ")
+        placeholders(backend, 1 + 2 * counts.len(), counts.len())
     );
     let mut query = sqlx::query_as::<_, (i64, i64)>(&sql);
     for (room, count) in counts {
         query = query.bind(*room).bind(*count);
+    }
+    for room in counts.keys() {
+        query = query.bind(*room);
     }
     let mut first = HashMap::with_capacity(counts.len());
     for (room, last) in query.fetch_all(&mut **tx).await? {
@@ -446,6 +459,7 @@ async fn reserve_seqs(
 /// Multi-row inserts of `(message, seq)`; returns each new row's id by (room, seq).
 async fn insert(
     tx: &mut WriteTx,
+    backend: Backend,
     rows: &[(&Pending, Seq)],
     created_at: i64,
 ) -> Result<HashMap<(RoomId, Seq), i64>, StoreError> {
@@ -454,7 +468,7 @@ async fn insert(
         let sql = format!(
             "INSERT INTO messages (room_id, seq, user_id, client_msg_id, content, created_at)
              {} RETURNING id, room_id, seq",
-            values(chunk.len(), INSERT_COLUMNS)
+            values(backend, chunk.len(), INSERT_COLUMNS)
         );
         let mut query = sqlx::query_as::<_, (i64, i64, i64)>(&sql);
         for (message, seq) in chunk {
@@ -473,25 +487,31 @@ async fn insert(
     Ok(ids)
 }
 
-/// `VALUES ($1, …, $width), ($width+1, …), …`: `rows` rows of `width` parameters.
-fn values(rows: usize, width: usize) -> String {
+/// `VALUES (…), (…)`: `rows` rows of `width` parameters, numbered from 1.
+fn values(backend: Backend, rows: usize, width: usize) -> String {
     let rows: Vec<String> = (0..rows)
-        .map(|row| format!("({})", placeholders(1 + row * width, width)))
+        .map(|row| format!("({})", placeholders(backend, 1 + row * width, width)))
         .collect();
     format!("VALUES {}", rows.join(", "))
 }
 
-/// `$first, $first+1, …` (`count` of them).
-fn placeholders(first: usize, count: usize) -> String {
-    let mut out = String::with_capacity(count * 6);
-    for n in first..first + count {
-        if n > first {
-            out.push_str(", ");
-        }
-        out.push('$');
-        out.push_str(&n.to_string());
+/// `count` parameters numbered from `first`, comma-separated.
+fn placeholders(backend: Backend, first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| param(backend, n))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Parameter `n` (1-based) as the backend binds it fastest. SQLite gets positional `?`:
+/// sqlx binds `$n` by name there, and SQLite looks each name up by walking the list of
+/// names, which is quadratic in a statement with thousands of parameters (most of a
+/// batch's CPU time before this). Callers bind in order either way.
+fn param(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => "?".to_owned(),
+        Backend::Postgres => format!("${n}"),
     }
-    out
 }
 
 #[cfg(test)]
@@ -500,8 +520,9 @@ mod tests {
 
     #[test]
     fn placeholders_are_numbered_from_first() {
-        assert_eq!(placeholders(3, 3), "$3, $4, $5");
-        assert_eq!(placeholders(1, 0), "");
-        assert_eq!(values(2, 2), "VALUES ($1, $2), ($3, $4)");
+        assert_eq!(placeholders(Backend::Postgres, 3, 3), "$3, $4, $5");
+        assert_eq!(placeholders(Backend::Postgres, 1, 0), "");
+        assert_eq!(values(Backend::Postgres, 2, 2), "VALUES ($1, $2), ($3, $4)");
+        assert_eq!(values(Backend::Sqlite, 2, 1), "VALUES (?), (?)");
     }
 }
