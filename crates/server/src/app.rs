@@ -21,7 +21,7 @@ use crate::broker::redis::{RedisBroker, RedisSettings};
 use crate::broker::{Broker, BrokerError};
 use crate::config::{Config, ConfigError};
 use crate::gateway::{Gateway, Hub};
-use crate::rooms::Rooms;
+use crate::rooms::{AppendOptions, Rooms};
 use crate::state::{AppState, Store};
 use crate::store::{DbOptions, StoreError};
 use crate::{auth, gateway, ops, rooms, telemetry, users, web};
@@ -69,7 +69,13 @@ impl App {
         let db_options = DbOptions {
             sqlite_max_pages: config.sqlite_max_pages,
         };
-        let store = Store::open(&config.database_url(), &db_options).await?;
+        let store = Store::open(&config.database_url(), &db_options)
+            .await?
+            .with_append_options(AppendOptions {
+                batch: config.append_batch,
+                queue: config.append_queue,
+                linger: Duration::from_micros(config.append_linger_us),
+            });
         let broker: Arc<dyn Broker> = if config.redis_url.is_empty() {
             Arc::new(LocalBroker::new())
         } else {

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use crate::rooms::appender::MAX_BATCH;
+
 /// Command line of the `socket-hub` binary.
 #[derive(Debug, Parser)]
 #[command(
@@ -105,6 +107,22 @@ pub struct Config {
     /// limit but the disk's.
     #[arg(long, env = "SOCKET_HUB_SQLITE_MAX_PAGES")]
     pub sqlite_max_pages: Option<u32>,
+
+    /// Most messages stored in one transaction by the batching writer (group commit),
+    /// 1 to 4096.
+    #[arg(long, env = "SOCKET_HUB_APPEND_BATCH", default_value_t = 512)]
+    pub append_batch: usize,
+
+    /// Messages waiting for the batching writer before senders wait to queue
+    /// (backpressure: they wait, they are not refused).
+    #[arg(long, env = "SOCKET_HUB_APPEND_QUEUE", default_value_t = 8192)]
+    pub append_queue: usize,
+
+    /// Microseconds the batching writer waits for more messages after taking what is
+    /// queued. 0 never delays a message: batches still form while the previous one
+    /// commits.
+    #[arg(long, env = "SOCKET_HUB_APPEND_LINGER_US", default_value_t = 0)]
+    pub append_linger_us: u64,
 
     /// Largest WebSocket frame accepted, in bytes.
     #[arg(long, env = "SOCKET_HUB_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
@@ -235,6 +253,15 @@ impl Config {
         }
         if self.sqlite_max_pages.is_some() && self.database_url.starts_with("postgres") {
             return fail("--sqlite-max-pages applies to the embedded SQLite database only".into());
+        }
+        if !(1..=MAX_BATCH).contains(&self.append_batch) {
+            return fail(format!("--append-batch must be 1 to {MAX_BATCH}"));
+        }
+        if self.append_queue == 0 {
+            return fail("--append-queue must be positive".into());
+        }
+        if self.append_linger_us > 100_000 {
+            return fail("--append-linger-us must be at most 100000 (0.1 s)".into());
         }
         if self.max_frame_bytes < 1024 {
             return fail("--max-frame-bytes must be at least 1024".into());

@@ -12,7 +12,7 @@ use crate::auth::{Auth, TokenStore, UserStore};
 use crate::broker::Broker;
 use crate::config::Config;
 use crate::gateway::Gateway;
-use crate::rooms::{MessageStore, RoomStore, Rooms};
+use crate::rooms::{AppendOptions, MessageStore, RoomStore, Rooms};
 use crate::store::{Backend, Db, DbOptions, StoreError};
 
 /// Everything the server persists: each service's store over one shared [`Db`].
@@ -41,6 +41,12 @@ impl Store {
             messages: MessageStore::new(db.clone()),
             db,
         }
+    }
+
+    /// The same stores, with message appends batched as `options` say.
+    pub fn with_append_options(mut self, options: AppendOptions) -> Self {
+        self.messages = MessageStore::with_options(self.db.clone(), options);
+        self
     }
 
     /// Succeeds when the writer can commit a write now; backs `/readyz`.

@@ -1,9 +1,10 @@
 //! Queries on `messages`: the durable, ordered history of each room, one text for both
-//! backends.
+//! backends. Appends are batched by the [`appender`](super::appender).
 
 use socket_hub_protocol::{Message, RoomId, Seq, User};
 
-use crate::store::{Db, StoreError, from_millis, now_millis};
+use super::appender::{AppendOptions, Appender};
+use crate::store::{Db, StoreError, from_millis};
 
 /// A message to store; the store assigns `id` and `seq`.
 #[derive(Debug, Clone)]
@@ -27,7 +28,7 @@ pub enum Appended {
 
 /// A message `m` joined with its sender `u`.
 #[derive(sqlx::FromRow)]
-struct MessageRow {
+pub(super) struct MessageRow {
     id: i64,
     room_id: i64,
     seq: i64,
@@ -59,74 +60,28 @@ impl From<MessageRow> for Message {
 #[derive(Clone)]
 pub struct MessageStore {
     db: Db,
+    appender: Appender,
 }
 
 impl MessageStore {
+    /// A store whose appends batch with the default [`AppendOptions`].
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self::with_options(db, AppendOptions::default())
+    }
+
+    /// A store whose appends batch as `options` say.
+    pub fn with_options(db: Db, options: AppendOptions) -> Self {
+        Self {
+            appender: Appender::new(db.clone(), options),
+            db,
+        }
     }
 
     /// Stores a message with the room's next seq, atomically with the membership
-    /// check and the idempotency check, and durably before returning.
+    /// check and the idempotency check, and durably before returning. Concurrent appends
+    /// (from every room) share one transaction: see [`appender`](super::appender).
     pub async fn append(&self, new: NewMessage<'_>) -> Result<Appended, StoreError> {
-        let mut tx = self.db.begin().await?;
-        // Taking the seq first makes this a write from its first statement, and on
-        // PostgreSQL the room's row lock orders concurrent senders.
-        let seq: Option<Seq> = sqlx::query_scalar(
-            "UPDATE rooms SET last_seq = last_seq + 1
-             WHERE id = $1
-               AND EXISTS (SELECT 1 FROM memberships WHERE room_id = $1 AND user_id = $2)
-             RETURNING last_seq",
-        )
-        .bind(new.room_id)
-        .bind(new.user.id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(seq) = seq else {
-            tx.rollback().await?;
-            return Ok(Appended::NotMember);
-        };
-        if let Some(client_msg_id) = new.client_msg_id {
-            let existing: Option<MessageRow> = sqlx::query_as(
-                "SELECT m.id, m.room_id, m.seq, m.user_id, u.username, m.content,
-                        m.client_msg_id, m.created_at
-                 FROM messages m JOIN users u ON u.id = m.user_id
-                 WHERE m.room_id = $1 AND m.user_id = $2 AND m.client_msg_id = $3",
-            )
-            .bind(new.room_id)
-            .bind(new.user.id)
-            .bind(client_msg_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = existing {
-                // Rolling back undoes the seq increment: a retry burns no seq.
-                tx.rollback().await?;
-                return Ok(Appended::Duplicate(row.into()));
-            }
-        }
-        let now = now_millis();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO messages (room_id, seq, user_id, client_msg_id, content, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        )
-        .bind(new.room_id)
-        .bind(seq)
-        .bind(new.user.id)
-        .bind(new.client_msg_id)
-        .bind(new.content)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Appended::Stored(Message {
-            id,
-            room_id: new.room_id,
-            seq,
-            user: new.user.clone(),
-            content: new.content.to_owned(),
-            client_msg_id: new.client_msg_id.map(str::to_owned),
-            created_at: from_millis(now),
-        }))
+        self.appender.append(new).await
     }
 
     /// Up to `limit` messages with `seq < before` (or the newest), newest first.

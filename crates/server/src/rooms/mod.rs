@@ -4,16 +4,17 @@
 //! WebSocket gateway so a message is validated, stored and fanned out the same way
 //! whichever door it came in by.
 
+pub mod appender;
 mod message_store;
 pub mod routes;
 mod store;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use socket_hub_protocol::rest::RoomView;
 use socket_hub_protocol::{Message, RoomId, ServerFrame, User};
 
+pub use appender::AppendOptions;
 pub use message_store::{Appended, MessageStore, NewMessage};
 pub use routes::routes;
 pub use store::{RoomAccess, RoomStore};
@@ -98,12 +99,11 @@ pub(crate) async fn send_message(
     content: &str,
 ) -> Result<Message> {
     validate_content(content, rooms.max_content_chars)?;
-    if client_msg_id.is_some_and(|id| id.is_empty() || id.len() > 64) {
+    if client_msg_id.is_some_and(|id| id.is_empty() || id.len() > 64 || id.contains('\0')) {
         return Err(Error::InvalidInput(
-            "client_msg_id must be 1-64 bytes".into(),
+            "client_msg_id must be 1-64 bytes, without NUL".into(),
         ));
     }
-    let started = Instant::now();
     let appended = rooms
         .messages
         .append(NewMessage {
@@ -113,7 +113,6 @@ pub(crate) async fn send_message(
             content,
         })
         .await?;
-    crate::metrics::record_append_batch(1, started.elapsed().as_secs_f64());
     match appended {
         Appended::Stored(message) => {
             crate::metrics::messages_stored(1);
@@ -146,6 +145,11 @@ fn validate_content(content: &str, max_chars: usize) -> Result<()> {
     }
     if content.chars().count() > max_chars {
         return Err(Error::ContentTooLong(max_chars));
+    }
+    // PostgreSQL text cannot hold NUL; refusing it here keeps both backends alike and
+    // keeps such a message out of a shared append batch.
+    if content.contains('\0') {
+        return Err(Error::InvalidInput("message content contains NUL".into()));
     }
     Ok(())
 }
@@ -183,6 +187,7 @@ mod tests {
             Err(Error::ContentTooLong(5))
         ));
         assert!(validate_content("   ", 5).is_err());
+        assert!(validate_content("a\0b", 5).is_err());
     }
 
     #[test]

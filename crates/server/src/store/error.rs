@@ -3,8 +3,9 @@
 
 use sqlx::error::DatabaseError;
 
-/// A storage failure, in the few kinds callers treat differently.
-#[derive(Debug, thiserror::Error)]
+/// A storage failure, in the few kinds callers treat differently. `Clone` so one failed
+/// batch can answer each of its requests.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A uniqueness rule was broken (the name says which).
     #[error("conflict: {0}")]

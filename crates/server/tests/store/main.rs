@@ -42,6 +42,11 @@ for_each_backend!(
     concurrent_writers_from_several_instances_get_unique_gap_free_seqs,
     a_failed_write_transaction_leaves_nothing_behind,
     the_readiness_probe_writes,
+    concurrent_appends_across_rooms_are_gap_free_and_all_stored,
+    duplicates_in_one_batch_and_across_batches_return_the_original,
+    a_non_member_in_a_batch_fails_alone_and_burns_no_seq,
+    a_message_the_database_rejects_fails_alone,
+    a_batch_that_cannot_commit_acknowledges_nothing,
 );
 
 mod postgres_only {

@@ -1,10 +1,12 @@
 //! The store behaviour every backend must show.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use socket_hub::auth::Rotation;
-use socket_hub::rooms::{Appended, NewMessage};
-use socket_hub::store::StoreError;
+use socket_hub::rooms::{AppendOptions, Appended, NewMessage};
+use socket_hub::state::Store;
+use socket_hub::store::{DbOptions, StoreError};
 use socket_hub_protocol::User;
 
 use crate::backends::Backend;
@@ -516,5 +518,335 @@ pub async fn a_connection_lost_mid_transaction_is_unavailable_and_the_pool_recov
     for i in 1..=20 {
         let message = stored(append(db, room.id, &ada, None, "after").await);
         assert_eq!(message.seq, i, "the lost transaction took no seq");
+    }
+}
+
+/// A store over the same database whose writer waits up to `linger` to fill batches of
+/// `batch`: concurrent appends spawned together then share one transaction. (Outcomes
+/// must be right whatever the batching; the linger only makes the shared batch likely.)
+fn batching(db: &Backend, batch: usize, linger: Duration) -> Store {
+    db.store.clone().with_append_options(AppendOptions {
+        batch,
+        queue: 4 * batch,
+        linger,
+    })
+}
+
+/// Appends owned messages concurrently and returns the outcomes in request order.
+async fn append_all(
+    store: &Store,
+    messages: Vec<(i64, User, Option<String>, String)>,
+) -> Vec<Result<Appended, StoreError>> {
+    let tasks: Vec<_> = messages
+        .into_iter()
+        .map(|(room_id, user, id, content)| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .messages
+                    .append(NewMessage {
+                        room_id,
+                        user: &user,
+                        client_msg_id: id.as_deref(),
+                        content: &content,
+                    })
+                    .await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.expect("append task"));
+    }
+    outcomes
+}
+
+/// Many concurrent appends, spread over many rooms and piled into one: every room's seqs
+/// are exactly 1..=n and every acknowledged message is stored as acknowledged.
+pub async fn concurrent_appends_across_rooms_are_gap_free_and_all_stored(db: &Backend) {
+    const ROOMS: usize = 20;
+    const PER_ROOM: usize = 10;
+    const HOT: usize = 200;
+    let ada = user(db, "ada").await;
+    let mut rooms = Vec::new();
+    for r in 0..ROOMS {
+        rooms.push(public_room(db, &ada, &format!("r{r}")).await.id);
+    }
+    let hot = public_room(db, &ada, "hot").await.id;
+    let mut messages = Vec::new();
+    for i in 0..PER_ROOM {
+        for room in &rooms {
+            messages.push((
+                *room,
+                ada.clone(),
+                Some(format!("{room}-{i}")),
+                format!("m{i}"),
+            ));
+        }
+    }
+    for i in 0..HOT {
+        messages.push((hot, ada.clone(), None, format!("hot{i}")));
+    }
+    let store = batching(db, 64, Duration::from_millis(2));
+    let mut acked: BTreeMap<i64, Vec<socket_hub_protocol::Message>> = BTreeMap::new();
+    for outcome in append_all(&store, messages).await {
+        let message = stored(outcome.expect("append"));
+        acked.entry(message.room_id).or_default().push(message);
+    }
+    for room in rooms.iter().chain([&hot]) {
+        let mut mine = acked.remove(room).unwrap_or_default();
+        mine.sort_by_key(|m| m.seq);
+        let expected = if *room == hot { HOT } else { PER_ROOM };
+        let seqs: Vec<i64> = mine.iter().map(|m| m.seq).collect();
+        assert_eq!(
+            seqs,
+            (1..=expected as i64).collect::<Vec<_>>(),
+            "room {room}"
+        );
+        let in_store = db
+            .store
+            .messages
+            .after(*room, 0, 1000)
+            .await
+            .expect("after");
+        assert_eq!(in_store, mine, "room {room}: acknowledged = stored");
+        assert_eq!(
+            db.store.messages.last_seq(*room).await.expect("last"),
+            expected as i64
+        );
+    }
+}
+
+/// The same `client_msg_id` several times in one batch, and again in a later batch:
+/// one message is stored, every request gets it, no seq is burned.
+pub async fn duplicates_in_one_batch_and_across_batches_return_the_original(db: &Backend) {
+    let ada = user(db, "ada").await;
+    let bob = user(db, "bob").await;
+    let room = public_room(db, &ada, "lobby").await.id;
+    db.store
+        .rooms
+        .add_member(room, bob.id, "member")
+        .await
+        .expect("add");
+    let store = batching(db, 8, Duration::from_secs(5));
+    let mut messages = Vec::new();
+    for i in 0..3 {
+        messages.push((room, ada.clone(), Some("k".to_owned()), format!("ada{i}")));
+        // The key is per sender: bob's "k" is another message.
+        messages.push((room, bob.clone(), Some("k".to_owned()), format!("bob{i}")));
+    }
+    messages.push((room, ada.clone(), None, "plain".to_owned()));
+    messages.push((
+        room,
+        ada.clone(),
+        Some("other".to_owned()),
+        "other".to_owned(),
+    ));
+    let outcomes: Vec<Appended> = append_all(&store, messages)
+        .await
+        .into_iter()
+        .map(|o| o.expect("append"))
+        .collect();
+    let original = |sender: &User| {
+        outcomes
+            .iter()
+            .find_map(|o| match o {
+                Appended::Stored(m)
+                    if m.user == *sender && m.client_msg_id.as_deref() == Some("k") =>
+                {
+                    Some(m.clone())
+                }
+                _ => None,
+            })
+            .expect("one stored")
+    };
+    let (ada_k, bob_k) = (original(&ada), original(&bob));
+    for (i, outcome) in outcomes.iter().take(6).enumerate() {
+        let expected = if i % 2 == 0 { &ada_k } else { &bob_k };
+        match outcome {
+            Appended::Stored(m) | Appended::Duplicate(m) => assert_eq!(m, expected, "request {i}"),
+            Appended::NotMember => panic!("request {i}: not a member?"),
+        }
+    }
+    let stored_count = outcomes
+        .iter()
+        .filter(|o| matches!(o, Appended::Stored(_)))
+        .count();
+    assert_eq!(stored_count, 4, "ada's k, bob's k, plain, other");
+    assert_eq!(db.store.messages.last_seq(room).await.expect("last"), 4);
+    // A later batch: the originals again.
+    assert_eq!(
+        append(db, room, &ada, Some("k"), "again").await,
+        Appended::Duplicate(ada_k)
+    );
+    assert_eq!(
+        append(db, room, &bob, Some("k"), "again").await,
+        Appended::Duplicate(bob_k)
+    );
+    assert_eq!(stored(append(db, room, &bob, None, "next").await).seq, 5);
+}
+
+/// A non-member's message in a batch with members' fails alone and takes no seq.
+pub async fn a_non_member_in_a_batch_fails_alone_and_burns_no_seq(db: &Backend) {
+    let ada = user(db, "ada").await;
+    let eve = user(db, "eve").await;
+    let room = public_room(db, &ada, "lobby").await.id;
+    let store = batching(db, 7, Duration::from_secs(5));
+    let mut messages = Vec::new();
+    for i in 0..3 {
+        messages.push((room, ada.clone(), None, format!("a{i}")));
+        messages.push((room, eve.clone(), Some(format!("e{i}")), format!("e{i}")));
+    }
+    messages.push((9_999, ada.clone(), None, "no such room".to_owned()));
+    let outcomes = append_all(&store, messages).await;
+    let mut seqs = Vec::new();
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        match outcome.expect("append") {
+            Appended::Stored(m) => {
+                assert_eq!((i % 2, m.user.id), (0, ada.id), "request {i}");
+                seqs.push(m.seq);
+            }
+            Appended::NotMember => assert!(i % 2 == 1 || i == 6, "request {i}"),
+            other => panic!("request {i}: {other:?}"),
+        }
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, vec![1, 2, 3]);
+    assert_eq!(db.store.messages.last_seq(room).await.expect("last"), 3);
+    assert_eq!(stored(append(db, room, &ada, None, "next").await).seq, 4);
+}
+
+/// A message the database rejects (here a trigger; in life a constraint) fails alone:
+/// the batch is retried message by message and the others are stored, gap-free.
+pub async fn a_message_the_database_rejects_fails_alone(db: &Backend) {
+    let ada = user(db, "ada").await;
+    let room = public_room(db, &ada, "lobby").await.id;
+    refuse_content(db, "poison", None).await;
+    let store = batching(db, 5, Duration::from_secs(5));
+    let mut messages: Vec<_> = (0..4)
+        .map(|i| (room, ada.clone(), None, format!("ok{i}")))
+        .collect();
+    messages.insert(2, (room, ada.clone(), None, "poison".to_owned()));
+    let outcomes = append_all(&store, messages).await;
+    let mut seqs = Vec::new();
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        match outcome {
+            Ok(Appended::Stored(m)) => seqs.push(m.seq),
+            Err(StoreError::Database(_)) => assert_eq!(i, 2, "only the poison fails"),
+            other => panic!("request {i}: {other:?}"),
+        }
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, vec![1, 2, 3, 4]);
+    assert_eq!(
+        db.store
+            .messages
+            .after(room, 0, 100)
+            .await
+            .expect("after")
+            .len(),
+        4
+    );
+}
+
+/// A batch that cannot be stored for want of space (SQLite: the file's page cap;
+/// PostgreSQL: `disk_full` raised while inserting) acknowledges none of its messages,
+/// stores none, burns no seq; the next writes succeed.
+pub async fn a_batch_that_cannot_commit_acknowledges_nothing(db: &Backend) {
+    let ada = user(db, "ada").await;
+    let room = public_room(db, &ada, "lobby").await.id;
+    assert_eq!(stored(append(db, room, &ada, None, "before").await).seq, 1);
+    let big = "x".repeat(4000);
+    let capped = match db.store.backend() {
+        socket_hub::store::Backend::Sqlite => {
+            let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+                .fetch_one(db.store.db().reader())
+                .await
+                .expect("page count");
+            let options = DbOptions {
+                sqlite_max_pages: Some(u32::try_from(pages + 2).expect("small")),
+            };
+            Store::open(&db.url, &options).await.expect("capped store")
+        }
+        socket_hub::store::Backend::Postgres => {
+            refuse_content(db, &big, Some("disk_full")).await;
+            db.another_instance().await
+        }
+    };
+    let capped = capped.with_append_options(AppendOptions {
+        batch: 6,
+        queue: 6,
+        linger: Duration::from_secs(5),
+    });
+    let mut messages: Vec<_> = (0..3)
+        .map(|i| {
+            (
+                room,
+                ada.clone(),
+                Some(format!("small{i}")),
+                format!("small{i}"),
+            )
+        })
+        .collect();
+    messages.extend((0..3).map(|i| (room, ada.clone(), Some(format!("big{i}")), big.clone())));
+    for (i, outcome) in append_all(&capped, messages).await.into_iter().enumerate() {
+        assert!(
+            matches!(outcome, Err(StoreError::Unavailable(_))),
+            "request {i} of the failed batch: {outcome:?}"
+        );
+    }
+    capped.db().close().await;
+    assert_eq!(db.store.messages.last_seq(room).await.expect("last"), 1);
+    assert_eq!(
+        db.store
+            .messages
+            .after(room, 0, 100)
+            .await
+            .expect("after")
+            .len(),
+        1
+    );
+    assert_eq!(
+        stored(append(db, room, &ada, Some("small0"), "small0").await).seq,
+        2
+    );
+}
+
+/// Makes the database refuse to insert messages whose content is `content`: with an
+/// error of the given PostgreSQL `errcode`, or (SQLite, or no code) an ordinary error.
+async fn refuse_content(db: &Backend, content: &str, errcode: Option<&str>) {
+    let pool = db.store.db().reader();
+    match db.store.backend() {
+        socket_hub::store::Backend::Sqlite => {
+            // The reader pool is read-only: use a connection of the test's own.
+            let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url)
+                .await
+                .expect("side connection");
+            sqlx::query(&format!(
+                "CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.content = '{content}'
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            ))
+            .execute(&mut conn)
+            .await
+            .expect("trigger");
+        }
+        socket_hub::store::Backend::Postgres => {
+            let code = errcode.unwrap_or("check_violation");
+            sqlx::query(&format!(
+                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN
+                   IF NEW.content = '{content}' THEN
+                     RAISE EXCEPTION 'refused' USING ERRCODE = '{code}';
+                   END IF;
+                   RETURN NEW;
+                 END $$ LANGUAGE plpgsql"
+            ))
+            .execute(pool)
+            .await
+            .expect("function");
+            sqlx::query("CREATE TRIGGER refuse BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION refuse()")
+                .execute(pool)
+                .await
+                .expect("trigger");
+        }
     }
 }
