@@ -94,11 +94,9 @@ async fn allocator_stats_on_sigusr1() {
             mapped = stats::mapped::read().unwrap_or(0),
             "allocator statistics (bytes)"
         );
-        let options = stats_print::Options {
-            skip_per_arena: true,
-            skip_mutex_statistics: true,
-            ..Default::default()
-        };
+        let mut options = stats_print::Options::default();
+        options.skip_per_arena = true;
+        options.skip_mutex_statistics = true;
         let _ = stats_print::stats_print(std::io::stderr(), options);
     }
 }
