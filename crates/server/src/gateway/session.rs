@@ -10,18 +10,18 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use socket_hub_protocol::{ClientFrame, ErrorCode, RoomId, Seq, ServerFrame, User};
-use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
 use super::Gateway;
-use super::outbound::{AfterClose, CloseReason, Outbound, SessionHandle};
+use super::outbound::{AfterClose, CloseReason, Outbound, Queue, SessionHandle};
 use super::rate::RateLimit;
 use super::seq::{SeqCursor, SeqStep};
 use crate::auth::Claims;
@@ -62,7 +62,9 @@ pub(crate) async fn serve(
     let _permit = permit;
     metrics::gauge!("socket_hub_connections").increment(1.0);
     let (mut sink, mut stream) = socket.split();
-    let claims = match authenticate(&gateway, &mut stream, auth).await {
+    // Boxed, like every rarely taken branch below: an async fn's future is as large as
+    // the largest future it awaits, and this one lives as long as the connection.
+    let claims = match Box::pin(authenticate(&gateway, &mut stream, auth)).await {
         Ok(claims) => claims,
         Err(err) => {
             let frame = encode(&err.to_frame(None));
@@ -75,8 +77,12 @@ pub(crate) async fn serve(
             return;
         }
     };
-    match claims.user() {
-        Ok(user) => run(gateway, sink, stream, user, claims.exp).await,
+    // Only the user and the expiry outlive this point: the claims' strings are not kept
+    // for the life of the connection.
+    let (user, exp) = (claims.user(), claims.exp);
+    drop(claims);
+    match user {
+        Ok(user) => run(gateway, sink, stream, user, exp).await,
         Err(_) => {
             let _ = sink.send(close_message(CloseReason::Unauthorized)).await;
         }
@@ -119,7 +125,10 @@ struct Shared {
     /// Milliseconds after `started` of the last frame from the client (keepalive).
     last_seen_ms: AtomicU64,
     /// Access token expiry (Unix seconds); refreshed by `auth` frames.
-    expires_at: watch::Sender<i64>,
+    expires_at: AtomicI64,
+    /// Tells the writer that `expires_at` changed (a permit is kept if it is busy).
+    /// Inline here rather than a watch channel: one allocation less per connection.
+    expiry_changed: Notify,
 }
 
 async fn run(gateway: Gateway, sink: Sink, mut stream: Stream, user: User, exp: i64) {
@@ -127,20 +136,20 @@ async fn run(gateway: Gateway, sink: Sink, mut stream: Stream, user: User, exp: 
     let id = NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed);
     let (session, queue) =
         SessionHandle::new(id, user.clone(), gateway.config.outbound_queue, close);
-    let (expires_at, expiry) = watch::channel(exp);
     let shared = Arc::new(Shared {
         gateway,
         session,
         started: Instant::now(),
         last_seen_ms: AtomicU64::new(0),
-        expires_at,
+        expires_at: AtomicI64::new(exp),
+        expiry_changed: Notify::new(),
     });
     shared.reply(&ServerFrame::Ready { user });
     tracing::debug!(session = id, "connection ready");
     // Both halves watch the same close token, so whichever ends first ends the other.
     let ((), (writer, queue)) = tokio::join!(
         read_loop(&shared, &mut stream),
-        write_loop(&shared, sink, queue, expiry)
+        write_loop(&shared, sink, queue)
     );
     // The reader is done, so every reply it will queue is queued (an `ack` for a
     // message stored while the server began shutting down included): flush, then close.
@@ -267,7 +276,7 @@ async fn read_loop(shared: &Shared, stream: &mut Stream) {
     }
     // Settle every room this connection was in, whatever ended it.
     for room_id in shared.session.take_rooms() {
-        shared.gateway.hub.leave(room_id, shared.session.id()).await;
+        Box::pin(shared.gateway.hub.leave(room_id, shared.session.id())).await;
     }
 }
 
@@ -342,21 +351,22 @@ impl Reader {
             }
         };
         match frame {
-            ClientFrame::Auth { token } => self.reauth(shared, &token).await,
+            ClientFrame::Auth { token } => Box::pin(self.reauth(shared, &token)).await,
             ClientFrame::Ping => shared.reply(&ServerFrame::Pong),
             ClientFrame::JoinRoom {
                 room_id,
                 since_seq,
                 access_code,
             } => {
-                if let Err(err) = self.join(shared, room_id, since_seq, access_code).await {
+                let join = self.join(shared, room_id, since_seq, access_code);
+                if let Err(err) = Box::pin(join).await {
                     shared.reply_error(&err, Some(room_id.to_string()));
                 }
             }
             ClientFrame::LeaveRoom { room_id } => {
                 if shared.session.exit_room(room_id) {
                     self.last_typing.remove(&room_id);
-                    shared.gateway.hub.leave(room_id, shared.session.id()).await;
+                    Box::pin(shared.gateway.hub.leave(room_id, shared.session.id())).await;
                     // Through the writer, which then drops any chat of the room in flight.
                     shared.session.reply(Outbound::Left {
                         room_id,
@@ -372,15 +382,14 @@ impl Reader {
                 content,
             } => {
                 let user = shared.session.user();
-                match rooms::send_message(
+                let send = rooms::send_message(
                     &shared.gateway.rooms,
                     user,
                     room_id,
                     Some(&client_msg_id),
                     &content,
-                )
-                .await
-                {
+                );
+                match Box::pin(send).await {
                     Ok(message) => shared.reply(&ServerFrame::Ack {
                         client_msg_id,
                         message,
@@ -391,13 +400,8 @@ impl Reader {
             ClientFrame::Typing { room_id } => self.typing(shared, room_id),
             ClientFrame::Read { room_id, seq } => {
                 let user_id = shared.session.user().id;
-                if let Err(err) = shared
-                    .gateway
-                    .rooms
-                    .store
-                    .mark_read(room_id, user_id, seq)
-                    .await
-                {
+                let mark = shared.gateway.rooms.store.mark_read(room_id, user_id, seq);
+                if let Err(err) = Box::pin(mark).await {
                     shared.reply_error(&err.into(), Some(room_id.to_string()));
                 }
             }
@@ -411,7 +415,8 @@ impl Reader {
             .and_then(|c| Ok((c.user()?, c.exp)))
         {
             Ok((token_user, exp)) if token_user.id == user.id => {
-                shared.expires_at.send_replace(exp);
+                shared.expires_at.store(exp, Ordering::Relaxed);
+                shared.expiry_changed.notify_one();
                 shared.reply(&ServerFrame::Ready { user: user.clone() });
             }
             Ok(_) => shared.reply_error(&Error::Forbidden("a connection cannot change user"), None),
@@ -502,9 +507,8 @@ struct Stop;
 async fn write_loop<'a>(
     shared: &'a Shared,
     sink: Sink,
-    mut queue: mpsc::Receiver<Outbound>,
-    mut expiry: watch::Receiver<i64>,
-) -> (Writer<'a>, mpsc::Receiver<Outbound>) {
+    mut queue: Queue,
+) -> (Writer<'a>, Queue) {
     let config = &shared.gateway.config;
     let closing = shared.session.closing().clone();
     let mut writer = Writer {
@@ -516,7 +520,7 @@ async fn write_loop<'a>(
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
     let keepalive = config.keepalive_timeout();
-    let token_expiry = tokio::time::sleep(expiry_delay(*expiry.borrow_and_update()));
+    let token_expiry = tokio::time::sleep(expiry_delay(shared.expires_at.load(Ordering::Relaxed)));
     tokio::pin!(token_expiry);
     loop {
         // Timers come before the queue so that steady traffic cannot starve them.
@@ -529,8 +533,8 @@ async fn write_loop<'a>(
                 shared.session.close(CloseReason::TokenExpired);
                 break;
             }
-            Ok(()) = expiry.changed() => {
-                let delay = expiry_delay(*expiry.borrow_and_update());
+            () = shared.expiry_changed.notified() => {
+                let delay = expiry_delay(shared.expires_at.load(Ordering::Relaxed));
                 token_expiry.as_mut().reset(Instant::now() + delay);
             }
             _ = ping.tick() => {
@@ -587,7 +591,7 @@ impl Writer<'_> {
                 match cursor.classify(seq) {
                     SeqStep::Stale => return Ok(()),
                     SeqStep::Next => {}
-                    SeqStep::Gap => self.replay(room_id, seq - 1).await?,
+                    SeqStep::Gap => Box::pin(self.replay(room_id, seq - 1)).await?,
                 }
                 self.feed(Message::Text(frame)).await?;
                 self.advance(room_id, seq);
@@ -601,7 +605,7 @@ impl Writer<'_> {
             } => {
                 self.feed(Message::Text(frame)).await?;
                 self.delivered.insert(room_id, SeqCursor::at(since));
-                self.replay(room_id, last_seq).await
+                Box::pin(self.replay(room_id, last_seq)).await
             }
             Outbound::Left { room_id, frame } => {
                 self.delivered.remove(&room_id);
@@ -655,7 +659,7 @@ impl Writer<'_> {
 
     /// Ends the connection: writes what is queued when the reason allows (bounded by
     /// the write timeout), then the close frame.
-    async fn close(mut self, reason: CloseReason, mut queue: mpsc::Receiver<Outbound>) {
+    async fn close(mut self, reason: CloseReason, mut queue: Queue) {
         let timeout = self.shared.gateway.config.write_timeout();
         if reason.flush_first() {
             let flush = async {
@@ -752,6 +756,23 @@ fn close_message(reason: CloseReason) -> Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The size of the future an async fn returns, without calling it.
+    fn future_size<A, B, C, D, F: Future>(_: fn(A, B, C, D) -> F) -> usize {
+        size_of::<F>()
+    }
+
+    /// Every connection's task holds this future for its whole life, so its size is
+    /// paid per connection (BENCHMARKS.md, "Memory per connection"). A branch that
+    /// awaits something large inline (a store query, the broker) grows it for every
+    /// connection: box such branches. The bound is for this test's (debug) build;
+    /// release futures are smaller.
+    #[test]
+    fn the_connection_future_stays_small() {
+        let size = future_size(serve);
+        eprintln!("serve future: {size} bytes");
+        assert!(size <= 4096, "serve future is {size} bytes");
+    }
 
     #[test]
     fn refused_frames_are_named_by_their_ref() {
