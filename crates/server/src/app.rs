@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::serve::ListenerExt;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -87,9 +87,8 @@ impl App {
             })?)
         };
         let hub = Hub::new(store.messages.clone(), broker.clone());
-        let listener = TcpListener::bind(config.bind)
-            .await
-            .map_err(|source| StartError::Bind {
+        let listener =
+            listen(config.bind, config.listen_backlog).map_err(|source| StartError::Bind {
                 addr: config.bind,
                 source,
             })?;
@@ -188,6 +187,20 @@ impl App {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Binds with an explicit backlog: `TcpListener::bind` asks for only 128, which a
+/// connect storm overflows (PERF-FINDINGS.md §3).
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restarted server rebinds despite TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
 }
 
 fn router(state: AppState) -> Router {

@@ -174,6 +174,12 @@ pub struct Config {
     #[arg(long, env = "SOCKET_HUB_MAX_CONNECTIONS", default_value_t = 100_000)]
     pub max_connections: usize,
 
+    /// Pending TCP connections the kernel queues before `accept` (capped by
+    /// `net.core.somaxconn`). Too small a queue drops SYNs in a reconnect storm, and a
+    /// dropped SYN is retried only after a second.
+    #[arg(long, env = "SOCKET_HUB_LISTEN_BACKLOG", default_value_t = 4096)]
+    pub listen_backlog: u32,
+
     /// Seconds to wait for connections to finish after a shutdown signal.
     #[arg(long, env = "SOCKET_HUB_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,

@@ -2,18 +2,17 @@
 //! from the docs, and free to change with the benches).
 
 use socket_hub_protocol::{Message, User};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::hub::deliver_chat;
-use super::outbound::{Outbound, SessionHandle};
+use super::outbound::{Queue, SessionHandle};
 use crate::broker::Envelope;
 
 /// A room's local members as the room task sees them (session handles), with the
 /// receiving ends of their outbound queues as their writers would hold them.
 pub struct FanOut {
     members: Vec<SessionHandle>,
-    queues: Vec<mpsc::Receiver<Outbound>>,
+    queues: Vec<Queue>,
 }
 
 impl FanOut {

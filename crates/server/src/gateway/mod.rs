@@ -20,6 +20,7 @@ use axum::extract::{FromRef, Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
+use futures_util::StreamExt;
 use socket_hub_protocol::{BEARER_SUBPROTOCOL_PREFIX, ErrorCode, SUBPROTOCOL};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -112,9 +113,12 @@ async fn upgrade(
         .max_write_buffer_size(WRITE_BUFFER + 2 * max_frame)
         .max_message_size(max_frame)
         .max_frame_size(max_frame)
-        .on_upgrade(move |socket| async move {
-            session::serve(gateway, socket, auth, permit).await;
-            drop(tracked);
+        // No `async move` wrapper and the socket split right here: every future that
+        // takes the socket by value keeps its own copy (368 bytes) for the connection's
+        // whole life, and this one runs as long as the connection.
+        .on_upgrade(move |socket| {
+            let (sink, stream) = socket.split();
+            session::serve(gateway, sink, stream, auth, (permit, tracked))
         })
 }
 

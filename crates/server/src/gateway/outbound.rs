@@ -2,12 +2,13 @@
 //! writes to its socket, the handle the rest of the server holds to a connection, and
 //! the one type that says why a connection ends.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::extract::ws::Utf8Bytes;
 use socket_hub_protocol::{CloseCode, RoomId, Seq, User};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// One item for a connection's writer.
@@ -144,7 +145,13 @@ pub(crate) struct SessionHandle {
 struct Shared {
     id: u64,
     user: User,
-    tx: mpsc::Sender<Outbound>,
+    queue: Mutex<VecDeque<Outbound>>,
+    /// Most items `queue` holds.
+    capacity: usize,
+    /// Wakes the writer; a permit is kept when it is busy, so no push is missed.
+    queued: Notify,
+    /// The writer's [`Queue`] is gone: nothing is accepted any more.
+    receiver_gone: AtomicBool,
     close: CancellationToken,
     /// The first reason asked for.
     reason: OnceLock<CloseReason>,
@@ -161,17 +168,22 @@ impl SessionHandle {
         user: User,
         capacity: usize,
         close: CancellationToken,
-    ) -> (Self, mpsc::Receiver<Outbound>) {
-        let (tx, rx) = mpsc::channel(capacity);
+    ) -> (Self, Queue) {
         let shared = Arc::new(Shared {
             id,
             user,
-            tx,
+            queue: Mutex::new(VecDeque::new()),
+            capacity,
+            queued: Notify::new(),
+            receiver_gone: AtomicBool::new(false),
             close,
             reason: OnceLock::new(),
             rooms: Mutex::new(HashSet::new()),
         });
-        (Self { shared }, rx)
+        let queue = Queue {
+            shared: Arc::clone(&shared),
+        };
+        (Self { shared }, queue)
     }
 
     pub(crate) fn id(&self) -> u64 {
@@ -199,17 +211,22 @@ impl SessionHandle {
     }
 
     fn enqueue(&self, item: Outbound) -> bool {
-        match self.shared.tx.try_send(item) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                if !self.shared.close.is_cancelled() {
-                    crate::metrics::slow_consumer(crate::metrics::SlowCause::QueueFull);
-                    self.close(CloseReason::TooSlow);
-                }
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        if self.shared.receiver_gone.load(Ordering::Acquire) {
+            return false;
         }
+        let mut queue = lock(&self.shared.queue);
+        if queue.len() >= self.shared.capacity {
+            drop(queue);
+            if !self.shared.close.is_cancelled() {
+                crate::metrics::slow_consumer(crate::metrics::SlowCause::QueueFull);
+                self.close(CloseReason::TooSlow);
+            }
+            return false;
+        }
+        queue.push_back(item);
+        drop(queue);
+        self.shared.queued.notify_one();
+        true
     }
 
     /// Asks the connection to close; the first reason asked for wins.
@@ -257,9 +274,113 @@ impl SessionHandle {
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Slots kept after the queue drains; a larger buffer (left by a burst) is released so
+/// an idle connection holds no more than this.
+const KEPT_SLOTS: usize = 16;
+
+/// The writer's end of a connection's bounded queue.
+///
+/// A `VecDeque` under a mutex inside the session's own allocation instead of a tokio
+/// `mpsc` channel: that channel allocates a 32-slot block and a cache-padded channel up
+/// front, about 3 KiB per connection whether anything is ever queued or not
+/// (BENCHMARKS.md, "Memory per connection"). This buffer grows with what is queued
+/// and shrinks back once drained.
+pub(crate) struct Queue {
+    shared: Arc<Shared>,
+}
+
+/// [`Queue::try_recv`] found nothing queued.
+#[derive(Debug)]
+pub(crate) struct Empty;
+
+impl Queue {
+    /// The next item, waiting for one. Never `None` while a [`SessionHandle`] exists,
+    /// and the writer holds one through the session, like an `mpsc` receiver whose
+    /// senders live on.
+    pub(crate) async fn recv(&mut self) -> Option<Outbound> {
+        loop {
+            if let Ok(item) = self.try_recv() {
+                return Some(item);
+            }
+            self.shared.queued.notified().await;
+        }
+    }
+
+    /// Whether nothing is queued right now.
+    pub(crate) fn is_empty(&self) -> bool {
+        lock(&self.shared.queue).is_empty()
+    }
+
+    /// The next item if one is queued.
+    pub(crate) fn try_recv(&mut self) -> Result<Outbound, Empty> {
+        let mut queue = lock(&self.shared.queue);
+        let item = queue.pop_front().ok_or(Empty)?;
+        if queue.is_empty() && queue.capacity() > KEPT_SLOTS {
+            queue.shrink_to(KEPT_SLOTS);
+        }
+        Ok(item)
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        self.shared.receiver_gone.store(true, Ordering::Release);
+        lock(&self.shared.queue).clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every queued frame is one item: keep it to the shared frame bytes plus a room
+    /// and a seq.
+    #[test]
+    fn a_queue_item_stays_small() {
+        assert!(size_of::<Outbound>() <= 64, "{}", size_of::<Outbound>());
+    }
+
+    #[test]
+    fn the_queue_is_bounded_and_drains_in_order() {
+        let user = User {
+            id: 1,
+            username: "ada".into(),
+        };
+        let (session, mut queue) = SessionHandle::new(1, user, 4, CancellationToken::new());
+        for text in ["a", "b", "c", "d"] {
+            assert!(session.push(Outbound::Frame(Utf8Bytes::from_static(text))));
+        }
+        assert!(!session.push(Outbound::Frame(Utf8Bytes::from_static("e"))));
+        assert_eq!(session.close_reason(), Some(CloseReason::TooSlow));
+        let mut drained = Vec::new();
+        while let Ok(Outbound::Frame(frame)) = queue.try_recv() {
+            drained.push(frame.to_string());
+        }
+        assert_eq!(drained, ["a", "b", "c", "d"]);
+        drop(queue);
+        assert!(!session.reply(Outbound::Frame(Utf8Bytes::from_static("f"))));
+    }
+
+    #[tokio::test]
+    async fn recv_wakes_for_an_item_pushed_later() {
+        let user = User {
+            id: 1,
+            username: "ada".into(),
+        };
+        let (session, mut queue) = SessionHandle::new(1, user, 4, CancellationToken::new());
+        let writer = tokio::spawn(async move { queue.recv().await.is_some() });
+        tokio::task::yield_now().await;
+        assert!(session.push(Outbound::Frame(Utf8Bytes::from_static("x"))));
+        let received = tokio::time::timeout(std::time::Duration::from_secs(10), writer)
+            .await
+            .expect("recv woke")
+            .expect("writer task");
+        assert!(received);
+    }
 
     #[test]
     fn each_reason_has_its_code_and_flush_rule() {

@@ -10,18 +10,19 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use socket_hub_protocol::{ClientFrame, ErrorCode, RoomId, Seq, ServerFrame, User};
-use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::time::Instant;
+use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use super::Gateway;
-use super::outbound::{AfterClose, CloseReason, Outbound, SessionHandle};
+use super::outbound::{AfterClose, CloseReason, Outbound, Queue, SessionHandle};
 use super::rate::RateLimit;
 use super::seq::{SeqCursor, SeqStep};
 use crate::auth::Claims;
@@ -49,42 +50,54 @@ const TYPING_INTERVAL: Duration = Duration::from_millis(1_000);
 
 static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
 
-type Sink = SplitSink<WebSocket, Message>;
-type Stream = SplitStream<WebSocket>;
+pub(crate) type Sink = SplitSink<WebSocket, Message>;
+pub(crate) type Stream = SplitStream<WebSocket>;
 
 /// How the connection presented its token at the handshake, if it did.
 pub(crate) type HandshakeAuth = Option<Result<Claims, Error>>;
 
 /// Serves one upgraded connection to the end.
+///
+/// `held` (the connection slot and the shutdown tracker's token) is released when this
+/// returns.
 pub(crate) async fn serve(
     gateway: Gateway,
-    socket: WebSocket,
+    mut sink: Sink,
+    mut stream: Stream,
     auth: HandshakeAuth,
-    permit: OwnedSemaphorePermit,
+    held: (OwnedSemaphorePermit, TaskTrackerToken),
 ) {
-    let _permit = permit;
+    let _held = held;
     metrics::gauge!("socket_hub_connections").increment(1.0);
-    let (mut sink, mut stream) = socket.split();
-    let claims = match authenticate(&gateway, &mut stream, auth).await {
+    // Boxed, like every rarely taken branch below: an async fn's future is as large as
+    // the largest future it awaits, and this one lives as long as the connection.
+    let claims = match Box::pin(authenticate(&gateway, &mut stream, auth)).await {
         Ok(claims) => claims,
         Err(err) => {
             let error = err.to_frame(None);
             crate::metrics::reply_sent(&error);
             crate::metrics::connection_closed(CloseReason::Unauthorized.code());
             let frame = encode(&error);
-            let _ = tokio::time::timeout(gateway.config.write_timeout(), async {
+            let refuse = tokio::time::timeout(gateway.config.write_timeout(), async {
                 sink.send(Message::Text(frame)).await?;
                 sink.send(close_message(CloseReason::Unauthorized)).await
-            })
-            .await;
+            });
+            let _ = Box::pin(refuse).await;
             metrics::gauge!("socket_hub_connections").decrement(1.0);
             return;
         }
     };
-    match claims.user() {
-        Ok(user) => run(gateway, sink, stream, user, claims.exp).await,
+    // Only the user and the expiry outlive this point: the claims' strings are not kept
+    // for the life of the connection.
+    let (user, exp) = (claims.user(), claims.exp);
+    drop(claims);
+    match user {
+        Ok(user) => {
+            let (shared, queue) = start(gateway, user, exp);
+            run(shared, sink, stream, queue).await;
+        }
         Err(_) => {
-            let _ = sink.send(close_message(CloseReason::Unauthorized)).await;
+            let _ = Box::pin(sink.send(close_message(CloseReason::Unauthorized))).await;
         }
     }
     metrics::gauge!("socket_hub_connections").decrement(1.0);
@@ -125,28 +138,38 @@ struct Shared {
     /// Milliseconds after `started` of the last frame from the client (keepalive).
     last_seen_ms: AtomicU64,
     /// Access token expiry (Unix seconds); refreshed by `auth` frames.
-    expires_at: watch::Sender<i64>,
+    expires_at: AtomicI64,
+    /// Tells the writer that `expires_at` changed (a permit is kept if it is busy).
+    /// Inline here rather than a watch channel: one allocation less per connection.
+    expiry_changed: Notify,
 }
 
-async fn run(gateway: Gateway, sink: Sink, mut stream: Stream, user: User, exp: i64) {
+/// The session's shared state and the writer's queue, with `ready` queued. Not async:
+/// what it consumes is not kept a second time in the connection's future.
+fn start(gateway: Gateway, user: User, exp: i64) -> (Arc<Shared>, Queue) {
     let close = gateway.shutdown.child_token();
     let id = NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed);
     let (session, queue) =
         SessionHandle::new(id, user.clone(), gateway.config.outbound_queue, close);
-    let (expires_at, expiry) = watch::channel(exp);
     let shared = Arc::new(Shared {
         gateway,
         session,
         started: Instant::now(),
         last_seen_ms: AtomicU64::new(0),
-        expires_at,
+        expires_at: AtomicI64::new(exp),
+        expiry_changed: Notify::new(),
     });
     shared.reply(&ServerFrame::Ready { user });
     tracing::debug!(session = id, "connection ready");
+    (shared, queue)
+}
+
+async fn run(shared: Arc<Shared>, sink: Sink, mut stream: Stream, queue: Queue) {
+    let id = shared.session.id();
     // Both halves watch the same close token, so whichever ends first ends the other.
     let ((), (writer, queue)) = tokio::join!(
         read_loop(&shared, &mut stream),
-        write_loop(&shared, sink, queue, expiry)
+        write_loop(&shared, sink, queue)
     );
     // The reader is done, so every reply it will queue is queued (an `ack` for a
     // message stored while the server began shutting down included): flush, then close.
@@ -155,12 +178,17 @@ async fn run(gateway: Gateway, sink: Sink, mut stream: Stream, user: User, exp: 
         .close_reason()
         .unwrap_or(CloseReason::ServiceRestart);
     crate::metrics::connection_closed(reason.code());
-    writer.close(reason, queue).await;
-    match reason.after_close() {
-        AfterClose::Done => {}
-        AfterClose::Linger => linger(&mut stream).await,
-        AfterClose::Wait => tokio::time::sleep(CLOSE_LINGER).await,
-    }
+    // Once per connection, at its end: boxed, so the connection's future is not sized
+    // for it all its life.
+    Box::pin(async {
+        writer.close(reason, queue).await;
+        match reason.after_close() {
+            AfterClose::Done => {}
+            AfterClose::Linger => linger(&mut stream).await,
+            AfterClose::Wait => tokio::time::sleep(CLOSE_LINGER).await,
+        }
+    })
+    .await;
     tracing::debug!(session = id, ?reason, "connection closed");
 }
 
@@ -279,7 +307,7 @@ async fn read_loop(shared: &Shared, stream: &mut Stream) {
     }
     // Settle every room this connection was in, whatever ended it.
     for room_id in shared.session.take_rooms() {
-        shared.gateway.hub.leave(room_id, shared.session.id()).await;
+        Box::pin(shared.gateway.hub.leave(room_id, shared.session.id())).await;
     }
 }
 
@@ -356,21 +384,22 @@ impl Reader {
         };
         crate::metrics::frame_in(&frame);
         match frame {
-            ClientFrame::Auth { token } => self.reauth(shared, &token).await,
+            ClientFrame::Auth { token } => Box::pin(self.reauth(shared, &token)).await,
             ClientFrame::Ping => shared.reply(&ServerFrame::Pong),
             ClientFrame::JoinRoom {
                 room_id,
                 since_seq,
                 access_code,
             } => {
-                if let Err(err) = self.join(shared, room_id, since_seq, access_code).await {
+                let join = self.join(shared, room_id, since_seq, access_code);
+                if let Err(err) = Box::pin(join).await {
                     shared.reply_error(&err, Some(room_id.to_string()));
                 }
             }
             ClientFrame::LeaveRoom { room_id } => {
                 if shared.session.exit_room(room_id) {
                     self.last_typing.remove(&room_id);
-                    shared.gateway.hub.leave(room_id, shared.session.id()).await;
+                    Box::pin(shared.gateway.hub.leave(room_id, shared.session.id())).await;
                     // Through the writer, which then drops any chat of the room in flight.
                     shared.session.reply(Outbound::Left {
                         room_id,
@@ -386,15 +415,14 @@ impl Reader {
                 content,
             } => {
                 let user = shared.session.user();
-                match rooms::send_message(
+                let send = rooms::send_message(
                     &shared.gateway.rooms,
                     user,
                     room_id,
                     Some(&client_msg_id),
                     &content,
-                )
-                .await
-                {
+                );
+                match Box::pin(send).await {
                     Ok(message) => shared.reply(&ServerFrame::Ack {
                         client_msg_id,
                         message,
@@ -405,13 +433,8 @@ impl Reader {
             ClientFrame::Typing { room_id } => self.typing(shared, room_id),
             ClientFrame::Read { room_id, seq } => {
                 let user_id = shared.session.user().id;
-                if let Err(err) = shared
-                    .gateway
-                    .rooms
-                    .store
-                    .mark_read(room_id, user_id, seq)
-                    .await
-                {
+                let mark = shared.gateway.rooms.store.mark_read(room_id, user_id, seq);
+                if let Err(err) = Box::pin(mark).await {
                     shared.reply_error(&err.into(), Some(room_id.to_string()));
                 }
             }
@@ -425,7 +448,8 @@ impl Reader {
             .and_then(|c| Ok((c.user()?, c.exp)))
         {
             Ok((token_user, exp)) if token_user.id == user.id => {
-                shared.expires_at.send_replace(exp);
+                shared.expires_at.store(exp, Ordering::Relaxed);
+                shared.expiry_changed.notify_one();
                 shared.reply(&ServerFrame::Ready { user: user.clone() });
             }
             Ok(_) => shared.reply_error(&Error::Forbidden("a connection cannot change user"), None),
@@ -518,12 +542,7 @@ struct Stop;
 
 /// Writes queued frames, pings and watches the token until the connection is asked to
 /// close; returns the writer and its queue for the final flush.
-async fn write_loop<'a>(
-    shared: &'a Shared,
-    sink: Sink,
-    mut queue: mpsc::Receiver<Outbound>,
-    mut expiry: watch::Receiver<i64>,
-) -> (Writer<'a>, mpsc::Receiver<Outbound>) {
+async fn write_loop<'a>(shared: &'a Shared, sink: Sink, mut queue: Queue) -> (Writer<'a>, Queue) {
     let config = &shared.gateway.config;
     let closing = shared.session.closing().clone();
     let mut writer = Writer {
@@ -537,18 +556,14 @@ async fn write_loop<'a>(
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
     let keepalive = config.keepalive_timeout();
-    let token_expiry = tokio::time::sleep(expiry_delay(*expiry.borrow_and_update()));
+    let token_expiry = tokio::time::sleep(expiry_delay(shared.expires_at.load(Ordering::Relaxed)));
     tokio::pin!(token_expiry);
     // Long-lived futures, created once: a wakeup re-polls them instead of registering
     // and deregistering a waiter (a lock each) on every pass of the loop.
     let cancelled = closing.cancelled();
     tokio::pin!(cancelled);
-    let expiry_changes = futures_util::stream::unfold(expiry, |mut expiry| async move {
-        expiry.changed().await.ok()?;
-        let expires_at = *expiry.borrow_and_update();
-        Some((expires_at, expiry))
-    });
-    tokio::pin!(expiry_changes);
+    let expiry_changed = shared.expiry_changed.notified();
+    tokio::pin!(expiry_changed);
     loop {
         // Timers come before the queue so that steady traffic cannot starve them.
         tokio::select! {
@@ -560,8 +575,10 @@ async fn write_loop<'a>(
                 shared.session.close(CloseReason::TokenExpired);
                 break;
             }
-            Some(expires_at) = expiry_changes.next() => {
-                token_expiry.as_mut().reset(Instant::now() + expiry_delay(expires_at));
+            () = &mut expiry_changed => {
+                expiry_changed.set(shared.expiry_changed.notified());
+                let delay = expiry_delay(shared.expires_at.load(Ordering::Relaxed));
+                token_expiry.as_mut().reset(Instant::now() + delay);
             }
             _ = ping.tick() => {
                 if shared.idle() > keepalive {
@@ -605,7 +622,7 @@ impl Writer<'_> {
     async fn write_batch(
         &mut self,
         first: Outbound,
-        queue: &mut mpsc::Receiver<Outbound>,
+        queue: &mut Queue,
     ) -> Result<(), Stop> {
         self.arm();
         if queue.is_empty() {
@@ -640,7 +657,7 @@ impl Writer<'_> {
                 match cursor.classify(seq) {
                     SeqStep::Stale => return Ok(()),
                     SeqStep::Next => {}
-                    SeqStep::Gap => self.replay(room_id, seq - 1).await?,
+                    SeqStep::Gap => Box::pin(self.replay(room_id, seq - 1)).await?,
                 }
                 self.tally.live_chat(frame.as_str());
                 self.feed(Message::Text(frame)).await?;
@@ -655,7 +672,7 @@ impl Writer<'_> {
             } => {
                 self.feed(Message::Text(frame)).await?;
                 self.delivered.insert(room_id, SeqCursor::at(since));
-                self.replay(room_id, last_seq).await
+                Box::pin(self.replay(room_id, last_seq)).await
             }
             Outbound::Left { room_id, frame } => {
                 self.delivered.remove(&room_id);
@@ -711,7 +728,7 @@ impl Writer<'_> {
 
     /// Ends the connection: writes what is queued when the reason allows (bounded by
     /// the write timeout), then the close frame.
-    async fn close(mut self, reason: CloseReason, mut queue: mpsc::Receiver<Outbound>) {
+    async fn close(mut self, reason: CloseReason, mut queue: Queue) {
         let timeout = self.shared.gateway.config.write_timeout();
         if reason.flush_first() {
             let flush = async {
@@ -810,6 +827,23 @@ fn close_message(reason: CloseReason) -> Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The size of the future an async fn returns, without calling it.
+    fn future_size<A, B, C, D, E, F: Future>(_: fn(A, B, C, D, E) -> F) -> usize {
+        size_of::<F>()
+    }
+
+    /// Every connection's task holds this future for its whole life, so its size is
+    /// paid per connection (BENCHMARKS.md, "Memory per connection"). A branch that
+    /// awaits something large inline (a store query, the broker) grows it for every
+    /// connection: box such branches. The bound is for this test's (debug) build;
+    /// release futures are smaller.
+    #[test]
+    fn the_connection_future_stays_small() {
+        let size = future_size(serve);
+        eprintln!("serve future: {size} bytes");
+        assert!(size <= 2560, "serve future is {size} bytes");
+    }
 
     #[test]
     fn refused_frames_are_named_by_their_ref() {
