@@ -7,7 +7,7 @@ use socket_hub::auth::Rotation;
 use socket_hub::rooms::{AppendOptions, Appended, NewMessage};
 use socket_hub::state::Store;
 use socket_hub::store::{DbOptions, StoreError};
-use socket_hub_protocol::User;
+use socket_hub_protocol::{RoomId, User};
 
 use crate::backends::Backend;
 
@@ -738,15 +738,7 @@ pub async fn a_message_the_database_rejects_fails_alone(db: &Backend) {
     }
     seqs.sort_unstable();
     assert_eq!(seqs, vec![1, 2, 3, 4]);
-    assert_eq!(
-        db.store
-            .messages
-            .after(room, 0, 100)
-            .await
-            .expect("after")
-            .len(),
-        4
-    );
+    assert_eq!(stored_count(db, room).await, 4);
 }
 
 /// A batch that cannot be stored for want of space (SQLite: the file's page cap;
@@ -797,15 +789,7 @@ pub async fn a_batch_that_cannot_commit_acknowledges_nothing(db: &Backend) {
     }
     capped.db().close().await;
     assert_eq!(db.store.messages.last_seq(room).await.expect("last"), 1);
-    assert_eq!(
-        db.store
-            .messages
-            .after(room, 0, 100)
-            .await
-            .expect("after")
-            .len(),
-        1
-    );
+    assert_eq!(stored_count(db, room).await, 1);
     assert_eq!(
         stored(append(db, room, &ada, Some("small0"), "small0").await).seq,
         2
@@ -849,4 +833,14 @@ async fn refuse_content(db: &Backend, content: &str, errcode: Option<&str>) {
                 .expect("trigger");
         }
     }
+}
+
+/// How many messages `room` holds now.
+async fn stored_count(db: &Backend, room: RoomId) -> usize {
+    db.store
+        .messages
+        .after(room, 0, 100)
+        .await
+        .expect("after")
+        .len()
 }
