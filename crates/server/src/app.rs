@@ -19,6 +19,7 @@ use crate::auth::{Auth, TokenKeys, load_or_create_secret};
 use crate::broker::local::LocalBroker;
 use crate::broker::redis::{RedisBroker, RedisSettings};
 use crate::broker::{Broker, BrokerError};
+use crate::client_addr::{self, TrustedProxies};
 use crate::config::{Config, ConfigError};
 use crate::gateway::{Gateway, Hub};
 use crate::rooms::{AppendOptions, Rooms};
@@ -165,7 +166,10 @@ impl App {
         let drained = async {
             // Returns once the shutdown is signalled and plain HTTP connections are done;
             // WebSocket sessions were handed off at their upgrade and are tracked apart.
-            axum::serve(listener, self.router)
+            let router = self
+                .router
+                .into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(listener, router)
                 .with_graceful_shutdown(shutdown.clone().cancelled_owned())
                 .await?;
             connections.close();
@@ -225,5 +229,9 @@ fn router(state: AppState) -> Router {
         // Applied per route (after routing), so the matched route is known.
         .layer(axum::middleware::from_fn(crate::http::record_duration))
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            TrustedProxies::new(&state.config.trusted_proxies),
+            client_addr::resolve,
+        ))
         .with_state(state)
 }

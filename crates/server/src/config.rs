@@ -1,7 +1,7 @@
 //! The one typed configuration: CLI flags with environment fallbacks, laptop defaults,
 //! validated once at start so a bad value fails with a clear message, not at first use.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -187,6 +187,11 @@ pub struct Config {
     /// Log format: `json` for machines, `pretty` for people.
     #[arg(long, env = "SOCKET_HUB_LOG_FORMAT", default_value = "pretty")]
     pub log_format: LogFormat,
+
+    /// Reverse proxies (comma-separated IPs) whose `X-Forwarded-For` names the client.
+    /// Per-address limits key on the client; behind nginx, set `127.0.0.1`.
+    #[arg(long, env = "SOCKET_HUB_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 /// Which services a process runs.

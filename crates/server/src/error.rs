@@ -1,6 +1,8 @@
 //! The server's one error type, mapped once to an HTTP problem response and once to a
 //! WebSocket `error` frame, so REST and WebSocket clients see the same codes.
 
+use std::time::Duration;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use socket_hub_protocol::rest::Problem;
@@ -33,8 +35,10 @@ pub enum Error {
     Conflict(&'static str),
     #[error("join the room on this connection first")]
     NotJoined,
-    #[error("too many requests; slow down")]
-    RateLimited,
+    /// Refused by a rate limit, brute-force lock or quota; the client may try again
+    /// after `retry_after` (REST: `Retry-After`; WebSocket: `retry_after_ms`).
+    #[error("too many requests; retry in {}", human(*.retry_after))]
+    RateLimited { retry_after: Duration },
     #[error("a connection may join at most {0} rooms; leave one first")]
     TooManyRooms(usize),
     #[error("storage unavailable")]
@@ -58,7 +62,7 @@ impl Error {
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::NotJoined => ErrorCode::NotJoined,
-            Self::RateLimited => ErrorCode::RateLimited,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::TooManyRooms(_) => ErrorCode::TooManyRooms,
             Self::Store(StoreError::Unavailable(_)) => ErrorCode::Unavailable,
             Self::Store(_) | Self::Internal(_) => ErrorCode::Internal,
@@ -107,7 +111,28 @@ impl Error {
 
     /// The WebSocket `error` frame for this error; `reference` names the request.
     pub fn to_frame(&self, reference: Option<String>) -> ServerFrame {
-        ServerFrame::error(self.code(), self.public_detail(), reference)
+        match ServerFrame::error(self.code(), self.public_detail(), reference) {
+            ServerFrame::Error {
+                code,
+                message,
+                reference,
+                ..
+            } if matches!(self, Self::RateLimited { .. }) => ServerFrame::Error {
+                code,
+                message,
+                reference,
+                retry_after_ms: self.retry_after().map(millis),
+            },
+            frame => frame,
+        }
+    }
+
+    /// How long a refused client should wait, for errors that say.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after } => Some(*retry_after),
+            _ => None,
+        }
     }
 }
 
@@ -141,7 +166,31 @@ impl IntoResponse for Error {
                 axum::http::HeaderValue::from_static("Bearer"),
             );
         }
+        if let Some(wait) = self.retry_after() {
+            // Whole seconds, rounded up: `Retry-After: 0` would invite an immediate retry.
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.max(1).into());
+        }
         response
+    }
+}
+
+/// Milliseconds for the wire, at least 1 so a client never reads "retry now".
+pub(crate) fn millis(wait: Duration) -> u64 {
+    u64::try_from(wait.as_millis().max(1)).unwrap_or(u64::MAX)
+}
+
+/// `1.5s`, `3s`, `2m 5s`: a wait as a person reads it.
+fn human(wait: Duration) -> String {
+    let secs = wait.as_secs();
+    if secs >= 60 {
+        format!("{}m {}s", secs / 60, secs % 60)
+    } else if secs >= 1 {
+        format!("{secs}s")
+    } else {
+        format!("{}ms", millis(wait))
     }
 }
 

@@ -13,7 +13,7 @@
 //!   (`Rooms`).
 //! - [`users`], then [`auth`] (accounts, credentials, tokens, the `AuthUser`
 //!   extractor; `Auth`): routes and their queries.
-//! - [`http`], then [`error`]: the JSON extractors; the one error type, mapped to
+//! - [`http`] and [`client_addr`], then [`error`]: the JSON extractors; the one error type, mapped to
 //!   problem JSON and to error frames.
 //! - [`store`] (the database layer: `Db`, migrations, the write-transaction discipline,
 //!   `StoreError`) and [`broker`] (fan-out and presence): they know no service, only
@@ -26,6 +26,7 @@
 pub mod app;
 pub mod auth;
 pub mod broker;
+pub mod client_addr;
 pub mod config;
 pub mod error;
 pub mod gateway;

@@ -361,14 +361,7 @@ impl Reader {
             _ => None,
         };
         if reference.is_some() || self.strikes == 1 || self.strikes.is_multiple_of(10) {
-            shared.reply(&ServerFrame::Error {
-                code: ErrorCode::RateLimited,
-                message: Error::RateLimited.to_string(),
-                reference,
-                retry_after_ms: Some(
-                    u64::try_from(retry_after.as_millis().max(1)).unwrap_or(u64::MAX),
-                ),
-            });
+            shared.reply(&Error::RateLimited { retry_after }.to_frame(reference));
         }
         false
     }
