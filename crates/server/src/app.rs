@@ -16,14 +16,16 @@ use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::lockout::{FailureCounter, LockoutError, RedisCounter, StoreCounter};
-use crate::auth::{Auth, Hasher, Lockout, LoginLimits, Policy, TokenKeys, load_or_create_secret};
+use crate::auth::{
+    Auth, CodeLimits, Guard, Hasher, Lockout, LoginLimits, Policy, TokenKeys, load_or_create_secret,
+};
 use crate::broker::local::LocalBroker;
 use crate::broker::redis::{RedisBroker, RedisSettings};
 use crate::broker::{Broker, BrokerError};
 use crate::client_addr::{self, TrustedProxies};
 use crate::config::{Config, ConfigError};
 use crate::gateway::{Gateway, Hub};
-use crate::rooms::{AppendOptions, CodeLimits, Rooms};
+use crate::rooms::{AppendOptions, Rooms};
 use crate::state::{AppState, Store};
 use crate::store::{DbOptions, StoreError};
 use crate::{auth, gateway, ops, rooms, telemetry, users, web};
@@ -107,33 +109,33 @@ impl App {
                 Duration::from_millis(config.redis_timeout_ms),
             )?)
         };
-        let lockout = Lockout::new(counter);
-        let hasher = Hasher::new(config.hash_queue, config.hash_queue_reserved);
+        let guard = Arc::new(Guard {
+            hasher: Hasher::new(config.hash_queue, config.hash_queue_reserved),
+            lockout: Lockout::new(counter),
+            login: LoginLimits {
+                pair: lockout_policy(&config, config.login_lockout_failures),
+                user: lockout_policy(&config, config.login_lockout_user_failures),
+                addr: lockout_policy(&config, config.login_lockout_addr_failures),
+            },
+            access_code: CodeLimits {
+                member: lockout_policy(&config, config.code_lockout_failures),
+                room: lockout_policy(&config, config.code_lockout_room_failures),
+            },
+        });
         let config = Arc::new(config);
         let auth = Auth {
             keys: Arc::new(tokens),
             tokens: store.tokens.clone(),
             users: store.users.clone(),
             db: store.db().clone(),
-            hasher: hasher.clone(),
-            lockout: lockout.clone(),
-            login_limits: LoginLimits {
-                pair: lockout_policy(&config, config.login_lockout_failures),
-                user: lockout_policy(&config, config.login_lockout_user_failures),
-                addr: lockout_policy(&config, config.login_lockout_addr_failures),
-            },
+            guard: guard.clone(),
         };
         let rooms = Rooms {
             store: store.rooms.clone(),
             messages: store.messages.clone(),
             broker: broker.clone(),
             max_content_chars: config.max_content_chars,
-            hasher,
-            lockout,
-            code_limits: CodeLimits {
-                member: lockout_policy(&config, config.code_lockout_failures),
-                room: lockout_policy(&config, config.code_lockout_room_failures),
-            },
+            guard,
         };
         let gateway = Gateway {
             hub,

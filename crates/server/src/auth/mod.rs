@@ -48,12 +48,32 @@ pub struct Auth {
     pub users: UserStore,
     /// The database, for registration's transaction over both stores.
     pub db: Db,
+    /// The argon2 queue and the brute-force counters, shared with the rooms service.
+    pub guard: Arc<Guard>,
+}
+
+/// What stands between a guesser and argon2: the bounded hashing queue, the failure
+/// counters and when they lock. One `Arc` shared by the auth and rooms services (their
+/// contexts are copied into every connection's task, so they stay small).
+pub struct Guard {
     /// The bounded argon2 queue.
     pub hasher: Hasher,
-    /// Failed-login counts (store or Redis).
+    /// Failure counts (store or Redis).
     pub lockout: Lockout,
     /// When failed logins lock.
-    pub login_limits: LoginLimits,
+    pub login: LoginLimits,
+    /// When wrong access codes lock.
+    pub access_code: CodeLimits,
+}
+
+/// When wrong access codes lock: per (user, room) strictly, so one account gets a few
+/// guesses; per room loosely, so many accounts guessing together are stopped too.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeLimits {
+    /// Per (user, room).
+    pub member: Policy,
+    /// Per room, by anyone.
+    pub room: Policy,
 }
 
 /// When failed logins lock, per key. The pair limit is the strict one: it stops one
@@ -98,7 +118,7 @@ pub async fn register(
 ) -> Result<Response> {
     validate_username(&body.username)?;
     validate_password(&body.password)?;
-    let hash = auth.hasher.hash(body.password).await?;
+    let hash = auth.guard.hasher.hash(body.password).await?;
     // The account and its first session are stored together: a refused registration
     // (e.g. `unavailable`) leaves no account behind to make the retry a conflict.
     let mut tx = auth.db.begin().await?;
@@ -144,7 +164,7 @@ pub async fn login(
 ) -> Result<Json<Session>> {
     let keys = LoginKeys::new(&body.username, addr);
     // Refused before any argon2 work: a locked key costs one lookup, not a hash.
-    auth.lockout.check(&keys.all()).await?;
+    auth.guard.lockout.check(&keys.all()).await?;
     let record = auth.users.find_by_name(&body.username).await?;
     // Verify against a real hash even for unknown users so timing does not reveal
     // which usernames exist.
@@ -152,15 +172,15 @@ pub async fn login(
         Some(record) => (Some(record.user), record.password_hash),
         None => (None, DUMMY_HASH.to_owned()),
     };
-    let matches = auth.hasher.verify(body.password, hash).await?;
+    let matches = auth.guard.hasher.verify(body.password, hash).await?;
     let Some(user) = user.filter(|_| matches) else {
-        let limits = &auth.login_limits;
+        let limits = &auth.guard.login;
         let mut failed = vec![(keys.addr.as_str(), &limits.addr)];
         if let Some((pair, name)) = keys.pair.as_deref().zip(keys.user.as_deref()) {
             failed.push((pair, &limits.pair));
             failed.push((name, &limits.user));
         }
-        auth.lockout.fail(&failed).await?;
+        auth.guard.lockout.fail(&failed).await?;
         return Err(Error::InvalidCredentials);
     };
     // The address keeps its count: one good account must not launder a spray.
@@ -170,7 +190,7 @@ pub async fn login(
         .chain(&keys.user)
         .map(String::as_str)
         .collect();
-    auth.lockout.reset(&succeeded).await?;
+    auth.guard.lockout.reset(&succeeded).await?;
     let family = new_family_id();
     Ok(Json(issue_session(&auth, user, &family).await?))
 }

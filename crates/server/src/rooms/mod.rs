@@ -19,7 +19,7 @@ pub use message_store::{Appended, MessageStore, NewMessage};
 pub use routes::routes;
 pub use store::{RoomAccess, RoomStore};
 
-use crate::auth::{Hasher, Lockout, Policy};
+use crate::auth::Guard;
 use crate::broker::{Broker, Envelope};
 use crate::error::{Error, Result};
 
@@ -36,22 +36,8 @@ pub struct Rooms {
     pub broker: Arc<dyn Broker>,
     /// Longest message content, in characters (`--max-content-chars`).
     pub max_content_chars: usize,
-    /// The bounded argon2 queue, for access codes.
-    pub hasher: Hasher,
-    /// Wrong-access-code counts (store or Redis).
-    pub lockout: Lockout,
-    /// When wrong access codes lock.
-    pub code_limits: CodeLimits,
-}
-
-/// When wrong access codes lock: per (user, room) strictly, so one account gets a few
-/// guesses; per room loosely, so many accounts guessing together are stopped too.
-#[derive(Debug, Clone, Copy)]
-pub struct CodeLimits {
-    /// Per (user, room).
-    pub member: Policy,
-    /// Per room, by anyone.
-    pub room: Policy,
+    /// The argon2 queue and the wrong-access-code counters.
+    pub guard: Arc<Guard>,
 }
 
 /// A room the user may see (public, or private and a member); private rooms of others
@@ -96,17 +82,18 @@ pub(crate) async fn ensure_member(
         let code = access_code.ok_or(Error::NotFound("room"))?;
         let member_key = format!("code:member:{room_id}:{}", user.id);
         let room_key = format!("code:room:{room_id}");
-        rooms.lockout.check(&[&member_key, &room_key]).await?;
+        rooms.guard.lockout.check(&[&member_key, &room_key]).await?;
         let hash = access.access_code_hash.ok_or(Error::WrongAccessCode)?;
-        if !rooms.hasher.verify(code, hash).await? {
-            let limits = &rooms.code_limits;
+        if !rooms.guard.hasher.verify(code, hash).await? {
+            let limits = &rooms.guard.access_code;
             rooms
+                .guard
                 .lockout
                 .fail(&[(&member_key, &limits.member), (&room_key, &limits.room)])
                 .await?;
             return Err(Error::WrongAccessCode);
         }
-        rooms.lockout.reset(&[&member_key]).await?;
+        rooms.guard.lockout.reset(&[&member_key]).await?;
     }
     if rooms.store.add_member(room_id, user.id, "member").await? {
         view.room.member_count += 1;

@@ -59,7 +59,7 @@ pub async fn create_room(
     let code_hash = match (body.is_private, body.access_code) {
         (true, Some(code)) => {
             validate_access_code(&code)?;
-            Some(rooms.hasher.hash(code).await?)
+            Some(rooms.guard.hasher.hash(code).await?)
         }
         (true, None) => {
             return Err(Error::InvalidInput(
