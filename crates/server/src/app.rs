@@ -9,13 +9,11 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::serve::ListenerExt;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{Auth, TokenKeys, load_or_create_secret};
+use crate::auth::{Auth, Revocations, TokenKeys, load_or_create_secret};
 use crate::broker::local::LocalBroker;
 use crate::broker::redis::{RedisBroker, RedisSettings};
 use crate::broker::{Broker, BrokerError};
@@ -94,11 +92,18 @@ impl App {
                 source,
             })?;
         let config = Arc::new(config);
+        let revocations = Arc::new(Revocations::new(
+            broker.clone(),
+            Duration::from_secs(config.access_ttl_secs),
+        ));
+        // Before serving: a restarted instance must not accept a logged-out token.
+        let newest_revocation = revocations.load(&store.tokens).await?;
         let auth = Auth {
             keys: Arc::new(tokens),
             tokens: store.tokens.clone(),
             users: store.users.clone(),
             db: store.db().clone(),
+            revocations: revocations.clone(),
         };
         let rooms = Rooms {
             store: store.rooms.clone(),
@@ -106,15 +111,13 @@ impl App {
             broker: broker.clone(),
             max_content_chars: config.max_content_chars,
         };
-        let gateway = Gateway {
-            hub,
-            auth: auth.clone(),
-            rooms: rooms.clone(),
-            config: config.clone(),
-            shutdown: CancellationToken::new(),
-            connections: TaskTracker::new(),
-            connection_slots: Arc::new(Semaphore::new(config.max_connections)),
-        };
+        let gateway = Gateway::new(hub, auth.clone(), rooms.clone(), config.clone());
+        tokio::spawn(revocations.sync(
+            store.tokens.clone(),
+            newest_revocation,
+            gateway.shutdown.clone(),
+        ));
+        tokio::spawn(gateway::close_revoked_sessions(gateway.clone()));
         let state = AppState {
             config,
             store,

@@ -9,6 +9,7 @@ mod lifecycle;
 mod limits;
 mod metrics;
 mod rooms;
+mod secrets;
 mod storage;
 #[path = "../support/mod.rs"]
 mod support;
