@@ -10,6 +10,8 @@ mod limits;
 mod metrics;
 mod rooms;
 mod secrets;
+mod sessions;
+mod slots;
 mod storage;
 #[path = "../support/mod.rs"]
 mod support;
