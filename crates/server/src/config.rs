@@ -454,8 +454,8 @@ pub fn check_jwt_secret(secret: &str) -> Result<(), String> {
 }
 
 /// Estimated entropy of a secret in bits: its length times the bits per character of
-/// the smallest alphabet it fits (hex, then the character classes it uses), capped by
-/// the number of distinct characters it actually uses.
+/// the smallest alphabet it fits (hex, then the character classes it uses), or of the
+/// characters it actually uses when they are too few for a generated secret.
 pub fn secret_entropy_bits(secret: &str) -> f64 {
     let hex = !secret.is_empty() && secret.chars().all(|c| c.is_ascii_hexdigit());
     let alphabet = if hex
@@ -471,16 +471,26 @@ pub fn secret_entropy_bits(secret: &str) -> f64 {
             (char::is_ascii_digit, 10),
             (|c: &char| !c.is_ascii_alphanumeric(), 33),
         ];
-        classes
+        let used: usize = classes
             .iter()
             .filter(|(member, _)| secret.chars().any(|c| member(&c)))
             .map(|(_, size)| size)
-            .sum()
+            .sum();
+        // Both cases of letters: base64, whose digits a short draw may happen to miss.
+        if used >= 52 { used.max(62) } else { used }
     };
     let mut distinct: Vec<char> = secret.chars().collect();
     distinct.sort_unstable();
     distinct.dedup();
-    let alphabet = alphabet.min(distinct.len().max(1));
+    // A generated secret uses a good part of its alphabet (64 random hex characters
+    // nearly always show 13 or more of the 16 digits); far fewer means a pattern, and
+    // then only the characters actually used count.
+    let used = distinct.len().max(1);
+    let alphabet = if used < 8 || used * 3 < alphabet.min(secret.chars().count()) {
+        used
+    } else {
+        alphabet
+    };
     #[allow(clippy::cast_precision_loss)]
     let bits_per_char = (alphabet as f64).log2();
     #[allow(clippy::cast_precision_loss)]
@@ -541,10 +551,20 @@ mod tests {
 
     #[test]
     fn generated_secrets_pass_and_placeholders_do_not() {
+        use base64::Engine;
+        // Whatever the dice give: a flaky check would refuse a good secret at random.
+        for _ in 0..2_000 {
+            let bytes: [u8; 32] = rand::random();
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(check_jwt_secret(&hex), Ok(()), "{hex}");
+            let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+            assert_eq!(check_jwt_secret(&b64), Ok(()), "{b64}");
+            let std64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+            assert_eq!(check_jwt_secret(&std64), Ok(()), "{std64}");
+        }
         let hex: String = (0..32)
             .map(|_| format!("{:02x}", rand::random::<u8>()))
             .collect();
-        assert_eq!(check_jwt_secret(&hex), Ok(()));
         for bad in [
             "change-me-to-a-long-random-secret-of-32-bytes-or-more",
             "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
