@@ -91,6 +91,8 @@ struct Inner {
     /// Revoked sessions for this process's listeners: its own at once, others' as they
     /// arrive on the revocation channel.
     revocations: broadcast::Sender<Arc<str>>,
+    /// `<prefix>revoked`, computed once: every incoming message is compared with it.
+    revocation_channel: String,
 }
 
 enum Control {
@@ -114,6 +116,7 @@ impl RedisBroker {
         let (control, control_rx) = mpsc::channel(CONTROL_QUEUE);
         let (outgoing, outgoing_rx) = mpsc::channel(PUBLISH_QUEUE);
         let instance = format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
+        let revocation_channel = format!("{}revoked", settings.prefix);
         let inner = Arc::new(Inner {
             settings,
             instance,
@@ -126,6 +129,7 @@ impl RedisBroker {
             connected: AtomicBool::new(false),
             local_presence: Mutex::new(HashMap::new()),
             revocations: broadcast::channel(REVOCATION_CAPACITY).0,
+            revocation_channel,
         });
         tokio::spawn(pubsub_task(Arc::downgrade(&inner), control_rx));
         tokio::spawn(presence_task(Arc::downgrade(&inner)));
@@ -137,10 +141,6 @@ impl RedisBroker {
 impl Inner {
     fn channel(&self, room_id: RoomId) -> String {
         format!("{}room:{room_id}", self.settings.prefix)
-    }
-
-    fn revocation_channel(&self) -> String {
-        format!("{}revoked", self.settings.prefix)
     }
 
     fn presence_key(&self, room_id: RoomId) -> String {
@@ -176,7 +176,7 @@ impl Inner {
     /// Hands a message from Redis to the room's subscription; returns the room when
     /// nobody here wants it any more (an unsubscribe that did not fit the queue).
     fn dispatch(&self, channel: &str, payload: &[u8]) -> Option<RoomId> {
-        if channel == self.revocation_channel() {
+        if channel == self.revocation_channel {
             let text = std::str::from_utf8(payload).unwrap_or_default();
             match text.split_once(' ') {
                 Some((origin, session)) if origin != self.instance && !session.is_empty() => {
@@ -308,7 +308,10 @@ async fn pubsub_task(inner: Weak<Inner>, mut control: mpsc::Receiver<Control>) {
             return;
         };
         let rooms = strong.rooms.rooms();
-        let mut resubscribed = sink.subscribe(strong.revocation_channel()).await.is_ok();
+        let mut resubscribed = sink
+            .subscribe(strong.revocation_channel.as_str())
+            .await
+            .is_ok();
         for room_id in &rooms {
             if sink.subscribe(strong.channel(*room_id)).await.is_err() {
                 resubscribed = false;
@@ -558,7 +561,7 @@ impl Broker for RedisBroker {
             let mut conn = inner.commands.clone();
             let sent = tokio::time::timeout(
                 inner.settings.timeout,
-                conn.publish::<_, _, i64>(inner.revocation_channel(), payload),
+                conn.publish::<_, _, i64>(inner.revocation_channel.as_str(), payload),
             )
             .await;
             if !matches!(sent, Ok(Ok(_))) {

@@ -20,7 +20,7 @@ async fn logout_revokes_the_sessions_access_token_and_closes_its_sockets() {
     phone.logout(&first.refresh_token).await.expect("logout");
 
     // REST: the old access token is refused at once, not at its expiry.
-    let refused = phone.me().await.err().expect("refused after logout");
+    let refused = phone.me().await.expect_err("refused after logout");
     assert_eq!(refused.status(), Some(401), "{refused}");
     // Its live socket is told and closed with 4401.
     assert_eq!(next_error(&mut first_ws).await, ErrorCode::Unauthorized);
@@ -67,6 +67,6 @@ async fn a_logged_out_token_stays_refused_after_a_restart() {
     let app = app.restart().await;
     let mut client = app.client();
     client.set_access_token(session.access_token.clone());
-    let refused = client.me().await.err().expect("refused after restart");
+    let refused = client.me().await.expect_err("refused after restart");
     assert_eq!(refused.status(), Some(401), "{refused}");
 }

@@ -813,7 +813,7 @@ async fn logout_on_one_instance_closes_that_sessions_sockets_on_every_instance()
     // b has heard of it (its socket was closed): its REST refuses the token too.
     let mut on_b = Client::new(&b.url);
     on_b.set_access_token(first.access_token.clone());
-    let refused = on_b.me().await.err().expect("refused on b");
+    let refused = on_b.me().await.expect_err("refused on b");
     assert_eq!(refused.status(), Some(401), "{refused}");
     // The other session is untouched on both instances.
     assert_quiet(&mut second_on_a).await;
