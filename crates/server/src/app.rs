@@ -9,15 +9,14 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::serve::ListenerExt;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::lockout::{FailureCounter, LockoutError, RedisCounter, StoreCounter};
 use crate::auth::{
-    Auth, CodeLimits, Guard, Hasher, Lockout, LoginLimits, Policy, TokenKeys, load_or_create_secret,
+    Auth, CodeLimits, Guard, Hasher, Lockout, LoginLimits, Policy, Revocations, TokenKeys,
+    load_or_create_secret,
 };
 use crate::broker::local::LocalBroker;
 use crate::broker::redis::{RedisBroker, RedisSettings};
@@ -123,12 +122,19 @@ impl App {
             },
         });
         let config = Arc::new(config);
+        let revocations = Arc::new(Revocations::new(
+            broker.clone(),
+            Duration::from_secs(config.access_ttl_secs),
+        ));
+        // Before serving: a restarted instance must not accept a logged-out token.
+        let newest_revocation = revocations.load(&store.tokens).await?;
         let auth = Auth {
             keys: Arc::new(tokens),
             tokens: store.tokens.clone(),
             users: store.users.clone(),
             db: store.db().clone(),
             guard: guard.clone(),
+            revocations: revocations.clone(),
         };
         let rooms = Rooms {
             store: store.rooms.clone(),
@@ -137,15 +143,13 @@ impl App {
             max_content_chars: config.max_content_chars,
             guard,
         };
-        let gateway = Gateway {
-            hub,
-            auth: auth.clone(),
-            rooms: rooms.clone(),
-            config: config.clone(),
-            shutdown: CancellationToken::new(),
-            connections: TaskTracker::new(),
-            connection_slots: Arc::new(Semaphore::new(config.max_connections)),
-        };
+        let gateway = Gateway::new(hub, auth.clone(), rooms.clone(), config.clone());
+        tokio::spawn(revocations.sync(
+            store.tokens.clone(),
+            newest_revocation,
+            gateway.shutdown.clone(),
+        ));
+        tokio::spawn(gateway::close_revoked_sessions(gateway.clone()));
         let state = AppState {
             config,
             store,

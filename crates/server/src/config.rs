@@ -166,13 +166,42 @@ pub struct Config {
     #[arg(long, env = "SOCKET_HUB_KEEPALIVE_TIMEOUT_SECS", default_value_t = 60)]
     pub keepalive_timeout_secs: u64,
 
-    /// Milliseconds a connection has to authenticate with a first `auth` frame.
-    #[arg(long, env = "SOCKET_HUB_AUTH_TIMEOUT_MS", default_value_t = 10_000)]
+    /// Milliseconds a connection whose handshake carried no token has to authenticate
+    /// with a first `auth` frame. Short: until then it holds a slot for nobody.
+    #[arg(long, env = "SOCKET_HUB_AUTH_TIMEOUT_MS", default_value_t = 5_000)]
     pub auth_timeout_ms: u64,
 
     /// Most WebSocket connections served at once; more are refused with 503.
     #[arg(long, env = "SOCKET_HUB_MAX_CONNECTIONS", default_value_t = 100_000)]
     pub max_connections: usize,
+
+    /// Connections one client address may hold while not authenticated yet (no token
+    /// at the handshake); more get 429. Keyed on the client behind `--trusted-proxies`.
+    #[arg(
+        long,
+        env = "SOCKET_HUB_MAX_UNAUTHENTICATED_PER_ADDRESS",
+        default_value_t = 16
+    )]
+    pub max_unauthenticated_per_address: usize,
+
+    /// Percent of `--max-connections` that connections not authenticated yet may hold
+    /// together; the rest is kept for authenticated ones, so silent sockets cannot take
+    /// every slot.
+    #[arg(
+        long,
+        env = "SOCKET_HUB_MAX_UNAUTHENTICATED_PERCENT",
+        default_value_t = 20
+    )]
+    pub max_unauthenticated_percent: u8,
+
+    /// WebSocket connections one user may hold on this instance (tabs and devices);
+    /// more are refused with a `rate_limited` error and close code 1008.
+    #[arg(
+        long,
+        env = "SOCKET_HUB_MAX_CONNECTIONS_PER_USER",
+        default_value_t = 32
+    )]
+    pub max_connections_per_user: usize,
 
     /// Pending TCP connections the kernel queues before `accept` (capped by
     /// `net.core.somaxconn`). Too small a queue drops SYNs in a reconnect storm, and a
@@ -310,12 +339,14 @@ impl Config {
     /// Rejects values that would make the server misbehave rather than fail loudly.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |msg: String| Err(ConfigError(msg));
-        if self
-            .jwt_secret
-            .as_ref()
-            .is_some_and(|secret| secret.len() < 32)
+        if let Some(secret) = &self.jwt_secret
+            && let Err(why) = check_jwt_secret(secret)
         {
-            return fail("SOCKET_HUB_JWT_SECRET must be at least 32 bytes".into());
+            return fail(format!(
+                "--jwt-secret / SOCKET_HUB_JWT_SECRET {why}: anyone who knows it can sign tokens \
+                 for any user. Generate one with `openssl rand -hex 32`, or leave it unset and \
+                 a random secret is generated in <data-dir>/jwt-secret"
+            ));
         }
         if self.access_ttl_secs == 0 || self.refresh_ttl_secs < self.access_ttl_secs {
             return fail("token TTLs must be positive, refresh at least as long as access".into());
@@ -355,6 +386,20 @@ impl Config {
         }
         if self.outbound_queue < 4 {
             return fail("--outbound-queue must be at least 4".into());
+        }
+        if self.max_connections == 0 || self.max_connections_per_user == 0 {
+            return fail(
+                "--max-connections and --max-connections-per-user must be positive".into(),
+            );
+        }
+        if self.max_unauthenticated_per_address == 0 {
+            return fail("--max-unauthenticated-per-address must be positive".into());
+        }
+        if !(1..=100).contains(&self.max_unauthenticated_percent) {
+            return fail("--max-unauthenticated-percent must be 1 to 100".into());
+        }
+        if self.auth_timeout_ms == 0 || self.auth_timeout_ms > 60_000 {
+            return fail("--auth-timeout-ms must be 1 to 60000".into());
         }
         if self.keepalive_timeout_secs <= self.ping_interval_secs {
             return fail("--keepalive-timeout-secs must exceed --ping-interval-secs".into());
@@ -432,6 +477,110 @@ impl Config {
     pub(crate) fn auth_timeout(&self) -> Duration {
         Duration::from_millis(self.auth_timeout_ms)
     }
+
+    /// Slots connections not authenticated yet may hold together (at least one).
+    pub(crate) fn max_unauthenticated(&self) -> usize {
+        (self.max_connections / 100 * usize::from(self.max_unauthenticated_percent)
+            + self.max_connections % 100 * usize::from(self.max_unauthenticated_percent) / 100)
+            .max(1)
+    }
+}
+
+/// Secrets shipped in examples (compose files, manifests, docs, tutorials): the server
+/// refuses them however long they are, since they are public.
+const PLACEHOLDER_SECRETS: &[&str] = &[
+    "change-me-to-a-long-random-secret-of-32-bytes-or-more",
+    "secret",
+    "changeme",
+    "your-256-bit-secret",
+];
+
+/// Words that mark a secret as written by a person for an example, not generated.
+const PLACEHOLDER_MARKERS: &[&str] = &[
+    "changeme",
+    "change-me",
+    "change_me",
+    "placeholder",
+    "replace-me",
+    "replaceme",
+    "your-secret",
+    "your_secret",
+    "example",
+    "insecure",
+];
+
+/// Bits of entropy a JWT secret must carry (32 random bytes).
+pub const MIN_SECRET_BITS: f64 = 256.0;
+
+/// Why a configured JWT secret cannot be trusted, if it cannot: a known placeholder,
+/// a word marking one, a repeated pattern, or under [`MIN_SECRET_BITS`] by
+/// [`secret_entropy_bits`]. An estimate, generous to generated secrets (64 hex
+/// characters from `openssl rand -hex 32` are exactly 256 bits) and hard on typed ones.
+pub fn check_jwt_secret(secret: &str) -> Result<(), String> {
+    let lower = secret.to_ascii_lowercase();
+    if PLACEHOLDER_SECRETS.contains(&lower.as_str())
+        || PLACEHOLDER_MARKERS.iter().any(|m| lower.contains(m))
+    {
+        return Err("is a placeholder from an example".into());
+    }
+    let chars: Vec<char> = secret.chars().collect();
+    let repeats = (1..=chars.len() / 2)
+        .any(|p| chars.len().is_multiple_of(p) && chars.chunks(p).all(|c| c == &chars[..p]));
+    if repeats {
+        return Err("is a repeated pattern".into());
+    }
+    let bits = secret_entropy_bits(secret);
+    if bits < MIN_SECRET_BITS {
+        return Err(format!(
+            "has about {bits:.0} bits of entropy; at least {MIN_SECRET_BITS:.0} (32 random bytes) are required"
+        ));
+    }
+    Ok(())
+}
+
+/// Estimated entropy of a secret in bits: its length times the bits per character of
+/// the smallest alphabet it fits (hex, then the character classes it uses), or of the
+/// characters it actually uses when they are too few for a generated secret.
+pub fn secret_entropy_bits(secret: &str) -> f64 {
+    let hex = !secret.is_empty() && secret.chars().all(|c| c.is_ascii_hexdigit());
+    let alphabet = if hex
+        && (secret.chars().all(|c| !c.is_ascii_uppercase())
+            || secret.chars().all(|c| !c.is_ascii_lowercase()))
+    {
+        16
+    } else {
+        type Class = (fn(&char) -> bool, usize);
+        let classes: [Class; 4] = [
+            (char::is_ascii_lowercase, 26),
+            (char::is_ascii_uppercase, 26),
+            (char::is_ascii_digit, 10),
+            (|c: &char| !c.is_ascii_alphanumeric(), 33),
+        ];
+        let used: usize = classes
+            .iter()
+            .filter(|(member, _)| secret.chars().any(|c| member(&c)))
+            .map(|(_, size)| size)
+            .sum();
+        // Both cases of letters: base64, whose digits a short draw may happen to miss.
+        if used >= 52 { used.max(62) } else { used }
+    };
+    let mut distinct: Vec<char> = secret.chars().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    // A generated secret uses a good part of its alphabet (64 random hex characters
+    // nearly always show 13 or more of the 16 digits); far fewer means a pattern, and
+    // then only the characters actually used count.
+    let used = distinct.len().max(1);
+    let alphabet = if used < 8 || used * 3 < alphabet.min(secret.chars().count()) {
+        used
+    } else {
+        alphabet
+    };
+    #[allow(clippy::cast_precision_loss)]
+    let bits_per_char = (alphabet as f64).log2();
+    #[allow(clippy::cast_precision_loss)]
+    let length = secret.chars().count() as f64;
+    length * bits_per_char
 }
 
 #[cfg(test)]
@@ -496,6 +645,33 @@ mod tests {
         let mut config = Config::for_data_dir("/tmp/x");
         config.hash_queue_reserved = config.hash_queue;
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn generated_secrets_pass_and_placeholders_do_not() {
+        use base64::Engine;
+        // Whatever the dice give: a flaky check would refuse a good secret at random.
+        for _ in 0..2_000 {
+            let bytes: [u8; 32] = rand::random();
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(check_jwt_secret(&hex), Ok(()), "{hex}");
+            let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+            assert_eq!(check_jwt_secret(&b64), Ok(()), "{b64}");
+            let std64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+            assert_eq!(check_jwt_secret(&std64), Ok(()), "{std64}");
+        }
+        let hex: String = (0..32)
+            .map(|_| format!("{:02x}", rand::random::<u8>()))
+            .collect();
+        for bad in [
+            "change-me-to-a-long-random-secret-of-32-bytes-or-more",
+            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            &"a".repeat(100),
+            "abcdefghijklmnopqrstuvwxyzabcdef",
+            &hex[..40],
+        ] {
+            assert!(check_jwt_secret(bad).is_err(), "{bad} accepted");
+        }
     }
 
     #[test]

@@ -4,11 +4,14 @@
 //! token; refresh rotates the pair. Presenting an already-rotated refresh token again
 //! within the grace window (`--refresh-grace-secs`) returns the same successor (two tabs
 //! refreshing at once); after it, it revokes the whole family (the tell-tale of a
-//! stolen token).
+//! stolen token). Logout (and reuse) revokes the family's access tokens too: each
+//! carries its family as `sid`, checked against [`Revocations`] at every door, and the
+//! session's live sockets are closed (4401) on every instance.
 
 mod extract;
 pub mod lockout;
 pub mod password;
+mod revocation;
 mod store;
 mod tokens;
 mod user_store;
@@ -26,6 +29,7 @@ use socket_hub_protocol::rest::{Credentials, Problem, RefreshRequest, Session};
 pub use extract::{AuthUser, bearer_token};
 pub use lockout::{Lockout, Policy};
 pub use password::Hasher;
+pub use revocation::Revocations;
 pub use store::{Rotation, TokenStore};
 pub use tokens::{Claims, TokenKeys, hash_refresh_token, load_or_create_secret, new_refresh_token};
 pub use user_store::{UserRecord, UserStore};
@@ -50,6 +54,8 @@ pub struct Auth {
     pub db: Db,
     /// The argon2 queue and the brute-force counters, shared with the rooms service.
     pub guard: Arc<Guard>,
+    /// Sessions logged out within the last access-token lifetime, checked in memory.
+    pub revocations: Arc<Revocations>,
 }
 
 /// What stands between a guesser and argon2: the bounded hashing queue, the failure
@@ -131,18 +137,19 @@ pub async fn register(
         Err(other) => return Err(other.into()),
     };
     let (refresh_token, refresh_hash) = new_refresh_token();
+    let family = new_family_id();
     auth.tokens
         .insert_in(
             &mut tx,
             user.id,
-            &new_family_id(),
+            &family,
             &refresh_hash,
             refresh_expiry(&auth),
         )
         .await?;
     tx.commit().await?;
     Ok(created(Session {
-        access_token: auth.keys.issue_access(&user)?,
+        access_token: auth.keys.issue_session_access(&user, &family)?,
         expires_in: access_expires_in(&auth),
         refresh_token,
         user,
@@ -241,12 +248,12 @@ pub async fn refresh(
     let hash = hash_refresh_token(&body.refresh_token);
     let (successor, successor_hash) = auth.keys.successor(&body.refresh_token);
     let expires_at = refresh_expiry(&auth);
-    let user_id = match auth
+    let (user_id, family) = match auth
         .tokens
         .rotate(&hash, &successor_hash, expires_at)
         .await?
     {
-        Rotation::Rotated { user_id, .. } => user_id,
+        Rotation::Rotated { user_id, family_id } => (user_id, family_id),
         Rotation::Spent {
             user_id,
             family_id,
@@ -256,10 +263,11 @@ pub async fn refresh(
             if chrono::Utc::now().timestamp_millis() - used_at >= grace {
                 tracing::warn!(%family_id, "refresh token reused; revoking its family");
                 auth.tokens.revoke_family(&family_id).await?;
+                auth.revocations.revoke(&family_id);
                 return Err(Error::RefreshReused);
             }
             // Within the grace window: the same successor again (another tab racing).
-            user_id
+            (user_id, family_id)
         }
         Rotation::Expired | Rotation::Revoked | Rotation::Unknown => {
             return Err(Error::Unauthorized);
@@ -267,14 +275,15 @@ pub async fn refresh(
     };
     let user = auth.users.find(user_id).await?.ok_or(Error::Unauthorized)?;
     Ok(Json(Session {
-        access_token: auth.keys.issue_access(&user)?,
+        access_token: auth.keys.issue_session_access(&user, &family)?,
         expires_in: access_expires_in(&auth),
         refresh_token: successor,
         user,
     }))
 }
 
-/// Revoke a refresh token and every token rotated from the same login.
+/// Revoke a refresh token, every token rotated from the same login, and the access
+/// tokens issued to that login; its live sockets are closed with 4401 on every instance.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
     request_body = RefreshRequest,
     responses((status = 204, description = "Signed out")))]
@@ -285,15 +294,23 @@ pub async fn logout(
     let hash = hash_refresh_token(&body.refresh_token);
     if let Some(family) = auth.tokens.family(&hash).await? {
         auth.tokens.revoke_family(&family).await?;
+        auth.revocations.revoke(&family);
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// The user of a valid access token whose account exists: the one check every door
 /// (REST extractor, WebSocket handshake, first frame and `auth` re-auth) makes, so a
-/// token outliving its account is refused everywhere.
+/// token outliving its account, or its logout, is refused everywhere.
 pub async fn authenticate(auth: &Auth, token: &str) -> Result<Claims> {
     let claims = auth.keys.verify(token)?;
+    if claims
+        .sid
+        .as_deref()
+        .is_some_and(|sid| auth.revocations.is_revoked(sid))
+    {
+        return Err(Error::Unauthorized);
+    }
     let user = claims.user()?;
     auth.users.find(user.id).await?.ok_or(Error::Unauthorized)?;
     Ok(claims)
@@ -301,7 +318,7 @@ pub async fn authenticate(auth: &Auth, token: &str) -> Result<Claims> {
 
 /// A new login: an access token and the first refresh token of family `family_id`.
 async fn issue_session(auth: &Auth, user: User, family_id: &str) -> Result<Session> {
-    let access_token = auth.keys.issue_access(&user)?;
+    let access_token = auth.keys.issue_session_access(&user, family_id)?;
     let (refresh_token, refresh_hash) = new_refresh_token();
     auth.tokens
         .insert(user.id, family_id, &refresh_hash, refresh_expiry(auth))

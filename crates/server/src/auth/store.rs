@@ -164,6 +164,18 @@ impl TokenStore {
         tx.commit().await
     }
 
+    /// Families revoked after `since` (Unix ms), with when: how every instance's
+    /// in-memory revocation list catches up with the store (at start, then polling).
+    pub async fn revoked_since(&self, since: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT family_id, MAX(revoked_at) FROM refresh_tokens
+             WHERE revoked_at > $1 GROUP BY family_id",
+        )
+        .bind(since)
+        .fetch_all(self.db.reader())
+        .await?)
+    }
+
     /// The family of a token, if it exists.
     pub async fn family(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
         Ok(

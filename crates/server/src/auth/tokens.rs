@@ -29,6 +29,10 @@ pub struct Claims {
     pub name: String,
     pub iat: i64,
     pub exp: i64,
+    /// The login session (refresh-token family) the token was issued to: what logout
+    /// revokes ([`super::Revocations`]). Absent from tokens that belong to no session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 impl Claims {
@@ -106,8 +110,20 @@ impl TokenKeys {
         self.refresh_ttl
     }
 
-    /// Signs an access token for `user` that expires after the configured TTL.
+    /// Signs an access token for `user`, tied to no session (so logout cannot revoke
+    /// it), that expires after the configured TTL. Tests use it; logins use
+    /// [`TokenKeys::issue_session_access`].
     pub fn issue_access(&self, user: &User) -> Result<String, Error> {
+        self.issue(user, None)
+    }
+
+    /// Signs an access token for `user` in login session `sid` (its refresh-token
+    /// family): revoking the session revokes the token.
+    pub fn issue_session_access(&self, user: &User, sid: &str) -> Result<String, Error> {
+        self.issue(user, Some(sid.to_owned()))
+    }
+
+    fn issue(&self, user: &User, sid: Option<String>) -> Result<String, Error> {
         let now = chrono::Utc::now().timestamp();
         let ttl = i64::try_from(self.access_ttl.as_secs()).unwrap_or(i64::MAX / 2);
         self.sign(&Claims {
@@ -115,6 +131,7 @@ impl TokenKeys {
             name: user.username.clone(),
             iat: now,
             exp: now + ttl,
+            sid,
         })
     }
 
@@ -224,6 +241,7 @@ mod tests {
                 name: "a".into(),
                 iat: now - 20,
                 exp: now - 10,
+                sid: None,
             })
             .expect("signs");
         assert!(matches!(keys().verify(&token), Err(Error::TokenExpired)));

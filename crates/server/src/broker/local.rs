@@ -5,8 +5,11 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use socket_hub_protocol::{RoomId, User, UserId};
+use tokio::sync::broadcast;
 
-use super::{Broker, BrokerError, Envelope, Received, RoomSubscribers, Subscription};
+use super::{
+    Broker, BrokerError, Envelope, REVOCATION_CAPACITY, Received, RoomSubscribers, Subscription,
+};
 
 /// Fan-out within one process. Holds no envelope longer than a channel hop.
 #[derive(Default)]
@@ -17,10 +20,21 @@ pub struct LocalBroker {
 /// Per user in one room: the user and how many of their connections are in it.
 type RoomPresence = HashMap<UserId, (User, usize)>;
 
-#[derive(Default)]
 struct Inner {
     rooms: Arc<RoomSubscribers>,
     presence: Mutex<HashMap<RoomId, RoomPresence>>,
+    /// Revoked sessions, straight back to this process's listeners.
+    revocations: broadcast::Sender<Arc<str>>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Self {
+            rooms: Arc::default(),
+            presence: Mutex::default(),
+            revocations: broadcast::channel(REVOCATION_CAPACITY).0,
+        }
+    }
 }
 
 impl LocalBroker {
@@ -92,6 +106,15 @@ impl Broker for LocalBroker {
             .unwrap_or_default();
         users.sort_by_key(|user| user.id);
         Ok(users)
+    }
+
+    fn publish_revocation(&self, session: &str) {
+        // No listener yet is fine: nothing to close.
+        let _ = self.inner.revocations.send(Arc::from(session));
+    }
+
+    fn revocations(&self) -> broadcast::Receiver<Arc<str>> {
+        self.inner.revocations.subscribe()
     }
 
     fn backend(&self) -> &'static str {

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, Weak};
 use async_trait::async_trait;
 use axum::extract::ws::Utf8Bytes;
 use socket_hub_protocol::{Message, RoomId, Seq, ServerFrame, User, UserId};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 /// Routing data of an envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +116,13 @@ pub trait Broker: Send + Sync + 'static {
     async fn presence_exit(&self, room_id: RoomId, user_id: UserId) -> Result<bool, BrokerError>;
     /// The users online in the room.
     async fn presence_list(&self, room_id: RoomId) -> Result<Vec<User>, BrokerError>;
+    /// Tells every process, this one included, that login session `session` was
+    /// revoked (logout, refresh reuse), so each closes that session's sockets at once.
+    /// Never waits; a revocation the broker cannot carry is found by the store poll
+    /// ([`crate::auth::Revocations`]), only later.
+    fn publish_revocation(&self, session: &str);
+    /// Revoked sessions as any process publishes them, from now on.
+    fn revocations(&self) -> broadcast::Receiver<Arc<str>>;
     /// Short name for readiness and logs.
     fn backend(&self) -> &'static str;
     /// Whether fan-out currently works (readiness).
@@ -152,6 +159,9 @@ pub(crate) struct Subscriber {
     tx: mpsc::Sender<Received>,
     lagged: Arc<AtomicBool>,
 }
+
+/// Revocations buffered for a slow listener before it lags (and rescans instead).
+pub(crate) const REVOCATION_CAPACITY: usize = 1024;
 
 /// Envelopes a room subscription buffers before it counts as lagging.
 pub(crate) const SUBSCRIPTION_CAPACITY: usize = 1024;

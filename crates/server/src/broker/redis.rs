@@ -21,6 +21,9 @@
 //!   `<user id>:<instance>:<username>` members scored by lease expiry. Each process
 //!   renews its members' leases; any process reaps expired members (a crashed
 //!   instance's users) and announces their `leave`, so presence heals within one lease.
+//! - Revocations: one channel (`<prefix>revoked`) every process subscribes to, carrying
+//!   `<origin instance> <session id>`. What Pub/Sub drops meanwhile, the store poll of
+//!   [`crate::auth::Revocations`] finds.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,9 +37,12 @@ use futures_util::StreamExt;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use socket_hub_protocol::{RoomId, ServerFrame, User, UserId};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::{Broker, BrokerError, Envelope, EnvelopeKind, Received, RoomSubscribers, Subscription};
+use super::{
+    Broker, BrokerError, Envelope, EnvelopeKind, REVOCATION_CAPACITY, Received, RoomSubscribers,
+    Subscription,
+};
 
 /// Settings of the Redis broker.
 #[derive(Debug, Clone)]
@@ -82,6 +88,11 @@ struct Inner {
     connected: AtomicBool,
     /// Connections per (room, user) in this process; the Redis entry exists while > 0.
     local_presence: Mutex<HashMap<(RoomId, UserId), (User, usize)>>,
+    /// Revoked sessions for this process's listeners: its own at once, others' as they
+    /// arrive on the revocation channel.
+    revocations: broadcast::Sender<Arc<str>>,
+    /// `<prefix>revoked`, computed once: every incoming message is compared with it.
+    revocation_channel: String,
 }
 
 enum Control {
@@ -105,6 +116,7 @@ impl RedisBroker {
         let (control, control_rx) = mpsc::channel(CONTROL_QUEUE);
         let (outgoing, outgoing_rx) = mpsc::channel(PUBLISH_QUEUE);
         let instance = format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
+        let revocation_channel = format!("{}revoked", settings.prefix);
         let inner = Arc::new(Inner {
             settings,
             instance,
@@ -116,6 +128,8 @@ impl RedisBroker {
             unpublished: Mutex::new(HashMap::new()),
             connected: AtomicBool::new(false),
             local_presence: Mutex::new(HashMap::new()),
+            revocations: broadcast::channel(REVOCATION_CAPACITY).0,
+            revocation_channel,
         });
         tokio::spawn(pubsub_task(Arc::downgrade(&inner), control_rx));
         tokio::spawn(presence_task(Arc::downgrade(&inner)));
@@ -162,6 +176,17 @@ impl Inner {
     /// Hands a message from Redis to the room's subscription; returns the room when
     /// nobody here wants it any more (an unsubscribe that did not fit the queue).
     fn dispatch(&self, channel: &str, payload: &[u8]) -> Option<RoomId> {
+        if channel == self.revocation_channel {
+            let text = std::str::from_utf8(payload).unwrap_or_default();
+            match text.split_once(' ') {
+                Some((origin, session)) if origin != self.instance && !session.is_empty() => {
+                    let _ = self.revocations.send(Arc::from(session));
+                }
+                Some(_) => {}
+                None => tracing::warn!("undecodable revocation on the broker"),
+            }
+            return None;
+        }
         let room_id = channel
             .strip_prefix(self.settings.prefix.as_str())
             .and_then(|c| c.strip_prefix("room:"))
@@ -283,7 +308,10 @@ async fn pubsub_task(inner: Weak<Inner>, mut control: mpsc::Receiver<Control>) {
             return;
         };
         let rooms = strong.rooms.rooms();
-        let mut resubscribed = true;
+        let mut resubscribed = sink
+            .subscribe(strong.revocation_channel.as_str())
+            .await
+            .is_ok();
         for room_id in &rooms {
             if sink.subscribe(strong.channel(*room_id)).await.is_err() {
                 resubscribed = false;
@@ -521,6 +549,29 @@ impl Broker for RedisBroker {
         users.sort_by_key(|user| user.id);
         users.dedup_by_key(|user| user.id);
         Ok(users)
+    }
+
+    fn publish_revocation(&self, session: &str) {
+        let _ = self.inner.revocations.send(Arc::from(session));
+        let inner = self.inner.clone();
+        let payload = format!("{} {session}", inner.instance);
+        // One short task per logout, bounded by the command timeout; a failure is
+        // caught up by every process's store poll.
+        tokio::spawn(async move {
+            let mut conn = inner.commands.clone();
+            let sent = tokio::time::timeout(
+                inner.settings.timeout,
+                conn.publish::<_, _, i64>(inner.revocation_channel.as_str(), payload),
+            )
+            .await;
+            if !matches!(sent, Ok(Ok(_))) {
+                tracing::warn!("cannot publish a revocation; other instances find it by polling");
+            }
+        });
+    }
+
+    fn revocations(&self) -> broadcast::Receiver<Arc<str>> {
+        self.inner.revocations.subscribe()
     }
 
     fn backend(&self) -> &'static str {

@@ -3,10 +3,17 @@
 //! Authenticates the handshake (header, query, subprotocol) or the first frame, then
 //! hands the connection to [`session`], which joins rooms through this process's
 //! [`Hub`].
+//!
+//! Slots (`--max-connections`) are shared so no one holder takes them all (`live`): a
+//! handshake without a token counts against its client address and against the share
+//! of slots unauthenticated connections may hold, until its `auth` frame arrives
+//! (`--auth-timeout-ms`); an authenticated connection counts against its user's cap and
+//! is listed under its login session, which a logout on any instance closes (4401).
 
 #[doc(hidden)]
 pub mod bench_support;
 mod hub;
+mod live;
 mod outbound;
 mod rate;
 mod seq;
@@ -18,7 +25,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{FromRef, Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::StreamExt;
 use socket_hub_protocol::{BEARER_SUBPROTOCOL_PREFIX, ErrorCode, SUBPROTOCOL};
@@ -29,8 +36,9 @@ use tokio_util::task::TaskTracker;
 pub use hub::Hub;
 
 use crate::auth::{Auth, bearer_token};
+use crate::client_addr::ClientAddr;
 use crate::config::Config;
-use crate::error::problem_response;
+use crate::error::{Error, problem_response};
 use crate::rooms::Rooms;
 
 /// What `/ws` and its sessions need: the gateway's own slice of the app state (the
@@ -52,6 +60,49 @@ pub struct Gateway {
     pub connections: TaskTracker,
     /// Caps concurrent WebSocket connections.
     pub connection_slots: Arc<Semaphore>,
+    /// Who holds the slots: unauthenticated ones per address, per user, per session.
+    pub(crate) live: Arc<live::Live>,
+}
+
+impl Gateway {
+    /// The gateway's own state over `hub`, `auth` and `rooms`, sized by `config`.
+    pub fn new(hub: Arc<Hub>, auth: Auth, rooms: Rooms, config: Arc<Config>) -> Self {
+        Self {
+            hub,
+            auth,
+            rooms,
+            connection_slots: Arc::new(Semaphore::new(config.max_connections)),
+            config,
+            shutdown: CancellationToken::new(),
+            connections: TaskTracker::new(),
+            live: Arc::default(),
+        }
+    }
+}
+
+/// Closes this process's sockets of every login session revoked anywhere, until
+/// shutdown. Spawned once per process.
+pub async fn close_revoked_sessions(gateway: Gateway) {
+    let revocations = gateway.auth.revocations.clone();
+    let mut revoked = revocations.watch();
+    loop {
+        let next = tokio::select! {
+            () = gateway.shutdown.cancelled() => return,
+            next = revoked.recv() => next,
+        };
+        match next {
+            Ok(sid) => {
+                let closed = gateway.live.close_session(&sid);
+                if closed > 0 {
+                    tracing::debug!(closed, "closed the sockets of a revoked session");
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => gateway
+                .live
+                .close_sessions_where(|sid| revocations.is_revoked(sid)),
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
 }
 
 /// Bytes read from the socket at a time. Most chat frames fit; larger ones grow the
@@ -76,6 +127,7 @@ where
 
 async fn upgrade(
     State(gateway): State<Gateway>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
     ws: WebSocketUpgrade,
@@ -98,8 +150,32 @@ async fn upgrade(
         .or_else(|| query.get("token").map(String::as_str))
         .or_else(|| subprotocol_token(&headers));
     let auth = match token {
-        Some(token) => Some(crate::auth::authenticate(&gateway.auth, token).await),
+        Some(token) => Some(
+            crate::auth::authenticate(&gateway.auth, token)
+                .await
+                .map(Box::new),
+        ),
         None => None,
+    };
+    // No token yet: a slot held for nobody, capped per address and in total.
+    let pending = if auth.is_none() {
+        let config = &gateway.config;
+        match gateway.live.admit_pending(
+            client,
+            config.max_unauthenticated_per_address,
+            config.max_unauthenticated(),
+        ) {
+            Ok(guard) => Some(Box::new(guard)),
+            Err(refused) => {
+                tracing::debug!(%client, ?refused, "unauthenticated upgrade refused");
+                return Error::RateLimited {
+                    retry_after: config.auth_timeout(),
+                }
+                .into_response();
+            }
+        }
+    } else {
+        None
     };
     // Counted from the upgrade response on, so a shutdown waits for this connection
     // even before its session starts.
@@ -118,7 +194,17 @@ async fn upgrade(
         // whole life, and this one runs as long as the connection.
         .on_upgrade(move |socket| {
             let (sink, stream) = socket.split();
-            session::serve(gateway, sink, stream, auth, (permit, tracked))
+            session::serve(
+                gateway,
+                sink,
+                stream,
+                auth,
+                session::Held {
+                    permit,
+                    tracked,
+                    pending,
+                },
+            )
         })
 }
 

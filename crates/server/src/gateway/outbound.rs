@@ -71,6 +71,10 @@ pub(crate) enum CloseReason {
     TokenExpired,
     /// No frame from the client within the keepalive timeout.
     KeepaliveTimeout,
+    /// The login session was revoked (logout, refresh reuse) on any instance.
+    SessionRevoked,
+    /// The user already holds `--max-connections-per-user` connections here.
+    TooManyConnections,
 }
 
 impl CloseReason {
@@ -83,7 +87,10 @@ impl CloseReason {
             Self::Flooding => CloseCode::POLICY_VIOLATION,
             Self::TooBig => CloseCode::TOO_BIG,
             Self::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
-            Self::Unauthorized | Self::TokenExpired => CloseCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::TokenExpired | Self::SessionRevoked => {
+                CloseCode::UNAUTHORIZED
+            }
+            Self::TooManyConnections => CloseCode::POLICY_VIOLATION,
             Self::KeepaliveTimeout => CloseCode::KEEPALIVE_TIMEOUT,
         }
     }
@@ -101,6 +108,8 @@ impl CloseReason {
             Self::Unauthorized => "unauthorized",
             Self::TokenExpired => "token expired",
             Self::KeepaliveTimeout => "keepalive timeout",
+            Self::SessionRevoked => "signed out",
+            Self::TooManyConnections => "too many connections for this user",
         }
     }
 

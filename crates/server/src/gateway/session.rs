@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use super::Gateway;
+use super::live::{PendingGuard, SessionGuard, UserGuard, close_revoked};
 use super::outbound::{AfterClose, CloseReason, Outbound, Queue, SessionHandle};
 use super::rate::RateLimit;
 use super::seq::{SeqCursor, SeqStep};
@@ -54,20 +55,32 @@ pub(crate) type Sink = SplitSink<WebSocket, Message>;
 pub(crate) type Stream = SplitStream<WebSocket>;
 
 /// How the connection presented its token at the handshake, if it did.
-pub(crate) type HandshakeAuth = Option<Result<Claims, Error>>;
+/// Boxed: it is held in the connection's future, which would otherwise be sized for it.
+pub(crate) type HandshakeAuth = Option<Result<Box<Claims>, Error>>;
+
+/// What a connection holds from its upgrade on.
+pub(crate) struct Held {
+    /// Its connection slot, released when it ends.
+    #[allow(dead_code, reason = "held for its Drop")]
+    pub(crate) permit: OwnedSemaphorePermit,
+    /// The shutdown tracker's token: shutdown waits for it.
+    #[allow(dead_code, reason = "held for its Drop")]
+    pub(crate) tracked: TaskTrackerToken,
+    /// Its claim as an unauthenticated connection (a handshake without a token),
+    /// released once it authenticates.
+    pub(crate) pending: Option<Box<PendingGuard>>,
+}
 
 /// Serves one upgraded connection to the end.
 ///
-/// `held` (the connection slot and the shutdown tracker's token) is released when this
-/// returns.
+/// What it `held` is released when this returns.
 pub(crate) async fn serve(
     gateway: Gateway,
     mut sink: Sink,
     mut stream: Stream,
     auth: HandshakeAuth,
-    held: (OwnedSemaphorePermit, TaskTrackerToken),
+    mut held: Held,
 ) {
-    let _held = held;
     metrics::gauge!("socket_hub_connections").increment(1.0);
     // Boxed, like every rarely taken branch below: an async fn's future is as large as
     // the largest future it awaits, and this one lives as long as the connection.
@@ -75,32 +88,93 @@ pub(crate) async fn serve(
         Ok(claims) => claims,
         Err(err) => {
             let error = err.to_frame(None);
-            crate::metrics::reply_sent(&error);
-            crate::metrics::connection_closed(CloseReason::Unauthorized.code());
-            let frame = encode(&error);
-            let refuse = tokio::time::timeout(gateway.config.write_timeout(), async {
-                sink.send(Message::Text(frame)).await?;
-                sink.send(close_message(CloseReason::Unauthorized)).await
-            });
-            let _ = Box::pin(refuse).await;
+            Box::pin(refuse(
+                &gateway,
+                &mut sink,
+                error,
+                CloseReason::Unauthorized,
+            ))
+            .await;
             metrics::gauge!("socket_hub_connections").decrement(1.0);
             return;
         }
     };
-    // Only the user and the expiry outlive this point: the claims' strings are not kept
-    // for the life of the connection.
-    let (user, exp) = (claims.user(), claims.exp);
-    drop(claims);
-    match user {
-        Ok(user) => {
-            let (shared, queue) = start(gateway, user, exp);
+    // Authenticated: no longer one of its address's unauthenticated connections.
+    held.pending = None;
+    match admit(gateway, *claims) {
+        Ok(admitted) => {
+            let Admitted(shared, queue, _claims) = *admitted;
             run(shared, sink, stream, queue).await;
         }
-        Err(_) => {
-            let _ = Box::pin(sink.send(close_message(CloseReason::Unauthorized))).await;
+        Err(refused) => {
+            let Refused(gateway, error, reason) = *refused;
+            Box::pin(refuse(&gateway, &mut sink, error, reason)).await;
         }
     }
     metrics::gauge!("socket_hub_connections").decrement(1.0);
+}
+
+/// An admitted connection: its session, started, and its claims on its user's cap and
+/// under its login session.
+struct Admitted(Arc<Shared>, Queue, Box<(UserGuard, Option<SessionGuard>)>);
+
+/// A refused connection: the error and close reason to send.
+struct Refused(Gateway, ServerFrame, CloseReason);
+
+/// Claims one of the user's connections and starts the session. Not async: only the
+/// user, the expiry and the session outlive it, not the claims' other strings.
+/// Both outcomes boxed: one pointer each in the connection's long-lived future.
+fn admit(gateway: Gateway, claims: Claims) -> Result<Box<Admitted>, Box<Refused>> {
+    let Ok(user) = claims.user() else {
+        let error = Error::Unauthorized.to_frame(None);
+        return Err(Box::new(Refused(gateway, error, CloseReason::Unauthorized)));
+    };
+    let cap = gateway.config.max_connections_per_user;
+    let Some(user_slot) = gateway.live.admit_user(user.id, cap) else {
+        let error = ServerFrame::error(
+            ErrorCode::RateLimited,
+            format!(
+                "too many connections for this user (at most {cap}); close another tab or device"
+            ),
+            None,
+        );
+        return Err(Box::new(Refused(
+            gateway,
+            error,
+            CloseReason::TooManyConnections,
+        )));
+    };
+    let (shared, queue) = start(gateway, user, claims.exp);
+    let listed = claims.sid.map(|sid| list(&shared, Arc::from(sid)));
+    Ok(Box::new(Admitted(
+        shared,
+        queue,
+        Box::new((user_slot, listed)),
+    )))
+}
+
+/// Lists the connection under its login session, so a logout closes it.
+fn list(shared: &Shared, sid: Arc<str>) -> SessionGuard {
+    let session = &shared.session;
+    let listed = shared.gateway.live.register(sid.clone(), session.clone());
+    // Revoked between the token check and the listing: no notice will come for it.
+    if shared.gateway.auth.revocations.is_revoked(&sid) {
+        close_revoked(session);
+    }
+    listed
+}
+
+/// Sends `error` and closes with `reason`, bounded by the write timeout: a connection
+/// refused before its session starts.
+async fn refuse(gateway: &Gateway, sink: &mut Sink, error: ServerFrame, reason: CloseReason) {
+    crate::metrics::reply_sent(&error);
+    crate::metrics::connection_closed(reason.code());
+    let frame = encode(&error);
+    let refuse = tokio::time::timeout(gateway.config.write_timeout(), async {
+        sink.send(Message::Text(frame)).await?;
+        sink.send(close_message(reason)).await
+    });
+    let _ = refuse.await;
 }
 
 /// Takes the handshake token, or waits (bounded) for an `auth` frame.
@@ -108,7 +182,7 @@ async fn authenticate(
     gateway: &Gateway,
     stream: &mut Stream,
     auth: HandshakeAuth,
-) -> Result<Claims, Error> {
+) -> Result<Box<Claims>, Error> {
     if let Some(result) = auth {
         return result;
     }
@@ -124,7 +198,9 @@ async fn authenticate(
     .map_err(|_| Error::Unauthorized)?
     .ok_or(Error::Unauthorized)?;
     match serde_json::from_str::<ClientFrame>(first.as_str()) {
-        Ok(ClientFrame::Auth { token }) => crate::auth::authenticate(&gateway.auth, &token).await,
+        Ok(ClientFrame::Auth { token }) => crate::auth::authenticate(&gateway.auth, &token)
+            .await
+            .map(Box::new),
         _ => Err(Error::Unauthorized),
     }
 }
@@ -826,7 +902,7 @@ mod tests {
     /// paid per connection (BENCHMARKS.md, "Memory per connection"). A branch that
     /// awaits something large inline (a store query, the broker) grows it for every
     /// connection: box such branches. The bound is for this test's (debug) build;
-    /// release futures are smaller. 2,928 bytes today: the writer's long-lived
+    /// release futures are smaller. 2,840 bytes today: the writer's long-lived
     /// cancellation, expiry and batch-deadline futures (kept so a wakeup costs no waiter
     /// registration) cost about 700 bytes over the leanest layout.
     #[test]

@@ -325,6 +325,7 @@ async fn expired_token_is_refused_with_token_expired() {
             name: "expired".into(),
             iat: now - 120,
             exp: now - 60,
+            sid: None,
         })
         .expect("signs");
     let mut ws = Connection::connect(&app.url, Auth::Header(stale.clone()))

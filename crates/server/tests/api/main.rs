@@ -10,6 +10,9 @@ mod lifecycle;
 mod limits;
 mod metrics;
 mod rooms;
+mod secrets;
+mod sessions;
+mod slots;
 mod storage;
 #[path = "../support/mod.rs"]
 mod support;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use socket_hub_client::{Auth, Client, ClientError, Connection, Event};
 use socket_hub_protocol::rest::Session;
-use socket_hub_protocol::{ClientFrame, RoomId, Seq, ServerFrame, User};
+use socket_hub_protocol::{ClientFrame, CloseCode, RoomId, Seq, ServerFrame, User};
 use support::{ClusterConfig, Instance, TestDatabase, TestRedis};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -901,4 +901,66 @@ async fn login_lock_holds_across_instances_sharing_only_postgres() {
     login_lock_holds_across(&a, &b).await;
     drop((a, b));
     db.drop_database().await;
+}
+
+/// Issue 9 item 11: a logout on one instance revokes that session's access token on
+/// every instance and closes its sockets there with 4401; the user's other session
+/// carries on.
+#[tokio::test]
+async fn logout_on_one_instance_closes_that_sessions_sockets_on_every_instance() {
+    let cluster = Cluster::new().await;
+    let [a, b]: [Instance; 2] = cluster.instances(2).await.try_into().ok().expect("two");
+    let (mut phone, first) = user(&a.url, "alice").await;
+    let mut laptop = Client::new(&b.url);
+    let second = laptop.login("alice", PASSWORD).await.expect("second login");
+    let mut first_on_a = connect(&a.url, &first).await.expect("connect");
+    let mut first_on_b = connect(&b.url, &first).await.expect("connect");
+    let mut second_on_a = connect(&a.url, &second).await.expect("connect");
+
+    phone
+        .logout(&first.refresh_token)
+        .await
+        .expect("logout on a");
+
+    for ws in [&mut first_on_a, &mut first_on_b] {
+        assert_eq!(
+            ws.closed_within(WAIT).await.expect("closed"),
+            Some(CloseCode::UNAUTHORIZED)
+        );
+    }
+    // b has heard of it (its socket was closed): its REST refuses the token too.
+    let mut on_b = Client::new(&b.url);
+    on_b.set_access_token(first.access_token.clone());
+    let refused = on_b.me().await.expect_err("refused on b");
+    assert_eq!(refused.status(), Some(401), "{refused}");
+    // The other session is untouched on both instances.
+    assert_quiet(&mut second_on_a).await;
+    laptop.me().await.expect("second session on b");
+    cluster.finish().await;
+}
+
+/// The broker may drop a revocation (Redis hung): every instance still finds it in the
+/// store, bounded by the revocation poll, and closes the session's sockets.
+#[tokio::test]
+async fn a_revocation_the_broker_drops_is_found_in_the_store() {
+    let cluster = Cluster::new().await;
+    let [a, b]: [Instance; 2] = cluster.instances(2).await.try_into().ok().expect("two");
+    let (mut phone, session) = user(&a.url, "bob").await;
+    let mut on_b = connect(&b.url, &session).await.expect("connect");
+    cluster.redis.pause();
+    phone
+        .logout(&session.refresh_token)
+        .await
+        .expect("logout on a");
+    assert_eq!(
+        on_b.closed_within(WAIT)
+            .await
+            .expect("closed by b's store poll"),
+        Some(CloseCode::UNAUTHORIZED)
+    );
+    let mut rest = Client::new(&b.url);
+    rest.set_access_token(session.access_token.clone());
+    assert_eq!(rest.me().await.err().and_then(|e| e.status()), Some(401));
+    cluster.redis.resume();
+    cluster.finish().await;
 }
