@@ -192,6 +192,13 @@ pub struct Config {
     /// Per-address limits key on the client; behind nginx, set `127.0.0.1`.
     #[arg(long, env = "SOCKET_HUB_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<IpAddr>,
+
+    /// Browser origins besides the server's own (comma-separated, e.g.
+    /// `https://chat.example.com`) whose pages may open `/ws` and use the refresh
+    /// cookie. Pages of other origins get 403; clients that send no `Origin` (SDKs)
+    /// are not affected.
+    #[arg(long, env = "SOCKET_HUB_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
 }
 
 /// Which services a process runs.
@@ -312,6 +319,9 @@ impl Config {
         }
         if self.presence_lease_ms < 300 {
             return fail("--presence-lease-ms must be at least 300".into());
+        }
+        for origin in &self.allowed_origins {
+            crate::browser::validate_origin(origin).map_err(ConfigError)?;
         }
         let shared_db = self.database_url.starts_with("postgres");
         if self.role != Role::All && (self.redis_url.is_empty() || !shared_db) {

@@ -6,6 +6,7 @@
 //! refreshing at once); after it, it revokes the whole family (the tell-tale of a
 //! stolen token).
 
+pub mod cookie;
 mod extract;
 pub mod password;
 mod store;

@@ -16,9 +16,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{FromRef, Query, State, WebSocketUpgrade};
+use axum::extract::{FromRef, FromRequestParts, Query, State, WebSocketUpgrade};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::StreamExt;
 use socket_hub_protocol::{BEARER_SUBPROTOCOL_PREFIX, ErrorCode, SUBPROTOCOL};
@@ -29,6 +30,7 @@ use tokio_util::task::TaskTracker;
 pub use hub::Hub;
 
 use crate::auth::{Auth, bearer_token};
+use crate::browser::check_origin;
 use crate::config::Config;
 use crate::error::problem_response;
 use crate::rooms::Rooms;
@@ -76,6 +78,7 @@ where
 
 async fn upgrade(
     State(gateway): State<Gateway>,
+    _origin: AllowedOrigin,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
     ws: WebSocketUpgrade,
@@ -120,6 +123,26 @@ async fn upgrade(
             let (sink, stream) = socket.split();
             session::serve(gateway, sink, stream, auth, (permit, tracked))
         })
+}
+
+/// Proof that the handshake's `Origin` is allowed (see [`check_origin`]): extracted
+/// before the upgrade, so a page of another site gets 403 and never a socket carrying
+/// the user's credentials. SDKs send no `Origin` and pass.
+struct AllowedOrigin;
+
+impl<S> FromRequestParts<S> for AllowedOrigin
+where
+    S: Send + Sync,
+    Gateway: FromRef<S>,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let gateway = Gateway::from_ref(state);
+        check_origin(&parts.headers, &parts.uri, &gateway.config.allowed_origins)
+            .map(|()| Self)
+            .map_err(IntoResponse::into_response)
+    }
 }
 
 /// The token in a `Sec-WebSocket-Protocol: socket-hub.v1, bearer.<token>` offer.

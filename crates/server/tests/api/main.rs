@@ -3,11 +3,14 @@
 #![allow(unreachable_pub)]
 
 mod auth;
+mod browser;
 mod chat;
+mod files;
 mod helpers;
 mod lifecycle;
 mod limits;
 mod metrics;
+mod origin;
 mod rooms;
 mod storage;
 #[path = "../support/mod.rs"]
