@@ -1,6 +1,7 @@
 //! Gateway service: the WebSocket endpoint `/ws`.
 //!
-//! Authenticates the handshake (header, query, subprotocol) or the first frame, then
+//! Refuses handshakes from foreign browser origins (403, see `crate::browser`),
+//! authenticates the handshake (header, query, subprotocol) or the first frame, then
 //! hands the connection to [`session`], which joins rooms through this process's
 //! [`Hub`].
 
