@@ -411,6 +411,23 @@ mod tests {
     }
 
     #[test]
+    fn allowed_origins_must_be_origins() {
+        let mut config = Config::for_data_dir("/tmp/x");
+        config.allowed_origins = vec!["https://chat.example.com".into()];
+        assert!(config.validate().is_ok());
+        config.allowed_origins.push("chat.example.com/app".into());
+        let err = config.validate().expect_err("not an origin");
+        assert!(err.to_string().contains("--allowed-origins"), "{err}");
+        let parsed = Cli::parse_from([
+            "socket-hub",
+            "--allowed-origins",
+            "https://a.example,http://localhost:5173",
+        ])
+        .into_config();
+        assert_eq!(parsed.allowed_origins.len(), 2);
+    }
+
+    #[test]
     fn content_limit_must_fit_frame_limit() {
         let mut config = Config::for_data_dir("/tmp/x");
         config.max_content_chars = 100_000;
