@@ -4,6 +4,7 @@
 
 mod auth;
 mod browser;
+mod brute_force;
 mod chat;
 mod files;
 mod helpers;
