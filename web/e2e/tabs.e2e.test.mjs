@@ -1,4 +1,4 @@
-// End-to-end: one user in two tabs of one browser (one context: shared localStorage),
+// End-to-end: one user in two tabs of one browser (one context: shared localStorage and cookies),
 // against a server whose access tokens live 2 s, so the tabs refresh every second or so.
 // Refresh tokens are single-use; before the tabs coordinated, both spent the same one,
 // the server took that for theft, revoked the family and both tabs were logged out.
@@ -37,18 +37,26 @@ function failOnLogout(page, label) {
     );
 }
 
-/** The refresh token the tabs share (from localStorage), or null when logged out. */
-const storedRefreshToken = (page) =>
-  page.evaluate(() => JSON.parse(localStorage.getItem('socket-hub.session') ?? 'null')?.refreshToken ?? null);
+/**
+ * Which issue of the session the tabs share (access token and expiry, from
+ * localStorage; the refresh token itself is an HttpOnly cookie), or null when logged out.
+ */
+const storedVersion = (page) =>
+  page.evaluate(() => {
+    const s = JSON.parse(localStorage.getItem('socket-hub.session') ?? 'null');
+    return s ? `${s.accessToken}@${s.expiresAt}` : null;
+  });
 
 test('two tabs of one user stay logged in across many token refreshes', { timeout: 180_000 }, async () => {
   const ctx = await browser.newContext({ viewport: { width: 1100, height: 760 } });
   // Every refresh request either tab makes, and how the server answered it.
   const spent = [];
   const answers = [];
-  ctx.on('request', (req) => {
+  ctx.on('request', async (req) => {
     if (req.method() === 'POST' && req.url().endsWith('/api/v1/auth/refresh')) {
-      spent.push(JSON.parse(req.postData() ?? '{}').refresh_token);
+      // The refresh token is the cookie the browser attached.
+      const cookie = (await req.allHeaders()).cookie ?? '';
+      spent.push(/socket_hub_refresh=([^;]+)/.exec(cookie)?.[1] ?? 'none');
     }
   });
   ctx.on('response', (res) => {
@@ -80,7 +88,7 @@ test('two tabs of one user stay logged in across many token refreshes', { timeou
 
     const seenTokens = new Set();
     for (let round = 0; round < ROUNDS; round++) {
-      const before = await storedRefreshToken(one);
+      const before = await storedVersion(one);
       assert.ok(before, `round ${round}: still logged in`);
       seenTokens.add(before);
       await step(sendMessage(one, `tab one, round ${round}`));
@@ -92,14 +100,14 @@ test('two tabs of one user stay logged in across many token refreshes', { timeou
         one.waitForFunction(
           (prev) => {
             const s = JSON.parse(localStorage.getItem('socket-hub.session') ?? 'null');
-            return s !== null && s.refreshToken !== prev;
+            return s !== null && `${s.accessToken}@${s.expiresAt}` !== prev;
           },
           before,
           { timeout: T },
         ),
       );
     }
-    seenTokens.add(await storedRefreshToken(one));
+    seenTokens.add(await storedVersion(one));
 
     // Both tabs are still signed in and connected, and can still talk.
     for (const [label, page] of [
@@ -114,6 +122,7 @@ test('two tabs of one user stay logged in across many token refreshes', { timeou
     await waitMessageCount(one, 'still here', 1);
 
     assert.ok(seenTokens.size > ROUNDS, `the session was refreshed at least ${ROUNDS} times (${seenTokens.size - 1})`);
+    assert.ok(!spent.includes('none'), 'every refresh carried the cookie');
     assert.equal(new Set(spent).size, spent.length, `no refresh token was spent twice: ${spent.length} refreshes`);
     assert.deepEqual(
       answers.filter((s) => s !== 200),

@@ -257,8 +257,17 @@ fn router(state: AppState) -> Router {
     let role = state.config.role;
     let mut http = Router::new().merge(ops::routes());
     if role.serves_api() {
+        let cookie = auth::cookie::CookieTransport::new(
+            &state.config.allowed_origins,
+            state.auth.keys.refresh_ttl(),
+        );
         let api = Router::new()
-            .merge(auth::routes::<AppState>())
+            .merge(
+                auth::routes::<AppState>().layer(axum::middleware::from_fn_with_state(
+                    cookie,
+                    auth::cookie::transport,
+                )),
+            )
             .merge(users::routes::<AppState>())
             .merge(rooms::routes::<AppState>());
         http = http.nest("/api/v1", api).merge(web::routes());
@@ -274,6 +283,7 @@ fn router(state: AppState) -> Router {
         .merge(http)
         // Applied per route (after routing), so the matched route is known.
         .layer(axum::middleware::from_fn(crate::http::record_duration))
+        .layer(axum::middleware::from_fn(crate::browser::security_headers))
         .layer(TraceLayer::new_for_http())
         .layer(axum::middleware::from_fn_with_state(
             TrustedProxies::new(&state.config.trusted_proxies),

@@ -282,6 +282,13 @@ pub struct Config {
     /// Per-address limits key on the client; behind nginx, set `127.0.0.1`.
     #[arg(long, env = "SOCKET_HUB_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<IpAddr>,
+
+    /// Browser origins besides the server's own (comma-separated, e.g.
+    /// `https://chat.example.com`) whose pages may open `/ws` and use the refresh
+    /// cookie. Pages of other origins get 403; clients that send no `Origin` (SDKs)
+    /// are not affected.
+    #[arg(long, env = "SOCKET_HUB_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
 }
 
 /// Which services a process runs.
@@ -442,6 +449,9 @@ impl Config {
         }
         if self.presence_lease_ms < 300 {
             return fail("--presence-lease-ms must be at least 300".into());
+        }
+        for origin in &self.allowed_origins {
+            crate::browser::validate_origin(origin).map_err(ConfigError)?;
         }
         let shared_db = self.database_url.starts_with("postgres");
         if self.role != Role::All && (self.redis_url.is_empty() || !shared_db) {
@@ -632,6 +642,23 @@ mod tests {
         config.jwt_secret = Some("short".into());
         let err = config.validate().expect_err("short secret");
         assert!(err.to_string().contains("SOCKET_HUB_JWT_SECRET"));
+    }
+
+    #[test]
+    fn allowed_origins_must_be_origins() {
+        let mut config = Config::for_data_dir("/tmp/x");
+        config.allowed_origins = vec!["https://chat.example.com".into()];
+        assert!(config.validate().is_ok());
+        config.allowed_origins.push("chat.example.com/app".into());
+        let err = config.validate().expect_err("not an origin");
+        assert!(err.to_string().contains("--allowed-origins"), "{err}");
+        let parsed = Cli::parse_from([
+            "socket-hub",
+            "--allowed-origins",
+            "https://a.example,http://localhost:5173",
+        ])
+        .into_config();
+        assert_eq!(parsed.allowed_origins.len(), 2);
     }
 
     #[test]

@@ -13,12 +13,14 @@
 //!   (`Rooms`).
 //! - [`users`], then [`auth`] (accounts, credentials, tokens, the `AuthUser`
 //!   extractor; `Auth`): routes and their queries.
-//! - [`http`] and [`client_addr`], then [`error`]: the JSON extractors; the one error type, mapped to
-//!   problem JSON and to error frames.
+//! - [`http`], [`client_addr`] and [`browser`] (security headers, the origin check),
+//!   then [`error`]: the JSON extractors; the one error type, mapped to problem JSON and
+//!   to error frames.
 //! - [`store`] (the database layer: `Db`, migrations, the write-transaction discipline,
 //!   `StoreError`) and [`broker`] (fan-out and presence): they know no service, only
 //!   the protocol crate. [`config`] knows nothing of the crate either, nor does
-//!   [`metrics`] (every exported metric, called from any layer).
+//!   [`metrics`] (every exported metric, called from any layer), nor [`files`] (the
+//!   owner-only modes of the data directory, database and secret).
 //!
 //! Each service takes its own context as axum's `State` (routes are generic over any
 //! state that provides it), so none of them names `state`.
@@ -26,9 +28,11 @@
 pub mod app;
 pub mod auth;
 pub mod broker;
+pub mod browser;
 pub mod client_addr;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod gateway;
 pub mod http;
 pub mod metrics;

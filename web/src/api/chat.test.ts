@@ -70,7 +70,7 @@ const msg = (seq: number, extra: Partial<Message> = {}): Message => ({
 function setup() {
   let token = 'tok-1';
   const listeners = new Set<(s: StoredSession | null) => void>();
-  const session = (): StoredSession => ({ user: ME, accessToken: token, refreshToken: 'r', expiresAt: Date.now() + 60_000 });
+  const session = (): StoredSession => ({ user: ME, accessToken: token, expiresAt: Date.now() + 60_000 });
   const auth = {
     user: ME,
     accessToken: vi.fn(async () => token),

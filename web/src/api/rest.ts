@@ -5,11 +5,12 @@ import {
   needsRefresh,
   refreshDelayMs,
   toStored,
+  type SessionBody,
   type SessionStore,
   type StoredSession,
 } from './tokens';
 import { webLock, type TabLock } from './tabs';
-import type { Member, Message, MessagePage, RoomId, RoomView, Seq, Session, User } from './types';
+import type { Member, Message, MessagePage, RoomId, RoomView, Seq, User } from './types';
 
 type FetchFn = typeof fetch;
 
@@ -47,14 +48,29 @@ async function call<T>(fetchFn: FetchFn, url: string, init: RequestInit): Promis
   return body as T;
 }
 
-const json = (method: string, body?: unknown, token?: string): RequestInit => ({
+const json = (method: string, body?: unknown, token?: string, extra: Record<string, string> = {}): RequestInit => ({
   method,
   headers: {
     ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
     ...(token ? { Authorization: `Bearer ${token}` } : {}),
     Accept: 'application/json',
+    ...extra,
   },
   body: body !== undefined ? JSON.stringify(body) : undefined,
+});
+
+/**
+ * Asks the auth endpoints for the cookie transport: the refresh token travels only in an
+ * HttpOnly, SameSite=Strict cookie scoped to `/api/v1/auth`, never in a body this code
+ * sees. Being a custom header, it also proves the request comes from this origin's own
+ * script (a cross-site page cannot send it without a CORS preflight the server refuses).
+ */
+export const COOKIE_TRANSPORT = { 'X-Auth-Transport': 'cookie' } as const;
+
+/** An auth call with the cookie transport; `fetch` sends same-origin cookies by default. */
+const authCall = (body?: unknown): RequestInit => ({
+  ...json('POST', body, undefined, COOKIE_TRANSPORT),
+  credentials: 'same-origin',
 });
 
 /** Name of the cross-tab lock held around every refresh. */
@@ -67,19 +83,22 @@ const MIN_ADOPT_LIFE_MS = 1_000;
 const isRejection = (err: unknown) =>
   err instanceof ApiError && err.code !== 'network' && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
 
+/** The same issue of a session: two access tokens issued in one second can be equal. */
 const sameSession = (a: StoredSession | null, b: StoredSession | null) =>
-  a === b || (!!a && !!b && a.refreshToken === b.refreshToken && a.accessToken === b.accessToken);
+  a === b || (!!a && !!b && a.accessToken === b.accessToken && a.expiresAt === b.expiresAt);
 
 /**
  * Owns the token pair: logs in, refreshes silently before expiry and tells listeners
  * about every new access token — the WebSocket re-authenticates with it.
  *
- * A refresh token is single-use, and every tab of the browser shares one stored session.
- * So a refresh is single flight within the tab, and across tabs it runs under one lock
- * ({@link REFRESH_LOCK}): inside it the stored session is read again, and when another tab
- * has refreshed meanwhile its tokens are adopted instead of spending the old refresh token
- * a second time (which the server treats as theft, revoking the family). Tabs also adopt
- * each other's tokens as soon as they are stored (`SessionStore.watch`).
+ * The refresh token is an HttpOnly cookie this code never sees (see {@link COOKIE_TRANSPORT});
+ * every tab of the browser sends the same one, and it is single-use. So a refresh is single
+ * flight within the tab, and across tabs it runs under one lock ({@link REFRESH_LOCK}):
+ * inside it the stored session (user and access token) is read again, and when another tab
+ * has refreshed meanwhile its access token is adopted instead of rotating the cookie again.
+ * Tabs also adopt each other's access tokens as soon as they are stored
+ * (`SessionStore.watch`). A reload keeps the session: an expired stored access token is
+ * refreshed through the cookie.
  */
 export class AuthManager {
   private current: StoredSession | null;
@@ -122,7 +141,7 @@ export class AuthManager {
   }
 
   private async start(kind: 'register' | 'login', username: string, password: string): Promise<User> {
-    const s = await call<Session>(this.fetchFn, `${this.base}/auth/${kind}`, json('POST', { username, password }));
+    const s = await call<SessionBody>(this.fetchFn, `${this.base}/auth/${kind}`, authCall({ username, password }));
     void this.set(toStored(s, this.clock.now()));
     return s.user;
   }
@@ -132,7 +151,8 @@ export class AuthManager {
     void this.set(null);
     if (s) {
       try {
-        await call<void>(this.fetchFn, `${this.base}/auth/logout`, json('POST', { refresh_token: s.refreshToken }));
+        // Revokes the session and clears the cookie.
+        await call<void>(this.fetchFn, `${this.base}/auth/logout`, authCall());
       } catch {
         /* logged out locally either way */
       }
@@ -173,20 +193,15 @@ export class AuthManager {
     if (!sameSession(this.current, seen)) return this.current;
     const stored = this.store.latest ? await this.store.latest() : this.store.load();
     if (!sameSession(this.current, seen)) return this.current; // adopted while reading
-    let from = seen;
-    if (stored && stored.refreshToken !== seen.refreshToken) {
-      if (stored.expiresAt - this.clock.now() > MIN_ADOPT_LIFE_MS) {
-        this.adopt(stored);
-        return stored;
-      }
-      from = stored; // newer, but nearly expired too: refresh with its (unspent) token
+    // Another tab refreshed meanwhile (the cookie already holds its successor): use its
+    // access token unless it is about to expire too.
+    if (stored && !sameSession(stored, seen) && stored.expiresAt - this.clock.now() > MIN_ADOPT_LIFE_MS) {
+      this.adopt(stored);
+      return stored;
     }
     try {
-      const next = await call<Session>(
-        this.fetchFn,
-        `${this.base}/auth/refresh`,
-        json('POST', { refresh_token: from.refreshToken }),
-      );
+      // The refresh token is the cookie, which the browser attaches; nothing in the body.
+      const next = await call<SessionBody>(this.fetchFn, `${this.base}/auth/refresh`, authCall());
       if (!this.current) return null; // logged out meanwhile
       const fresh = toStored(next, this.clock.now());
       // Other tabs must be able to read the new tokens before this one releases the lock.
@@ -194,7 +209,7 @@ export class AuthManager {
       return fresh;
     } catch (err) {
       if (isRejection(err)) {
-        if (sameSession(this.current, seen) || sameSession(this.current, from)) await this.set(null);
+        if (sameSession(this.current, seen) || sameSession(this.current, stored)) await this.set(null);
         return this.current;
       }
       this.retryLater();

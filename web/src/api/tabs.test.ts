@@ -61,26 +61,34 @@ class SharedStorage {
   }
 }
 
-/** The server's rotation rules: a refresh token works once; reuse revokes the family. */
+/**
+ * The server's rotation rules over the browser's cookie jar, which every tab shares: a
+ * refresh token (the cookie) works once; reuse revokes the family.
+ */
 function fakeServer() {
   let n = 0;
   const live = new Set<string>();
   let revoked = false;
   const spent: string[] = [];
+  let cookie: string | null = null;
   const issue = () => {
-    const s = { user: { id: 1, username: 'ada' }, access_token: `access-${n}`, refresh_token: `refresh-${n}`, expires_in: 60 };
+    const token = `refresh-${n}`;
+    const s = { user: { id: 1, username: 'ada' }, access_token: `access-${n}`, expires_in: 60 };
     n++;
-    live.add(s.refresh_token);
+    live.add(token);
+    cookie = token;
     return s;
   };
   const respond = (status: number, body: unknown) =>
     new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
   const fetchFn = vi.fn(async (url: string | URL | Request, init?: RequestInit) => {
     const path = String(url);
+    if ((init?.headers as Record<string, string>)['X-Auth-Transport'] !== 'cookie') throw new Error('no cookie transport');
     if (path.endsWith('/auth/login')) return respond(200, issue());
     if (path.endsWith('/auth/refresh')) {
-      const token = JSON.parse(String(init?.body)).refresh_token as string;
+      const token = cookie; // what the browser attaches as the request leaves
       await new Promise((r) => setTimeout(r, 1)); // a request in flight, as tabs race
+      if (token === null) return respond(401, { type: 'x', title: 'Unauthorized', status: 401, detail: '', code: 'unauthorized' });
       spent.push(token);
       if (revoked || !live.has(token)) {
         revoked = true;
@@ -89,9 +97,13 @@ function fakeServer() {
       live.delete(token);
       return respond(200, issue());
     }
+    if (path.endsWith('/auth/logout')) {
+      cookie = null;
+      return new Response(null, { status: 204 });
+    }
     throw new Error(`unexpected ${path}`);
   });
-  return { fetchFn: fetchFn as unknown as typeof fetch, spent, revoked: () => revoked };
+  return { fetchFn: fetchFn as unknown as typeof fetch, spent, revoked: () => revoked, cookie: () => cookie };
 }
 
 async function twoTabs(lock: TabLock = localLock()) {
@@ -109,12 +121,12 @@ async function twoTabs(lock: TabLock = localLock()) {
 describe('refresh across tabs', () => {
   it('two tabs refreshing at once spend the refresh token once and both stay logged in', async () => {
     const { a, b, server } = await twoTabs();
-    expect(b.session?.refreshToken).toBe('refresh-0');
+    expect(b.session?.accessToken).toBe('access-0');
     const [sa, sb] = await Promise.all([a.refresh(), b.refresh()]);
     expect(server.spent).toEqual(['refresh-0']);
     expect(server.revoked()).toBe(false);
-    expect(sa?.refreshToken).toBe('refresh-1');
-    expect(sb?.refreshToken).toBe('refresh-1');
+    expect(sa?.accessToken).toBe('access-1');
+    expect(sb?.accessToken).toBe('access-1');
     expect(a.session?.accessToken).toBe('access-1');
     expect(b.session?.accessToken).toBe('access-1');
     a.dispose();
@@ -144,7 +156,7 @@ describe('refresh across tabs', () => {
     await a.refresh();
     storage.deliver(); // the `storage` event
     expect(seenByB).toEqual(['access-1']);
-    expect(b.session?.refreshToken).toBe('refresh-1');
+    expect(b.session?.accessToken).toBe('access-1');
     expect(await b.accessToken()).toBe('access-1'); // still fresh: no refresh of its own
     expect(server.spent).toEqual(['refresh-0']);
     a.dispose();
@@ -155,25 +167,25 @@ describe('refresh across tabs', () => {
     const { a, b, storeB, storage, server } = await twoTabs();
     await a.refresh();
     storage.dropEvents();
-    expect(b.session?.refreshToken).toBe('refresh-0'); // stale in memory ...
-    expect(storeB.load()?.refreshToken).toBe('refresh-0'); // ... and in its localStorage copy
+    expect(b.session?.accessToken).toBe('access-0'); // stale in memory ...
+    expect(storeB.load()?.accessToken).toBe('access-0'); // ... and in its localStorage copy
     const s = await b.refresh();
-    expect(s?.refreshToken).toBe('refresh-1');
+    expect(s?.accessToken).toBe('access-1');
     expect(server.spent).toEqual(['refresh-0']);
     a.dispose();
     b.dispose();
   });
 
-  it('a nearly expired session from another tab is refreshed with its own, unspent token', async () => {
+  it('a nearly expired session from another tab is refreshed, not adopted', async () => {
     const { a, b, storage, server, clock: c } = await twoTabs();
     await a.refresh();
     storage.dropEvents();
-    c.t += 59_500; // refresh-1's access token has half a second left
+    c.t += 59_500; // access-1 has half a second left
     await b.refresh();
     expect(server.spent).toEqual(['refresh-0', 'refresh-1']);
-    expect(b.session?.refreshToken).toBe('refresh-2');
+    expect(b.session?.accessToken).toBe('access-2');
     storage.deliver();
-    expect(a.session?.refreshToken).toBe('refresh-2');
+    expect(a.session?.accessToken).toBe('access-2');
     a.dispose();
     b.dispose();
   });

@@ -46,6 +46,12 @@ const session = (n: number, expiresIn = 60) => ({
   expires_in: expiresIn,
 });
 
+/** What the cookie transport answers: the refresh token went into the cookie. */
+const cookieSession = (n: number, expiresIn = 60) => {
+  const { refresh_token: _inCookie, ...body } = session(n, expiresIn);
+  return body;
+};
+
 const jsonResponse = (status: number, body: unknown) =>
   new Response(body === null ? null : JSON.stringify(body), {
     status,
@@ -57,11 +63,12 @@ describe('AuthManager', () => {
     const clock = new FakeClock();
     let n = 0;
     const fetchFn = vi.fn(async (url: string | URL | Request, init?: RequestInit) => {
-      const body = JSON.parse(String(init?.body));
-      if (String(url).endsWith('/auth/login')) return jsonResponse(200, session(n++));
+      // Every auth call asks for the cookie transport; the refresh token is never in a body.
+      expect((init?.headers as Record<string, string>)['X-Auth-Transport']).toBe('cookie');
+      if (String(url).endsWith('/auth/login')) return jsonResponse(200, cookieSession(n++));
       if (String(url).endsWith('/auth/refresh')) {
-        expect(body.refresh_token).toBe(`refresh-${n - 1}`);
-        return jsonResponse(200, session(n++));
+        expect(init?.body).toBeUndefined();
+        return jsonResponse(200, cookieSession(n++));
       }
       throw new Error(`unexpected ${url}`);
     });
@@ -74,7 +81,8 @@ describe('AuthManager', () => {
     expect(fetchFn).toHaveBeenCalledTimes(1);
     clock.advance(1_000); // 30 s into a 60 s token
     await vi.waitFor(() => expect(seen).toEqual(['access-0', 'access-1']));
-    expect(auth.session?.refreshToken).toBe('refresh-1');
+    expect(auth.session?.accessToken).toBe('access-1');
+    expect(JSON.stringify(auth.session)).not.toContain('refresh');
     auth.dispose();
   });
 
@@ -117,7 +125,7 @@ describe('AuthManager', () => {
     const auth = new AuthManager('/api/v1', memorySessionStore(), fetchFn as typeof fetch, clock);
     await auth.login('ada', 'password1');
     await expect(auth.refresh()).rejects.toMatchObject({ code: 'rate_limited' });
-    expect(auth.session?.refreshToken).toBe('refresh-0');
+    expect(auth.session?.accessToken).toBe('access-0');
     auth.dispose();
   });
 

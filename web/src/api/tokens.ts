@@ -1,19 +1,26 @@
 // Session storage and silent refresh scheduling.
 import type { Session, User } from './types';
 
+/**
+ * What a tab keeps of a session. The refresh token is not part of it: the server keeps it
+ * in an HttpOnly cookie (`X-Auth-Transport: cookie`) that no script can read, so an
+ * injected script cannot carry the 30-day credential away; only the short-lived access
+ * token is here, because the WebSocket's `auth` frame and REST calls need it.
+ */
 export interface StoredSession {
   user: User;
   accessToken: string;
-  refreshToken: string;
   /** Unix ms when the access token expires. */
   expiresAt: number;
 }
 
-export function toStored(s: Session, now: number): StoredSession {
+/** A session body as the cookie transport returns it: no `refresh_token`. */
+export type SessionBody = Omit<Session, 'refresh_token'> & { refresh_token?: string };
+
+export function toStored(s: SessionBody, now: number): StoredSession {
   return {
     user: s.user,
     accessToken: s.access_token,
-    refreshToken: s.refresh_token,
     expiresAt: now + s.expires_in * 1000,
   };
 }
@@ -66,8 +73,9 @@ export function parseStoredSession(raw: string | null | undefined): StoredSessio
   if (!raw) return null;
   try {
     const s = JSON.parse(raw) as StoredSession;
-    if (!s || typeof s.accessToken !== 'string' || typeof s.refreshToken !== 'string') return null;
-    return s;
+    if (!s || typeof s.accessToken !== 'string' || typeof s.expiresAt !== 'number' || !s.user) return null;
+    // Only these fields: a refresh token an older version stored is never written back.
+    return { user: s.user, accessToken: s.accessToken, expiresAt: s.expiresAt };
   } catch {
     return null;
   }
@@ -113,7 +121,12 @@ async function idbRun<T>(mode: IDBTransactionMode, op: (store: IDBObjectStore) =
 export const localSessionStore: SessionStore = {
   load() {
     try {
-      return parseStoredSession(globalThis.localStorage?.getItem(KEY));
+      const raw = globalThis.localStorage?.getItem(KEY);
+      const s = parseStoredSession(raw);
+      // An older version kept the refresh token here: drop it (the session then lasts
+      // until its access token expires, as the server never set the cookie for it).
+      if (s && raw?.includes('"refreshToken"')) void this.save(s);
+      return s;
     } catch {
       return null;
     }

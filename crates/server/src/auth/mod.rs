@@ -8,6 +8,7 @@
 //! carries its family as `sid`, checked against [`Revocations`] at every door, and the
 //! session's live sockets are closed (4401) on every instance.
 
+pub mod cookie;
 mod extract;
 pub mod lockout;
 pub mod password;

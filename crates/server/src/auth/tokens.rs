@@ -178,11 +178,13 @@ pub fn load_or_create_secret(
     let path = data_dir.join("jwt-secret");
     match std::fs::read_to_string(&path) {
         Ok(existing) if existing.trim().len() >= 32 => {
+            // Whoever reads it can sign tokens for any user.
+            crate::files::restrict(&path)?;
             return Ok(existing.trim().as_bytes().to_vec());
         }
         Ok(_) | Err(_) => {}
     }
-    std::fs::create_dir_all(data_dir)?;
+    crate::files::create_private_dir(data_dir)?;
     let mut bytes = [0u8; 48];
     rand::rng().fill_bytes(&mut bytes);
     let secret = URL_SAFE_NO_PAD.encode(bytes);

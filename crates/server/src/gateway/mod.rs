@@ -1,6 +1,7 @@
 //! Gateway service: the WebSocket endpoint `/ws`.
 //!
-//! Authenticates the handshake (header, query, subprotocol) or the first frame, then
+//! Refuses handshakes from foreign browser origins (403, see `crate::browser`),
+//! authenticates the handshake (header, query, subprotocol) or the first frame, then
 //! hands the connection to [`session`], which joins rooms through this process's
 //! [`Hub`].
 //!
@@ -23,7 +24,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{FromRef, Query, State, WebSocketUpgrade};
+use axum::extract::{FromRef, FromRequestParts, Query, State, WebSocketUpgrade};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -36,6 +38,7 @@ use tokio_util::task::TaskTracker;
 pub use hub::Hub;
 
 use crate::auth::{Auth, bearer_token};
+use crate::browser::check_origin;
 use crate::client_addr::ClientAddr;
 use crate::config::Config;
 use crate::error::{Error, problem_response};
@@ -128,6 +131,7 @@ where
 async fn upgrade(
     State(gateway): State<Gateway>,
     ClientAddr(client): ClientAddr,
+    _origin: AllowedOrigin,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
     ws: WebSocketUpgrade,
@@ -206,6 +210,26 @@ async fn upgrade(
                 },
             )
         })
+}
+
+/// Proof that the handshake's `Origin` is allowed (see [`check_origin`]): extracted
+/// before the upgrade, so a page of another site gets 403 and never a socket carrying
+/// the user's credentials. SDKs send no `Origin` and pass.
+struct AllowedOrigin;
+
+impl<S> FromRequestParts<S> for AllowedOrigin
+where
+    S: Send + Sync,
+    Gateway: FromRef<S>,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let gateway = Gateway::from_ref(state);
+        check_origin(&parts.headers, &parts.uri, &gateway.config.allowed_origins)
+            .map(|()| Self)
+            .map_err(IntoResponse::into_response)
+    }
 }
 
 /// The token in a `Sec-WebSocket-Protocol: socket-hub.v1, bearer.<token>` offer.

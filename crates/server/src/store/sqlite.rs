@@ -23,11 +23,8 @@ const BUSY_TIMEOUT_MS: u32 = 5_000;
 pub(super) async fn open(url: &str, options: &DbOptions) -> Result<(AnyPool, AnyPool), StoreError> {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let path = rest.split('?').next().unwrap_or(rest);
-    if let Some(dir) = std::path::Path::new(path).parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
+    if !is_in_memory(url, path) {
+        make_private(std::path::Path::new(path))?;
     }
     let max_pages = options.sqlite_max_pages;
     let writer = AnyPoolOptions::new()
@@ -78,6 +75,31 @@ pub(super) async fn open(url: &str, options: &DbOptions) -> Result<(AnyPool, Any
         .await
         .map_err(|e| StoreError::Open(e.to_string()))?;
     Ok((writer, reader))
+}
+
+/// Creates the database file 0600 (and its directory 0700) before SQLite opens it:
+/// SQLite gives the `-wal` and `-shm` files the database file's mode, so none of the
+/// three is readable by other users. Files left looser by an older version are
+/// tightened (see `crate::files`).
+fn make_private(path: &std::path::Path) -> Result<(), StoreError> {
+    let fail =
+        |p: &std::path::Path, e: std::io::Error| StoreError::Open(format!("{}: {e}", p.display()));
+    if let Some(dir) = path.parent() {
+        crate::files::create_private_dir(dir).map_err(|e| fail(dir, e))?;
+    }
+    crate::files::ensure_private_file(path).map_err(|e| fail(path, e))?;
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let side = std::path::PathBuf::from(side);
+        crate::files::restrict(&side).map_err(|e| fail(&side, e))?;
+    }
+    Ok(())
+}
+
+/// An in-memory database has no file to protect.
+fn is_in_memory(url: &str, path: &str) -> bool {
+    path.is_empty() || path.starts_with(":memory:") || url.contains("mode=memory")
 }
 
 /// `url` with `mode=<mode>` unless it already names a mode.

@@ -3,12 +3,15 @@
 #![allow(unreachable_pub)]
 
 mod auth;
+mod browser;
 mod brute_force;
 mod chat;
+mod files;
 mod helpers;
 mod lifecycle;
 mod limits;
 mod metrics;
+mod origin;
 mod rooms;
 mod secrets;
 mod sessions;
