@@ -20,6 +20,7 @@ use crate::broker::local::LocalBroker;
 use crate::broker::redis::{RedisBroker, RedisSettings};
 use crate::broker::{Broker, BrokerError};
 use crate::client_addr::{self, TrustedProxies};
+use crate::quota::Quotas;
 use crate::config::{Config, ConfigError};
 use crate::gateway::{Gateway, Hub};
 use crate::rooms::{AppendOptions, Rooms};
@@ -94,17 +95,20 @@ impl App {
                 source,
             })?;
         let config = Arc::new(config);
+        let quotas = Arc::new(Quotas::new(&config));
         let auth = Auth {
             keys: Arc::new(tokens),
             tokens: store.tokens.clone(),
             users: store.users.clone(),
             db: store.db().clone(),
+            quotas: quotas.clone(),
         };
         let rooms = Rooms {
             store: store.rooms.clone(),
             messages: store.messages.clone(),
             broker: broker.clone(),
             max_content_chars: config.max_content_chars,
+            quotas,
         };
         let gateway = Gateway {
             hub,

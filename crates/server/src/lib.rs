@@ -13,7 +13,8 @@
 //!   (`Rooms`).
 //! - [`users`], then [`auth`] (accounts, credentials, tokens, the `AuthUser`
 //!   extractor; `Auth`): routes and their queries.
-//! - [`http`] and [`client_addr`], then [`error`]: the JSON extractors; the one error type, mapped to
+//! - [`http`], [`client_addr`] and [`quota`] (per-user and per-address token buckets),
+//!   then [`error`]: the JSON extractors; the one error type, mapped to
 //!   problem JSON and to error frames.
 //! - [`store`] (the database layer: `Db`, migrations, the write-transaction discipline,
 //!   `StoreError`) and [`broker`] (fan-out and presence): they know no service, only
@@ -34,6 +35,7 @@ pub mod http;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
+pub mod quota;
 pub mod rooms;
 pub mod state;
 pub mod store;

@@ -27,7 +27,9 @@ pub use store::{Rotation, TokenStore};
 pub use tokens::{Claims, TokenKeys, hash_refresh_token, load_or_create_secret, new_refresh_token};
 pub use user_store::{UserRecord, UserStore};
 
+use crate::client_addr::ClientAddr;
 use crate::error::{Error, Result};
+use crate::quota::Quotas;
 use crate::http::{JsonBody, created};
 use crate::store::{Db, StoreError};
 
@@ -44,6 +46,8 @@ pub struct Auth {
     pub users: UserStore,
     /// The database, for registration's transaction over both stores.
     pub db: Db,
+    /// The registration throttle per client address (and the other quotas).
+    pub quotas: Arc<Quotas>,
 }
 
 /// Routes under `/api/v1/auth`.
@@ -66,13 +70,17 @@ where
         (status = 201, description = "Account created", body = Session),
         (status = 409, description = "Username taken", body = Problem),
         (status = 422, description = "Invalid username or password", body = Problem),
+        (status = 429, description = "Too many registrations from this address; see Retry-After", body = Problem),
     ))]
 pub async fn register(
     State(auth): State<Auth>,
+    ClientAddr(addr): ClientAddr,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Response> {
     validate_username(&body.username)?;
     validate_password(&body.password)?;
+    // Before the argon2 hash: a refused registration costs the server nothing.
+    auth.quotas.register(addr)?;
     let hash = password::hash(body.password).await?;
     // The account and its first session are stored together: a refused registration
     // (e.g. `unavailable`) leaves no account behind to make the retry a conflict.

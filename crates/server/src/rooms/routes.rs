@@ -49,6 +49,7 @@ where
     responses(
         (status = 201, description = "Room created", body = RoomView),
         (status = 422, description = "Invalid name or access code", body = Problem),
+        (status = 429, description = "Room-creation quota used up; see Retry-After", body = Problem),
     ))]
 pub async fn create_room(
     State(rooms): State<Rooms>,
@@ -56,6 +57,8 @@ pub async fn create_room(
     JsonBody(body): JsonBody<CreateRoom>,
 ) -> Result<Response> {
     let name = validate_room_name(&body.name)?;
+    // Before the access code's argon2 hash: a refused creation costs nothing.
+    rooms.quotas.room_creates.check(&user.id)?;
     let code_hash = match (body.is_private, body.access_code) {
         (true, Some(code)) => {
             validate_access_code(&code)?;
@@ -222,6 +225,7 @@ pub async fn history(
         (status = 201, description = "Stored (or, for a repeated client_msg_id, the original)", body = Message),
         (status = 403, description = "Not a member", body = Problem),
         (status = 422, description = "Empty or too long", body = Problem),
+        (status = 429, description = "Send quota (shared with the WebSocket) used up; see Retry-After", body = Problem),
     ))]
 pub async fn post_message(
     State(rooms): State<Rooms>,
