@@ -143,8 +143,9 @@ pub struct Config {
     /// Messages per second one user may send, REST and WebSocket together, across all
     /// their connections (per instance). Refused sends get `rate_limited` with
     /// `Retry-After` / `retry_after_ms`.
-    #[arg(long, env = "SOCKET_HUB_USER_SEND_PER_SEC", default_value_t = 20)]
-    pub user_send_per_sec: u32,
+    /// Fractions allowed (`0.5` is one every two seconds).
+    #[arg(long, env = "SOCKET_HUB_USER_SEND_PER_SEC", default_value_t = 20.0)]
+    pub user_send_per_sec: f64,
 
     /// Messages one user may send in a burst above `--user-send-per-sec`.
     #[arg(long, env = "SOCKET_HUB_USER_SEND_BURST", default_value_t = 40)]
@@ -319,7 +320,9 @@ impl Config {
         if self.rate_per_sec == 0 || self.rate_burst == 0 {
             return fail("--rate-per-sec and --rate-burst must be positive".into());
         }
-        if self.user_send_per_sec == 0 || self.user_send_burst == 0 {
+        if !(self.user_send_per_sec.is_finite() && self.user_send_per_sec > 0.0)
+            || self.user_send_burst == 0
+        {
             return fail("--user-send-per-sec and --user-send-burst must be positive".into());
         }
         if self.room_create_per_hour == 0 || self.room_create_burst == 0 {

@@ -37,7 +37,7 @@ impl Quotas {
         let per_hour = |n: u32| f64::from(n) / 3600.0;
         Self {
             sends: KeyedLimiter::new(
-                f64::from(config.user_send_per_sec),
+                config.user_send_per_sec,
                 config.user_send_burst,
                 config.quota_max_keys,
             ),

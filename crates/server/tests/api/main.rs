@@ -5,9 +5,12 @@
 mod auth;
 mod chat;
 mod helpers;
+mod hygiene;
 mod lifecycle;
 mod limits;
 mod metrics;
+mod pagination;
+mod quotas;
 mod rooms;
 mod storage;
 #[path = "../support/mod.rs"]
