@@ -133,7 +133,11 @@ impl Client {
         after: Option<RoomId>,
         limit: Option<u32>,
     ) -> Result<RoomList, ClientError> {
-        let base = if joined_only { "/rooms/joined" } else { "/rooms" };
+        let base = if joined_only {
+            "/rooms/joined"
+        } else {
+            "/rooms"
+        };
         self.call(Method::GET, &page_path(base, after, limit), None::<&()>)
             .await
     }

@@ -38,7 +38,9 @@ where
                     rejection.body_text(),
                 )
             })?;
-        refuse_nul(&bytes)?;
+        if contains_nul_escape(&bytes) {
+            return Err(nul_refused());
+        }
         match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(json_rejection(rejection)),
@@ -64,19 +66,14 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Refuses a JSON body with a NUL (`\u0000`) in any string, key or value: PostgreSQL
+/// The refusal of a JSON body with a NUL (`\u0000`) in any string, key or value: PostgreSQL
 /// text cannot hold one (it answers with an error, which would be a 500), and no field
 /// of this API has a use for it. Checked here, once, for every JSON body, so each
 /// backend answers the same `422 invalid_input` whichever field carried it. A raw NUL
 /// byte is not valid JSON and is refused by the parser as `malformed_json`.
-fn refuse_nul(bytes: &[u8]) -> Result<(), Response> {
-    if contains_nul_escape(bytes) {
-        return Err(crate::error::Error::InvalidInput(
-            "text must not contain NUL (\\u0000)".into(),
-        )
-        .into_response());
-    }
-    Ok(())
+#[cold]
+fn nul_refused() -> Response {
+    crate::error::Error::InvalidInput("text must not contain NUL (\\u0000)".into()).into_response()
 }
 
 /// Whether a JSON text holds the escape `\u0000`. Backslashes occur only inside
@@ -84,7 +81,10 @@ fn refuse_nul(bytes: &[u8]) -> Result<(), Response> {
 /// NUL escapes (`\\u0000` is a backslash then `u0000`, not a NUL).
 fn contains_nul_escape(bytes: &[u8]) -> bool {
     let mut i = 0;
-    while let Some(offset) = bytes.get(i..).and_then(|rest| rest.iter().position(|&b| b == b'\\')) {
+    while let Some(offset) = bytes
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\\'))
+    {
         let at = i + offset;
         match bytes.get(at + 1) {
             Some(b'u') if bytes.get(at + 2..at + 6) == Some(b"0000".as_slice()) => return true,
@@ -191,7 +191,9 @@ where
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(T::default()));
         }
-        refuse_nul(&bytes)?;
+        if contains_nul_escape(&bytes) {
+            return Err(nul_refused());
+        }
         serde_json::from_slice(&bytes).map(Self).map_err(|err| {
             problem_response(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -201,7 +201,11 @@ mod tests {
         }
         assert!(limiter.take(&4, later).is_ok(), "evicts the refilled key 0");
         assert_eq!(limiter.len(), 4);
-        assert!(limiter.take(&1, later + Duration::from_millis(100)).is_err());
+        assert!(
+            limiter
+                .take(&1, later + Duration::from_millis(100))
+                .is_err()
+        );
     }
 
     #[test]

@@ -29,8 +29,8 @@ pub use user_store::{UserRecord, UserStore};
 
 use crate::client_addr::ClientAddr;
 use crate::error::{Error, Result};
-use crate::quota::Quotas;
 use crate::http::{JsonBody, created};
+use crate::quota::Quotas;
 use crate::store::{Db, StoreError};
 
 /// What the auth routes and every door that checks a token (the [`AuthUser`]

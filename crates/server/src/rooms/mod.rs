@@ -270,7 +270,14 @@ mod tests {
         ] {
             assert!(validate_room_name(bad).is_err(), "{bad:?}");
         }
-        for good in ["général", "日本語の部屋", "emoji 🎉", "café ☕\u{FE0F}", "עברית", "العربية"] {
+        for good in [
+            "général",
+            "日本語の部屋",
+            "emoji 🎉",
+            "café ☕\u{FE0F}",
+            "עברית",
+            "العربية",
+        ] {
             assert_eq!(validate_room_name(good).ok(), Some(good), "{good:?}");
         }
     }

@@ -41,7 +41,10 @@ async fn post(
     }
     let response = request.send().await.expect("request");
     let status = response.status().as_u16();
-    (status, response.json::<Problem>().await.ok().map(|p| p.code))
+    (
+        status,
+        response.json::<Problem>().await.ok().map(|p| p.code),
+    )
 }
 
 const INVALID: (u16, Option<ErrorCode>) = (422, Some(ErrorCode::InvalidInput));
@@ -116,17 +119,17 @@ async fn room_names_refuse_bidi_zero_width_and_invisible_characters() {
         let (alice, _) = app.user("alice").await;
         let token = alice.access_token();
         for name in [
-            "invoice\u{202E}fdp.exe",   // right-to-left override
-            "a\u{2067}b\u{2069}",       // right-to-left isolate + pop
-            "ad\u{200B}min",            // zero-width space
-            "ad\u{200D}min",            // zero-width joiner
-            "\u{2060}general",          // word joiner
-            "\u{FEFF}general",          // byte order mark
-            "gen\u{AD}eral",            // soft hyphen
-            "tag\u{E0067}\u{E0065}",    // tag characters
-            "\u{3164}",                 // Hangul filler: looks empty
-            "line\u{2028}break",        // line separator
-            "a\u{7}b",                  // control
+            "invoice\u{202E}fdp.exe", // right-to-left override
+            "a\u{2067}b\u{2069}",     // right-to-left isolate + pop
+            "ad\u{200B}min",          // zero-width space
+            "ad\u{200D}min",          // zero-width joiner
+            "\u{2060}general",        // word joiner
+            "\u{FEFF}general",        // byte order mark
+            "gen\u{AD}eral",          // soft hyphen
+            "tag\u{E0067}\u{E0065}",  // tag characters
+            "\u{3164}",               // Hangul filler: looks empty
+            "line\u{2028}break",      // line separator
+            "a\u{7}b",                // control
         ] {
             let body = serde_json::json!({ "name": name });
             assert_eq!(post(&app, "/rooms", token, body).await, INVALID, "{name:?}");

@@ -91,7 +91,11 @@ async fn room_lists_page_with_after_and_limit_until_next_is_absent() {
         assert_eq!(page.rooms.len(), 5);
         assert!(page.next.is_none());
         // Out-of-range limits are refused, not silently cut.
-        for bad in ["/rooms?limit=0", "/rooms?limit=501", "/rooms/joined?limit=0"] {
+        for bad in [
+            "/rooms?limit=0",
+            "/rooms?limit=501",
+            "/rooms/joined?limit=0",
+        ] {
             let err = get::<RoomList>(&app, &alice, bad).await.expect_err(bad);
             assert_eq!(err, (422, Some(ErrorCode::InvalidInput)), "{bad}");
         }
@@ -108,7 +112,10 @@ async fn spam_rooms_cannot_hide_the_callers_own_rooms() {
         let (spammer, _) = app.user("spammer").await;
         let (victim, _) = app.user("victim").await;
         let (other, _) = app.user("other").await;
-        let public = other.create_room("older public", false, None).await.expect("room");
+        let public = other
+            .create_room("older public", false, None)
+            .await
+            .expect("room");
         victim
             .join_room(public.room.id, None)
             .await
@@ -128,13 +135,17 @@ async fn spam_rooms_cannot_hide_the_callers_own_rooms() {
         assert!(!directory.rooms.iter().any(|r| r.room.id == own.room.id));
         assert!(directory.next.is_some(), "and says there is more");
         // ...while the caller's own rooms come whole from their own endpoint.
-        let mine: RoomList = get(&app, &victim, "/rooms/joined?limit=10").await.expect("mine");
+        let mine: RoomList = get(&app, &victim, "/rooms/joined?limit=10")
+            .await
+            .expect("mine");
         let ids: Vec<_> = mine.rooms.iter().map(|r| r.room.id).collect();
         assert_eq!(ids, vec![public.room.id, own.room.id]);
         assert!(mine.rooms.iter().all(|r| r.room.is_member));
         assert!(mine.next.is_none());
         // Paging joined rooms works the same way.
-        let first: RoomList = get(&app, &victim, "/rooms/joined?limit=1").await.expect("p1");
+        let first: RoomList = get(&app, &victim, "/rooms/joined?limit=1")
+            .await
+            .expect("p1");
         assert_eq!(first.next, Some(public.room.id));
         let second: RoomList = get(
             &app,
@@ -160,38 +171,47 @@ async fn spam_rooms_cannot_hide_the_callers_own_rooms() {
 
 #[tokio::test]
 async fn members_page_with_after_and_limit() {
-    on_both_backends(|_| {}, |app| async move {
-        let (owner, _) = app.user("owner").await;
-        let room = owner.create_room("club", false, None).await.expect("room").room;
-        let mut ids = vec![owner.me().await.expect("me").id];
-        for i in 0..4 {
-            let (member, session) = app.user(&format!("member{i}")).await;
-            member.join_room(room.id, None).await.expect("join");
-            ids.push(session.user.id);
-        }
-        let base = format!("/rooms/{}/members", room.id);
-        let first: MemberList = get(&app, &owner, &format!("{base}?limit=2")).await.expect("p1");
-        assert_eq!(first.members.len(), 2);
-        let next = first.next.expect("more");
-        let rest: MemberList = get(&app, &owner, &format!("{base}?limit=10&after={next}"))
-            .await
-            .expect("p2");
-        assert!(rest.next.is_none());
-        let paged: Vec<_> = first
-            .members
-            .iter()
-            .chain(&rest.members)
-            .map(|m| m.user.id)
-            .collect();
-        assert_eq!(paged, ids, "every member once, in user-id order");
-        let err = get::<MemberList>(&app, &owner, &format!("{base}?limit=501"))
-            .await
-            .expect_err("too big");
-        assert_eq!(err, (422, Some(ErrorCode::InvalidInput)));
-        let all = owner.members(room.id).await.expect("SDK follows next");
-        assert_eq!(all.members.len(), 5);
-        app
-    })
+    on_both_backends(
+        |_| {},
+        |app| async move {
+            let (owner, _) = app.user("owner").await;
+            let room = owner
+                .create_room("club", false, None)
+                .await
+                .expect("room")
+                .room;
+            let mut ids = vec![owner.me().await.expect("me").id];
+            for i in 0..4 {
+                let (member, session) = app.user(&format!("member{i}")).await;
+                member.join_room(room.id, None).await.expect("join");
+                ids.push(session.user.id);
+            }
+            let base = format!("/rooms/{}/members", room.id);
+            let first: MemberList = get(&app, &owner, &format!("{base}?limit=2"))
+                .await
+                .expect("p1");
+            assert_eq!(first.members.len(), 2);
+            let next = first.next.expect("more");
+            let rest: MemberList = get(&app, &owner, &format!("{base}?limit=10&after={next}"))
+                .await
+                .expect("p2");
+            assert!(rest.next.is_none());
+            let paged: Vec<_> = first
+                .members
+                .iter()
+                .chain(&rest.members)
+                .map(|m| m.user.id)
+                .collect();
+            assert_eq!(paged, ids, "every member once, in user-id order");
+            let err = get::<MemberList>(&app, &owner, &format!("{base}?limit=501"))
+                .await
+                .expect_err("too big");
+            assert_eq!(err, (422, Some(ErrorCode::InvalidInput)));
+            let all = owner.members(room.id).await.expect("SDK follows next");
+            assert_eq!(all.members.len(), 5);
+            app
+        },
+    )
     .await;
 }
 

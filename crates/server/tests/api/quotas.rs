@@ -79,8 +79,14 @@ async fn rest_and_websocket_sends_share_one_bucket_per_user() {
     join(&mut second, room.id, None).await;
 
     // Four tokens, spent through three doors: REST, one socket, another socket.
-    alice.send_message(room.id, "rest 1", None).await.expect("rest 1");
-    alice.send_message(room.id, "rest 2", None).await.expect("rest 2");
+    alice
+        .send_message(room.id, "rest 1", None)
+        .await
+        .expect("rest 1");
+    alice
+        .send_message(room.id, "rest 2", None)
+        .await
+        .expect("rest 2");
     send(&mut first, room.id, "ws-1", "ws 1").await;
     send(&mut second, room.id, "ws-2", "ws 2").await;
 
@@ -102,7 +108,9 @@ async fn rest_and_websocket_sends_share_one_bucket_per_user() {
     assert!(secs >= 1);
 
     // Per user: Bob's bucket is his own.
-    bob.send_message(room.id, "bob 1", None).await.expect("bob sends");
+    bob.send_message(room.id, "bob 1", None)
+        .await
+        .expect("bob sends");
     let mut bob_ws = app.connect(&bob_s).await;
     join(&mut bob_ws, room.id, None).await;
     send(&mut bob_ws, room.id, "bob-2", "bob 2").await;
@@ -169,12 +177,29 @@ async fn registration_is_throttled_per_client_address() {
     // The refusal comes before the account: the name is still free elsewhere.
     let from = |addr: &'static str| [("x-forwarded-for", addr)];
     let body = serde_json::json!({ "username": "third", "password": PASSWORD });
-    let (status, _, _) = post_raw(&app.url, "/auth/register", None, &from("198.51.100.7"), &body).await;
+    let (status, _, _) = post_raw(
+        &app.url,
+        "/auth/register",
+        None,
+        &from("198.51.100.7"),
+        &body,
+    )
+    .await;
     assert_eq!(status, 201, "another address registers");
     // IPv6: one /64 is one client.
-    for (i, addr) in ["2001:db8:1:2::1", "2001:db8:1:2::2"].into_iter().enumerate() {
+    for (i, addr) in ["2001:db8:1:2::1", "2001:db8:1:2::2"]
+        .into_iter()
+        .enumerate()
+    {
         let body = serde_json::json!({ "username": format!("six{i}"), "password": PASSWORD });
-        let (status, _, _) = post_raw(&app.url, "/auth/register", None, &[("x-forwarded-for", addr)], &body).await;
+        let (status, _, _) = post_raw(
+            &app.url,
+            "/auth/register",
+            None,
+            &[("x-forwarded-for", addr)],
+            &body,
+        )
+        .await;
         assert_eq!(status, 201);
     }
     let body = serde_json::json!({ "username": "six2", "password": PASSWORD });

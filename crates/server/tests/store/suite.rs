@@ -166,7 +166,12 @@ pub async fn rooms_list_public_and_mine(db: &Backend) {
         .map(|r| r.room.id)
         .collect();
     assert_eq!(for_ada, vec![lobby.room.id, secret.room.id]);
-    let for_bob = db.store.rooms.list(bob.id, false, 0, 100).await.expect("list");
+    let for_bob = db
+        .store
+        .rooms
+        .list(bob.id, false, 0, 100)
+        .await
+        .expect("list");
     let ids: Vec<_> = for_bob
         .iter()
         .map(|r| (r.room.id, r.room.is_member))
@@ -176,11 +181,26 @@ pub async fn rooms_list_public_and_mine(db: &Backend) {
     let ids = |rooms: Vec<socket_hub_protocol::rest::RoomView>| -> Vec<_> {
         rooms.iter().map(|r| r.room.id).collect()
     };
-    let first = db.store.rooms.list(bob.id, false, 0, 1).await.expect("list");
+    let first = db
+        .store
+        .rooms
+        .list(bob.id, false, 0, 1)
+        .await
+        .expect("list");
     assert_eq!(ids(first), vec![lobby.room.id]);
-    let rest = db.store.rooms.list(bob.id, false, lobby.room.id, 10).await.expect("list");
+    let rest = db
+        .store
+        .rooms
+        .list(bob.id, false, lobby.room.id, 10)
+        .await
+        .expect("list");
     assert_eq!(ids(rest), vec![bobs.room.id]);
-    let joined = db.store.rooms.list(bob.id, true, 0, 10).await.expect("list");
+    let joined = db
+        .store
+        .rooms
+        .list(bob.id, true, 0, 10)
+        .await
+        .expect("list");
     assert_eq!(ids(joined), vec![bobs.room.id]);
 
     let access = db
