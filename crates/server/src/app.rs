@@ -15,7 +15,10 @@ use tokio_util::task::TaskTracker;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{Auth, TokenKeys, load_or_create_secret};
+use crate::auth::lockout::{FailureCounter, LockoutError, RedisCounter, StoreCounter};
+use crate::auth::{
+    Auth, CodeLimits, Guard, Hasher, Lockout, LoginLimits, Policy, TokenKeys, load_or_create_secret,
+};
 use crate::broker::local::LocalBroker;
 use crate::broker::redis::{RedisBroker, RedisSettings};
 use crate::broker::{Broker, BrokerError};
@@ -37,6 +40,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Broker(#[from] BrokerError),
+    #[error("{0}")]
+    Lockout(#[from] LockoutError),
     #[error("cannot read or create the JWT secret in {dir}: {source}")]
     Secret { dir: String, source: std::io::Error },
     #[error("cannot listen on {addr}: {source}")]
@@ -94,21 +99,45 @@ impl App {
                 addr: config.bind,
                 source,
             })?;
+        // With Redis configured the counts live there (one key per lock, expiring by
+        // itself); otherwise in the database, which several instances may share too.
+        let counter: Arc<dyn FailureCounter> = if config.redis_url.is_empty() {
+            Arc::new(StoreCounter::new(store.db().clone()))
+        } else {
+            Arc::new(RedisCounter::new(
+                &config.redis_url,
+                &config.redis_prefix,
+                Duration::from_millis(config.redis_timeout_ms),
+            )?)
+        };
+        let guard = Arc::new(Guard {
+            hasher: Hasher::new(config.hash_queue, config.hash_queue_reserved),
+            lockout: Lockout::new(counter),
+            login: LoginLimits {
+                pair: lockout_policy(&config, config.login_lockout_failures),
+                user: lockout_policy(&config, config.login_lockout_user_failures),
+                addr: lockout_policy(&config, config.login_lockout_addr_failures),
+            },
+            access_code: CodeLimits {
+                member: lockout_policy(&config, config.code_lockout_failures),
+                room: lockout_policy(&config, config.code_lockout_room_failures),
+            },
+            quotas: Quotas::new(&config),
+        });
         let config = Arc::new(config);
-        let quotas = Arc::new(Quotas::new(&config));
         let auth = Auth {
             keys: Arc::new(tokens),
             tokens: store.tokens.clone(),
             users: store.users.clone(),
             db: store.db().clone(),
-            quotas: quotas.clone(),
+            guard: guard.clone(),
         };
         let rooms = Rooms {
             store: store.rooms.clone(),
             messages: store.messages.clone(),
             broker: broker.clone(),
             max_content_chars: config.max_content_chars,
-            quotas,
+            guard,
         };
         let gateway = Gateway {
             hub,
@@ -194,6 +223,17 @@ impl App {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The brute-force policy locking after `threshold` failures, with the configured
+/// backoff.
+fn lockout_policy(config: &Config, threshold: u32) -> Policy {
+    Policy {
+        threshold,
+        base: Duration::from_millis(config.lockout_base_ms),
+        max: Duration::from_millis(config.lockout_max_ms),
+        window: Duration::from_secs(config.lockout_window_secs),
     }
 }
 

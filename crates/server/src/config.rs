@@ -222,6 +222,67 @@ pub struct Config {
     #[arg(long, env = "SOCKET_HUB_LOG_FORMAT", default_value = "pretty")]
     pub log_format: LogFormat,
 
+    /// Failed logins for one username from one client address before that pair is
+    /// locked (brute force from one place). Each failure past it doubles the lock.
+    #[arg(long, env = "SOCKET_HUB_LOGIN_LOCKOUT_FAILURES", default_value_t = 10)]
+    pub login_lockout_failures: u32,
+
+    /// Failed logins for one username from any address before the username is locked
+    /// for everyone (distributed guessing). Looser than the pair limit so an attacker
+    /// cannot lock a victim out by name alone without a botnet's worth of tries.
+    #[arg(
+        long,
+        env = "SOCKET_HUB_LOGIN_LOCKOUT_USER_FAILURES",
+        default_value_t = 100
+    )]
+    pub login_lockout_user_failures: u32,
+
+    /// Failed logins from one client address, over any usernames, before the address is
+    /// locked (password spraying).
+    #[arg(
+        long,
+        env = "SOCKET_HUB_LOGIN_LOCKOUT_ADDR_FAILURES",
+        default_value_t = 100
+    )]
+    pub login_lockout_addr_failures: u32,
+
+    /// Wrong access codes by one user for one private room before that user is locked
+    /// out of joining it.
+    #[arg(long, env = "SOCKET_HUB_CODE_LOCKOUT_FAILURES", default_value_t = 5)]
+    pub code_lockout_failures: u32,
+
+    /// Wrong access codes for one private room, by anyone, before joining it by code is
+    /// locked (many accounts guessing together). Members already in are unaffected.
+    #[arg(
+        long,
+        env = "SOCKET_HUB_CODE_LOCKOUT_ROOM_FAILURES",
+        default_value_t = 50
+    )]
+    pub code_lockout_room_failures: u32,
+
+    /// Milliseconds of the first brute-force lock; each further failure doubles it.
+    #[arg(long, env = "SOCKET_HUB_LOCKOUT_BASE_MS", default_value_t = 60_000)]
+    pub lockout_base_ms: u64,
+
+    /// Longest brute-force lock, in milliseconds.
+    #[arg(long, env = "SOCKET_HUB_LOCKOUT_MAX_MS", default_value_t = 900_000)]
+    pub lockout_max_ms: u64,
+
+    /// Seconds without a failure (once any lock has ended) after which a key's failures
+    /// are forgotten.
+    #[arg(long, env = "SOCKET_HUB_LOCKOUT_WINDOW_SECS", default_value_t = 3600)]
+    pub lockout_window_secs: u64,
+
+    /// Argon2 computations (password and access-code hashing and checking) running or
+    /// waiting at once; more are refused with 429 and `Retry-After`.
+    #[arg(long, env = "SOCKET_HUB_HASH_QUEUE", default_value_t = 64)]
+    pub hash_queue: usize,
+
+    /// Places of `--hash-queue` only verifications (logins, access codes) may take, so
+    /// a registration flood cannot stop logins.
+    #[arg(long, env = "SOCKET_HUB_HASH_QUEUE_RESERVED", default_value_t = 16)]
+    pub hash_queue_reserved: usize,
+
     /// Reverse proxies (comma-separated IPs) whose `X-Forwarded-For` names the client.
     /// Per-address limits key on the client; behind nginx, set `127.0.0.1`.
     #[arg(long, env = "SOCKET_HUB_TRUSTED_PROXIES", value_delimiter = ',')]
@@ -346,6 +407,30 @@ impl Config {
         if self.keepalive_timeout_secs <= self.ping_interval_secs {
             return fail("--keepalive-timeout-secs must exceed --ping-interval-secs".into());
         }
+        if [
+            self.login_lockout_failures,
+            self.login_lockout_user_failures,
+            self.login_lockout_addr_failures,
+            self.code_lockout_failures,
+            self.code_lockout_room_failures,
+        ]
+        .contains(&0)
+        {
+            return fail(
+                "the --login-lockout-* and --code-lockout-* failure counts must be positive".into(),
+            );
+        }
+        if self.lockout_base_ms == 0 || self.lockout_max_ms < self.lockout_base_ms {
+            return fail("--lockout-base-ms must be positive and at most --lockout-max-ms".into());
+        }
+        if self.lockout_window_secs == 0 {
+            return fail("--lockout-window-secs must be positive".into());
+        }
+        if self.hash_queue_reserved == 0 || self.hash_queue <= self.hash_queue_reserved {
+            return fail(
+                "--hash-queue-reserved must be positive and less than --hash-queue".into(),
+            );
+        }
         let supported = ["sqlite:", "postgres:", "postgresql:"];
         if !(self.database_url.is_empty()
             || supported.iter().any(|s| self.database_url.starts_with(s)))
@@ -446,6 +531,19 @@ mod tests {
         config.jwt_secret = Some("short".into());
         let err = config.validate().expect_err("short secret");
         assert!(err.to_string().contains("SOCKET_HUB_JWT_SECRET"));
+    }
+
+    #[test]
+    fn lockout_and_hash_queue_limits_are_validated() {
+        let mut config = Config::for_data_dir("/tmp/x");
+        config.login_lockout_failures = 0;
+        assert!(config.validate().is_err());
+        let mut config = Config::for_data_dir("/tmp/x");
+        config.lockout_max_ms = config.lockout_base_ms - 1;
+        assert!(config.validate().is_err());
+        let mut config = Config::for_data_dir("/tmp/x");
+        config.hash_queue_reserved = config.hash_queue;
+        assert!(config.validate().is_err());
     }
 
     #[test]

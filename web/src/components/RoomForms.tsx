@@ -86,8 +86,8 @@ export function CreateRoom({ client, navigate }: Props) {
   async function submit(e: FormEvent) {
     e.preventDefault();
     setError(null);
-    if (isPrivate && code.length < 4) {
-      setError('The access code needs at least 4 characters.');
+    if (isPrivate && [...code].length < 8) {
+      setError('The access code needs at least 8 characters.');
       return;
     }
     setBusy(true);
@@ -127,7 +127,7 @@ export function CreateRoom({ client, navigate }: Props) {
             <input
               id="room-code"
               required
-              minLength={4}
+              minLength={8}
               maxLength={64}
               autoComplete="off"
               value={code}

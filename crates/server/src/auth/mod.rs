@@ -7,6 +7,7 @@
 //! stolen token).
 
 mod extract;
+pub mod lockout;
 pub mod password;
 mod store;
 mod tokens;
@@ -23,6 +24,8 @@ use socket_hub_protocol::User;
 use socket_hub_protocol::rest::{Credentials, Problem, RefreshRequest, Session};
 
 pub use extract::{AuthUser, bearer_token};
+pub use lockout::{Lockout, Policy};
+pub use password::Hasher;
 pub use store::{Rotation, TokenStore};
 pub use tokens::{Claims, TokenKeys, hash_refresh_token, load_or_create_secret, new_refresh_token};
 pub use user_store::{UserRecord, UserStore};
@@ -46,8 +49,48 @@ pub struct Auth {
     pub users: UserStore,
     /// The database, for registration's transaction over both stores.
     pub db: Db,
-    /// The registration throttle per client address (and the other quotas).
-    pub quotas: Arc<Quotas>,
+    /// The argon2 queue and the brute-force counters, shared with the rooms service.
+    pub guard: Arc<Guard>,
+}
+
+/// What stands between a guesser and argon2: the bounded hashing queue, the failure
+/// counters and when they lock. One `Arc` shared by the auth and rooms services (their
+/// contexts are copied into every connection's task, so they stay small).
+pub struct Guard {
+    /// The bounded argon2 queue.
+    pub hasher: Hasher,
+    /// Failure counts (store or Redis).
+    pub lockout: Lockout,
+    /// When failed logins lock.
+    pub login: LoginLimits,
+    /// When wrong access codes lock.
+    pub access_code: CodeLimits,
+    /// Per-user send and room-creation quotas, the per-address registration throttle.
+    pub quotas: Quotas,
+}
+
+/// When wrong access codes lock: per (user, room) strictly, so one account gets a few
+/// guesses; per room loosely, so many accounts guessing together are stopped too.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeLimits {
+    /// Per (user, room).
+    pub member: Policy,
+    /// Per room, by anyone.
+    pub room: Policy,
+}
+
+/// When failed logins lock, per key. The pair limit is the strict one: it stops one
+/// client guessing one account without letting anyone lock a victim out by name. The
+/// username limit is looser and stops guessing spread over many addresses; the address
+/// limit stops one client spraying passwords over many usernames.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginLimits {
+    /// Per (username, client address).
+    pub pair: Policy,
+    /// Per username, from any address.
+    pub user: Policy,
+    /// Per client address, over any usernames.
+    pub addr: Policy,
 }
 
 /// Routes under `/api/v1/auth`.
@@ -70,7 +113,7 @@ where
         (status = 201, description = "Account created", body = Session),
         (status = 409, description = "Username taken", body = Problem),
         (status = 422, description = "Invalid username or password", body = Problem),
-        (status = 429, description = "Too many registrations from this address; see Retry-After", body = Problem),
+        (status = 429, description = "Too many registrations from this address, or the password queue is full; see Retry-After", body = Problem),
     ))]
 pub async fn register(
     State(auth): State<Auth>,
@@ -80,8 +123,8 @@ pub async fn register(
     validate_username(&body.username)?;
     validate_password(&body.password)?;
     // Before the argon2 hash: a refused registration costs the server nothing.
-    auth.quotas.register(addr)?;
-    let hash = password::hash(body.password).await?;
+    auth.guard.quotas.register(addr)?;
+    let hash = auth.guard.hasher.hash(body.password).await?;
     // The account and its first session are stored together: a refused registration
     // (e.g. `unavailable`) leaves no account behind to make the retry a conflict.
     let mut tx = auth.db.begin().await?;
@@ -118,11 +161,16 @@ pub async fn register(
     responses(
         (status = 200, description = "Signed in", body = Session),
         (status = 401, description = "Wrong username or password", body = Problem),
+        (status = 429, description = "Too many failed logins, or the password queue is full; see Retry-After", body = Problem),
     ))]
 pub async fn login(
     State(auth): State<Auth>,
+    ClientAddr(addr): ClientAddr,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Json<Session>> {
+    let keys = LoginKeys::new(&body.username, addr);
+    // Refused before any argon2 work: a locked key costs one lookup, not a hash.
+    auth.guard.lockout.check(&keys.all()).await?;
     let record = auth.users.find_by_name(&body.username).await?;
     // Verify against a real hash even for unknown users so timing does not reveal
     // which usernames exist.
@@ -130,10 +178,59 @@ pub async fn login(
         Some(record) => (Some(record.user), record.password_hash),
         None => (None, DUMMY_HASH.to_owned()),
     };
-    let matches = password::verify(body.password, hash).await?;
-    let user = user.filter(|_| matches).ok_or(Error::InvalidCredentials)?;
+    let matches = auth.guard.hasher.verify(body.password, hash).await?;
+    let Some(user) = user.filter(|_| matches) else {
+        let limits = &auth.guard.login;
+        let mut failed = vec![(keys.addr.as_str(), &limits.addr)];
+        if let Some((pair, name)) = keys.pair.as_deref().zip(keys.user.as_deref()) {
+            failed.push((pair, &limits.pair));
+            failed.push((name, &limits.user));
+        }
+        auth.guard.lockout.fail(&failed).await?;
+        return Err(Error::InvalidCredentials);
+    };
+    // The address keeps its count: one good account must not launder a spray.
+    let succeeded: Vec<&str> = keys
+        .pair
+        .iter()
+        .chain(&keys.user)
+        .map(String::as_str)
+        .collect();
+    auth.guard.lockout.reset(&succeeded).await?;
     let family = new_family_id();
     Ok(Json(issue_session(&auth, user, &family).await?))
+}
+
+/// The lockout keys of one login attempt.
+struct LoginKeys {
+    /// `None` for a name no account can have (it cannot be guessed into, and an
+    /// arbitrary string must not become a key).
+    user: Option<String>,
+    pair: Option<String>,
+    addr: String,
+}
+
+impl LoginKeys {
+    fn new(username: &str, addr: std::net::IpAddr) -> Self {
+        // Usernames are unique case-insensitively: `Alice` and `alice` are one account.
+        let name = validate_username(username)
+            .is_ok()
+            .then(|| username.to_ascii_lowercase());
+        Self {
+            pair: name
+                .as_ref()
+                .map(|name| format!("login:pair:{name}@{addr}")),
+            user: name.map(|name| format!("login:user:{name}")),
+            addr: format!("login:addr:{addr}"),
+        }
+    }
+
+    fn all(&self) -> Vec<&str> {
+        let mut keys = vec![self.addr.as_str()];
+        keys.extend(self.pair.as_deref());
+        keys.extend(self.user.as_deref());
+        keys
+    }
 }
 
 /// Trade a refresh token for a new token pair.
@@ -286,7 +383,8 @@ mod tests {
     async fn dummy_hash_is_a_valid_argon2_hash() {
         assert!(argon2::PasswordHash::new(DUMMY_HASH).is_ok());
         assert!(
-            !password::verify("anything".into(), DUMMY_HASH.into())
+            !Hasher::default()
+                .verify("anything".into(), DUMMY_HASH.into())
                 .await
                 .expect("runs")
         );

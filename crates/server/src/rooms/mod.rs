@@ -19,10 +19,9 @@ pub use message_store::{Appended, MessageStore, NewMessage};
 pub use routes::routes;
 pub use store::{RoomAccess, RoomStore};
 
-use crate::auth::password;
+use crate::auth::Guard;
 use crate::broker::{Broker, Envelope};
 use crate::error::{Error, Result};
-use crate::quota::Quotas;
 
 /// What the rooms routes and sending (from REST or the gateway) need: the service's own
 /// slice of the app state, so rooms depends on nothing above it. Cloning bumps a few
@@ -37,8 +36,8 @@ pub struct Rooms {
     pub broker: Arc<dyn Broker>,
     /// Longest message content, in characters (`--max-content-chars`).
     pub max_content_chars: usize,
-    /// Per-user send and room-creation quotas, shared with every other door.
-    pub quotas: Arc<Quotas>,
+    /// The argon2 queue and the wrong-access-code counters.
+    pub guard: Arc<Guard>,
 }
 
 /// A room the user may see (public, or private and a member); private rooms of others
@@ -60,7 +59,9 @@ pub(crate) async fn visible_room(
 }
 
 /// Makes `user` a member if they are not yet: free for public rooms, with the right
-/// access code for private ones.
+/// access code for private ones. Shared by the REST join and the WebSocket `join_room`,
+/// so both doors count wrong codes together and refuse a locked guesser before any
+/// argon2 work.
 pub(crate) async fn ensure_member(
     rooms: &Rooms,
     user: &User,
@@ -79,10 +80,20 @@ pub(crate) async fn ensure_member(
     if view.room.is_private {
         // Without a code a private room is invisible; with one, it answers.
         let code = access_code.ok_or(Error::NotFound("room"))?;
+        let member_key = format!("code:member:{room_id}:{}", user.id);
+        let room_key = format!("code:room:{room_id}");
+        rooms.guard.lockout.check(&[&member_key, &room_key]).await?;
         let hash = access.access_code_hash.ok_or(Error::WrongAccessCode)?;
-        if !password::verify(code, hash).await? {
+        if !rooms.guard.hasher.verify(code, hash).await? {
+            let limits = &rooms.guard.access_code;
+            rooms
+                .guard
+                .lockout
+                .fail(&[(&member_key, &limits.member), (&room_key, &limits.room)])
+                .await?;
             return Err(Error::WrongAccessCode);
         }
+        rooms.guard.lockout.reset(&[&member_key]).await?;
     }
     if rooms.store.add_member(room_id, user.id, "member").await? {
         view.room.member_count += 1;
@@ -109,7 +120,7 @@ pub(crate) async fn send_message(
     }
     // One bucket per user whichever door the message came in by, so REST cannot be
     // used to get around the WebSocket's limit, nor many connections to multiply it.
-    rooms.quotas.sends.check(&user.id)?;
+    rooms.guard.quotas.sends.check(&user.id)?;
     let appended = rooms
         .messages
         .append(NewMessage {
@@ -223,11 +234,12 @@ pub(crate) fn is_invisible(c: char) -> bool {
     )
 }
 
-/// Access codes: 4 to 64 characters.
+/// Access codes: 8 to 64 characters, so guessing one within the lockout limits is
+/// hopeless (a 4-digit code fell in about a second before there were any).
 fn validate_access_code(code: &str) -> Result<()> {
-    if !(4..=64).contains(&code.chars().count()) {
+    if !(8..=64).contains(&code.chars().count()) {
         return Err(Error::InvalidInput(
-            "access code must be 4-64 characters".into(),
+            "access code must be 8-64 characters".into(),
         ));
     }
     Ok(())

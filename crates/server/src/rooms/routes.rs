@@ -15,7 +15,7 @@ use socket_hub_protocol::{Message, RoomId, Seq};
 use super::{
     Rooms, ensure_member, send_message, validate_access_code, validate_room_name, visible_room,
 };
-use crate::auth::{Auth, AuthUser, password};
+use crate::auth::{Auth, AuthUser};
 use crate::broker::Envelope;
 use crate::error::{Error, Result};
 use crate::http::{JsonBody, OptionalJson, PathParam, QueryParams, created};
@@ -90,7 +90,7 @@ where
     request_body = CreateRoom,
     responses(
         (status = 201, description = "Room created", body = RoomView),
-        (status = 422, description = "Invalid name or access code", body = Problem),
+        (status = 422, description = "Invalid name or access code (8-64 characters)", body = Problem),
         (status = 429, description = "Room-creation quota used up; see Retry-After", body = Problem),
     ))]
 pub async fn create_room(
@@ -100,11 +100,11 @@ pub async fn create_room(
 ) -> Result<Response> {
     let name = validate_room_name(&body.name)?;
     // Before the access code's argon2 hash: a refused creation costs nothing.
-    rooms.quotas.room_creates.check(&user.id)?;
+    rooms.guard.quotas.room_creates.check(&user.id)?;
     let code_hash = match (body.is_private, body.access_code) {
         (true, Some(code)) => {
             validate_access_code(&code)?;
-            Some(password::hash(code).await?)
+            Some(rooms.guard.hasher.hash(code).await?)
         }
         (true, None) => {
             return Err(Error::InvalidInput(
@@ -199,6 +199,7 @@ pub async fn get_room(
         (status = 200, description = "Member now (or already)", body = RoomView),
         (status = 403, description = "Wrong access code", body = Problem),
         (status = 404, description = "No such room", body = Problem),
+        (status = 429, description = "Too many wrong access codes; see Retry-After", body = Problem),
     ))]
 pub async fn join_room(
     State(rooms): State<Rooms>,

@@ -3,6 +3,7 @@
 #![allow(unreachable_pub)]
 
 mod auth;
+mod brute_force;
 mod chat;
 mod helpers;
 mod hygiene;

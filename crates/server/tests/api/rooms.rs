@@ -89,7 +89,7 @@ async fn websocket_join_with_access_code_makes_a_member() {
     let (alice, _) = app.user("alice").await;
     let (bob, bob_s) = app.user("bob").await;
     let secret = alice
-        .create_room("secret", true, Some("letmein"))
+        .create_room("secret", true, Some("letmein!"))
         .await
         .expect("room")
         .room;
@@ -105,7 +105,7 @@ async fn websocket_join_with_access_code_makes_a_member() {
     ws.send(&ClientFrame::JoinRoom {
         room_id: secret.id,
         since_seq: None,
-        access_code: Some("letmein".into()),
+        access_code: Some("letmein!".into()),
     })
     .await
     .expect("send");

@@ -784,3 +784,121 @@ async fn assert_quiet(ws: &mut Connection) {
         .expect("pong");
     assert_eq!(frame, ServerFrame::Pong, "expected nothing before the pong");
 }
+
+/// A login's status and `Retry-After` on `url`.
+async fn login_status(url: &str, name: &str, password: &str) -> (u16, Option<String>) {
+    let response = reqwest::Client::new()
+        .post(format!("{url}/api/v1/auth/login"))
+        .json(&serde_json::json!({ "username": name, "password": password }))
+        .send()
+        .await
+        .expect("login request");
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (response.status().as_u16(), retry)
+}
+
+/// Three wrong passwords on `a` lock the login on `b` too.
+async fn login_lock_holds_across(a: &Instance, b: &Instance) {
+    user(&a.url, "alice").await;
+    for _ in 0..3 {
+        assert_eq!(login_status(&a.url, "alice", "guess guess").await.0, 401);
+    }
+    let (status, retry) = login_status(&b.url, "alice", PASSWORD).await;
+    assert_eq!(status, 429, "locked on the other instance too");
+    assert!(retry.is_some(), "with Retry-After");
+}
+
+const LOCK_FAST: &[&str] = &[
+    "--login-lockout-failures",
+    "3",
+    "--code-lockout-failures",
+    "2",
+];
+
+#[tokio::test]
+async fn brute_force_locks_hold_across_instances_sharing_redis() {
+    let cluster = Cluster::new().await;
+    let a = Instance::start(&cluster.config, LOCK_FAST).await;
+    let b = Instance::start(&cluster.config, LOCK_FAST).await;
+    login_lock_holds_across(&a, &b).await;
+
+    // Access codes: two wrong guesses over REST on B, then the right code over the
+    // WebSocket on A is refused.
+    let (owner, _) = user(&a.url, "carol").await;
+    let room = owner
+        .create_room("secret", true, Some("open-sesame"))
+        .await
+        .expect("room")
+        .room;
+    let (bob, bob_s) = user(&b.url, "bob").await;
+    for guess in ["00000000", "00000001"] {
+        let err = bob
+            .join_room(room.id, Some(guess))
+            .await
+            .expect_err("wrong code");
+        assert_eq!(
+            err.code(),
+            Some(socket_hub_protocol::ErrorCode::WrongAccessCode)
+        );
+    }
+    let mut ws = connect(&a.url, &bob_s).await.expect("connect");
+    ws.send(&ClientFrame::JoinRoom {
+        room_id: room.id,
+        since_seq: None,
+        access_code: Some("open-sesame".into()),
+    })
+    .await
+    .expect("send join");
+    let refused = ws
+        .wait_for(WAIT, |f| match f {
+            ServerFrame::Error {
+                code,
+                retry_after_ms,
+                ..
+            } => Some((*code, *retry_after_ms)),
+            ServerFrame::RoomJoined { .. } => panic!("joined despite the lock"),
+            _ => None,
+        })
+        .await
+        .expect("an answer");
+    assert_eq!(refused.0, socket_hub_protocol::ErrorCode::RateLimited);
+    assert!(refused.1.is_some());
+
+    // The counts are in Redis (under this deployment's prefix), not only in the database.
+    let client = redis::Client::open(cluster.redis.url()).expect("redis url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis connects");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}lockout:*", cluster.config.redis_prefix))
+        .query_async(&mut conn)
+        .await
+        .expect("KEYS");
+    assert!(
+        keys.iter()
+            .any(|k| k.ends_with("lockout:login:pair:alice@127.0.0.1")),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter()
+            .any(|k| k.ends_with(&format!("lockout:code:room:{}", room.id))),
+        "{keys:?}"
+    );
+    cluster.finish().await;
+}
+
+#[tokio::test]
+async fn login_lock_holds_across_instances_sharing_only_postgres() {
+    let db = TestDatabase::create().await;
+    let config = ClusterConfig::new(&db.url, "");
+    let a = Instance::start(&config, LOCK_FAST).await;
+    let b = Instance::start(&config, LOCK_FAST).await;
+    login_lock_holds_across(&a, &b).await;
+    drop((a, b));
+    db.drop_database().await;
+}
