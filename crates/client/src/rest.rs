@@ -7,7 +7,7 @@ use socket_hub_protocol::rest::{
     CreateRoom, Credentials, JoinRoom, MarkRead, MemberList, MessagePage, Problem, RefreshRequest,
     RoomList, RoomView, SendMessage, Session,
 };
-use socket_hub_protocol::{Message, RoomId, Seq, User};
+use socket_hub_protocol::{Message, RoomId, Seq, User, UserId};
 
 use crate::ClientError;
 
@@ -115,10 +115,47 @@ impl Client {
         self.call(Method::POST, "/rooms", Some(&body)).await
     }
 
-    /// Public rooms and the user's rooms.
+    /// Public rooms and the user's rooms: every page, following `next`.
     pub async fn list_rooms(&self) -> Result<Vec<RoomView>, ClientError> {
-        let list: RoomList = self.call(Method::GET, "/rooms", None::<&()>).await?;
-        Ok(list.rooms)
+        self.all_rooms("/rooms").await
+    }
+
+    /// The rooms the user is a member of: every page, following `next`.
+    pub async fn joined_rooms(&self) -> Result<Vec<RoomView>, ClientError> {
+        self.all_rooms("/rooms/joined").await
+    }
+
+    /// One page of `GET /rooms` (or, `joined_only`, `GET /rooms/joined`): rooms with
+    /// ids above `after`, at most `limit` (server default when `None`).
+    pub async fn rooms_page(
+        &self,
+        joined_only: bool,
+        after: Option<RoomId>,
+        limit: Option<u32>,
+    ) -> Result<RoomList, ClientError> {
+        let base = if joined_only {
+            "/rooms/joined"
+        } else {
+            "/rooms"
+        };
+        self.call(Method::GET, &page_path(base, after, limit), None::<&()>)
+            .await
+    }
+
+    async fn all_rooms(&self, base: &str) -> Result<Vec<RoomView>, ClientError> {
+        let mut rooms = Vec::new();
+        let mut after = None;
+        loop {
+            let page: RoomList = self
+                .call(Method::GET, &page_path(base, after, None), None::<&()>)
+                .await?;
+            rooms.extend(page.rooms);
+            match page.next {
+                // A cursor must move forward; anything else would loop forever.
+                Some(next) if after.is_none_or(|a| next > a) => after = Some(next),
+                _ => return Ok(rooms),
+            }
+        }
     }
 
     /// One room.
@@ -150,14 +187,32 @@ impl Client {
         .await
     }
 
-    /// The room's members.
+    /// The room's members: every page, following `next` (so `next` is `None`).
     pub async fn members(&self, room_id: RoomId) -> Result<MemberList, ClientError> {
-        self.call(
-            Method::GET,
-            &format!("/rooms/{room_id}/members"),
-            None::<&()>,
-        )
-        .await
+        let mut all = MemberList {
+            members: Vec::new(),
+            next: None,
+        };
+        let mut after = None;
+        loop {
+            let page = self.members_page(room_id, after, None).await?;
+            all.members.extend(page.members);
+            match page.next {
+                Some(next) if after.is_none_or(|a| next > a) => after = Some(next),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// One page of the room's members: user ids above `after`, at most `limit`.
+    pub async fn members_page(
+        &self,
+        room_id: RoomId,
+        after: Option<UserId>,
+        limit: Option<u32>,
+    ) -> Result<MemberList, ClientError> {
+        let path = page_path(&format!("/rooms/{room_id}/members"), after, limit);
+        self.call(Method::GET, &path, None::<&()>).await
     }
 
     /// One page of history, newest first.
@@ -264,6 +319,22 @@ impl Client {
         body: Option<&B>,
     ) -> Result<(), ClientError> {
         self.send(method, path, body).await.map(drop)
+    }
+}
+
+/// `base` with the cursor query of a paginated list.
+fn page_path(base: &str, after: Option<i64>, limit: Option<u32>) -> String {
+    let mut query = Vec::new();
+    if let Some(after) = after {
+        query.push(format!("after={after}"));
+    }
+    if let Some(limit) = limit {
+        query.push(format!("limit={limit}"));
+    }
+    if query.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", query.join("&"))
     }
 }
 

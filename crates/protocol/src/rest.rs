@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::frames::ErrorCode;
-use crate::model::{Message, Room, Seq, User};
+use crate::model::{Message, Room, RoomId, Seq, User, UserId};
 
 /// `POST /auth/register` and `POST /auth/login`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,12 +61,15 @@ pub struct JoinRoom {
     pub access_code: Option<String>,
 }
 
-/// `GET /rooms`.
+/// `GET /rooms` and `GET /rooms/joined`: one page of rooms in id order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
 pub struct RoomList {
     pub rooms: Vec<RoomView>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<RoomId>,
 }
 
 /// A room plus the asking user's read marker, for unread counts.
@@ -80,12 +83,15 @@ pub struct RoomView {
     pub last_read_seq: Seq,
 }
 
-/// `GET /rooms/{id}/members`.
+/// `GET /rooms/{id}/members`: one page of members in user-id order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
 pub struct MemberList {
     pub members: Vec<crate::model::Member>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<UserId>,
 }
 
 /// `POST /rooms/{id}/messages`.

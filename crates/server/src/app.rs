@@ -24,6 +24,7 @@ use crate::broker::{Broker, BrokerError};
 use crate::client_addr::{self, TrustedProxies};
 use crate::config::{Config, ConfigError};
 use crate::gateway::{Gateway, Hub};
+use crate::quota::Quotas;
 use crate::rooms::{AppendOptions, Rooms};
 use crate::state::{AppState, Store};
 use crate::store::{DbOptions, StoreError};
@@ -120,6 +121,7 @@ impl App {
                 member: lockout_policy(&config, config.code_lockout_failures),
                 room: lockout_policy(&config, config.code_lockout_room_failures),
             },
+            quotas: Quotas::new(&config),
         });
         let config = Arc::new(config);
         let revocations = Arc::new(Revocations::new(

@@ -140,6 +140,40 @@ pub struct Config {
     #[arg(long, env = "SOCKET_HUB_RATE_BURST", default_value_t = 40)]
     pub rate_burst: u32,
 
+    /// Messages per second one user may send, REST and WebSocket together, across all
+    /// their connections (per instance). Refused sends get `rate_limited` with
+    /// `Retry-After` / `retry_after_ms`.
+    /// Fractions allowed (`0.5` is one every two seconds).
+    #[arg(long, env = "SOCKET_HUB_USER_SEND_PER_SEC", default_value_t = 20.0)]
+    pub user_send_per_sec: f64,
+
+    /// Messages one user may send in a burst above `--user-send-per-sec`.
+    #[arg(long, env = "SOCKET_HUB_USER_SEND_BURST", default_value_t = 40)]
+    pub user_send_burst: u32,
+
+    /// Rooms one user may create per hour (per instance), after the burst.
+    #[arg(long, env = "SOCKET_HUB_ROOM_CREATE_PER_HOUR", default_value_t = 60)]
+    pub room_create_per_hour: u32,
+
+    /// Rooms one user may create in a burst above `--room-create-per-hour`.
+    #[arg(long, env = "SOCKET_HUB_ROOM_CREATE_BURST", default_value_t = 30)]
+    pub room_create_burst: u32,
+
+    /// Accounts one client address (an IPv6 /64) may register per hour (per instance),
+    /// after the burst. Behind a proxy set `--trusted-proxies`, or every client shares
+    /// the proxy's address and this allowance.
+    #[arg(long, env = "SOCKET_HUB_REGISTER_PER_HOUR", default_value_t = 30)]
+    pub register_per_hour: u32,
+
+    /// Accounts one client address may register in a burst.
+    #[arg(long, env = "SOCKET_HUB_REGISTER_BURST", default_value_t = 10)]
+    pub register_burst: u32,
+
+    /// Users (or addresses) each quota above tracks at most; idle ones are forgotten
+    /// first. Bounds the quotas' memory (about 64 bytes an entry).
+    #[arg(long, env = "SOCKET_HUB_QUOTA_MAX_KEYS", default_value_t = 100_000)]
+    pub quota_max_keys: usize,
+
     /// Rooms one WebSocket connection may have joined at once; more get
     /// `too_many_rooms`. Bounds what one connection can make the server hold.
     #[arg(
@@ -384,6 +418,20 @@ impl Config {
         }
         if self.rate_per_sec == 0 || self.rate_burst == 0 {
             return fail("--rate-per-sec and --rate-burst must be positive".into());
+        }
+        if !(self.user_send_per_sec.is_finite() && self.user_send_per_sec > 0.0)
+            || self.user_send_burst == 0
+        {
+            return fail("--user-send-per-sec and --user-send-burst must be positive".into());
+        }
+        if self.room_create_per_hour == 0 || self.room_create_burst == 0 {
+            return fail("--room-create-per-hour and --room-create-burst must be positive".into());
+        }
+        if self.register_per_hour == 0 || self.register_burst == 0 {
+            return fail("--register-per-hour and --register-burst must be positive".into());
+        }
+        if self.quota_max_keys < 64 {
+            return fail("--quota-max-keys must be at least 64".into());
         }
         if self.max_rooms_per_connection == 0 {
             return fail("--max-rooms-per-connection must be positive".into());

@@ -22,11 +22,77 @@ where
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !is_json(req.headers()) {
+            return Err(problem_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::MalformedJson,
+                "Expected request with `Content-Type: application/json`".into(),
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| {
+                problem_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    ErrorCode::FrameTooLarge,
+                    rejection.body_text(),
+                )
+            })?;
+        if contains_nul_escape(&bytes) {
+            return Err(nul_refused());
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(json_rejection(rejection)),
         }
     }
+}
+
+/// `application/json` or any `application/*+json`, as axum's `Json` accepts.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The refusal of a JSON body with a NUL (`\u0000`) in any string, key or value: PostgreSQL
+/// text cannot hold one (it answers with an error, which would be a 500), and no field
+/// of this API has a use for it. Checked here, once, for every JSON body, so each
+/// backend answers the same `422 invalid_input` whichever field carried it. A raw NUL
+/// byte is not valid JSON and is refused by the parser as `malformed_json`.
+#[cold]
+fn nul_refused() -> Response {
+    crate::error::Error::InvalidInput("text must not contain NUL (\\u0000)".into()).into_response()
+}
+
+/// Whether a JSON text holds the escape `\u0000`. Backslashes occur only inside
+/// strings, each starting an escape, so skipping escapes pairwise finds exactly the
+/// NUL escapes (`\\u0000` is a backslash then `u0000`, not a NUL).
+fn contains_nul_escape(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(offset) = bytes
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\\'))
+    {
+        let at = i + offset;
+        match bytes.get(at + 1) {
+            Some(b'u') if bytes.get(at + 2..at + 6) == Some(b"0000".as_slice()) => return true,
+            Some(_) => i = at + 2,
+            None => return false,
+        }
+    }
+    false
 }
 
 fn json_rejection(rejection: JsonRejection) -> Response {
@@ -125,6 +191,9 @@ where
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(T::default()));
         }
+        if contains_nul_escape(&bytes) {
+            return Err(nul_refused());
+        }
         serde_json::from_slice(&bytes).map(Self).map_err(|err| {
             problem_response(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -153,4 +222,19 @@ pub async fn record_duration(request: Request, next: Next) -> Response {
         started.elapsed(),
     );
     response
+}
+
+#[cfg(test)]
+mod nul_tests {
+    use super::contains_nul_escape;
+
+    #[test]
+    fn finds_nul_escapes_only() {
+        assert!(contains_nul_escape(br#"{"username":"a\u0000b"}"#));
+        assert!(contains_nul_escape(br#"{"a\u0000":1}"#));
+        assert!(contains_nul_escape(br#"{"x":"\\\u0000"}"#));
+        assert!(!contains_nul_escape(br#"{"x":"\\u0000"}"#));
+        assert!(!contains_nul_escape(br#"{"x":"\u0001 \n \""}"#));
+        assert!(!contains_nul_escape(br#"{"x":"\"#));
+    }
 }

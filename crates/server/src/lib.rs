@@ -13,9 +13,9 @@
 //!   (`Rooms`).
 //! - [`users`], then [`auth`] (accounts, credentials, tokens, the `AuthUser`
 //!   extractor; `Auth`): routes and their queries.
-//! - [`http`], [`client_addr`] and [`browser`] (security headers, the origin check),
-//!   then [`error`]: the JSON extractors; the one error type, mapped to problem JSON and
-//!   to error frames.
+//! - [`http`], [`client_addr`], [`browser`] (security headers, the origin check) and
+//!   [`quota`] (per-user and per-address token buckets), then [`error`]: the JSON
+//!   extractors; the one error type, mapped to problem JSON and to error frames.
 //! - [`store`] (the database layer: `Db`, migrations, the write-transaction discipline,
 //!   `StoreError`) and [`broker`] (fan-out and presence): they know no service, only
 //!   the protocol crate. [`config`] knows nothing of the crate either, nor does
@@ -38,6 +38,7 @@ pub mod http;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
+pub mod quota;
 pub mod rooms;
 pub mod state;
 pub mod store;

@@ -11,7 +11,8 @@ use crate::{auth, rooms, users};
     paths(
         auth::register, auth::login, auth::refresh, auth::logout,
         users::me,
-        rooms::routes::create_room, rooms::routes::list_rooms, rooms::routes::get_room,
+        rooms::routes::create_room, rooms::routes::list_rooms, rooms::routes::list_joined_rooms,
+        rooms::routes::get_room,
         rooms::routes::join_room, rooms::routes::leave_room, rooms::routes::list_members,
         rooms::routes::history, rooms::routes::post_message, rooms::routes::mark_read,
     ),

@@ -10,7 +10,7 @@ import {
   type StoredSession,
 } from './tokens';
 import { webLock, type TabLock } from './tabs';
-import type { Member, Message, MessagePage, RoomId, RoomView, Seq, User } from './types';
+import type { Member, Message, MessagePage, RoomId, RoomList, RoomView, Seq, User } from './types';
 
 type FetchFn = typeof fetch;
 
@@ -291,8 +291,29 @@ export class RestClient {
     return this.request('GET', '/users/me');
   }
 
+  /**
+   * The caller's rooms first, from their own endpoint (so no number of other people's
+   * rooms can push them out of the list), then the rest of the public directory.
+   */
   async rooms(): Promise<RoomView[]> {
-    return (await this.request<{ rooms: RoomView[] }>('GET', '/rooms')).rooms;
+    const mine = await this.allRooms('/rooms/joined');
+    const seen = new Set(mine.map((r) => r.id));
+    const others = (await this.allRooms('/rooms')).filter((r) => !seen.has(r.id));
+    return [...mine, ...others];
+  }
+
+  /** Every page of a cursor-paginated room list, following `next`. */
+  private async allRooms(path: string): Promise<RoomView[]> {
+    const out: RoomView[] = [];
+    let after: RoomId | undefined;
+    for (;;) {
+      const url = after === undefined ? path : `${path}?after=${after}`;
+      const page = await this.request<RoomList>('GET', url);
+      out.push(...page.rooms);
+      // A cursor must move forward; anything else would loop forever.
+      if (page.next == null || (after !== undefined && page.next <= after)) return out;
+      after = page.next;
+    }
   }
 
   room(id: RoomId): Promise<RoomView> {

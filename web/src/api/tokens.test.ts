@@ -155,10 +155,34 @@ describe('AuthManager', () => {
     const rest = new RestClient(auth, '/api/v1', fetchFn as typeof fetch);
     expect(await rest.rooms()).toEqual([]);
     expect(calls.slice(1)).toEqual([
-      '/api/v1/rooms Bearer access-0',
+      '/api/v1/rooms/joined Bearer access-0',
       '/api/v1/auth/refresh ',
+      '/api/v1/rooms/joined Bearer access-1',
       '/api/v1/rooms Bearer access-1',
     ]);
+    auth.dispose();
+  });
+
+  it('RestClient lists the caller\'s rooms first and follows next on every list', async () => {
+    const clock = new FakeClock();
+    const calls: string[] = [];
+    const room = (id: number, is_member: boolean) => ({
+      id, name: `r${id}`, is_private: false, owner_id: 1, last_seq: 0, created_at: '', member_count: 1, is_member, last_read_seq: 0,
+    });
+    const fetchFn = vi.fn(async (url: string | URL | Request) => {
+      const u = String(url);
+      if (u.endsWith('/auth/login')) return jsonResponse(200, session(0, 900));
+      calls.push(u);
+      if (u.endsWith('/rooms/joined')) return jsonResponse(200, { rooms: [room(9, true)] });
+      if (u.endsWith('/rooms')) return jsonResponse(200, { rooms: [room(1, false), room(2, false)], next: 2 });
+      if (u.endsWith('/rooms?after=2')) return jsonResponse(200, { rooms: [room(9, true)] });
+      return jsonResponse(404, { type: 'x', title: 'Not Found', status: 404, detail: '', code: 'not_found' });
+    });
+    const auth = new AuthManager('/api/v1', memorySessionStore(), fetchFn as typeof fetch, clock);
+    await auth.login('ada', 'password1');
+    const rest = new RestClient(auth, '/api/v1', fetchFn as typeof fetch);
+    expect((await rest.rooms()).map((r) => r.id)).toEqual([9, 1, 2]);
+    expect(calls).toEqual(['/api/v1/rooms/joined', '/api/v1/rooms', '/api/v1/rooms?after=2']);
     auth.dispose();
   });
 });

@@ -29,6 +29,11 @@ async fn spawn_hub() -> Hub {
     // The load tool sends faster than a person; the per-connection limit is not under test.
     config.rate_per_sec = 10_000;
     config.rate_burst = 10_000;
+    // Nor are the per-user and setup quotas (accounts shared, all from one address).
+    config.user_send_per_sec = 10_000.0;
+    config.user_send_burst = 10_000;
+    config.register_burst = 10_000;
+    config.room_create_burst = 10_000;
     let app = App::build(config).await.expect("app builds");
     let url = format!("http://{}", app.local_addr());
     let shutdown = app.shutdown_token();

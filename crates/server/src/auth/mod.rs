@@ -38,6 +38,7 @@ pub use user_store::{UserRecord, UserStore};
 use crate::client_addr::ClientAddr;
 use crate::error::{Error, Result};
 use crate::http::{JsonBody, created};
+use crate::quota::Quotas;
 use crate::store::{Db, StoreError};
 
 /// What the auth routes and every door that checks a token (the [`AuthUser`]
@@ -71,6 +72,8 @@ pub struct Guard {
     pub login: LoginLimits,
     /// When wrong access codes lock.
     pub access_code: CodeLimits,
+    /// Per-user send and room-creation quotas, the per-address registration throttle.
+    pub quotas: Quotas,
 }
 
 /// When wrong access codes lock: per (user, room) strictly, so one account gets a few
@@ -117,14 +120,17 @@ where
         (status = 201, description = "Account created", body = Session),
         (status = 409, description = "Username taken", body = Problem),
         (status = 422, description = "Invalid username or password", body = Problem),
-        (status = 429, description = "The password queue is full; see Retry-After", body = Problem),
+        (status = 429, description = "Too many registrations from this address, or the password queue is full; see Retry-After", body = Problem),
     ))]
 pub async fn register(
     State(auth): State<Auth>,
+    ClientAddr(addr): ClientAddr,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Response> {
     validate_username(&body.username)?;
     validate_password(&body.password)?;
+    // Before the argon2 hash: a refused registration costs the server nothing.
+    auth.guard.quotas.register(addr)?;
     let hash = auth.guard.hasher.hash(body.password).await?;
     // The account and its first session are stored together: a refused registration
     // (e.g. `unavailable`) leaves no account behind to make the retry a conflict.

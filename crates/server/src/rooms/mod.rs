@@ -118,6 +118,9 @@ pub(crate) async fn send_message(
             "client_msg_id must be 1-64 bytes, without NUL".into(),
         ));
     }
+    // One bucket per user whichever door the message came in by, so REST cannot be
+    // used to get around the WebSocket's limit, nor many connections to multiply it.
+    rooms.guard.quotas.sends.check(&user.id)?;
     let appended = rooms
         .messages
         .append(NewMessage {
@@ -168,15 +171,67 @@ fn validate_content(content: &str, max_chars: usize) -> Result<()> {
     Ok(())
 }
 
-/// Room names: 1 to 64 characters after trimming, no control characters.
+/// Room names: 1 to 64 characters after trimming, none of them control or invisible
+/// characters (see [`is_invisible`]): a name is what people trust a room by, so it must
+/// read as what it is.
 fn validate_room_name(name: &str) -> Result<&str> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+    if name.is_empty()
+        || name.chars().count() > 64
+        || name.chars().any(|c| c.is_control() || is_invisible(c))
+    {
         return Err(Error::InvalidInput(
-            "room name must be 1-64 printable characters".into(),
+            "room name must be 1-64 visible characters, without control, format (bidi, zero-width) or blank characters".into(),
         ));
     }
     Ok(name)
+}
+
+/// Characters that change how text around them reads, or show as nothing: every
+/// character of Unicode general category Cf (format: bidi embeddings, overrides and
+/// isolates, zero-width space/joiners, word joiner, invisible operators, BOM, soft
+/// hyphen, interlinear annotation, tags, …, as of Unicode 16), the line and paragraph
+/// separators (Zl, Zp), and the blank letters and marks that render as nothing
+/// (Hangul fillers, combining grapheme joiner, Mongolian variation selectors, braille
+/// blank). An explicit table so a dependency update cannot change what is allowed.
+pub(crate) fn is_invisible(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        // Cf
+        0x00AD
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+            // Zl, Zp
+            | 0x2028..=0x2029
+            // Blank but not Cf: combining grapheme joiner, Hangul fillers, Mongolian
+            // free variation selectors, braille pattern blank, Khmer inherent vowels.
+            | 0x034F
+            | 0x115F..=0x1160
+            | 0x17B4..=0x17B5
+            | 0x180B..=0x180D
+            | 0x180F
+            | 0x2800
+            | 0x3164
+            | 0xFFA0
+    )
 }
 
 /// Access codes: 8 to 64 characters, so guessing one within the lockout limits is
@@ -210,5 +265,32 @@ mod tests {
         assert_eq!(validate_room_name("  general ").ok(), Some("general"));
         assert!(validate_room_name("").is_err());
         assert!(validate_room_name("a\u{7}b").is_err());
+    }
+
+    #[test]
+    fn room_names_refuse_invisible_characters() {
+        for bad in [
+            "admin\u{202E}txt.exe",
+            "a\u{2066}b\u{2069}",
+            "zero\u{200B}width",
+            "joi\u{200D}ner",
+            "\u{FEFF}bom",
+            "tag\u{E0041}",
+            "soft\u{AD}hyphen",
+            "\u{3164}",
+            "line\u{2028}sep",
+        ] {
+            assert!(validate_room_name(bad).is_err(), "{bad:?}");
+        }
+        for good in [
+            "général",
+            "日本語の部屋",
+            "emoji 🎉",
+            "café ☕\u{FE0F}",
+            "עברית",
+            "العربية",
+        ] {
+            assert_eq!(validate_room_name(good).ok(), Some(good), "{good:?}");
+        }
     }
 }

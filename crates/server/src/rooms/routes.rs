@@ -24,6 +24,47 @@ use crate::http::{JsonBody, OptionalJson, PathParam, QueryParams, created};
 const MAX_PAGE: u32 = 200;
 /// History page size when none is asked for.
 const DEFAULT_PAGE: u32 = 50;
+/// Largest page of a list (rooms, members); a larger `limit` is refused, never cut.
+pub const MAX_LIST_PAGE: u32 = 500;
+/// List page size when none is asked for.
+pub const DEFAULT_LIST_PAGE: u32 = 100;
+
+/// Query of every cursor-paginated list: `GET /rooms`, `GET /rooms/joined`,
+/// `GET /rooms/{id}/members`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// Only entries after this id (the previous page's `next`); from the start when
+    /// absent.
+    after: Option<i64>,
+    /// Page size, 1 to 500 (default 100).
+    limit: Option<u32>,
+}
+
+impl ListQuery {
+    /// The cursor and the validated page size.
+    fn page(&self) -> Result<(i64, u32)> {
+        let limit = self.limit.unwrap_or(DEFAULT_LIST_PAGE);
+        if !(1..=MAX_LIST_PAGE).contains(&limit) {
+            return Err(Error::InvalidInput(format!(
+                "limit must be 1-{MAX_LIST_PAGE}"
+            )));
+        }
+        Ok((self.after.unwrap_or(0), limit))
+    }
+}
+
+/// Cuts one-more-than-asked `rows` to `limit`; the cursor of the next page is the last
+/// kept entry's id when more followed, so the last page never comes back empty.
+fn paginate<T>(mut rows: Vec<T>, limit: u32, id: impl Fn(&T) -> i64) -> (Vec<T>, Option<i64>) {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if rows.len() > limit {
+        rows.truncate(limit);
+        let next = rows.last().map(id);
+        (rows, next)
+    } else {
+        (rows, None)
+    }
+}
 
 /// Routes under `/api/v1/rooms`.
 pub fn routes<S>() -> Router<S>
@@ -34,6 +75,7 @@ where
 {
     Router::new()
         .route("/rooms", post(create_room).get(list_rooms))
+        .route("/rooms/joined", get(list_joined_rooms))
         .route("/rooms/{id}", get(get_room))
         .route("/rooms/{id}/join", post(join_room))
         .route("/rooms/{id}/leave", post(leave_room))
@@ -49,6 +91,7 @@ where
     responses(
         (status = 201, description = "Room created", body = RoomView),
         (status = 422, description = "Invalid name or access code (8-64 characters)", body = Problem),
+        (status = 429, description = "Room-creation quota used up; see Retry-After", body = Problem),
     ))]
 pub async fn create_room(
     State(rooms): State<Rooms>,
@@ -56,6 +99,8 @@ pub async fn create_room(
     JsonBody(body): JsonBody<CreateRoom>,
 ) -> Result<Response> {
     let name = validate_room_name(&body.name)?;
+    // Before the access code's argon2 hash: a refused creation costs nothing.
+    rooms.guard.quotas.room_creates.check(&user.id)?;
     let code_hash = match (body.is_private, body.access_code) {
         (true, Some(code)) => {
             validate_access_code(&code)?;
@@ -80,16 +125,53 @@ pub async fn create_room(
     Ok(created(room))
 }
 
-/// Public rooms and the caller's rooms, with read markers for unread counts.
+/// Public rooms and the caller's rooms, in id order, a page at a time, with read
+/// markers for unread counts. The caller's own rooms are also listed alone by
+/// `GET /rooms/joined`, so any number of others' rooms cannot push them out of sight.
 #[utoipa::path(get, path = "/api/v1/rooms", tag = "rooms",
     security(("bearer" = [])),
-    responses((status = 200, description = "Rooms the caller may see", body = RoomList)))]
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of the rooms the caller may see; follow `next`", body = RoomList),
+        (status = 422, description = "limit out of 1-500", body = Problem),
+    ))]
 pub async fn list_rooms(
     State(rooms): State<Rooms>,
     AuthUser(user): AuthUser,
+    QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Json<RoomList>> {
-    let rooms = rooms.store.list(user.id).await?;
-    Ok(Json(RoomList { rooms }))
+    room_page(&rooms, &user, false, &query).await
+}
+
+/// The rooms the caller is a member of, in id order, a page at a time.
+#[utoipa::path(get, path = "/api/v1/rooms/joined", tag = "rooms",
+    security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of the caller's rooms; follow `next`", body = RoomList),
+        (status = 422, description = "limit out of 1-500", body = Problem),
+    ))]
+pub async fn list_joined_rooms(
+    State(rooms): State<Rooms>,
+    AuthUser(user): AuthUser,
+    QueryParams(query): QueryParams<ListQuery>,
+) -> Result<Json<RoomList>> {
+    room_page(&rooms, &user, true, &query).await
+}
+
+async fn room_page(
+    rooms: &Rooms,
+    user: &socket_hub_protocol::User,
+    joined_only: bool,
+    query: &ListQuery,
+) -> Result<Json<RoomList>> {
+    let (after, limit) = query.page()?;
+    let rows = rooms
+        .store
+        .list(user.id, joined_only, after, limit + 1)
+        .await?;
+    let (rooms, next) = paginate(rows, limit, |view| view.room.id);
+    Ok(Json(RoomList { rooms, next }))
 }
 
 /// One room; private rooms are 404 to non-members.
@@ -150,22 +232,26 @@ pub async fn leave_room(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// The room's members.
+/// The room's members, in user-id order, a page at a time.
 #[utoipa::path(get, path = "/api/v1/rooms/{id}/members", tag = "rooms",
     security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Room id")),
+    params(("id" = i64, Path, description = "Room id"), ListQuery),
     responses(
-        (status = 200, description = "Members, oldest first", body = MemberList),
+        (status = 200, description = "A page of members; follow `next`", body = MemberList),
         (status = 404, description = "No such room", body = Problem),
+        (status = 422, description = "limit out of 1-500", body = Problem),
     ))]
 pub async fn list_members(
     State(rooms): State<Rooms>,
     AuthUser(user): AuthUser,
     PathParam(room_id): PathParam<RoomId>,
+    QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Json<MemberList>> {
+    let (after, limit) = query.page()?;
     visible_room(&rooms, &user, room_id).await?;
-    let members = rooms.store.members(room_id).await?;
-    Ok(Json(MemberList { members }))
+    let rows = rooms.store.members(room_id, after, limit + 1).await?;
+    let (members, next) = paginate(rows, limit, |member| member.user.id);
+    Ok(Json(MemberList { members, next }))
 }
 
 /// Query of `GET /rooms/{id}/messages`.
@@ -223,6 +309,7 @@ pub async fn history(
         (status = 201, description = "Stored (or, for a repeated client_msg_id, the original)", body = Message),
         (status = 403, description = "Not a member", body = Problem),
         (status = 422, description = "Empty or too long", body = Problem),
+        (status = 429, description = "Send quota (shared with the WebSocket) used up; see Retry-After", body = Problem),
     ))]
 pub async fn post_message(
     State(rooms): State<Rooms>,

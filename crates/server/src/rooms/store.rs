@@ -150,9 +150,21 @@ impl RoomStore {
         Ok(row.map(RoomAccess::from))
     }
 
-    /// Public rooms and every room `user_id` belongs to.
-    pub async fn list(&self, user_id: UserId) -> Result<Vec<RoomView>, StoreError> {
-        let rows: Vec<RoomRow> = sqlx::query_as(
+    /// Up to `limit` rooms with ids above `after`, in id order: public rooms and every
+    /// room `user_id` belongs to, or (`joined_only`) only the latter.
+    pub async fn list(
+        &self,
+        user_id: UserId,
+        joined_only: bool,
+        after: RoomId,
+        limit: u32,
+    ) -> Result<Vec<RoomView>, StoreError> {
+        let visible = if joined_only {
+            "m.user_id IS NOT NULL"
+        } else {
+            "(NOT r.is_private OR m.user_id IS NOT NULL)"
+        };
+        let sql = format!(
             "SELECT r.id, r.name, CASE WHEN r.is_private THEN 1 ELSE 0 END AS is_private,
                     r.owner_id, r.last_seq, r.created_at,
                     (SELECT COUNT(*) FROM memberships c WHERE c.room_id = r.id) AS member_count,
@@ -160,12 +172,15 @@ impl RoomStore {
                     COALESCE(m.last_read_seq, 0) AS last_read_seq, r.access_code_hash
              FROM rooms r
              LEFT JOIN memberships m ON m.room_id = r.id AND m.user_id = $1
-             WHERE NOT r.is_private OR m.user_id IS NOT NULL
-             ORDER BY r.id LIMIT 1000",
-        )
-        .bind(user_id)
-        .fetch_all(self.db.reader())
-        .await?;
+             WHERE {visible} AND r.id > $2
+             ORDER BY r.id LIMIT $3"
+        );
+        let rows: Vec<RoomRow> = sqlx::query_as(&sql)
+            .bind(user_id)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(self.db.reader())
+            .await?;
         Ok(rows
             .into_iter()
             .map(|row| RoomAccess::from(row).view)
@@ -221,14 +236,21 @@ impl RoomStore {
         Ok(found.is_some())
     }
 
-    /// Every member, oldest first.
-    pub async fn members(&self, room_id: RoomId) -> Result<Vec<Member>, StoreError> {
+    /// Up to `limit` members with user ids above `after`, in user-id order.
+    pub async fn members(
+        &self,
+        room_id: RoomId,
+        after: UserId,
+        limit: u32,
+    ) -> Result<Vec<Member>, StoreError> {
         let rows: Vec<MemberRow> = sqlx::query_as(
             "SELECT u.id AS user_id, u.username, m.role, m.joined_at FROM memberships m
-             JOIN users u ON u.id = m.user_id WHERE m.room_id = $1
-             ORDER BY m.joined_at, u.id LIMIT 10000",
+             JOIN users u ON u.id = m.user_id WHERE m.room_id = $1 AND m.user_id > $2
+             ORDER BY m.user_id LIMIT $3",
         )
         .bind(room_id)
+        .bind(after)
+        .bind(i64::from(limit))
         .fetch_all(self.db.reader())
         .await?;
         Ok(rows.into_iter().map(Member::from).collect())

@@ -139,6 +139,8 @@ async fn a_slow_consumer_is_closed_with_1013_without_slowing_the_room() {
         c.outbound_queue = 8;
         c.rate_per_sec = 100_000;
         c.rate_burst = 100_000;
+        c.user_send_per_sec = 100_000.0;
+        c.user_send_burst = 100_000;
     })
     .await;
     let (alice, alice_s) = app.user("alice").await;

@@ -2,7 +2,7 @@
 
 use socket_hub_protocol::{ClientFrame, ErrorCode, ServerFrame};
 
-use crate::helpers::{WAIT, join, next_error, spawn_app};
+use crate::helpers::{WAIT, join, next_error, spawn_app, spawn_with};
 
 #[tokio::test]
 async fn private_rooms_are_invisible_until_joined_with_the_code() {
@@ -120,7 +120,8 @@ async fn websocket_join_with_access_code_makes_a_member() {
 
 #[tokio::test]
 async fn history_pages_backwards_with_a_cursor() {
-    let app = spawn_app().await;
+    // 120 messages from one user: more than the default send burst.
+    let app = spawn_with(|c| c.user_send_burst = 200).await;
     let (alice, _) = app.user("alice").await;
     let room = alice
         .create_room("long", false, None)

@@ -159,19 +159,49 @@ pub async fn rooms_list_public_and_mine(db: &Backend) {
     let for_ada: Vec<_> = db
         .store
         .rooms
-        .list(ada.id)
+        .list(ada.id, false, 0, 100)
         .await
         .expect("list")
         .iter()
         .map(|r| r.room.id)
         .collect();
     assert_eq!(for_ada, vec![lobby.room.id, secret.room.id]);
-    let for_bob = db.store.rooms.list(bob.id).await.expect("list");
+    let for_bob = db
+        .store
+        .rooms
+        .list(bob.id, false, 0, 100)
+        .await
+        .expect("list");
     let ids: Vec<_> = for_bob
         .iter()
         .map(|r| (r.room.id, r.room.is_member))
         .collect();
     assert_eq!(ids, vec![(lobby.room.id, false), (bobs.room.id, true)]);
+    // The cursor and the page size, and the caller's own rooms alone.
+    let ids = |rooms: Vec<socket_hub_protocol::rest::RoomView>| -> Vec<_> {
+        rooms.iter().map(|r| r.room.id).collect()
+    };
+    let first = db
+        .store
+        .rooms
+        .list(bob.id, false, 0, 1)
+        .await
+        .expect("list");
+    assert_eq!(ids(first), vec![lobby.room.id]);
+    let rest = db
+        .store
+        .rooms
+        .list(bob.id, false, lobby.room.id, 10)
+        .await
+        .expect("list");
+    assert_eq!(ids(rest), vec![bobs.room.id]);
+    let joined = db
+        .store
+        .rooms
+        .list(bob.id, true, 0, 10)
+        .await
+        .expect("list");
+    assert_eq!(ids(joined), vec![bobs.room.id]);
 
     let access = db
         .store
@@ -220,7 +250,7 @@ pub async fn memberships_and_read_markers(db: &Backend) {
     let roles: Vec<_> = db
         .store
         .rooms
-        .members(room.id)
+        .members(room.id, 0, 100)
         .await
         .expect("members")
         .into_iter()

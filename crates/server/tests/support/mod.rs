@@ -272,6 +272,13 @@ impl Instance {
         let mut child = command
             .args(["--bind", &format!("127.0.0.1:{port}")])
             .args(["--rate-per-sec", "100000", "--rate-burst", "100000"])
+            .args([
+                "--user-send-per-sec",
+                "100000",
+                "--user-send-burst",
+                "100000",
+            ])
+            .args(["--register-burst", "10000", "--room-create-burst", "10000"])
             .args(["--log-format", "json"])
             .args(extra)
             .env("RUST_LOG", "info")

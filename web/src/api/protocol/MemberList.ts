@@ -3,6 +3,10 @@
 import type { Member } from "./Member";
 
 /**
- * `GET /rooms/{id}/members`.
+ * `GET /rooms/{id}/members`: one page of members in user-id order.
  */
-export type MemberList = { members: Array<Member>, };
+export type MemberList = { members: Array<Member>, 
+/**
+ * Pass as `after` to get the next page; absent on the last page.
+ */
+next?: number | null, };

@@ -3,6 +3,10 @@
 import type { RoomView } from "./RoomView";
 
 /**
- * `GET /rooms`.
+ * `GET /rooms` and `GET /rooms/joined`: one page of rooms in id order.
  */
-export type RoomList = { rooms: Array<RoomView>, };
+export type RoomList = { rooms: Array<RoomView>, 
+/**
+ * Pass as `after` to get the next page; absent on the last page.
+ */
+next?: number | null, };
