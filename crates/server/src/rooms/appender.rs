@@ -20,6 +20,8 @@
 //!    collapse onto their first occurrence;
 //! 4. one `UPDATE rooms … RETURNING` reserving each room's seq range at once;
 //! 5. multi-row `INSERT`s, chunked under the bind-parameter limits;
+//!    (SQLite: 4 and 5 and the `COMMIT` are one query of three statements, the insert
+//!    computing each seq from the room's `last_seq`; see `write_sqlite`);
 //! 6. `COMMIT`. Only then are outcomes sent. If any statement or the commit fails, every
 //!    request of the batch gets that error and nothing is acknowledged; the transaction
 //!    goes through [`WriteTx`](crate::store::WriteTx), so its connection is discarded.
@@ -301,6 +303,13 @@ async fn store_batch(db: &Db, messages: &[Pending]) -> Result<Plan, StoreError> 
     }
 
     let created_at = now_millis();
+    if backend == Backend::Sqlite {
+        write_sqlite(tx, messages, &mut outcomes, &counts, created_at).await?;
+        return Ok(Plan {
+            outcomes,
+            created_at,
+        });
+    }
     if !counts.is_empty() {
         let mut next_seq = reserve_seqs(&mut tx, backend, &counts).await?;
         let mut rows = Vec::with_capacity(messages.len());
@@ -328,6 +337,109 @@ async fn store_batch(db: &Db, messages: &[Pending]) -> Result<Plan, StoreError> 
         outcomes,
         created_at,
     })
+}
+
+/// SQLite: inserts the batch's stored messages, reserves each room's seqs and commits,
+/// as one query of three statements: one round trip to the connection's worker thread
+/// instead of three. (On this path most of the store's CPU was hand-offs to that thread,
+/// not SQLite; see BENCHMARKS.md, "Many rooms: where the time goes".)
+///
+/// Each row's seq is computed in SQL as the room's `last_seq` before this batch plus the
+/// row's 1-based position among the room's rows of the batch; the `UPDATE` then moves
+/// `last_seq` past them. The transaction holds SQLite's write lock (`BEGIN IMMEDIATE`),
+/// so nothing else writes in between: seqs stay gap-free. Any failure (a constraint, the
+/// commit itself) fails the query, and the unfinished [`WriteTx`] discards its
+/// connection, so nothing is acknowledged.
+async fn write_sqlite(
+    mut tx: WriteTx,
+    messages: &[Pending],
+    outcomes: &mut [Planned],
+    counts: &BTreeMap<RoomId, i64>,
+    created_at: i64,
+) -> Result<(), StoreError> {
+    if counts.is_empty() {
+        tx.commit().await?;
+        return Ok(());
+    }
+    const COLUMNS: usize = 5;
+    let mut position: HashMap<RoomId, i64> = HashMap::with_capacity(counts.len());
+    let mut rows: Vec<(&Pending, i64)> = Vec::with_capacity(messages.len());
+    for (planned, message) in outcomes.iter().zip(messages) {
+        if let Planned::Stored { .. } = planned {
+            let n = position.entry(message.room_id).or_default();
+            *n += 1;
+            rows.push((message, *n));
+        }
+    }
+    let mut sql = String::with_capacity(rows.len() * 20 + counts.len() * 20 + 512);
+    sql.push_str(
+        "INSERT INTO messages (room_id, seq, user_id, client_msg_id, content, created_at)
+         SELECT k.column1, r.last_seq + k.column2, k.column3, k.column4, k.column5, ?
+         FROM (",
+    );
+    sql.push_str(&values(Backend::Sqlite, rows.len(), COLUMNS));
+    sql.push_str(
+        ") AS k JOIN rooms r ON r.id = k.column1 WHERE true RETURNING id, room_id, seq;
+         UPDATE rooms SET last_seq = last_seq + CASE id",
+    );
+    for _ in 0..counts.len() {
+        sql.push_str(" WHEN ? THEN ?");
+    }
+    sql.push_str(" ELSE 0 END WHERE id IN (");
+    push_placeholders(&mut sql, Backend::Sqlite, 1, counts.len());
+    sql.push_str("); COMMIT");
+    // Bound in the order the `?`s appear.
+    let mut query = sqlx::query_as::<_, (i64, i64, i64)>(&sql).bind(created_at);
+    for (message, position) in &rows {
+        query = query
+            .bind(message.room_id)
+            .bind(*position)
+            .bind(message.user.id)
+            .bind(message.client_msg_id.as_deref())
+            .bind(message.content.as_str());
+    }
+    for (room, count) in counts {
+        query = query.bind(*room).bind(*count);
+    }
+    for room in counts.keys() {
+        query = query.bind(*room);
+    }
+    let inserted = query.fetch_all(&mut *tx).await?;
+    tx.committed_by_query();
+    // Within a room, positions and seqs go up together: the room's first new seq is
+    // the smallest returned, and a row's seq is that plus its position minus one.
+    let mut first: HashMap<RoomId, Seq> = HashMap::with_capacity(counts.len());
+    let mut ids: HashMap<(RoomId, Seq), i64> = HashMap::with_capacity(inserted.len());
+    for (id, room, seq) in inserted {
+        let low = first.entry(room).or_insert(seq);
+        *low = (*low).min(seq);
+        ids.insert((room, seq), id);
+    }
+    if ids.len() != rows.len() {
+        // Committed, but we cannot tell which row is which: the clients' retries with
+        // the same `client_msg_id` get the originals.
+        return Err(StoreError::Database(format!(
+            "a batch of {} messages returned {} ids",
+            rows.len(),
+            ids.len()
+        )));
+    }
+    let mut rows = rows.into_iter();
+    for planned in outcomes.iter_mut() {
+        if let Planned::Stored { id, seq } = planned {
+            let Some((message, position)) = rows.next() else {
+                break;
+            };
+            let room_first = first.get(&message.room_id).copied().ok_or_else(|| {
+                StoreError::Database(format!("room {} lost its seq range", message.room_id))
+            })?;
+            *seq = room_first + position - 1;
+            *id = *ids
+                .get(&(message.room_id, *seq))
+                .ok_or_else(|| StoreError::Database("an inserted message returned no id".into()))?;
+        }
+    }
+    Ok(())
 }
 
 /// PostgreSQL: takes the rooms' row locks in ascending id order (see the module docs).
