@@ -513,12 +513,12 @@ async fn checks(
             continue;
         }
         checks.members.insert((row.key_room, row.key_user));
-        if let Some(message) = row.stored() {
-            if let Some(id) = message.client_msg_id.clone() {
-                checks
-                    .existing
-                    .insert((message.room_id, message.user.id, id), message);
-            }
+        if let Some(message) = row.stored()
+            && let Some(id) = message.client_msg_id.clone()
+        {
+            checks
+                .existing
+                .insert((message.room_id, message.user.id, id), message);
         }
     }
     Ok(checks)
