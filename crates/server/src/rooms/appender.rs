@@ -416,9 +416,10 @@ async fn write_sqlite(
         ids.insert((room, seq), id);
     }
     if ids.len() != rows.len() {
-        // Committed, but we cannot tell which row is which: the clients' retries with
-        // the same `client_msg_id` get the originals.
-        return Err(StoreError::Database(format!(
+        // Committed, but we cannot tell which row is which. `Unavailable` fails the whole
+        // batch without the one-by-one retry (which would store them a second time); the
+        // clients' retries with the same `client_msg_id` get the originals.
+        return Err(StoreError::Unavailable(format!(
             "a batch of {} messages returned {} ids",
             rows.len(),
             ids.len()
