@@ -15,13 +15,14 @@
 //!    Another instance's appender waits here for ours (and ours for it), so the checks
 //!    below read committed state, and the fixed lock order means two appenders cannot
 //!    deadlock;
-//! 3. membership of every (room, sender) in one query: a non-member fails alone and
-//!    takes no seq;
-//! 4. idempotency of every `client_msg_id` in one query; repeats inside the batch
+//! 3. membership of every (room, sender) and idempotency of every `client_msg_id`, in
+//!    one query: a non-member fails alone and takes no seq; repeats inside the batch
 //!    collapse onto their first occurrence;
-//! 5. one `UPDATE rooms … RETURNING` reserving each room's seq range at once;
-//! 6. multi-row `INSERT`s, chunked under the bind-parameter limits;
-//! 7. `COMMIT`. Only then are outcomes sent. If any statement or the commit fails, every
+//! 4. one `UPDATE rooms … RETURNING` reserving each room's seq range at once;
+//! 5. multi-row `INSERT`s, chunked under the bind-parameter limits;
+//!    (SQLite: 4 and 5 and the `COMMIT` are one query of three statements, the insert
+//!    computing each seq from the room's `last_seq`; see `write_sqlite`);
+//! 6. `COMMIT`. Only then are outcomes sent. If any statement or the commit fails, every
 //!    request of the batch gets that error and nothing is acknowledged; the transaction
 //!    goes through [`WriteTx`](crate::store::WriteTx), so its connection is discarded.
 //!
@@ -274,8 +275,7 @@ async fn store_batch(db: &Db, messages: &[Pending]) -> Result<Plan, StoreError> 
         lock_rooms(&mut tx, Backend::Postgres, &rooms).await?;
     }
     let backend = db.backend();
-    let members = members(&mut tx, backend, messages).await?;
-    let existing = existing(&mut tx, backend, messages, &members).await?;
+    let Checks { members, existing } = checks(&mut tx, backend, messages).await?;
 
     // Decide each request's fate; count what each room stores.
     let mut outcomes = Vec::with_capacity(messages.len());
@@ -303,6 +303,13 @@ async fn store_batch(db: &Db, messages: &[Pending]) -> Result<Plan, StoreError> 
     }
 
     let created_at = now_millis();
+    if backend == Backend::Sqlite {
+        write_sqlite(tx, messages, &mut outcomes, &counts, created_at).await?;
+        return Ok(Plan {
+            outcomes,
+            created_at,
+        });
+    }
     if !counts.is_empty() {
         let mut next_seq = reserve_seqs(&mut tx, backend, &counts).await?;
         let mut rows = Vec::with_capacity(messages.len());
@@ -332,6 +339,110 @@ async fn store_batch(db: &Db, messages: &[Pending]) -> Result<Plan, StoreError> 
     })
 }
 
+/// SQLite: inserts the batch's stored messages, reserves each room's seqs and commits,
+/// as one query of three statements: one round trip to the connection's worker thread
+/// instead of three. (On this path most of the store's CPU was hand-offs to that thread,
+/// not SQLite; see BENCHMARKS.md, "Many rooms: where the time goes".)
+///
+/// Each row's seq is computed in SQL as the room's `last_seq` before this batch plus the
+/// row's 1-based position among the room's rows of the batch; the `UPDATE` then moves
+/// `last_seq` past them. The transaction holds SQLite's write lock (`BEGIN IMMEDIATE`),
+/// so nothing else writes in between: seqs stay gap-free. Any failure (a constraint, the
+/// commit itself) fails the query, and the unfinished [`WriteTx`] discards its
+/// connection, so nothing is acknowledged.
+async fn write_sqlite(
+    mut tx: WriteTx,
+    messages: &[Pending],
+    outcomes: &mut [Planned],
+    counts: &BTreeMap<RoomId, i64>,
+    created_at: i64,
+) -> Result<(), StoreError> {
+    if counts.is_empty() {
+        tx.commit().await?;
+        return Ok(());
+    }
+    const COLUMNS: usize = 5;
+    let mut position: HashMap<RoomId, i64> = HashMap::with_capacity(counts.len());
+    let mut rows: Vec<(&Pending, i64)> = Vec::with_capacity(messages.len());
+    for (planned, message) in outcomes.iter().zip(messages) {
+        if let Planned::Stored { .. } = planned {
+            let n = position.entry(message.room_id).or_default();
+            *n += 1;
+            rows.push((message, *n));
+        }
+    }
+    let mut sql = String::with_capacity(rows.len() * 20 + counts.len() * 20 + 512);
+    sql.push_str(
+        "INSERT INTO messages (room_id, seq, user_id, client_msg_id, content, created_at)
+         SELECT k.column1, r.last_seq + k.column2, k.column3, k.column4, k.column5, ?
+         FROM (",
+    );
+    sql.push_str(&values(Backend::Sqlite, rows.len(), COLUMNS));
+    sql.push_str(
+        ") AS k JOIN rooms r ON r.id = k.column1 WHERE true RETURNING id, room_id, seq;
+         UPDATE rooms SET last_seq = last_seq + CASE id",
+    );
+    for _ in 0..counts.len() {
+        sql.push_str(" WHEN ? THEN ?");
+    }
+    sql.push_str(" ELSE 0 END WHERE id IN (");
+    push_placeholders(&mut sql, Backend::Sqlite, 1, counts.len());
+    sql.push_str("); COMMIT");
+    // Bound in the order the `?`s appear.
+    let mut query = sqlx::query_as::<_, (i64, i64, i64)>(&sql).bind(created_at);
+    for (message, position) in &rows {
+        query = query
+            .bind(message.room_id)
+            .bind(*position)
+            .bind(message.user.id)
+            .bind(message.client_msg_id.as_deref())
+            .bind(message.content.as_str());
+    }
+    for (room, count) in counts {
+        query = query.bind(*room).bind(*count);
+    }
+    for room in counts.keys() {
+        query = query.bind(*room);
+    }
+    let inserted = query.fetch_all(&mut *tx).await?;
+    tx.committed_by_query();
+    // Within a room, positions and seqs go up together: the room's first new seq is
+    // the smallest returned, and a row's seq is that plus its position minus one.
+    let mut first: HashMap<RoomId, Seq> = HashMap::with_capacity(counts.len());
+    let mut ids: HashMap<(RoomId, Seq), i64> = HashMap::with_capacity(inserted.len());
+    for (id, room, seq) in inserted {
+        let low = first.entry(room).or_insert(seq);
+        *low = (*low).min(seq);
+        ids.insert((room, seq), id);
+    }
+    if ids.len() != rows.len() {
+        // Committed, but we cannot tell which row is which. `Unavailable` fails the whole
+        // batch without the one-by-one retry (which would store them a second time); the
+        // clients' retries with the same `client_msg_id` get the originals.
+        return Err(StoreError::Unavailable(format!(
+            "a batch of {} messages returned {} ids",
+            rows.len(),
+            ids.len()
+        )));
+    }
+    let mut rows = rows.into_iter();
+    for planned in outcomes.iter_mut() {
+        if let Planned::Stored { id, seq } = planned {
+            let Some((message, position)) = rows.next() else {
+                break;
+            };
+            let room_first = first.get(&message.room_id).copied().ok_or_else(|| {
+                StoreError::Database(format!("room {} lost its seq range", message.room_id))
+            })?;
+            *seq = room_first + position - 1;
+            *id = *ids
+                .get(&(message.room_id, *seq))
+                .ok_or_else(|| StoreError::Database("an inserted message returned no id".into()))?;
+        }
+    }
+    Ok(())
+}
+
 /// PostgreSQL: takes the rooms' row locks in ascending id order (see the module docs).
 async fn lock_rooms(
     tx: &mut WriteTx,
@@ -350,71 +461,101 @@ async fn lock_rooms(
     Ok(())
 }
 
-/// Which (room, sender) pairs of the batch are memberships.
-///
-/// The batch's pairs are joined as a `VALUES` list, so each is one primary-key probe.
-/// (`room_id IN (…) AND user_id IN (…)` would probe every combination of the two
-/// lists: hundreds of thousands of probes for a batch spread over many rooms.)
-async fn members(
-    tx: &mut WriteTx,
-    backend: Backend,
-    messages: &[Pending],
-) -> Result<HashSet<(RoomId, UserId)>, StoreError> {
-    let pairs: BTreeSet<(RoomId, UserId)> =
-        messages.iter().map(|m| (m.room_id, m.user.id)).collect();
-    let sql = format!(
-        "SELECT m.room_id, m.user_id FROM ({}) AS k
-         JOIN memberships m ON m.room_id = k.column1 AND m.user_id = k.column2",
-        values(backend, pairs.len(), 2)
-    );
-    let mut query = sqlx::query_as::<_, (i64, i64)>(&sql);
-    for (room, user) in &pairs {
-        query = query.bind(*room).bind(*user);
-    }
-    Ok(query.fetch_all(&mut **tx).await?.into_iter().collect())
+/// What the batch's checks found: which (room, sender) pairs are memberships, and the
+/// already-stored original of each members' idempotency key.
+struct Checks {
+    members: HashSet<(RoomId, UserId)>,
+    existing: HashMap<(RoomId, UserId, String), Message>,
 }
 
-/// The already-stored messages of the batch's idempotency keys (members' only), by key:
-/// one unique-index probe per key, as in [`members`].
-async fn existing(
+/// Membership of every (room, sender) of the batch and, for members, the stored original
+/// of every idempotency key, in one statement (one round trip to the database).
+///
+/// The batch's (room, sender, key) triples are joined as a `VALUES` list, so each is one
+/// primary-key probe on `memberships` and one unique-index probe on `messages`.
+/// (`room_id IN (…) AND user_id IN (…)` would probe every combination of the two
+/// lists: hundreds of thousands of probes for a batch spread over many rooms.)
+async fn checks(
     tx: &mut WriteTx,
     backend: Backend,
     messages: &[Pending],
-    members: &HashSet<(RoomId, UserId)>,
-) -> Result<HashMap<(RoomId, UserId, String), Message>, StoreError> {
-    let keys: BTreeSet<(RoomId, UserId, &str)> = messages
+) -> Result<Checks, StoreError> {
+    let triples: BTreeSet<(RoomId, UserId, Option<&str>)> = messages
         .iter()
-        .filter(|m| members.contains(&(m.room_id, m.user.id)))
-        .filter_map(Pending::key)
+        .map(|m| (m.room_id, m.user.id, m.client_msg_id.as_deref()))
         .collect();
-    if keys.is_empty() {
-        return Ok(HashMap::new());
-    }
-    // `IS NOT NULL` lets both databases use the partial unique index
-    // `messages_client_msg_id` for the join.
+    // The `messages` join only for members, as the outcome of a non-member is decided
+    // by membership alone. `client_msg_id IS NOT NULL` lets both databases use the
+    // partial unique index `messages_client_msg_id` (checked with EXPLAIN QUERY PLAN
+    // on SQLite: a search on that index per row, also inside the LEFT JOIN).
     let sql = format!(
-        "SELECT m.id, m.room_id, m.seq, m.user_id, u.username, m.content,
+        "SELECT k.column1 AS key_room, k.column2 AS key_user, mb.user_id AS member,
+                m.id, m.room_id, m.seq, m.user_id, u.username, m.content,
                 m.client_msg_id, m.created_at
          FROM ({}) AS k
-         JOIN messages m ON m.room_id = k.column1 AND m.user_id = k.column2
-                        AND m.client_msg_id = k.column3
-         JOIN users u ON u.id = m.user_id
-         WHERE m.client_msg_id IS NOT NULL",
-        values(backend, keys.len(), 3)
+         LEFT JOIN memberships mb ON mb.room_id = k.column1 AND mb.user_id = k.column2
+         LEFT JOIN messages m ON mb.user_id IS NOT NULL
+                             AND m.room_id = k.column1 AND m.user_id = k.column2
+                             AND m.client_msg_id = k.column3
+                             AND m.client_msg_id IS NOT NULL
+         LEFT JOIN users u ON u.id = m.user_id",
+        values(backend, triples.len(), 3)
     );
-    let mut query = sqlx::query_as::<_, MessageRow>(&sql);
-    for (room, user, id) in &keys {
-        query = query.bind(*room).bind(*user).bind(*id);
+    let mut query = sqlx::query_as::<_, CheckRow>(&sql);
+    for (room, user, key) in &triples {
+        query = query.bind(*room).bind(*user).bind(*key);
     }
-    let rows = query.fetch_all(&mut **tx).await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|row| {
-            let message = Message::from(row);
-            let id = message.client_msg_id.clone()?;
-            Some(((message.room_id, message.user.id, id), message))
-        })
-        .collect())
+    let mut checks = Checks {
+        members: HashSet::with_capacity(triples.len()),
+        existing: HashMap::new(),
+    };
+    for row in query.fetch_all(&mut **tx).await? {
+        if row.member.is_none() {
+            continue;
+        }
+        checks.members.insert((row.key_room, row.key_user));
+        if let Some(message) = row.stored()
+            && let Some(id) = message.client_msg_id.clone()
+        {
+            checks
+                .existing
+                .insert((message.room_id, message.user.id, id), message);
+        }
+    }
+    Ok(checks)
+}
+
+/// One row of [`checks`]: the key, whether its sender is a member, and the stored
+/// message with that key if there is one (all `None` otherwise).
+#[derive(sqlx::FromRow)]
+struct CheckRow {
+    key_room: i64,
+    key_user: i64,
+    member: Option<i64>,
+    id: Option<i64>,
+    room_id: Option<i64>,
+    seq: Option<i64>,
+    user_id: Option<i64>,
+    username: Option<String>,
+    content: Option<String>,
+    client_msg_id: Option<String>,
+    created_at: Option<i64>,
+}
+
+impl CheckRow {
+    /// The stored original, when the row found one.
+    fn stored(self) -> Option<Message> {
+        Some(Message::from(MessageRow {
+            id: self.id?,
+            room_id: self.room_id?,
+            seq: self.seq?,
+            user_id: self.user_id?,
+            username: self.username?,
+            content: self.content?,
+            client_msg_id: self.client_msg_id,
+            created_at: self.created_at?,
+        }))
+    }
 }
 
 /// Reserves `counts[room]` seqs in each room with one statement; returns each room's
@@ -486,31 +627,54 @@ async fn insert(
     Ok(ids)
 }
 
-/// `VALUES (…), (…)`: `rows` rows of `width` parameters, numbered from 1.
+/// `VALUES (…), (…)`: `rows` rows of `width` parameters, numbered from 1. Written into
+/// one string: a batch's statements carry thousands of parameters.
 fn values(backend: Backend, rows: usize, width: usize) -> String {
-    let rows: Vec<String> = (0..rows)
-        .map(|row| format!("({})", placeholders(backend, 1 + row * width, width)))
-        .collect();
-    format!("VALUES {}", rows.join(", "))
+    let mut sql = String::with_capacity(8 + rows * (2 + width * 7));
+    sql.push_str("VALUES ");
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        push_placeholders(&mut sql, backend, 1 + row * width, width);
+        sql.push(')');
+    }
+    sql
 }
 
 /// `count` parameters numbered from `first`, comma-separated.
 fn placeholders(backend: Backend, first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| param(backend, n))
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut sql = String::with_capacity(count * 7);
+    push_placeholders(&mut sql, backend, first, count);
+    sql
 }
 
-/// Parameter `n` (1-based) as the backend binds it fastest. SQLite gets positional `?`:
-/// sqlx binds `$n` by name there, and SQLite looks each name up by walking the list of
-/// names, which is quadratic in a statement with thousands of parameters (most of a
-/// batch's CPU time before this). Callers bind in order either way.
-fn param(backend: Backend, n: usize) -> String {
-    match backend {
-        Backend::Sqlite => "?".to_owned(),
-        Backend::Postgres => format!("${n}"),
+fn push_placeholders(sql: &mut String, backend: Backend, first: usize, count: usize) {
+    use std::fmt::Write as _;
+    for n in first..first + count {
+        if n > first {
+            sql.push_str(", ");
+        }
+        // Parameter `n` (1-based) as the backend binds it fastest. SQLite gets
+        // positional `?`: sqlx binds `$n` by name there, and SQLite looks each name up
+        // by walking the list of names, which is quadratic in a statement with
+        // thousands of parameters (most of a batch's CPU time before this). Callers
+        // bind in order either way.
+        match backend {
+            Backend::Sqlite => sql.push('?'),
+            Backend::Postgres => {
+                let _ = write!(sql, "${n}");
+            }
+        }
     }
+}
+
+/// Parameter `n` (1-based); see [`push_placeholders`].
+fn param(backend: Backend, n: usize) -> String {
+    let mut sql = String::with_capacity(6);
+    push_placeholders(&mut sql, backend, n, 1);
+    sql
 }
 
 #[cfg(test)]

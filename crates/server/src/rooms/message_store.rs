@@ -29,14 +29,14 @@ pub enum Appended {
 /// A message `m` joined with its sender `u`.
 #[derive(sqlx::FromRow)]
 pub(super) struct MessageRow {
-    id: i64,
-    room_id: i64,
-    seq: i64,
-    user_id: i64,
-    username: String,
-    content: String,
-    client_msg_id: Option<String>,
-    created_at: i64,
+    pub(super) id: i64,
+    pub(super) room_id: i64,
+    pub(super) seq: i64,
+    pub(super) user_id: i64,
+    pub(super) username: String,
+    pub(super) content: String,
+    pub(super) client_msg_id: Option<String>,
+    pub(super) created_at: i64,
 }
 
 impl From<MessageRow> for Message {

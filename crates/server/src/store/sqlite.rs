@@ -30,6 +30,11 @@ pub(super) async fn open(url: &str, options: &DbOptions) -> Result<(AnyPool, Any
     let writer = AnyPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(Duration::from_secs(10))
+        // sqlx pings every connection it hands out by default: on SQLite a round trip
+        // to the connection's worker thread per acquire, i.e. per append batch, for a
+        // file that cannot have hung up. A failing statement still discards the
+        // connection (see `WriteTx`).
+        .test_before_acquire(false)
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 for pragma in [
@@ -60,6 +65,8 @@ pub(super) async fn open(url: &str, options: &DbOptions) -> Result<(AnyPool, Any
     let reader = AnyPoolOptions::new()
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(10))
+        // As for the writer: no ping per acquire of a local file.
+        .test_before_acquire(false)
         .after_connect(|conn, _| {
             Box::pin(async move {
                 sqlx::query("PRAGMA query_only = ON")

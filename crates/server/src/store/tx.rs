@@ -54,6 +54,13 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Marks the transaction finished by a `COMMIT` the caller ran as the last
+    /// statement of its own query (so a batch's writes and its commit are one round
+    /// trip to SQLite's worker thread). Call it only after that query succeeded.
+    pub fn committed_by_query(mut self) {
+        self.finished = true;
+    }
+
     /// Undoes the transaction on purpose (a no-op outcome such as a duplicate). If the
     /// ROLLBACK itself fails the connection is discarded, which also rolls back.
     pub async fn rollback(mut self) -> Result<(), StoreError> {
