@@ -11,18 +11,19 @@ mod outbound;
 mod rate;
 mod seq;
 mod session;
+mod ws;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{FromRef, Query, State, WebSocketUpgrade};
+use axum::extract::{FromRef, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
-use futures_util::StreamExt;
-use socket_hub_protocol::{BEARER_SUBPROTOCOL_PREFIX, ErrorCode, SUBPROTOCOL};
+use socket_hub_protocol::{BEARER_SUBPROTOCOL_PREFIX, ErrorCode};
 use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -78,7 +79,7 @@ async fn upgrade(
     State(gateway): State<Gateway>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-    ws: WebSocketUpgrade,
+    handshake: ws::Handshake,
 ) -> Response {
     if gateway.shutdown.is_cancelled() {
         return problem_response(
@@ -106,20 +107,20 @@ async fn upgrade(
     let tracked = gateway.connections.token();
     let config = &gateway.config;
     let max_frame = config.max_frame_bytes;
-    ws.protocols([SUBPROTOCOL])
+    let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         // Bounded: a frame larger than this cannot be queued at all.
         .max_write_buffer_size(WRITE_BUFFER + 2 * max_frame)
-        .max_message_size(max_frame)
-        .max_frame_size(max_frame)
-        // No `async move` wrapper and the socket split right here: every future that
-        // takes the socket by value keeps its own copy (368 bytes) for the connection's
-        // whole life, and this one runs as long as the connection.
-        .on_upgrade(move |socket| {
-            let (sink, stream) = socket.split();
-            session::serve(gateway, sink, stream, auth, (permit, tracked))
-        })
+        .max_message_size(Some(max_frame))
+        .max_frame_size(Some(max_frame));
+    // No `async move` wrapper and the socket split right here: every future that takes
+    // the socket by value keeps its own copy for the connection's whole life, and this
+    // one runs as long as the connection.
+    handshake.accept(config, move |socket| {
+        let (sink, stream) = ws::split(socket);
+        session::serve(gateway, sink, stream, auth, (permit, tracked))
+    })
 }
 
 /// The token in a `Sec-WebSocket-Protocol: socket-hub.v1, bearer.<token>` offer.
