@@ -62,7 +62,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Handshake {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Response> {
         if parts.method != Method::GET {
-            return Err(reject(StatusCode::METHOD_NOT_ALLOWED, "request method must be `GET`"));
+            return Err(reject(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "request method must be `GET`",
+            ));
         }
         let headers = &parts.headers;
         if !header_has_token(headers, header::CONNECTION, "upgrade") {
@@ -77,7 +80,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Handshake {
                 "`Upgrade` header did not include 'websocket'",
             ));
         }
-        if headers.get(header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
+        if headers
+            .get(header::SEC_WEBSOCKET_VERSION)
+            .map(HeaderValue::as_bytes)
+            != Some(b"13")
+        {
             return Err(reject(
                 StatusCode::BAD_REQUEST,
                 "`Sec-WebSocket-Version` header did not include '13'",
@@ -131,9 +138,12 @@ impl Handshake {
                 tracing::debug!("websocket upgrade failed");
                 return;
             };
-            let socket =
-                WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
-                    .await;
+            let socket = WebSocketStream::from_raw_socket(
+                TokioIo::new(upgraded),
+                Role::Server,
+                Some(config),
+            )
+            .await;
             tokio::spawn(serve(socket));
         });
         let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
@@ -176,7 +186,11 @@ mod tests {
         let ranges: Vec<_> = fragments(2 * FRAGMENT + 5).collect();
         assert_eq!(
             ranges,
-            vec![0..FRAGMENT, FRAGMENT..2 * FRAGMENT, 2 * FRAGMENT..2 * FRAGMENT + 5]
+            vec![
+                0..FRAGMENT,
+                FRAGMENT..2 * FRAGMENT,
+                2 * FRAGMENT..2 * FRAGMENT + 5
+            ]
         );
         assert_eq!(fragments(FRAGMENT).count(), 1);
         // Header of a 126..=65535-byte server frame: 2 bytes + 2 length bytes.
