@@ -773,18 +773,14 @@ impl Writer<'_> {
     /// One frame handed to the socket, which writes once its buffer fills; bounded by
     /// the batch's deadline (see [`Writer::arm`]).
     async fn feed(&mut self, message: Message) -> Result<(), Stop> {
-        let message = match message {
-            Message::Text(text) => {
-                self.tally.frame(text.as_str());
-                if text.len() > super::ws::FRAGMENT {
-                    // Rare (a `room_joined` of a big room, a long message): boxed, so
-                    // the connection's future is not sized for it.
-                    return Box::pin(self.feed_fragmented(text)).await;
-                }
-                Message::Text(text)
+        if let Message::Text(text) = &message {
+            self.tally.frame(text.as_str());
+            if text.len() > super::ws::FRAGMENT {
+                // Rare (a `room_joined` of a big room, a long message): boxed, so the
+                // connection's future is not sized for it.
+                return Box::pin(self.feed_fragmented(message)).await;
             }
-            other => other,
-        };
+        }
         let result = tokio::time::timeout_at(self.deadline, self.sink.feed(message)).await;
         self.outcome(result)
     }
@@ -793,9 +789,9 @@ impl Writer<'_> {
     /// tungstenite's write buffer keeps the capacity of the largest write it ever
     /// held, so one 8 KB frame would cost the connection 8 KiB for the rest of its life.
     /// A few more `write`s for a rare frame buy that back.
-    async fn feed_fragmented(&mut self, text: Utf8Bytes) -> Result<(), Stop> {
+    async fn feed_fragmented(&mut self, message: Message) -> Result<(), Stop> {
         self.flush().await?;
-        let bytes = bytes::Bytes::from(text);
+        let bytes = message.into_data();
         let mut opcode = OpCode::Data(Data::Text);
         for range in super::ws::fragments(bytes.len()) {
             let last = range.end == bytes.len();
