@@ -851,7 +851,7 @@ mod tests {
     /// paid per connection (BENCHMARKS.md, "Memory per connection"). A branch that
     /// awaits something large inline (a store query, the broker) grows it for every
     /// connection: box such branches. The bound is for this test's (debug) build;
-    /// release futures are smaller. 2,928 bytes today: the writer's long-lived
+    /// release futures are smaller. 3,008 bytes today: the writer's long-lived
     /// cancellation, expiry and batch-deadline futures (kept so a wakeup costs no waiter
     /// registration) cost about 700 bytes over the leanest layout.
     #[test]
