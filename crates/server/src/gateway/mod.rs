@@ -55,9 +55,10 @@ pub struct Gateway {
     pub connection_slots: Arc<Semaphore>,
 }
 
-/// Bytes read from the socket at a time. Most chat frames fit; larger ones grow the
-/// buffer as needed. Measured: 4 KiB cost 3 KB more per idle connection (BENCHMARKS.md).
-const READ_BUFFER: usize = 1024;
+/// Bytes read from the socket at a time. Client frames (join, send, typing) mostly fit;
+/// larger ones grow the buffer as needed. Measured per idle connection (BENCHMARKS.md):
+/// 4 KiB cost 3 KB more than 1 KiB, and 512 B saves 380 B of RSS over 1 KiB.
+const READ_BUFFER: usize = 512;
 /// Bytes of outgoing frames buffered before tungstenite writes to the socket on its own.
 /// The writer flushes after each batch (`session::BATCH_BYTES`, as large) anyway; a
 /// threshold below a batch's size would turn that one write into one `sendto` per KiB.
