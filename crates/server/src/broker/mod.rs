@@ -23,9 +23,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use async_trait::async_trait;
-use axum::extract::ws::Utf8Bytes;
 use socket_hub_protocol::{Message, RoomId, Seq, ServerFrame, User, UserId};
 use tokio::sync::{broadcast, mpsc};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// Routing data of an envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -31,13 +31,13 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use socket_hub_protocol::{RoomId, ServerFrame, User, UserId};
 use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::{
     Broker, BrokerError, Envelope, EnvelopeKind, REVOCATION_CAPACITY, Received, RoomSubscribers,

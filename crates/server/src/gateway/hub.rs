@@ -14,9 +14,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::ws::Utf8Bytes;
 use socket_hub_protocol::{RoomId, Seq, ServerFrame, User};
 use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::outbound::{CloseReason, Outbound, SessionHandle};
 use super::seq::{SeqCursor, SeqStep};

@@ -19,19 +19,20 @@ mod outbound;
 mod rate;
 mod seq;
 mod session;
+mod ws;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{FromRef, FromRequestParts, Query, State, WebSocketUpgrade};
+use axum::extract::{FromRef, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures_util::StreamExt;
-use socket_hub_protocol::{BEARER_SUBPROTOCOL_PREFIX, ErrorCode, SUBPROTOCOL};
+use socket_hub_protocol::{BEARER_SUBPROTOCOL_PREFIX, ErrorCode};
 use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -108,9 +109,10 @@ pub async fn close_revoked_sessions(gateway: Gateway) {
     }
 }
 
-/// Bytes read from the socket at a time. Most chat frames fit; larger ones grow the
-/// buffer as needed. Measured: 4 KiB cost 3 KB more per idle connection (BENCHMARKS.md).
-const READ_BUFFER: usize = 1024;
+/// Bytes read from the socket at a time. Client frames (join, send, typing) mostly fit;
+/// larger ones grow the buffer as needed. Measured per idle connection (BENCHMARKS.md):
+/// 4 KiB cost 3 KB more than 1 KiB, and 512 B saves 380 B of RSS over 1 KiB.
+const READ_BUFFER: usize = 512;
 /// Bytes of outgoing frames buffered before tungstenite writes to the socket on its own.
 /// The writer flushes after each batch (`session::BATCH_BYTES`, as large) anyway; a
 /// threshold below a batch's size would turn that one write into one `sendto` per KiB.
@@ -134,7 +136,7 @@ async fn upgrade(
     _origin: AllowedOrigin,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-    ws: WebSocketUpgrade,
+    handshake: ws::Handshake,
 ) -> Response {
     if gateway.shutdown.is_cancelled() {
         return problem_response(
@@ -186,30 +188,30 @@ async fn upgrade(
     let tracked = gateway.connections.token();
     let config = &gateway.config;
     let max_frame = config.max_frame_bytes;
-    ws.protocols([SUBPROTOCOL])
+    let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         // Bounded: a frame larger than this cannot be queued at all.
         .max_write_buffer_size(WRITE_BUFFER + 2 * max_frame)
-        .max_message_size(max_frame)
-        .max_frame_size(max_frame)
-        // No `async move` wrapper and the socket split right here: every future that
-        // takes the socket by value keeps its own copy (368 bytes) for the connection's
-        // whole life, and this one runs as long as the connection.
-        .on_upgrade(move |socket| {
-            let (sink, stream) = socket.split();
-            session::serve(
-                gateway,
-                sink,
-                stream,
-                auth,
-                session::Held {
-                    permit,
-                    tracked,
-                    pending,
-                },
-            )
-        })
+        .max_message_size(Some(max_frame))
+        .max_frame_size(Some(max_frame));
+    // No `async move` wrapper and the socket split right here: every future that takes
+    // the socket by value keeps its own copy for the connection's whole life, and this
+    // one runs as long as the connection.
+    handshake.accept(config, move |socket| {
+        let (sink, stream) = ws::split(socket);
+        session::serve(
+            gateway,
+            sink,
+            stream,
+            auth,
+            session::Held {
+                permit,
+                tracked,
+                pending,
+            },
+        )
+    })
 }
 
 /// Proof that the handshake's `Origin` is allowed (see [`check_origin`]): extracted

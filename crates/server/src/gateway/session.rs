@@ -13,12 +13,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use socket_hub_protocol::{ClientFrame, ErrorCode, RoomId, Seq, ServerFrame, User};
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use super::Gateway;
@@ -51,8 +53,7 @@ const TYPING_INTERVAL: Duration = Duration::from_millis(1_000);
 
 static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
 
-pub(crate) type Sink = SplitSink<WebSocket, Message>;
-pub(crate) type Stream = SplitStream<WebSocket>;
+pub(crate) use super::ws::{Sink, Stream};
 
 /// How the connection presented its token at the handshake, if it did.
 /// Boxed: it is held in the connection's future, which would otherwise be sized for it.
@@ -373,7 +374,7 @@ async fn read_loop(shared: &Shared, stream: &mut Stream) {
                 ));
             }
             Message::Close(_) => break,
-            Message::Ping(_) | Message::Pong(_) => {}
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
         }
     }
     if !closing.is_cancelled() {
@@ -387,13 +388,13 @@ async fn read_loop(shared: &Shared, stream: &mut Stream) {
     }
 }
 
-fn is_too_big(err: &axum::Error) -> bool {
+fn is_too_big(err: &tungstenite::Error) -> bool {
     let text = err.to_string();
     text.contains("too long") || text.contains("too big") || text.contains("Space limit")
 }
 
 /// tungstenite's `Error::Utf8` (axum does not expose the type).
-fn is_invalid_utf8(err: &axum::Error) -> bool {
+fn is_invalid_utf8(err: &tungstenite::Error) -> bool {
     err.to_string().contains("UTF-8")
 }
 
@@ -850,9 +851,33 @@ impl Writer<'_> {
     async fn feed(&mut self, message: Message) -> Result<(), Stop> {
         if let Message::Text(text) = &message {
             self.tally.frame(text.as_str());
+            if text.len() > super::ws::FRAGMENT {
+                // Rare (a `room_joined` of a big room, a long message): boxed, so the
+                // connection's future is not sized for it.
+                return Box::pin(self.feed_fragmented(message)).await;
+            }
         }
         let result = tokio::time::timeout_at(self.deadline, self.sink.feed(message)).await;
         self.outcome(result)
+    }
+
+    /// Writes a large text message as 1 KiB fragments, each flushed before the next:
+    /// tungstenite's write buffer keeps the capacity of the largest write it ever
+    /// held, so one 8 KB frame would cost the connection 8 KiB for the rest of its life.
+    /// A few more `write`s for a rare frame buy that back.
+    async fn feed_fragmented(&mut self, message: Message) -> Result<(), Stop> {
+        self.flush().await?;
+        let bytes = message.into_data();
+        let mut opcode = OpCode::Data(Data::Text);
+        for range in super::ws::fragments(bytes.len()) {
+            let last = range.end == bytes.len();
+            let frame = Frame::message(bytes.slice(range), opcode, last);
+            opcode = OpCode::Data(Data::Continue);
+            let result =
+                tokio::time::timeout_at(self.deadline, self.sink.send(Message::Frame(frame))).await;
+            self.outcome(result)?;
+        }
+        Ok(())
     }
 
     async fn flush(&mut self) -> Result<(), Stop> {
@@ -864,7 +889,7 @@ impl Writer<'_> {
     /// when the connection is asked to close: a frame half handed over would be lost.
     fn outcome(
         &self,
-        result: Result<Result<(), axum::Error>, tokio::time::error::Elapsed>,
+        result: Result<Result<(), tungstenite::Error>, tokio::time::error::Elapsed>,
     ) -> Result<(), Stop> {
         let session = &self.shared.session;
         match result {
@@ -884,7 +909,7 @@ impl Writer<'_> {
 
 fn close_message(reason: CloseReason) -> Message {
     Message::Close(Some(CloseFrame {
-        code: reason.code(),
+        code: reason.code().into(),
         reason: Utf8Bytes::from_static(reason.text()),
     }))
 }
@@ -902,7 +927,7 @@ mod tests {
     /// paid per connection (BENCHMARKS.md, "Memory per connection"). A branch that
     /// awaits something large inline (a store query, the broker) grows it for every
     /// connection: box such branches. The bound is for this test's (debug) build;
-    /// release futures are smaller. 2,840 bytes today: the writer's long-lived
+    /// release futures are smaller. About 3,000 bytes today: the writer's long-lived
     /// cancellation, expiry and batch-deadline futures (kept so a wakeup costs no waiter
     /// registration) cost about 700 bytes over the leanest layout.
     #[test]

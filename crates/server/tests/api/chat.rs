@@ -38,6 +38,27 @@ async fn two_users_chat_both_ways() {
     );
 }
 
+/// Frames over 1 KiB go out as 1 KiB fragments (gateway::ws, so one large frame does
+/// not keep a large write buffer for the connection's life); fragment boundaries can fall
+/// inside multi-byte characters (9-byte pattern), and the client still gets the text whole.
+#[tokio::test]
+async fn a_long_message_arrives_whole_though_written_in_fragments() {
+    let app = spawn_app().await;
+    let Duo {
+        room, mut a, mut b, ..
+    } = duo(&app).await;
+    let content = "ab€𝄞".repeat(900);
+    assert!(content.len() > 3 * 1024);
+    let sent = send(&mut a, room.id, "long-1", &content).await;
+    assert_eq!(sent.content, content);
+    let got = next_chat(&mut b).await;
+    assert_eq!(got, sent);
+    // The connection goes on normally after a fragmented frame.
+    let short = send(&mut b, room.id, "short-1", "ok").await;
+    assert_eq!(next_chat(&mut a).await.seq, sent.seq);
+    assert_eq!(next_chat(&mut a).await, short);
+}
+
 #[tokio::test]
 async fn rest_send_is_delivered_live_like_a_websocket_send() {
     let app = spawn_app().await;
