@@ -1,7 +1,9 @@
 //! The client's address, which every per-address limit (login failures, registration,
 //! unauthenticated upgrades) keys on. Behind a reverse proxy the TCP peer is the proxy,
 //! so `X-Forwarded-For` is believed only when the peer is one of `--trusted-proxies`;
-//! otherwise a client could name any address and dodge every per-address limit.
+//! otherwise a client could name any address and dodge every per-address limit. A proxy
+//! whose address is not fixed (a Compose network, a Kubernetes ingress) is trusted by its
+//! network (`172.28.0.0/16`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
+use ipnet::IpNet;
 
 use crate::error::Error;
 
@@ -20,16 +23,17 @@ pub struct ClientAddr(pub IpAddr);
 
 /// The proxies whose `X-Forwarded-For` is believed; empty trusts none.
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Arc<[IpAddr]>);
+pub struct TrustedProxies(Arc<[IpNet]>);
 
 impl TrustedProxies {
-    /// Trusts exactly `proxies`.
-    pub fn new(proxies: &[IpAddr]) -> Self {
+    /// Trusts exactly the addresses in `proxies`.
+    pub fn new(proxies: &[IpNet]) -> Self {
         Self(proxies.into())
     }
 
     fn contains(&self, addr: IpAddr) -> bool {
-        self.0.contains(&canonical(addr))
+        let addr = canonical(addr);
+        self.0.iter().any(|net| net.contains(&addr))
     }
 
     /// The client behind `peer`: walking `X-Forwarded-For` from the right (each proxy
@@ -114,6 +118,25 @@ mod tests {
         text.parse().expect("ip")
     }
 
+    fn nets(list: &[&str]) -> TrustedProxies {
+        let nets: Vec<IpNet> = list.iter().map(|t| t.parse().expect("network")).collect();
+        TrustedProxies::new(&nets)
+    }
+
+    #[test]
+    fn a_trusted_network_covers_every_proxy_in_it() {
+        let proxies = nets(&["172.28.0.0/16"]);
+        let forwarded = headers(&["198.51.100.1, 172.28.3.4"]);
+        assert_eq!(
+            proxies.client(ip("172.28.0.10"), &forwarded),
+            ip("198.51.100.1")
+        );
+        assert_eq!(
+            proxies.client(ip("172.29.0.10"), &forwarded),
+            ip("172.29.0.10")
+        );
+    }
+
     #[test]
     fn an_untrusted_peer_is_the_client_whatever_it_forwards() {
         let proxies = TrustedProxies::default();
@@ -123,7 +146,7 @@ mod tests {
 
     #[test]
     fn a_trusted_proxy_names_the_first_untrusted_hop_from_the_right() {
-        let proxies = TrustedProxies::new(&[ip("127.0.0.1"), ip("10.0.0.2")]);
+        let proxies = nets(&["127.0.0.1/32", "10.0.0.2/32"]);
         let forwarded = headers(&["6.6.6.6, 198.51.100.1", "10.0.0.2"]);
         assert_eq!(
             proxies.client(ip("127.0.0.1"), &forwarded),
@@ -133,7 +156,7 @@ mod tests {
 
     #[test]
     fn garbage_in_the_header_stops_the_walk_at_the_last_good_hop() {
-        let proxies = TrustedProxies::new(&[ip("127.0.0.1")]);
+        let proxies = nets(&["127.0.0.1/32"]);
         let forwarded = headers(&["nonsense, 198.51.100.1"]);
         assert_eq!(
             proxies.client(ip("127.0.0.1"), &forwarded),
@@ -147,7 +170,7 @@ mod tests {
 
     #[test]
     fn an_ipv4_mapped_peer_is_its_ipv4_address() {
-        let proxies = TrustedProxies::new(&[ip("127.0.0.1")]);
+        let proxies = nets(&["127.0.0.1/32"]);
         assert_eq!(
             proxies.client(ip("::ffff:127.0.0.1"), &headers(&["192.0.2.7"])),
             ip("192.0.2.7")

@@ -3,9 +3,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use ipnet::IpNet;
 
 use crate::rooms::appender::MAX_BATCH;
 
@@ -312,10 +314,12 @@ pub struct Config {
     #[arg(long, env = "SOCKET_HUB_HASH_QUEUE_RESERVED", default_value_t = 16)]
     pub hash_queue_reserved: usize,
 
-    /// Reverse proxies (comma-separated IPs) whose `X-Forwarded-For` names the client.
-    /// Per-address limits key on the client; behind nginx, set `127.0.0.1`.
-    #[arg(long, env = "SOCKET_HUB_TRUSTED_PROXIES", value_delimiter = ',')]
-    pub trusted_proxies: Vec<IpAddr>,
+    /// Reverse proxies (comma-separated addresses or networks, e.g. `127.0.0.1` or
+    /// `172.28.0.0/16`) whose `X-Forwarded-For` names the client. Per-address limits key
+    /// on the client: behind a proxy that is not listed, every client shares its address.
+    #[arg(long, env = "SOCKET_HUB_TRUSTED_PROXIES", value_delimiter = ',',
+          value_parser = parse_proxy)]
+    pub trusted_proxies: Vec<IpNet>,
 
     /// Browser origins besides the server's own (comma-separated, e.g.
     /// `https://chat.example.com`) whose pages may open `/ws` and use the refresh
@@ -641,8 +645,29 @@ pub fn secret_entropy_bits(secret: &str) -> f64 {
     length * bits_per_char
 }
 
+/// Parses one `--trusted-proxies` entry: an address (`127.0.0.1`, `::1`) or a network
+/// (`10.0.0.0/8`).
+fn parse_proxy(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    if text.contains('/') {
+        IpNet::from_str(text).map_err(|err| format!("`{text}` is not an IP network: {err}"))
+    } else {
+        IpAddr::from_str(text)
+            .map(IpNet::from)
+            .map_err(|err| format!("`{text}` is not an IP address or network: {err}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn proxy_entries_must_be_addresses_or_networks() {
+        assert!(super::parse_proxy("10.0.0.0/8").is_ok());
+        assert!(super::parse_proxy(" ::1 ").is_ok());
+        assert!(super::parse_proxy("nginx").is_err());
+        assert!(super::parse_proxy("10.0.0.0/33").is_err());
+    }
+
     use super::*;
 
     /// Runs [`defaults_probe`] in a child process whose environment names another

@@ -48,7 +48,7 @@ async fn status_and_retry(response: reqwest::Response) -> (StatusCode, Option<u6
 /// Lets the app believe `X-Forwarded-For` from the test (on 127.0.0.1), so a test can
 /// speak from several client addresses.
 fn behind_proxy(config: &mut Config) {
-    config.trusted_proxies = vec![IpAddr::from([127, 0, 0, 1])];
+    config.trusted_proxies = vec![IpAddr::from([127, 0, 0, 1]).into()];
 }
 
 #[tokio::test]

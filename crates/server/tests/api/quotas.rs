@@ -163,7 +163,7 @@ async fn registration_is_throttled_per_client_address() {
         c.register_per_hour = 1;
         c.register_burst = 2;
         // Lets the test speak for other addresses through X-Forwarded-For.
-        c.trusted_proxies = vec!["127.0.0.1".parse().expect("ip")];
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().expect("network")];
     })
     .await;
     app.user("first").await;
