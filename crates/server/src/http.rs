@@ -29,15 +29,7 @@ where
                 "Expected request with `Content-Type: application/json`".into(),
             ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection| {
-                problem_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    ErrorCode::FrameTooLarge,
-                    rejection.body_text(),
-                )
-            })?;
+        let bytes = body_bytes(req, state).await?;
         if contains_nul_escape(&bytes) {
             return Err(nul_refused());
         }
@@ -46,6 +38,22 @@ where
             Err(rejection) => Err(json_rejection(rejection)),
         }
     }
+}
+
+/// The whole body, or `frame_too_large` past the body limit.
+async fn body_bytes<S: Send + Sync>(
+    req: Request,
+    state: &S,
+) -> Result<axum::body::Bytes, Response> {
+    axum::body::Bytes::from_request(req, state)
+        .await
+        .map_err(|rejection| {
+            problem_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::FrameTooLarge,
+                rejection.body_text(),
+            )
+        })
 }
 
 /// `application/json` or any `application/*+json`, as axum's `Json` accepts.
@@ -179,15 +187,7 @@ where
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection| {
-                problem_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    ErrorCode::FrameTooLarge,
-                    rejection.body_text(),
-                )
-            })?;
+        let bytes = body_bytes(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(T::default()));
         }
