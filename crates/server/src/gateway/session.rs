@@ -121,6 +121,10 @@ pub(crate) async fn serve(
 /// it `held` (and its claims on its user's cap and login session) is released when it
 /// ends. Not an async fn: an async block keeps each captured value once, where an
 /// async fn's future keeps its arguments twice (as arguments and as locals).
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn's future keeps its arguments twice; this one lives as long as the connection"
+)]
 fn connection(
     admitted: Admitted,
     sink: Sink,
@@ -263,6 +267,10 @@ fn start(gateway: Gateway, user: User, exp: i64) -> (Arc<Shared>, Queue) {
 
 /// Runs the reader and the writer to the end, then closes. An async block for the
 /// reason given at [`connection`].
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn's future keeps its arguments twice; this one lives as long as the connection"
+)]
 fn run(
     shared: Arc<Shared>,
     mut sink: Sink,
@@ -723,6 +731,10 @@ impl Writer<'_> {
 
     /// Writes `first` and whatever else is queued by now (up to [`BATCH_BYTES`]), then
     /// flushes once: one socket write for a burst instead of one per frame.
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn's future keeps its arguments twice; this one is part of the connection's"
+    )]
     fn write_batch(
         &mut self,
         first: Outbound,
@@ -749,6 +761,10 @@ impl Writer<'_> {
     }
 
     /// Hands one queued item to the socket (unflushed).
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn's future keeps its arguments twice; this one is part of the connection's"
+    )]
     fn write_item(&mut self, item: Outbound) -> impl Future<Output = Result<(), Stop>> {
         async move {
             match item {
@@ -883,6 +899,10 @@ impl Writer<'_> {
     }
 
     /// One frame written and flushed.
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn's future keeps its arguments twice; this one is part of the connection's"
+    )]
     fn send(&mut self, message: Message) -> impl Future<Output = Result<(), Stop>> {
         async move {
             self.feed(message).await?;
@@ -892,6 +912,10 @@ impl Writer<'_> {
 
     /// One frame handed to the socket, which writes once its buffer fills; bounded by
     /// the batch's deadline (see [`Writer::arm`]).
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn's future keeps its arguments twice; this one is part of the connection's"
+    )]
     fn feed(&mut self, message: Message) -> impl Future<Output = Result<(), Stop>> {
         async move {
             if let Message::Text(text) = &message {
