@@ -95,11 +95,19 @@ impl Live {
         session: SessionHandle,
     ) -> SessionGuard {
         let id = session.id();
-        self.lock()
+        let mut inner = self.lock();
+        // The map's own key when the login session is listed already: one `sid`
+        // allocation per login session, not one per socket.
+        let sid = match inner.by_session.get_key_value(&*sid) {
+            Some((listed, _)) => listed.clone(),
+            None => sid,
+        };
+        inner
             .by_session
             .entry(sid.clone())
             .or_default()
             .push(session);
+        drop(inner);
         SessionGuard {
             live: self.clone(),
             sid,

@@ -47,9 +47,22 @@ use crate::rooms::Rooms;
 
 /// What `/ws` and its sessions need: the gateway's own slice of the app state (the
 /// services it calls into included), so the gateway depends on nothing above it.
-/// Cloning bumps a few reference counts.
+/// One pointer: every connection's session keeps a clone for its whole life, so a
+/// clone is one reference count, not a copy of every service handle (−192 B of heap
+/// per connection; BENCHMARKS.md, "Memory per connection, turn 4").
 #[derive(Clone)]
-pub struct Gateway {
+pub struct Gateway(Arc<GatewayState>);
+
+impl std::ops::Deref for Gateway {
+    type Target = GatewayState;
+
+    fn deref(&self) -> &GatewayState {
+        &self.0
+    }
+}
+
+/// The state behind a [`Gateway`].
+pub struct GatewayState {
     /// This process's WebSocket rooms and their local members.
     pub hub: Arc<Hub>,
     /// Checks the handshake token, the first `auth` frame and re-auth.
@@ -71,7 +84,7 @@ pub struct Gateway {
 impl Gateway {
     /// The gateway's own state over `hub`, `auth` and `rooms`, sized by `config`.
     pub fn new(hub: Arc<Hub>, auth: Auth, rooms: Rooms, config: Arc<Config>) -> Self {
-        Self {
+        Self(Arc::new(GatewayState {
             hub,
             auth,
             rooms,
@@ -80,7 +93,7 @@ impl Gateway {
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),
             live: Arc::default(),
-        }
+        }))
     }
 }
 

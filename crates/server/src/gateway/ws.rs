@@ -36,9 +36,10 @@ pub(crate) type Sink = SplitSink<Socket, Message>;
 pub(crate) type Stream = SplitStream<Socket>;
 
 /// Payload bytes per fragment of a text message larger than this. With the 4-byte
-/// header of a server frame, one fragment is exactly 1 KiB: the write buffer of a
-/// connection that only ever received such a message stays in the 1 KiB size class.
-pub(crate) const FRAGMENT: usize = 1020;
+/// header of a server frame, one fragment is exactly 512 B: the write buffer of a
+/// connection that only ever received such a message stays in the 512 B size class
+/// (1 KiB fragments kept 512 B more per idle connection; chat frames are smaller).
+pub(crate) const FRAGMENT: usize = 508;
 
 /// Byte ranges of the fragments of a `len`-byte message: `FRAGMENT` bytes each, the
 /// last one shorter. Splitting inside a UTF-8 sequence is allowed: the text is
@@ -182,7 +183,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fragments_cover_the_message_in_1_kib_frames() {
+    fn fragments_cover_the_message_in_512_byte_frames() {
         let ranges: Vec<_> = fragments(2 * FRAGMENT + 5).collect();
         assert_eq!(
             ranges,
@@ -194,6 +195,6 @@ mod tests {
         );
         assert_eq!(fragments(FRAGMENT).count(), 1);
         // Header of a 126..=65535-byte server frame: 2 bytes + 2 length bytes.
-        assert_eq!(FRAGMENT + 4, 1024);
+        assert_eq!(FRAGMENT + 4, 512);
     }
 }

@@ -38,7 +38,7 @@ async fn two_users_chat_both_ways() {
     );
 }
 
-/// Frames over 1 KiB go out as 1 KiB fragments (gateway::ws, so one large frame does
+/// Frames over 512 B go out as 512 B fragments (gateway::ws, so one large frame does
 /// not keep a large write buffer for the connection's life); fragment boundaries can fall
 /// inside multi-byte characters (9-byte pattern), and the client still gets the text whole.
 #[tokio::test]
