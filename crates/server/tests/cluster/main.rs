@@ -964,3 +964,24 @@ async fn a_revocation_the_broker_drops_is_found_in_the_store() {
     cluster.redis.resume();
     cluster.finish().await;
 }
+
+/// The failure counts live in Redis: with Redis hung a login is refused at once as
+/// `unavailable` (503, retryable), never let through unchecked and never left hanging;
+/// once Redis answers again, the same login succeeds and nothing was counted meanwhile.
+#[tokio::test]
+async fn logins_fail_closed_and_retryable_while_redis_is_hung() {
+    let cluster = Cluster::new().await;
+    let mut args = LOCK_FAST.to_vec();
+    args.extend(["--redis-timeout-ms", "300"]);
+    let a = Instance::start(&cluster.config, &args).await;
+    user(&a.url, "alice").await;
+    cluster.redis.pause();
+    let (status, _) = tokio::time::timeout(WAIT, login_status(&a.url, "alice", PASSWORD))
+        .await
+        .expect("answered while Redis is hung");
+    assert_eq!(status, 503, "refused as unavailable, not let through");
+    cluster.redis.resume();
+    let (status, _) = login_status(&a.url, "alice", PASSWORD).await;
+    assert_eq!(status, 200, "the retry succeeds once Redis is back");
+    cluster.finish().await;
+}
