@@ -272,7 +272,10 @@ fn router(state: AppState) -> Router {
             )
             .merge(users::routes::<AppState>())
             .merge(rooms::routes::<AppState>());
-        http = http.nest("/api/v1", api).merge(web::routes());
+        http = http
+            .nest("/api/v1", api)
+            .merge(gateway::spaces::broadcast_routes::<AppState>())
+            .merge(web::routes());
     }
     let http = http
         .layer(DefaultBodyLimit::max(state.config.max_frame_bytes))
@@ -281,8 +284,13 @@ fn router(state: AppState) -> Router {
     if role.serves_gateway() {
         router = router.merge(gateway::routes::<AppState>());
     }
+    let mut router = router.merge(http);
+    if role.serves_gateway() {
+        // Socket.IO answers `/socket.io/` itself, inside the layers below (client
+        // address, tracing), and passes every other request on.
+        router = router.layer(gateway::socketio::layer(&state.gateway));
+    }
     router
-        .merge(http)
         // Applied per route (after routing), so the matched route is known.
         .layer(axum::middleware::from_fn(crate::http::record_duration))
         .layer(axum::middleware::from_fn(crate::browser::security_headers))

@@ -321,6 +321,41 @@ pub struct Config {
           value_parser = parse_proxy)]
     pub trusted_proxies: Vec<IpNet>,
 
+    /// Spaces API (`/v1/ws/spaces/{space_id}`): seconds one write may take before the
+    /// client counts as too slow (the seed hub's `writeWait`).
+    #[arg(long, env = "SOCKET_HUB_SPACES_WRITE_WAIT_SECS", default_value_t = 10)]
+    pub spaces_write_wait_secs: u64,
+
+    /// Spaces API: seconds without any message or pong from the client before the
+    /// connection is closed (the seed hub's `pongWait`).
+    #[arg(long, env = "SOCKET_HUB_SPACES_PONG_WAIT_SECS", default_value_t = 60)]
+    pub spaces_pong_wait_secs: u64,
+
+    /// Spaces API: seconds between the server's WebSocket pings (the seed hub's
+    /// `pingPeriod`); less than the pong wait.
+    #[arg(long, env = "SOCKET_HUB_SPACES_PING_PERIOD_SECS", default_value_t = 54)]
+    pub spaces_ping_period_secs: u64,
+
+    /// Spaces API: largest message a client may send, in bytes (the seed hub's
+    /// `maxMessageSize`); a larger one is answered with `frame_too_large` and close 1009.
+    #[arg(
+        long,
+        env = "SOCKET_HUB_SPACES_MAX_MESSAGE_BYTES",
+        default_value_t = 512
+    )]
+    pub spaces_max_message_bytes: usize,
+
+    /// Server API keys (comma-separated, 24 characters or more each) with which back-end
+    /// services and bots may send to a space as any user
+    /// (`POST /v1/ws/spaces/{space_id}/broadcast` with `X-API-Key`). None by default.
+    #[arg(
+        long,
+        env = "SOCKET_HUB_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub api_keys: Vec<String>,
+
     /// Browser origins besides the server's own (comma-separated, e.g.
     /// `https://chat.example.com`) whose pages may open `/ws` and use the refresh
     /// cookie. Pages of other origins get 403; clients that send no `Origin` (SDKs)
@@ -501,6 +536,26 @@ impl Config {
         }
         if self.presence_lease_ms < 300 {
             return fail("--presence-lease-ms must be at least 300".into());
+        }
+        if self.spaces_write_wait_secs == 0
+            || self.spaces_ping_period_secs == 0
+            || self.spaces_ping_period_secs >= self.spaces_pong_wait_secs
+        {
+            return fail(
+                "--spaces-write-wait-secs and --spaces-ping-period-secs must be positive, \
+                 and the ping period shorter than --spaces-pong-wait-secs"
+                    .into(),
+            );
+        }
+        if !(64..=self.max_frame_bytes).contains(&self.spaces_max_message_bytes) {
+            return fail("--spaces-max-message-bytes must be 64 to --max-frame-bytes".into());
+        }
+        if self.api_keys.iter().any(|key| key.trim().len() < 24) {
+            return fail(
+                "each of --api-keys / SOCKET_HUB_API_KEYS must be 24 characters or more \
+                 (`openssl rand -hex 32`)"
+                    .into(),
+            );
         }
         for origin in &self.allowed_origins {
             crate::browser::validate_origin(origin).map_err(ConfigError)?;

@@ -1,9 +1,9 @@
 //! The OpenAPI document, generated from the route annotations and protocol types.
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{auth, rooms, users};
+use crate::{auth, gateway, rooms, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,6 +15,7 @@ use crate::{auth, rooms, users};
         rooms::routes::get_room,
         rooms::routes::join_room, rooms::routes::leave_room, rooms::routes::list_members,
         rooms::routes::history, rooms::routes::post_message, rooms::routes::mark_read,
+        gateway::spaces::broadcast,
     ),
     modifiers(&BearerAuth),
 )]
@@ -33,6 +34,10 @@ impl Modify for BearerAuth {
                     .bearer_format("JWT")
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
         );
     }
 }

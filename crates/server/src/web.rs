@@ -29,7 +29,15 @@ const NO_CACHE: &str = "no-cache";
 const SHORT: &str = "public, max-age=3600";
 
 /// Paths owned by the server, never answered with the app shell.
-const RESERVED: &[&str] = &["/api", "/ws", "/healthz", "/readyz", "/metrics"];
+const RESERVED: &[&str] = &[
+    "/api",
+    "/ws",
+    "/v1",
+    "/socket.io",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+];
 
 /// The web client, as the app router's fallback (no other router sets one).
 pub fn routes() -> Router<AppState> {

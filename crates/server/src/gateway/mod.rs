@@ -10,6 +10,9 @@
 //! of slots unauthenticated connections may hold, until its `auth` frame arrives
 //! (`--auth-timeout-ms`); an authenticated connection counts against its user's cap and
 //! is listed under its login session, which a logout on any instance closes (4401).
+//!
+//! Two adapters speak other protocols over the same hub ([`relay`]): Socket.IO at
+//! `/socket.io/` ([`socketio`]) and the seed's spaces API ([`spaces`]).
 
 #[doc(hidden)]
 pub mod bench_support;
@@ -17,8 +20,11 @@ mod hub;
 mod live;
 mod outbound;
 mod rate;
+mod relay;
 mod seq;
 mod session;
+pub mod socketio;
+pub mod spaces;
 mod ws;
 
 use std::collections::HashMap;
@@ -140,7 +146,9 @@ where
     S: Clone + Send + Sync + 'static,
     Gateway: FromRef<S>,
 {
-    Router::new().route("/ws", get(upgrade))
+    Router::new()
+        .route("/ws", get(upgrade))
+        .merge(spaces::routes())
 }
 
 async fn upgrade(

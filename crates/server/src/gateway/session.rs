@@ -428,7 +428,7 @@ async fn read_loop(shared: &Shared, stream: &mut Stream) {
     }
 }
 
-fn is_too_big(err: &tungstenite::Error) -> bool {
+pub(super) fn is_too_big(err: &tungstenite::Error) -> bool {
     let text = err.to_string();
     text.contains("too long") || text.contains("too big") || text.contains("Space limit")
 }
@@ -574,24 +574,14 @@ impl Reader {
         since: Option<Seq>,
         access_code: Option<String>,
     ) -> Result<(), Error> {
-        let session = &shared.session;
-        if session.exit_room(room_id) {
-            // Joining again (e.g. to resume from another seq, or after losing
-            // membership, which the room settles on its own) starts from a clean slate.
-            shared.gateway.hub.leave(room_id, session.id()).await;
-        }
-        let cap = shared.gateway.config.max_rooms_per_connection;
-        if session.room_count() >= cap {
-            return Err(Error::TooManyRooms(cap));
-        }
-        let user = session.user();
-        rooms::ensure_member(&shared.gateway.rooms, user, room_id, access_code).await?;
-        // The room task records the room on the session when it accepts it.
-        shared
-            .gateway
-            .hub
-            .join(room_id, session.clone(), since)
-            .await
+        join_room(
+            &shared.gateway,
+            &shared.session,
+            room_id,
+            since,
+            access_code,
+        )
+        .await
     }
 
     fn typing(&mut self, shared: &Shared, room_id: RoomId) {
@@ -608,6 +598,30 @@ impl Reader {
         self.last_typing.insert(room_id, now);
         rooms::publish_typing(&shared.gateway.rooms, shared.session.user(), room_id);
     }
+}
+
+/// Makes `session` a member of `room_id` (access code for a private room) and hands it
+/// to the room's task, which replays from `since`: the one join path of `/ws` and of
+/// the adapters over it (`relay`).
+pub(super) async fn join_room(
+    gateway: &Gateway,
+    session: &SessionHandle,
+    room_id: RoomId,
+    since: Option<Seq>,
+    access_code: Option<String>,
+) -> Result<(), Error> {
+    if session.exit_room(room_id) {
+        // Joining again (e.g. to resume from another seq, or after losing
+        // membership, which the room settles on its own) starts from a clean slate.
+        gateway.hub.leave(room_id, session.id()).await;
+    }
+    let cap = gateway.config.max_rooms_per_connection;
+    if session.room_count() >= cap {
+        return Err(Error::TooManyRooms(cap));
+    }
+    rooms::ensure_member(&gateway.rooms, session.user(), room_id, access_code).await?;
+    // The room task records the room on the session when it accepts it.
+    gateway.hub.join(room_id, session.clone(), since).await
 }
 
 /// Tells a client what was wrong with a frame it sent.

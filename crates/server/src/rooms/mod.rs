@@ -58,6 +58,32 @@ pub(crate) async fn visible_room(
     Ok(access)
 }
 
+/// How a client of a name-addressed protocol (Socket.IO, the spaces API) names a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomRef {
+    /// By id.
+    Id(RoomId),
+    /// By name: created as a public room when no room has it.
+    Name(String),
+}
+
+/// The room `room` names for `user`: by id as is; by name the room clients mean by it
+/// ([`RoomStore::find_named`]), or a new public room owned by `user` (counted against
+/// the room-creation quota), created once however many instances race to. Whether
+/// `user` may join it is [`ensure_member`]'s decision.
+pub(crate) async fn resolve_room(rooms: &Rooms, user: &User, room: &RoomRef) -> Result<RoomId> {
+    let name = match room {
+        RoomRef::Id(id) => return Ok(*id),
+        RoomRef::Name(name) => validate_room_name(name)?,
+    };
+    if let Some(room_id) = rooms.store.find_named(name).await? {
+        return Ok(room_id);
+    }
+    rooms.guard.quotas.room_creates.check(&user.id)?;
+    let (room_id, _created) = rooms.store.create_named(user.id, name).await?;
+    Ok(room_id)
+}
+
 /// Makes `user` a member if they are not yet: free for public rooms, with the right
 /// access code for private ones. Shared by the REST join and the WebSocket `join_room`,
 /// so both doors count wrong codes together and refuse a locked guesser before any

@@ -3,7 +3,7 @@
 use socket_hub_protocol::rest::RoomView;
 use socket_hub_protocol::{Member, Room, RoomId, Seq, User, UserId};
 
-use crate::store::{Db, StoreError, from_millis, now_millis};
+use crate::store::{Db, StoreError, WriteTx, from_millis, now_millis};
 
 /// A room as seen by one user, plus the hash needed to check its access code.
 #[derive(Debug, Clone)]
@@ -90,26 +90,8 @@ impl RoomStore {
     ) -> Result<RoomView, StoreError> {
         let now = now_millis();
         let mut tx = self.db.begin().await?;
-        let room_id: RoomId = sqlx::query_scalar(
-            "INSERT INTO rooms (name, is_private, access_code_hash, owner_id, created_at)
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(name)
-        .bind(is_private)
-        .bind(access_code_hash)
-        .bind(owner_id)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO memberships (room_id, user_id, role, joined_at)
-             VALUES ($1, $2, 'owner', $3)",
-        )
-        .bind(room_id)
-        .bind(owner_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        let room_id =
+            insert_room(&mut tx, owner_id, name, is_private, access_code_hash, now).await?;
         tx.commit().await?;
         Ok(RoomView {
             room: Room {
@@ -123,6 +105,59 @@ impl RoomStore {
                 created_at: from_millis(now),
             },
             last_read_seq: 0,
+        })
+    }
+
+    /// The room clients mean by `name`: the one a client created by that name (see
+    /// [`RoomStore::create_named`]), else the oldest room called so; `None` when there is
+    /// none. Visibility is the caller's decision.
+    pub async fn find_named(&self, name: &str) -> Result<Option<RoomId>, StoreError> {
+        let named: Option<RoomId> =
+            sqlx::query_scalar("SELECT room_id FROM room_names WHERE name = $1")
+                .bind(name)
+                .fetch_optional(self.db.reader())
+                .await?;
+        if named.is_some() {
+            return Ok(named);
+        }
+        let oldest: Option<RoomId> =
+            sqlx::query_scalar("SELECT id FROM rooms WHERE name = $1 ORDER BY id LIMIT 1")
+                .bind(name)
+                .fetch_optional(self.db.reader())
+                .await?;
+        Ok(oldest)
+    }
+
+    /// Creates the public room `name` with `owner_id` as its first member, unless a
+    /// client on any instance just did: then that room. The name's row in `room_names`
+    /// is claimed in the same transaction, so concurrent creators end in one room.
+    /// Returns the room and whether this call created it.
+    pub async fn create_named(
+        &self,
+        owner_id: UserId,
+        name: &str,
+    ) -> Result<(RoomId, bool), StoreError> {
+        let now = now_millis();
+        let mut tx = self.db.begin().await?;
+        let room_id = insert_room(&mut tx, owner_id, name, false, None, now).await?;
+        let claimed = sqlx::query(
+            "INSERT INTO room_names (name, room_id, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(room_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if claimed.rows_affected() == 1 {
+            tx.commit().await?;
+            return Ok((room_id, true));
+        }
+        // Another creator won (its transaction committed before our claim returned).
+        tx.rollback().await?;
+        let winner = self.find_named(name).await?;
+        winner.map(|id| (id, false)).ok_or_else(|| {
+            StoreError::Database(format!("room name {name:?} claimed but not found"))
         })
     }
 
@@ -278,4 +313,36 @@ impl RoomStore {
         .await?;
         tx.commit().await
     }
+}
+
+/// Inserts a room and its owner's membership inside `tx`.
+async fn insert_room(
+    tx: &mut WriteTx,
+    owner_id: UserId,
+    name: &str,
+    is_private: bool,
+    access_code_hash: Option<&str>,
+    now: i64,
+) -> Result<RoomId, StoreError> {
+    let room_id: RoomId = sqlx::query_scalar(
+        "INSERT INTO rooms (name, is_private, access_code_hash, owner_id, created_at)
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(name)
+    .bind(is_private)
+    .bind(access_code_hash)
+    .bind(owner_id)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO memberships (room_id, user_id, role, joined_at)
+         VALUES ($1, $2, 'owner', $3)",
+    )
+    .bind(room_id)
+    .bind(owner_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(room_id)
 }

@@ -19,6 +19,7 @@ mod rooms;
 mod secrets;
 mod sessions;
 mod slots;
+mod spaces;
 mod storage;
 #[path = "../support/mod.rs"]
 mod support;

@@ -302,6 +302,7 @@ async fn health_readiness_metrics_and_openapi_answer() {
         "/api/v1/auth/register",
         "/api/v1/rooms/{id}/messages",
         "/api/v1/users/me",
+        "/v1/ws/spaces/{space_id}/broadcast",
     ] {
         assert!(openapi["paths"][path].is_object(), "openapi lacks {path}");
     }

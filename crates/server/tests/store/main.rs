@@ -47,6 +47,7 @@ for_each_backend!(
     a_non_member_in_a_batch_fails_alone_and_burns_no_seq,
     a_message_the_database_rejects_fails_alone,
     a_batch_that_cannot_commit_acknowledges_nothing,
+    named_rooms_are_found_or_created_once,
 );
 
 mod postgres_only {

@@ -460,6 +460,61 @@ pub async fn concurrent_writers_from_several_instances_get_unique_gap_free_seqs(
     assert_eq!(all, expected);
 }
 
+/// Rooms named by clients (Socket.IO `joinRoom`, a space id): an existing room of that
+/// name is found; otherwise creators racing on several instances end in one room.
+pub async fn named_rooms_are_found_or_created_once(db: &Backend) {
+    let ada = user(db, "ada").await;
+    let rest = public_room(db, &ada, "made-over-rest").await;
+    assert_eq!(
+        db.store
+            .rooms
+            .find_named("made-over-rest")
+            .await
+            .expect("find"),
+        Some(rest.id)
+    );
+    assert_eq!(
+        db.store.rooms.find_named("nowhere").await.expect("find"),
+        None
+    );
+    let mut tasks = Vec::new();
+    for w in 0..6 {
+        let store = if w % 2 == 0 {
+            db.store.clone()
+        } else {
+            db.another_instance().await
+        };
+        let owner = ada.id;
+        tasks.push(tokio::spawn(async move {
+            store
+                .rooms
+                .create_named(owner, "lobby")
+                .await
+                .expect("create")
+        }));
+    }
+    let mut ids = BTreeSet::new();
+    let mut created = 0;
+    for task in tasks {
+        let (id, fresh) = task.await.expect("creator");
+        ids.insert(id);
+        created += usize::from(fresh);
+    }
+    assert_eq!(ids.len(), 1, "one room for one name: {ids:?}");
+    assert_eq!(created, 1, "exactly one creator made it");
+    let lobby = ids.first().copied();
+    assert_eq!(
+        db.store.rooms.find_named("lobby").await.expect("find"),
+        lobby
+    );
+    // A later room of the same name (over REST) does not move the name.
+    public_room(db, &ada, "lobby").await;
+    assert_eq!(
+        db.store.rooms.find_named("lobby").await.expect("find"),
+        lobby
+    );
+}
+
 /// An error inside a write transaction rolls everything of it back, and the next write
 /// on the same store commits for real (another instance, with connections of its own,
 /// sees it): the failed transaction left no connection half-way through.
