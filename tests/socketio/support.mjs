@@ -278,8 +278,12 @@ function recorder(emitter, events) {
 }
 
 /** Emits with an acknowledgement; resolves with the ack payload. */
-export function request(socket, event, data) {
-  return socket.timeout(T).emitWithAck(event, data);
+export async function request(socket, event, data) {
+  try {
+    return await socket.timeout(T).emitWithAck(event, data);
+  } catch (err) {
+    throw new Error(`no acknowledgement of ${event} ${JSON.stringify(data)}: ${err.message}`);
+  }
 }
 
 /** A native /ws client: resolves once `ready`; records frames by type. */

@@ -31,13 +31,12 @@ use super::live::{SessionGuard, UserGuard, close_revoked};
 use super::outbound::{CloseReason, Outbound, Queue, SessionHandle};
 use super::rate::RateLimit;
 use super::seq::{SeqCursor, SeqStep};
+use super::session::{ReplayEnd, replay_page};
 use crate::auth::Claims;
 use crate::broker::encode;
 use crate::error::Error;
 use crate::rooms::{self, RoomRef};
 
-/// Messages read from the store per query when replaying.
-const REPLAY_PAGE: u32 = 200;
 /// Messages in the history page a join without a `since` seq gets.
 pub(crate) const HISTORY_PAGE: u32 = 50;
 /// Least time between two typing notices of one session in one room.
@@ -536,32 +535,15 @@ impl<W: Wire> Writer<'_, W> {
 
     /// Writes the stored messages after what this client has seen, up to `upto`.
     async fn replay(&mut self, room_id: RoomId, upto: Seq) -> Result<(), Stop> {
-        let messages = &self.relay.gateway.rooms.messages;
         loop {
             let after = self.delivered.get(&room_id).map_or(upto, |c| c.last());
-            if after >= upto {
-                return Ok(());
-            }
-            if self.relay.session.closing().is_cancelled() {
-                return Err(Stop);
-            }
-            let page = match messages.after(room_id, after, REPLAY_PAGE).await {
+            let (gateway, session) = (&self.relay.gateway, &self.relay.session);
+            let page = match replay_page(gateway, session, room_id, after, upto).await {
                 Ok(page) => page,
-                Err(err) => {
-                    // Without the store the stream cannot be made whole: make the client
-                    // resume later instead of showing it a hole.
-                    tracing::warn!(room_id, error = %err, "replay failed");
-                    self.relay.session.close(CloseReason::HistoryUnavailable);
-                    return Err(Stop);
-                }
+                Err(ReplayEnd::Done) => return Ok(()),
+                Err(ReplayEnd::Stopped) => return Err(Stop),
             };
-            if page.is_empty() {
-                return Ok(());
-            }
             for message in page {
-                if message.seq > upto {
-                    return Ok(());
-                }
                 let seq = message.seq;
                 let frame = encode(&ServerFrame::Chat { message });
                 self.wire.chat(frame.as_str()).await?;

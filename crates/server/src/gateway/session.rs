@@ -624,6 +624,54 @@ pub(super) async fn join_room(
     gateway.hub.join(room_id, session.clone(), since).await
 }
 
+/// Why a replay has no next page.
+pub(super) enum ReplayEnd {
+    /// Everything up to the target seq is written.
+    Done,
+    /// The connection is closing, or the store failed (the session is then closed with
+    /// `HistoryUnavailable`): the client resumes the rest by seq.
+    Stopped,
+}
+
+/// The next page of a room's replay: stored messages after `after`, none past `upto`.
+/// Shared by `/ws`'s writer and the relayed sessions' (`relay`).
+pub(super) async fn replay_page(
+    gateway: &Gateway,
+    session: &SessionHandle,
+    room_id: RoomId,
+    after: Seq,
+    upto: Seq,
+) -> Result<Vec<socket_hub_protocol::Message>, ReplayEnd> {
+    if after >= upto {
+        return Err(ReplayEnd::Done);
+    }
+    if session.closing().is_cancelled() {
+        return Err(ReplayEnd::Stopped);
+    }
+    match gateway
+        .rooms
+        .messages
+        .after(room_id, after, REPLAY_PAGE)
+        .await
+    {
+        Ok(mut page) => {
+            page.retain(|message| message.seq <= upto);
+            if page.is_empty() {
+                Err(ReplayEnd::Done)
+            } else {
+                Ok(page)
+            }
+        }
+        Err(err) => {
+            // Without the store the stream cannot be made whole: make the client resume
+            // later instead of showing it a hole.
+            tracing::warn!(room_id, error = %err, "replay failed");
+            session.close(CloseReason::HistoryUnavailable);
+            Err(ReplayEnd::Stopped)
+        }
+    }
+}
+
 /// Tells a client what was wrong with a frame it sent.
 fn parse_error(err: &serde_json::Error) -> ServerFrame {
     use serde_json::error::Category;
@@ -832,35 +880,18 @@ impl Writer<'_> {
 
     /// Writes the stored messages after what this connection has seen, up to `upto`.
     async fn replay(&mut self, room_id: RoomId, upto: Seq) -> Result<(), Stop> {
-        let messages = &self.shared.gateway.rooms.messages;
         loop {
             let after = self.delivered.get(&room_id).map_or(upto, |c| c.last());
-            if after >= upto {
-                return Ok(());
-            }
-            if self.shared.session.closing().is_cancelled() {
-                // The client resumes the rest by seq.
-                return Err(Stop);
-            }
-            let page = match messages.after(room_id, after, REPLAY_PAGE).await {
-                Ok(page) => page,
-                Err(err) => {
-                    // Without the store the stream cannot be made whole: make the client
-                    // resume later instead of showing it a hole.
-                    tracing::warn!(room_id, error = %err, "replay failed");
-                    self.shared.session.close(CloseReason::HistoryUnavailable);
-                    return Err(Stop);
-                }
-            };
-            if page.is_empty() {
-                return Ok(());
-            }
+            let shared = self.shared;
+            let page =
+                match replay_page(&shared.gateway, &shared.session, room_id, after, upto).await {
+                    Ok(page) => page,
+                    Err(ReplayEnd::Done) => return Ok(()),
+                    Err(ReplayEnd::Stopped) => return Err(Stop),
+                };
             // The store's time is not the client's: each page gets its own timeout.
             self.arm();
             for message in page {
-                if message.seq > upto {
-                    return Ok(());
-                }
                 let seq = message.seq;
                 self.feed(Message::Text(encode(&ServerFrame::Chat { message })))
                     .await?;

@@ -73,8 +73,11 @@ pub(crate) fn layer(gateway: &Gateway) -> SocketIoLayer {
     let on_connect = {
         let gateway = gateway.clone();
         move |socket: SocketRef, TryData(auth): TryData<HandshakeAuth>| {
-            let gateway = gateway.clone();
-            async move { connected(gateway, socket, auth.unwrap_or_default()) }
+            // Here, not in the returned future: socketioxide spawns that future after
+            // sending the connect packet, so a client emitting at once could find no
+            // handler yet and its event would be dropped. This closure runs before.
+            connected(gateway.clone(), socket, auth.unwrap_or_default());
+            std::future::ready(())
         }
     };
     let authorize = {
@@ -319,16 +322,15 @@ impl From<&Error> for ErrorBody {
     }
 }
 
-/// The JSON of an acknowledgement, already serialized so one type fits every event.
-type AckJson = Value;
-
+/// Applies one request; returns its acknowledgement, serialized so one type fits
+/// every event.
 async fn handle(
     relay: &Relay,
     requests: &mut Requests,
     joined: &mut HashMap<String, RoomId>,
     event: &str,
     data: Value,
-) -> AckJson {
+) -> Value {
     let result = match event {
         event::JOIN_ROOM => join(relay, requests, joined, data).await,
         event::LEAVE_ROOM => match room_of(relay, joined, &data).await {
