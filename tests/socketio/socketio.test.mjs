@@ -207,6 +207,35 @@ describe('one instance', () => {
     byQuery.socket.close();
   });
 
+  test('a live socket takes a fresh token, and a logout anywhere disconnects it', async () => {
+    const alice = await register(server.base, 'alice');
+    const a = await io(alice.token);
+    const refreshed = await api(server.base, 'POST', '/api/v1/auth/refresh', {
+      body: { refresh_token: alice.refresh },
+    });
+    assert.equal(refreshed.status, 200, JSON.stringify(refreshed.body));
+    const renewed = await request(a.socket, 'auth', { token: refreshed.body.access_token });
+    assert.equal(renewed.ok, true, JSON.stringify(renewed));
+    assert.equal(renewed.user.id, alice.user.id);
+    const bob = await register(server.base, 'bob');
+    const stolen = await request(a.socket, 'auth', { token: bob.token });
+    assert.equal(stolen.error.code, 'forbidden');
+
+    const disconnected = new Promise((ok) => a.socket.once('disconnect', ok));
+    const out = await api(server.base, 'POST', '/api/v1/auth/logout', {
+      body: { refresh_token: refreshed.body.refresh_token },
+    });
+    assert.equal(out.status, 204);
+    const [signedOut] = await a.inbox.until('error', (e) => e.code === 'unauthorized');
+    assert.match(signedOut.message, /signed out/);
+    const [closing] = await a.inbox.until('closing');
+    assert.equal(closing.code, 4401);
+    assert.equal(await disconnected, 'io server disconnect');
+    // The signed-out token no longer connects.
+    const refused = await connectError(server.base, { token: refreshed.body.access_token });
+    assert.match(refused.message, /invalid access token/);
+  });
+
   test('HTTP long-polling carries the same session', async () => {
     const alice = await register(server.base, 'alice');
     const bob = await register(server.base, 'bob');

@@ -190,7 +190,7 @@ export async function register(base, prefix = 'u') {
     body: { username, password: 'correct horse battery' },
   });
   assert.equal(status, 201, JSON.stringify(body));
-  return { token: body.access_token, user: body.user };
+  return { token: body.access_token, refresh: body.refresh_token, user: body.user };
 }
 
 /** An HS256 JWT for `user` signed with `secret`, expiring at `exp` (Unix seconds). */

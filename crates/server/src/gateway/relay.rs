@@ -301,7 +301,8 @@ impl Requests {
         let now = Instant::now();
         self.last_typing
             .retain(|_, at| now.duration_since(*at) < TYPING_INTERVAL);
-        if self.last_typing.insert(room_id, now).is_none() {
+        if !self.last_typing.contains_key(&room_id) {
+            self.last_typing.insert(room_id, now);
             rooms::publish_typing(&relay.gateway.rooms, relay.user(), room_id);
         }
         Ok(())
