@@ -15,6 +15,7 @@
 //!
 //! [`Hub`]: super::Hub
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -301,8 +302,8 @@ impl Requests {
         let now = Instant::now();
         self.last_typing
             .retain(|_, at| now.duration_since(*at) < TYPING_INTERVAL);
-        if !self.last_typing.contains_key(&room_id) {
-            self.last_typing.insert(room_id, now);
+        if let Entry::Vacant(entry) = self.last_typing.entry(room_id) {
+            entry.insert(now);
             rooms::publish_typing(&relay.gateway.rooms, relay.user(), room_id);
         }
         Ok(())
