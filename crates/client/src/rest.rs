@@ -4,10 +4,11 @@ use reqwest::{Method, RequestBuilder};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use socket_hub_protocol::rest::{
-    CreateRoom, Credentials, JoinRoom, MarkRead, MemberList, MessagePage, Problem, RefreshRequest,
-    RoomList, RoomView, SendMessage, Session,
+    BanList, BanRequest, CreateRoom, Credentials, JoinRoom, KickRequest, MarkRead, MemberList,
+    MessagePage, MuteRequest, Problem, RefreshRequest, RoomList, RoomView, SendMessage, Session,
+    SetRole, TransferOwnership, UpdateRoom,
 };
-use socket_hub_protocol::{Message, RoomId, Seq, User, UserId};
+use socket_hub_protocol::{Message, Role, RoomId, Seq, User, UserId};
 
 use crate::ClientError;
 
@@ -319,6 +320,109 @@ impl Client {
         body: Option<&B>,
     ) -> Result<(), ClientError> {
         self.send(method, path, body).await.map(drop)
+    }
+}
+
+/// Roles and moderation: each call is one action of the permission table, and each
+/// (but deletion) returns the room event it stored.
+impl Client {
+    /// Changes the room's name, topic, access code (`""` clears it) or visibility.
+    pub async fn update_room(
+        &self,
+        room_id: RoomId,
+        update: &UpdateRoom,
+    ) -> Result<RoomView, ClientError> {
+        self.call(Method::PATCH, &format!("/rooms/{room_id}"), Some(update))
+            .await
+    }
+
+    /// Deletes the room and its history (the owner only).
+    pub async fn delete_room(&self, room_id: RoomId) -> Result<(), ClientError> {
+        self.call_empty(Method::DELETE, &format!("/rooms/{room_id}"), None::<&()>)
+            .await
+    }
+
+    /// Removes a member, who may join again.
+    pub async fn kick(
+        &self,
+        room_id: RoomId,
+        user_id: UserId,
+        reason: Option<&str>,
+    ) -> Result<Message, ClientError> {
+        let body = KickRequest {
+            reason: reason.map(str::to_owned),
+        };
+        let path = format!("/rooms/{room_id}/members/{user_id}/kick");
+        self.call(Method::POST, &path, Some(&body)).await
+    }
+
+    /// Bans a user for `duration_secs` (for ever when `None`).
+    pub async fn ban(
+        &self,
+        room_id: RoomId,
+        user_id: UserId,
+        reason: Option<&str>,
+        duration_secs: Option<u64>,
+    ) -> Result<Message, ClientError> {
+        let body = BanRequest {
+            user_id,
+            reason: reason.map(str::to_owned),
+            duration_secs,
+        };
+        self.call(Method::POST, &format!("/rooms/{room_id}/bans"), Some(&body))
+            .await
+    }
+
+    /// Lifts a ban.
+    pub async fn unban(&self, room_id: RoomId, user_id: UserId) -> Result<Message, ClientError> {
+        let path = format!("/rooms/{room_id}/bans/{user_id}");
+        self.call(Method::DELETE, &path, None::<&()>).await
+    }
+
+    /// The room's active bans.
+    pub async fn bans(&self, room_id: RoomId) -> Result<BanList, ClientError> {
+        self.call(Method::GET, &format!("/rooms/{room_id}/bans"), None::<&()>)
+            .await
+    }
+
+    /// Mutes a member for `duration_secs` (until unmuted when `None`).
+    pub async fn mute(
+        &self,
+        room_id: RoomId,
+        user_id: UserId,
+        duration_secs: Option<u64>,
+    ) -> Result<Message, ClientError> {
+        let path = format!("/rooms/{room_id}/members/{user_id}/mute");
+        self.call(Method::POST, &path, Some(&MuteRequest { duration_secs }))
+            .await
+    }
+
+    /// Lifts a member's mute.
+    pub async fn unmute(&self, room_id: RoomId, user_id: UserId) -> Result<Message, ClientError> {
+        let path = format!("/rooms/{room_id}/members/{user_id}/mute");
+        self.call(Method::DELETE, &path, None::<&()>).await
+    }
+
+    /// Promotes (`Role::Admin`) or demotes (`Role::Member`) a member.
+    pub async fn set_role(
+        &self,
+        room_id: RoomId,
+        user_id: UserId,
+        role: Role,
+    ) -> Result<Message, ClientError> {
+        let path = format!("/rooms/{room_id}/members/{user_id}/role");
+        self.call(Method::PUT, &path, Some(&SetRole { role })).await
+    }
+
+    /// Makes another member the owner; the caller becomes an admin.
+    pub async fn transfer_ownership(
+        &self,
+        room_id: RoomId,
+        user_id: UserId,
+    ) -> Result<Message, ClientError> {
+        let path = format!("/rooms/{room_id}/transfer");
+        self.call(Method::POST, &path, Some(&TransferOwnership { user_id }))
+            .await
     }
 }
 

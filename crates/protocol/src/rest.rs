@@ -5,7 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::frames::ErrorCode;
-use crate::model::{Message, Room, RoomId, Seq, User, UserId};
+use chrono::{DateTime, Utc};
+
+use crate::model::{Message, Role, Room, RoomId, Seq, User, UserId};
 
 /// `POST /auth/register` and `POST /auth/login`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,6 +83,103 @@ pub struct RoomView {
     pub room: Room,
     /// Highest seq the user marked read (0 when not a member or nothing read).
     pub last_read_seq: Seq,
+    /// The asking user's role (absent when not a member).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}
+
+/// `PATCH /rooms/{id}`: the settings to change; absent fields stay as they are. Each
+/// field is its own action in the permission table.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct UpdateRoom {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Up to 256 characters; an empty string clears the topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_private: Option<bool>,
+    /// A new access code (8-64 characters, private rooms only); an empty string clears
+    /// it, leaving invitations and invite links as the only ways in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_code: Option<String>,
+}
+
+/// `POST /rooms/{id}/members/{user_id}/kick`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct KickRequest {
+    /// Shown to the room (up to 256 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `POST /rooms/{id}/bans`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct BanRequest {
+    pub user_id: UserId,
+    /// Shown to the room (up to 256 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// How long the ban lasts; forever when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_secs: Option<u64>,
+}
+
+/// One active ban, as listed by `GET /rooms/{id}/bans`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct Ban {
+    pub user: User,
+    pub banned_by: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When the ban ends; absent for a permanent ban.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /rooms/{id}/bans`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct BanList {
+    pub bans: Vec<Ban>,
+}
+
+/// `POST /rooms/{id}/members/{user_id}/mute`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct MuteRequest {
+    /// How long the mute lasts; until unmuted when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_secs: Option<u64>,
+}
+
+/// `PUT /rooms/{id}/members/{user_id}/role`: promote to `admin` or demote to `member`
+/// (ownership moves only by `POST /rooms/{id}/transfer`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct SetRole {
+    pub role: Role,
+}
+
+/// `POST /rooms/{id}/transfer`: make another member the owner; the caller becomes an
+/// admin.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct TransferOwnership {
+    pub user_id: UserId,
 }
 
 /// `GET /rooms/{id}/members`: one page of members in user-id order.

@@ -12,10 +12,11 @@
 use ts_rs::{Config, TS};
 
 use crate::frames::{ClientFrame, CloseCode, ErrorCode, ServerFrame};
-use crate::model::{Member, Message, Room, User};
+use crate::model::{Member, Message, Role, Room, RoomEvent, User};
 use crate::rest::{
-    CreateRoom, Credentials, JoinRoom, MarkRead, MemberList, MessagePage, Problem, Readiness,
-    RefreshRequest, RoomList, RoomView, SendMessage, Session,
+    Ban, BanList, BanRequest, CreateRoom, Credentials, JoinRoom, KickRequest, MarkRead, MemberList,
+    MessagePage, MuteRequest, Problem, Readiness, RefreshRequest, RoomList, RoomView, SendMessage,
+    Session, SetRole, TransferOwnership, UpdateRoom,
 };
 
 /// Where the web client keeps the generated files, relative to this crate's manifest.
@@ -71,6 +72,16 @@ pub fn render() -> Result<Vec<(String, String)>, ts_rs::ExportError> {
         MessagePage,
         Problem,
         Readiness,
+        Role,
+        RoomEvent,
+        UpdateRoom,
+        KickRequest,
+        BanRequest,
+        Ban,
+        BanList,
+        MuteRequest,
+        SetRole,
+        TransferOwnership,
     );
     files.push(("constants.ts".into(), constants()));
     names.sort();

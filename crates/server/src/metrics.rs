@@ -571,6 +571,7 @@ mod tests {
             },
             content: r#""created_at":"1999-01-01T00:00:00Z""#.into(),
             client_msg_id: None,
+            event: None,
             created_at: chrono::DateTime::from_timestamp_millis(1_700_000_000_123).expect("date"),
         };
         let frame = socket_hub_protocol::frames::encode_chat(&message);

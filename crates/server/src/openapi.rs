@@ -15,6 +15,10 @@ use crate::{auth, rooms, users};
         rooms::routes::get_room,
         rooms::routes::join_room, rooms::routes::leave_room, rooms::routes::list_members,
         rooms::routes::history, rooms::routes::post_message, rooms::routes::mark_read,
+        rooms::moderation::update_room, rooms::moderation::delete_room,
+        rooms::moderation::kick, rooms::moderation::ban, rooms::moderation::unban,
+        rooms::moderation::list_bans, rooms::moderation::mute, rooms::moderation::unmute,
+        rooms::moderation::set_role, rooms::moderation::transfer,
     ),
     modifiers(&BearerAuth),
 )]

@@ -36,6 +36,8 @@ pub enum EnvelopeKind {
     Ephemeral { except_user: Option<UserId> },
     /// `user_id` lost membership: their connections stop receiving the room.
     Evict { user_id: UserId },
+    /// The room is gone: every connection stops receiving it.
+    EvictAll,
 }
 
 /// A room event on its way to every subscribed process.
@@ -48,12 +50,13 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    /// A stored message as its `chat` frame, encoded once for every recipient.
+    /// A stored message as its frame (`chat`, or a room event's own frame type), encoded
+    /// once for every recipient.
     pub fn chat(message: &Message) -> Self {
         Self {
             room_id: message.room_id,
             kind: EnvelopeKind::Chat { seq: message.seq },
-            frame: socket_hub_protocol::frames::encode_chat(message).into(),
+            frame: socket_hub_protocol::frames::encode_stored(message).into(),
         }
     }
 
@@ -64,6 +67,15 @@ impl Envelope {
             room_id,
             kind: EnvelopeKind::Ephemeral { except_user },
             frame: encode(frame),
+        }
+    }
+
+    /// The room was deleted: every connection in it gets `room_left`.
+    pub fn evict_all(room_id: RoomId) -> Self {
+        Self {
+            room_id,
+            kind: EnvelopeKind::EvictAll,
+            frame: encode(&ServerFrame::RoomLeft { room_id }),
         }
     }
 

@@ -595,7 +595,7 @@ async fn publish(inner: &Inner, envelope: &Envelope) -> redis::RedisResult<()> {
 }
 
 /// `<header> <origin instance>\n<frame>`: the header is `c<seq>` for chat, `e<user id
-/// or empty>` for ephemeral, `x<user id>` for evict.
+/// or empty>` for ephemeral, `x<user id>` for evict, `z` for evicting everyone.
 fn encode(envelope: &Envelope, origin: &str) -> Vec<u8> {
     let header = match envelope.kind {
         EnvelopeKind::Chat { seq } => format!("c{seq} {origin}"),
@@ -606,6 +606,7 @@ fn encode(envelope: &Envelope, origin: &str) -> Vec<u8> {
             )
         }
         EnvelopeKind::Evict { user_id } => format!("x{user_id} {origin}"),
+        EnvelopeKind::EvictAll => format!("z {origin}"),
     };
     let frame = envelope.frame.as_str().as_bytes();
     let mut out = Vec::with_capacity(header.len() + 1 + frame.len());
@@ -635,6 +636,7 @@ fn decode(room_id: RoomId, payload: &[u8]) -> Option<(Envelope, &str)> {
         "x" => EnvelopeKind::Evict {
             user_id: value.parse().ok()?,
         },
+        "z" => EnvelopeKind::EvictAll,
         _ => return None,
     };
     // One copy out of the Redis reply; every local recipient then shares these bytes.
@@ -675,6 +677,7 @@ mod tests {
             },
             EnvelopeKind::Ephemeral { except_user: None },
             EnvelopeKind::Evict { user_id: 9 },
+            EnvelopeKind::EvictAll,
         ] {
             let envelope = Envelope {
                 room_id: 3,

@@ -848,8 +848,8 @@ impl Writer<'_> {
                     return Ok(());
                 }
                 let seq = message.seq;
-                self.feed(Message::Text(encode(&ServerFrame::Chat { message })))
-                    .await?;
+                let frame = socket_hub_protocol::frames::encode_stored(&message);
+                self.feed(Message::Text(frame.into())).await?;
                 self.advance(room_id, seq);
             }
         }

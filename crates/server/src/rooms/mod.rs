@@ -6,6 +6,8 @@
 
 pub mod appender;
 mod message_store;
+pub mod moderation;
+pub mod policy;
 pub mod routes;
 mod store;
 
@@ -17,7 +19,7 @@ use socket_hub_protocol::{Message, RoomId, ServerFrame, User};
 pub use appender::AppendOptions;
 pub use message_store::{Appended, MessageStore, NewMessage};
 pub use routes::routes;
-pub use store::{RoomAccess, RoomStore};
+pub use store::{RoomAccess, RoomChange, RoomSettings, RoomStore, Target};
 
 use crate::auth::Guard;
 use crate::broker::{Broker, Envelope};
@@ -77,6 +79,14 @@ pub(crate) async fn ensure_member(
     if view.room.is_member {
         return Ok(view);
     }
+    if rooms.store.is_banned(room_id, user.id).await? {
+        // Without a code a private room stays invisible, banned or not.
+        return Err(if view.room.is_private && access_code.is_none() {
+            Error::NotFound("room")
+        } else {
+            Error::Forbidden("you are banned from this room")
+        });
+    }
     if view.room.is_private {
         // Without a code a private room is invisible; with one, it answers.
         let code = access_code.ok_or(Error::NotFound("room"))?;
@@ -97,8 +107,12 @@ pub(crate) async fn ensure_member(
     }
     if rooms.store.add_member(room_id, user.id, "member").await? {
         view.room.member_count += 1;
+    } else if !rooms.store.is_member(room_id, user.id).await? {
+        // Banned between the check above and the insert.
+        return Err(Error::Forbidden("you are banned from this room"));
     }
     view.room.is_member = true;
+    view.role = Some(socket_hub_protocol::Role::Member);
     Ok(view)
 }
 
@@ -139,7 +153,14 @@ pub(crate) async fn send_message(
         }
         Appended::Duplicate(message) => Ok(message),
         Appended::NotMember => {
-            visible_room(rooms, user, room_id).await?;
+            if visible_room(rooms, user, room_id)
+                .await?
+                .view
+                .room
+                .is_member
+            {
+                return Err(Error::Forbidden("you are muted in this room"));
+            }
             Err(Error::Forbidden("join the room before sending to it"))
         }
     }

@@ -1,9 +1,9 @@
 //! Queries on `rooms` and `memberships`, one text for both backends.
 
-use socket_hub_protocol::rest::RoomView;
-use socket_hub_protocol::{Member, Room, RoomId, Seq, User, UserId};
+use socket_hub_protocol::rest::{Ban, RoomView};
+use socket_hub_protocol::{Member, Message, Role, Room, RoomEvent, RoomId, Seq, User, UserId};
 
-use crate::store::{Db, StoreError, from_millis, now_millis};
+use crate::store::{Backend, Db, StoreError, WriteTx, from_millis, now_millis};
 
 /// A room as seen by one user, plus the hash needed to check its access code.
 #[derive(Debug, Clone)]
@@ -17,6 +17,7 @@ pub struct RoomAccess {
 struct RoomRow {
     id: i64,
     name: String,
+    topic: Option<String>,
     is_private: i64,
     owner_id: i64,
     last_seq: i64,
@@ -24,6 +25,7 @@ struct RoomRow {
     member_count: i64,
     is_member: i64,
     last_read_seq: i64,
+    role: Option<String>,
     access_code_hash: Option<String>,
 }
 
@@ -34,7 +36,9 @@ impl From<RoomRow> for RoomAccess {
                 room: Room {
                     id: row.id,
                     name: row.name,
+                    topic: row.topic,
                     is_private: row.is_private != 0,
+                    has_access_code: row.access_code_hash.is_some(),
                     owner_id: row.owner_id,
                     last_seq: row.last_seq,
                     created_at: from_millis(row.created_at),
@@ -42,6 +46,7 @@ impl From<RoomRow> for RoomAccess {
                     is_member: row.is_member != 0,
                 },
                 last_read_seq: row.last_read_seq,
+                role: row.role.as_deref().and_then(Role::parse),
             },
             access_code_hash: row.access_code_hash,
         }
@@ -53,6 +58,7 @@ struct MemberRow {
     user_id: i64,
     username: String,
     role: String,
+    muted_until: Option<i64>,
     joined_at: i64,
 }
 
@@ -64,6 +70,10 @@ impl From<MemberRow> for Member {
                 username: row.username,
             },
             role: row.role,
+            muted_until: row
+                .muted_until
+                .filter(|until| *until > now_millis())
+                .map(from_millis),
             joined_at: from_millis(row.joined_at),
         }
     }
@@ -115,7 +125,9 @@ impl RoomStore {
             room: Room {
                 id: room_id,
                 name: name.to_owned(),
+                topic: None,
                 is_private,
+                has_access_code: access_code_hash.is_some(),
                 owner_id,
                 last_seq: 0,
                 member_count: 1,
@@ -123,6 +135,7 @@ impl RoomStore {
                 created_at: from_millis(now),
             },
             last_read_seq: 0,
+            role: Some(Role::Owner),
         })
     }
 
@@ -134,11 +147,11 @@ impl RoomStore {
         user_id: UserId,
     ) -> Result<Option<RoomAccess>, StoreError> {
         let row: Option<RoomRow> = sqlx::query_as(
-            "SELECT r.id, r.name, CASE WHEN r.is_private THEN 1 ELSE 0 END AS is_private,
+            "SELECT r.id, r.name, r.topic, CASE WHEN r.is_private THEN 1 ELSE 0 END AS is_private,
                     r.owner_id, r.last_seq, r.created_at,
                     (SELECT COUNT(*) FROM memberships c WHERE c.room_id = r.id) AS member_count,
                     CASE WHEN m.user_id IS NULL THEN 0 ELSE 1 END AS is_member,
-                    COALESCE(m.last_read_seq, 0) AS last_read_seq, r.access_code_hash
+                    COALESCE(m.last_read_seq, 0) AS last_read_seq, m.role, r.access_code_hash
              FROM rooms r
              LEFT JOIN memberships m ON m.room_id = r.id AND m.user_id = $2
              WHERE r.id = $1",
@@ -165,11 +178,11 @@ impl RoomStore {
             "(NOT r.is_private OR m.user_id IS NOT NULL)"
         };
         let sql = format!(
-            "SELECT r.id, r.name, CASE WHEN r.is_private THEN 1 ELSE 0 END AS is_private,
+            "SELECT r.id, r.name, r.topic, CASE WHEN r.is_private THEN 1 ELSE 0 END AS is_private,
                     r.owner_id, r.last_seq, r.created_at,
                     (SELECT COUNT(*) FROM memberships c WHERE c.room_id = r.id) AS member_count,
                     CASE WHEN m.user_id IS NULL THEN 0 ELSE 1 END AS is_member,
-                    COALESCE(m.last_read_seq, 0) AS last_read_seq, r.access_code_hash
+                    COALESCE(m.last_read_seq, 0) AS last_read_seq, m.role, r.access_code_hash
              FROM rooms r
              LEFT JOIN memberships m ON m.room_id = r.id AND m.user_id = $1
              WHERE {visible} AND r.id > $2
@@ -187,7 +200,8 @@ impl RoomStore {
             .collect())
     }
 
-    /// Adds a member; `false` when already one.
+    /// Adds a member; `false` when already one, or banned (checked in the same
+    /// statement, so a ban committed just before cannot be slipped past).
     pub async fn add_member(
         &self,
         room_id: RoomId,
@@ -196,7 +210,10 @@ impl RoomStore {
     ) -> Result<bool, StoreError> {
         let mut tx = self.db.begin().await?;
         let result = sqlx::query(
-            "INSERT INTO memberships (room_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)
+            "INSERT INTO memberships (room_id, user_id, role, joined_at)
+             SELECT $1, $2, $3, $4
+             WHERE NOT EXISTS (SELECT 1 FROM room_bans b WHERE b.room_id = $1 AND b.user_id = $2
+                               AND (b.banned_until IS NULL OR b.banned_until > $4))
              ON CONFLICT (room_id, user_id) DO NOTHING",
         )
         .bind(room_id)
@@ -244,7 +261,8 @@ impl RoomStore {
         limit: u32,
     ) -> Result<Vec<Member>, StoreError> {
         let rows: Vec<MemberRow> = sqlx::query_as(
-            "SELECT u.id AS user_id, u.username, m.role, m.joined_at FROM memberships m
+            "SELECT u.id AS user_id, u.username, m.role, m.muted_until, m.joined_at
+             FROM memberships m
              JOIN users u ON u.id = m.user_id WHERE m.room_id = $1 AND m.user_id > $2
              ORDER BY m.user_id LIMIT $3",
         )
@@ -277,5 +295,357 @@ impl RoomStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct BanRow {
+    user_id: i64,
+    username: String,
+    banned_by: i64,
+    reason: Option<String>,
+    banned_until: Option<i64>,
+    created_at: i64,
+}
+
+impl From<BanRow> for Ban {
+    fn from(row: BanRow) -> Self {
+        Ban {
+            user: User {
+                id: row.user_id,
+                username: row.username,
+            },
+            banned_by: row.banned_by,
+            reason: row.reason,
+            until: row.banned_until.map(from_millis),
+            created_at: from_millis(row.created_at),
+        }
+    }
+}
+
+impl RoomStore {
+    /// Whether `user_id` is banned from `room_id` now.
+    pub async fn is_banned(&self, room_id: RoomId, user_id: UserId) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM room_bans WHERE room_id = $1 AND user_id = $2
+             AND (banned_until IS NULL OR banned_until > $3)",
+        )
+        .bind(room_id)
+        .bind(user_id)
+        .bind(now_millis())
+        .fetch_optional(self.db.reader())
+        .await?;
+        Ok(found.is_some())
+    }
+
+    /// The room's active bans, newest first (at most `limit`).
+    pub async fn bans(&self, room_id: RoomId, limit: u32) -> Result<Vec<Ban>, StoreError> {
+        let rows: Vec<BanRow> = sqlx::query_as(
+            "SELECT b.user_id, u.username, b.banned_by, b.reason, b.banned_until, b.created_at
+             FROM room_bans b JOIN users u ON u.id = b.user_id
+             WHERE b.room_id = $1 AND (b.banned_until IS NULL OR b.banned_until > $2)
+             ORDER BY b.created_at DESC, b.user_id LIMIT $3",
+        )
+        .bind(room_id)
+        .bind(now_millis())
+        .bind(i64::from(limit))
+        .fetch_all(self.db.reader())
+        .await?;
+        Ok(rows.into_iter().map(Ban::from).collect())
+    }
+
+    /// `user_id`'s role in `room_id`, `None` when not a member.
+    pub async fn role(&self, room_id: RoomId, user_id: UserId) -> Result<Option<Role>, StoreError> {
+        let role: Option<String> =
+            sqlx::query_scalar("SELECT role FROM memberships WHERE room_id = $1 AND user_id = $2")
+                .bind(room_id)
+                .bind(user_id)
+                .fetch_optional(self.db.reader())
+                .await?;
+        Ok(role.as_deref().and_then(Role::parse))
+    }
+
+    /// Starts a change to one room: a write transaction holding the room's write lock
+    /// (SQLite: the database's; PostgreSQL: the room row's, taken first so it orders
+    /// with the message appender's), so the roles read inside it stay true until it
+    /// commits, and room events it appends get the next seqs without gaps. `None` when
+    /// the room does not exist.
+    pub async fn change(&self, room_id: RoomId) -> Result<Option<RoomChange>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let lock = match self.db.backend() {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let row: Option<(String, Option<String>, i64, Option<String>)> = sqlx::query_as(&format!(
+            "SELECT name, topic, CASE WHEN is_private THEN 1 ELSE 0 END, access_code_hash
+             FROM rooms WHERE id = $1{lock}"
+        ))
+        .bind(room_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((name, topic, is_private, access_code_hash)) = row else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        Ok(Some(RoomChange {
+            tx: Some(tx),
+            room_id,
+            settings: RoomSettings {
+                name,
+                topic,
+                is_private: is_private != 0,
+                access_code_hash,
+            },
+        }))
+    }
+}
+
+/// A room's settings, as changed by `PATCH /rooms/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomSettings {
+    pub name: String,
+    pub topic: Option<String>,
+    pub is_private: bool,
+    pub access_code_hash: Option<String>,
+}
+
+impl RoomSettings {
+    /// The `room_updated` event describing these settings.
+    pub fn event(&self) -> RoomEvent {
+        RoomEvent::RoomUpdated {
+            name: self.name.clone(),
+            topic: self.topic.clone(),
+            is_private: self.is_private,
+            has_access_code: self.access_code_hash.is_some(),
+        }
+    }
+}
+
+/// A member as a moderation action sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub user: User,
+    /// `None` when not a member.
+    pub role: Option<Role>,
+}
+
+/// One change to a room in progress; see [`RoomStore::change`]. End it with
+/// [`commit`](Self::commit) or [`rollback`](Self::rollback); dropping it otherwise
+/// discards the connection (see [`WriteTx`]).
+pub struct RoomChange {
+    tx: Option<WriteTx>,
+    room_id: RoomId,
+    /// The settings when the change began.
+    pub settings: RoomSettings,
+}
+
+impl RoomChange {
+    fn tx(&mut self) -> Result<&mut WriteTx, StoreError> {
+        self.tx
+            .as_mut()
+            .ok_or_else(|| StoreError::Database("room change already finished".into()))
+    }
+
+    /// `user_id`'s role, `None` when not a member.
+    pub async fn role(&mut self, user_id: UserId) -> Result<Option<Role>, StoreError> {
+        let room_id = self.room_id;
+        let role: Option<String> =
+            sqlx::query_scalar("SELECT role FROM memberships WHERE room_id = $1 AND user_id = $2")
+                .bind(room_id)
+                .bind(user_id)
+                .fetch_optional(&mut **self.tx()?)
+                .await?;
+        Ok(role.as_deref().and_then(Role::parse))
+    }
+
+    /// The user `user_id` with their role here; `None` when there is no such user.
+    pub async fn target(&mut self, user_id: UserId) -> Result<Option<Target>, StoreError> {
+        let room_id = self.room_id;
+        let row: Option<(i64, String, Option<String>)> = sqlx::query_as(
+            "SELECT u.id, u.username, m.role FROM users u
+             LEFT JOIN memberships m ON m.room_id = $1 AND m.user_id = u.id
+             WHERE u.id = $2",
+        )
+        .bind(room_id)
+        .bind(user_id)
+        .fetch_optional(&mut **self.tx()?)
+        .await?;
+        Ok(row.map(|(id, username, role)| Target {
+            user: User { id, username },
+            role: role.as_deref().and_then(Role::parse),
+        }))
+    }
+
+    /// Sets a member's role (and, for the owner, `rooms.owner_id`).
+    pub async fn set_role(&mut self, user_id: UserId, role: Role) -> Result<(), StoreError> {
+        let room_id = self.room_id;
+        sqlx::query("UPDATE memberships SET role = $3 WHERE room_id = $1 AND user_id = $2")
+            .bind(room_id)
+            .bind(user_id)
+            .bind(role.as_str())
+            .execute(&mut **self.tx()?)
+            .await?;
+        if role == Role::Owner {
+            sqlx::query("UPDATE rooms SET owner_id = $2 WHERE id = $1")
+                .bind(room_id)
+                .bind(user_id)
+                .execute(&mut **self.tx()?)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Mutes a member until `until` (Unix ms), or unmutes (`None`).
+    pub async fn set_muted(
+        &mut self,
+        user_id: UserId,
+        until: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let room_id = self.room_id;
+        sqlx::query("UPDATE memberships SET muted_until = $3 WHERE room_id = $1 AND user_id = $2")
+            .bind(room_id)
+            .bind(user_id)
+            .bind(until)
+            .execute(&mut **self.tx()?)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes a member; `false` when not one.
+    pub async fn remove_member(&mut self, user_id: UserId) -> Result<bool, StoreError> {
+        let room_id = self.room_id;
+        let result = sqlx::query("DELETE FROM memberships WHERE room_id = $1 AND user_id = $2")
+            .bind(room_id)
+            .bind(user_id)
+            .execute(&mut **self.tx()?)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Bans `user_id` (replacing an earlier ban) until `until` (Unix ms; `None`: for ever).
+    pub async fn ban(
+        &mut self,
+        user_id: UserId,
+        by: UserId,
+        reason: Option<&str>,
+        until: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let room_id = self.room_id;
+        sqlx::query(
+            "INSERT INTO room_bans (room_id, user_id, banned_by, reason, banned_until, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (room_id, user_id) DO UPDATE SET banned_by = $3, reason = $4,
+                 banned_until = $5, created_at = $6",
+        )
+        .bind(room_id)
+        .bind(user_id)
+        .bind(by)
+        .bind(reason)
+        .bind(until)
+        .bind(now_millis())
+        .execute(&mut **self.tx()?)
+        .await?;
+        Ok(())
+    }
+
+    /// Lifts `user_id`'s ban; `false` when there was no active one.
+    pub async fn unban(&mut self, user_id: UserId) -> Result<bool, StoreError> {
+        let room_id = self.room_id;
+        let result = sqlx::query(
+            "DELETE FROM room_bans WHERE room_id = $1 AND user_id = $2
+             AND (banned_until IS NULL OR banned_until > $3)",
+        )
+        .bind(room_id)
+        .bind(user_id)
+        .bind(now_millis())
+        .execute(&mut **self.tx()?)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Stores new settings (see [`RoomChange::settings`]).
+    pub async fn update(&mut self, settings: RoomSettings) -> Result<(), StoreError> {
+        let room_id = self.room_id;
+        sqlx::query(
+            "UPDATE rooms SET name = $2, topic = $3, is_private = $4, access_code_hash = $5
+             WHERE id = $1",
+        )
+        .bind(room_id)
+        .bind(settings.name.as_str())
+        .bind(settings.topic.as_deref())
+        .bind(settings.is_private)
+        .bind(settings.access_code_hash.as_deref())
+        .execute(&mut **self.tx()?)
+        .await?;
+        self.settings = settings;
+        Ok(())
+    }
+
+    /// Deletes the room with its history, memberships and bans.
+    pub async fn delete(&mut self) -> Result<(), StoreError> {
+        let room_id = self.room_id;
+        sqlx::query("DELETE FROM rooms WHERE id = $1")
+            .bind(room_id)
+            .execute(&mut **self.tx()?)
+            .await?;
+        Ok(())
+    }
+
+    /// Appends a room event to the room's stream with the next seq, in this
+    /// transaction: the event commits with the change it describes or not at all.
+    pub async fn append_event(
+        &mut self,
+        actor: &User,
+        content: &str,
+        event: RoomEvent,
+    ) -> Result<Message, StoreError> {
+        let room_id = self.room_id;
+        let json = serde_json::to_string(&event)
+            .map_err(|e| StoreError::Database(format!("event does not encode: {e}")))?;
+        let seq: Seq = sqlx::query_scalar(
+            "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+        )
+        .bind(room_id)
+        .fetch_one(&mut **self.tx()?)
+        .await?;
+        let created_at = now_millis();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (room_id, seq, user_id, content, event, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(room_id)
+        .bind(seq)
+        .bind(actor.id)
+        .bind(content)
+        .bind(json)
+        .bind(created_at)
+        .fetch_one(&mut **self.tx()?)
+        .await?;
+        Ok(Message {
+            id,
+            room_id,
+            seq,
+            user: actor.clone(),
+            content: content.to_owned(),
+            client_msg_id: None,
+            event: Some(event),
+            created_at: from_millis(created_at),
+        })
+    }
+
+    /// Makes the change durable.
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        match self.tx.take() {
+            Some(tx) => tx.commit().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Abandons the change (a refusal).
+    pub async fn rollback(mut self) -> Result<(), StoreError> {
+        match self.tx.take() {
+            Some(tx) => tx.rollback().await,
+            None => Ok(()),
+        }
     }
 }

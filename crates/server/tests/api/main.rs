@@ -12,6 +12,7 @@ mod hygiene;
 mod lifecycle;
 mod limits;
 mod metrics;
+mod moderation;
 mod origin;
 mod pagination;
 mod quotas;

@@ -47,6 +47,8 @@ for_each_backend!(
     a_non_member_in_a_batch_fails_alone_and_burns_no_seq,
     a_message_the_database_rejects_fails_alone,
     a_batch_that_cannot_commit_acknowledges_nothing,
+    room_events_take_gap_free_seqs_between_messages,
+    roles_bans_and_mutes_are_enforced_by_the_store,
 );
 
 mod postgres_only {

@@ -874,3 +874,171 @@ async fn stored_count(db: &Backend, room: RoomId) -> usize {
         .expect("after")
         .len()
 }
+
+/// Room events (stored by a room change) and messages (stored by the appender, from
+/// another instance too) share one gap-free seq per room, and replay returns both.
+pub async fn room_events_take_gap_free_seqs_between_messages(db: &Backend) {
+    use socket_hub_protocol::{Role, RoomEvent};
+    const EACH: usize = 20;
+    let ada = user(db, "ada").await;
+    let bob = user(db, "bob").await;
+    let room = public_room(db, &ada, "mixed").await;
+    db.store
+        .rooms
+        .add_member(room.id, bob.id, "member")
+        .await
+        .expect("bob joins");
+    let other = db.another_instance().await;
+    let writer = {
+        let ada = ada.clone();
+        tokio::spawn(async move {
+            for i in 0..EACH {
+                let content = format!("m{i}");
+                let appended = other
+                    .messages
+                    .append(NewMessage {
+                        room_id: room.id,
+                        user: &ada,
+                        client_msg_id: None,
+                        content: &content,
+                    })
+                    .await
+                    .expect("append");
+                assert!(matches!(appended, Appended::Stored(_)));
+            }
+        })
+    };
+    for i in 0..EACH {
+        let role = if i % 2 == 0 {
+            Role::Admin
+        } else {
+            Role::Member
+        };
+        let mut change = db
+            .store
+            .rooms
+            .change(room.id)
+            .await
+            .expect("change")
+            .expect("room exists");
+        assert_eq!(change.role(ada.id).await.expect("role"), Some(Role::Owner));
+        change.set_role(bob.id, role).await.expect("set role");
+        let event = RoomEvent::MemberUpdated {
+            user: bob.clone(),
+            role,
+            muted_until: None,
+        };
+        change
+            .append_event(&ada, "role change", event)
+            .await
+            .expect("event");
+        change.commit().await.expect("commit");
+    }
+    writer.await.expect("writer");
+    let all = db
+        .store
+        .messages
+        .after(room.id, 0, 1000)
+        .await
+        .expect("replay");
+    let seqs: Vec<i64> = all.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, (1..=(2 * EACH) as i64).collect::<Vec<_>>());
+    assert_eq!(all.iter().filter(|m| m.event.is_some()).count(), EACH);
+    assert_eq!(
+        db.store.rooms.role(room.id, bob.id).await.expect("role"),
+        Some(Role::Member)
+    );
+    // A rolled-back change leaves no event and burns no seq.
+    let mut change = db
+        .store
+        .rooms
+        .change(room.id)
+        .await
+        .expect("change")
+        .expect("room");
+    change
+        .append_event(&ada, "never", RoomEvent::Unbanned { user: bob.clone() })
+        .await
+        .expect("event");
+    change.rollback().await.expect("rollback");
+    assert_eq!(
+        db.store.messages.last_seq(room.id).await.expect("last"),
+        (2 * EACH) as i64
+    );
+}
+
+/// Bans keep users out even of `add_member`; mutes keep members from appending; deleting
+/// a room takes its history, memberships and bans with it.
+pub async fn roles_bans_and_mutes_are_enforced_by_the_store(db: &Backend) {
+    let ada = user(db, "ada").await;
+    let bob = user(db, "bob").await;
+    let room = public_room(db, &ada, "moderated").await;
+    let rooms = &db.store.rooms;
+    rooms
+        .add_member(room.id, bob.id, "member")
+        .await
+        .expect("join");
+
+    let mut change = rooms.change(room.id).await.expect("change").expect("room");
+    let target = change.target(bob.id).await.expect("target").expect("bob");
+    assert_eq!(target.role, Some(socket_hub_protocol::Role::Member));
+    change
+        .set_muted(bob.id, Some(socket_hub::store::now_millis() + 60_000))
+        .await
+        .expect("mute");
+    change.commit().await.expect("commit");
+    let appended = append(db, room.id, &bob, None, "hi").await;
+    assert_eq!(appended, Appended::NotMember, "muted members cannot send");
+
+    let mut change = rooms.change(room.id).await.expect("change").expect("room");
+    assert!(change.remove_member(bob.id).await.expect("remove"));
+    change
+        .ban(bob.id, ada.id, Some("spam"), None)
+        .await
+        .expect("ban");
+    change.commit().await.expect("commit");
+    assert!(rooms.is_banned(room.id, bob.id).await.expect("banned"));
+    assert!(
+        !rooms
+            .add_member(room.id, bob.id, "member")
+            .await
+            .expect("add"),
+        "a banned user cannot be added"
+    );
+    assert!(!rooms.is_member(room.id, bob.id).await.expect("member"));
+    let bans = rooms.bans(room.id, 10).await.expect("bans");
+    assert_eq!(bans.len(), 1);
+    assert_eq!(bans[0].reason.as_deref(), Some("spam"));
+
+    // An expired ban no longer counts.
+    let mut change = rooms.change(room.id).await.expect("change").expect("room");
+    change
+        .ban(
+            bob.id,
+            ada.id,
+            None,
+            Some(socket_hub::store::now_millis() - 1),
+        )
+        .await
+        .expect("ban again");
+    change.commit().await.expect("commit");
+    assert!(!rooms.is_banned(room.id, bob.id).await.expect("expired"));
+    assert!(
+        rooms
+            .add_member(room.id, bob.id, "member")
+            .await
+            .expect("add")
+    );
+
+    let mut change = rooms.change(room.id).await.expect("change").expect("room");
+    change.delete().await.expect("delete");
+    change.commit().await.expect("commit");
+    assert!(rooms.change(room.id).await.expect("change").is_none());
+    assert!(
+        rooms
+            .access(room.id, ada.id)
+            .await
+            .expect("access")
+            .is_none()
+    );
+}

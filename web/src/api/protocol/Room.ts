@@ -6,6 +6,15 @@
  */
 export type Room = { id: number, name: string, is_private: boolean, owner_id: number, 
 /**
+ * What the room is about; set by its owner or admins.
+ */
+topic?: string | null, 
+/**
+ * Whether a private room can be joined with an access code (without one, only an
+ * invitation or invite link lets people in).
+ */
+has_access_code: boolean, 
+/**
  * Sequence number of the newest message (0 for an empty room); lets a client
  * compute unread counts without fetching history.
  */
