@@ -4,9 +4,10 @@ use reqwest::{Method, RequestBuilder};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use socket_hub_protocol::rest::{
-    BanList, BanRequest, CreateRoom, Credentials, JoinRoom, KickRequest, MarkRead, MemberList,
-    MessagePage, MuteRequest, Problem, RefreshRequest, RoomList, RoomView, SendMessage, Session,
-    SetRole, TransferOwnership, UpdateRoom,
+    BanList, BanRequest, CreateInviteLink, CreateRoom, Credentials, Invitation, InvitationList,
+    InviteLink, InviteLinkList, InvitePreview, InviteUser, JoinRoom, KickRequest, MarkRead,
+    MemberList, MessagePage, MuteRequest, Problem, RefreshRequest, RoomList, RoomView, SendMessage,
+    Session, SetRole, TransferOwnership, UpdateRoom,
 };
 use socket_hub_protocol::{Message, Role, RoomId, Seq, User, UserId};
 
@@ -423,6 +424,74 @@ impl Client {
         let path = format!("/rooms/{room_id}/transfer");
         self.call(Method::POST, &path, Some(&TransferOwnership { user_id }))
             .await
+    }
+}
+
+/// Invitations and invite links.
+impl Client {
+    /// Invites `username` to the room.
+    pub async fn invite(&self, room_id: RoomId, username: &str) -> Result<Invitation, ClientError> {
+        let body = InviteUser {
+            username: username.to_owned(),
+        };
+        let path = format!("/rooms/{room_id}/invitations");
+        self.call(Method::POST, &path, Some(&body)).await
+    }
+
+    /// The signed-in user's pending invitations.
+    pub async fn invitations(&self) -> Result<InvitationList, ClientError> {
+        self.call(Method::GET, "/invitations", None::<&()>).await
+    }
+
+    /// Accepts an invitation: a member of its room now.
+    pub async fn accept_invitation(&self, id: i64) -> Result<RoomView, ClientError> {
+        let path = format!("/invitations/{id}/accept");
+        self.call(Method::POST, &path, None::<&()>).await
+    }
+
+    /// Declines (removes) an invitation.
+    pub async fn decline_invitation(&self, id: i64) -> Result<(), ClientError> {
+        let path = format!("/invitations/{id}/decline");
+        self.call_empty(Method::POST, &path, None::<&()>).await
+    }
+
+    /// Creates an invite link (its `token` is in this answer only).
+    pub async fn create_invite_link(
+        &self,
+        room_id: RoomId,
+        max_uses: Option<u32>,
+        expires_in: Option<u64>,
+    ) -> Result<InviteLink, ClientError> {
+        let body = CreateInviteLink {
+            max_uses,
+            expires_in,
+        };
+        let path = format!("/rooms/{room_id}/invites");
+        self.call(Method::POST, &path, Some(&body)).await
+    }
+
+    /// The room's invite links.
+    pub async fn invite_links(&self, room_id: RoomId) -> Result<InviteLinkList, ClientError> {
+        let path = format!("/rooms/{room_id}/invites");
+        self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    /// Revokes an invite link.
+    pub async fn revoke_invite_link(&self, room_id: RoomId, id: i64) -> Result<(), ClientError> {
+        let path = format!("/rooms/{room_id}/invites/{id}");
+        self.call_empty(Method::DELETE, &path, None::<&()>).await
+    }
+
+    /// Where an invite link leads.
+    pub async fn preview_invite(&self, token: &str) -> Result<InvitePreview, ClientError> {
+        self.call(Method::GET, &format!("/invites/{token}"), None::<&()>)
+            .await
+    }
+
+    /// Joins the room an invite link leads to.
+    pub async fn accept_invite(&self, token: &str) -> Result<RoomView, ClientError> {
+        let path = format!("/invites/{token}/accept");
+        self.call(Method::POST, &path, None::<&()>).await
     }
 }
 

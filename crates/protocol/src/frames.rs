@@ -140,6 +140,9 @@ pub enum ErrorCode {
     Internal,
     /// A dependency (database) is unavailable; retry later.
     Unavailable,
+    /// It existed but cannot be used any more: an expired, used-up or revoked invite
+    /// link.
+    Gone,
 }
 
 impl ErrorCode {
@@ -164,6 +167,7 @@ impl ErrorCode {
             Self::TooManyRooms => "too_many_rooms",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
+            Self::Gone => "gone",
         }
     }
 }

@@ -246,3 +246,89 @@ pub struct Readiness {
     pub store: String,
     pub broker: String,
 }
+
+/// `POST /rooms/{id}/invitations`: invite a user by name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct InviteUser {
+    pub username: String,
+}
+
+/// A pending invitation to a room, as its invitee sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct Invitation {
+    pub id: i64,
+    pub room_id: RoomId,
+    pub room_name: String,
+    /// Who is invited.
+    pub user: User,
+    pub invited_by: User,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /invitations`: the caller's pending invitations, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct InvitationList {
+    pub invitations: Vec<Invitation>,
+}
+
+/// `POST /rooms/{id}/invites`: a new invite link.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct CreateInviteLink {
+    /// How many people may join with it (1-10000); unlimited when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_uses: Option<u32>,
+    /// Seconds until it expires (60 to 30 days); never when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
+}
+
+/// An invite link. `token` and `url` are returned once, at creation: the server keeps
+/// only a hash of the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct InviteLink {
+    pub id: i64,
+    pub room_id: RoomId,
+    /// The unguessable token (256 random bits, base64url).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// Path of the web client's landing page: `/invite/<token>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub created_by: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_uses: Option<u32>,
+    pub uses: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /rooms/{id}/invites`: the room's links, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct InviteLinkList {
+    pub links: Vec<InviteLink>,
+}
+
+/// `GET /invites/{token}`: what a usable link leads to, for the landing page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct InvitePreview {
+    pub room_id: RoomId,
+    pub room_name: String,
+    pub is_private: bool,
+    pub member_count: i64,
+}

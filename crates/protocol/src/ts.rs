@@ -14,9 +14,10 @@ use ts_rs::{Config, TS};
 use crate::frames::{ClientFrame, CloseCode, ErrorCode, ServerFrame};
 use crate::model::{Member, Message, Role, Room, RoomEvent, User};
 use crate::rest::{
-    Ban, BanList, BanRequest, CreateRoom, Credentials, JoinRoom, KickRequest, MarkRead, MemberList,
-    MessagePage, MuteRequest, Problem, Readiness, RefreshRequest, RoomList, RoomView, SendMessage,
-    Session, SetRole, TransferOwnership, UpdateRoom,
+    Ban, BanList, BanRequest, CreateInviteLink, CreateRoom, Credentials, Invitation,
+    InvitationList, InviteLink, InviteLinkList, InvitePreview, InviteUser, JoinRoom, KickRequest,
+    MarkRead, MemberList, MessagePage, MuteRequest, Problem, Readiness, RefreshRequest, RoomList,
+    RoomView, SendMessage, Session, SetRole, TransferOwnership, UpdateRoom,
 };
 
 /// Where the web client keeps the generated files, relative to this crate's manifest.
@@ -82,6 +83,13 @@ pub fn render() -> Result<Vec<(String, String)>, ts_rs::ExportError> {
         MuteRequest,
         SetRole,
         TransferOwnership,
+        InviteUser,
+        Invitation,
+        InvitationList,
+        CreateInviteLink,
+        InviteLink,
+        InviteLinkList,
+        InvitePreview,
     );
     files.push(("constants.ts".into(), constants()));
     names.sort();

@@ -394,7 +394,7 @@ pub fn connection_closed(code: u16) {
     }
 }
 
-const ERROR_CODES: [ErrorCode; 18] = [
+const ERROR_CODES: [ErrorCode; 19] = [
     ErrorCode::MalformedJson,
     ErrorCode::UnknownType,
     ErrorCode::InvalidInput,
@@ -413,6 +413,7 @@ const ERROR_CODES: [ErrorCode; 18] = [
     ErrorCode::TooManyRooms,
     ErrorCode::Internal,
     ErrorCode::Unavailable,
+    ErrorCode::Gone,
 ];
 
 /// Which door an error left by.

@@ -19,6 +19,10 @@ use crate::{auth, rooms, users};
         rooms::moderation::kick, rooms::moderation::ban, rooms::moderation::unban,
         rooms::moderation::list_bans, rooms::moderation::mute, rooms::moderation::unmute,
         rooms::moderation::set_role, rooms::moderation::transfer,
+        rooms::invites::invite, rooms::invites::list_invitations,
+        rooms::invites::accept_invitation, rooms::invites::decline_invitation,
+        rooms::invites::create_link, rooms::invites::list_links, rooms::invites::revoke_link,
+        rooms::invites::preview_link, rooms::invites::accept_link,
     ),
     modifiers(&BearerAuth),
 )]

@@ -89,6 +89,7 @@ where
         .route("/rooms/{id}/messages", get(history).post(post_message))
         .route("/rooms/{id}/read", post(mark_read))
         .merge(super::moderation::routes())
+        .merge(super::invites::routes())
 }
 
 /// Create a room; the creator is its owner and first member.

@@ -1,6 +1,6 @@
 //! Queries on `rooms` and `memberships`, one text for both backends.
 
-use socket_hub_protocol::rest::{Ban, RoomView};
+use socket_hub_protocol::rest::{Ban, Invitation, InviteLink, InvitePreview, RoomView};
 use socket_hub_protocol::{Member, Message, Role, Room, RoomEvent, RoomId, Seq, User, UserId};
 
 use crate::store::{Backend, Db, StoreError, WriteTx, from_millis, now_millis};
@@ -78,6 +78,13 @@ impl From<MemberRow> for Member {
         }
     }
 }
+
+/// Adds ($1 room, $2 user, $3 role, $4 now) as a member unless already one or banned.
+const INSERT_MEMBER: &str = "INSERT INTO memberships (room_id, user_id, role, joined_at)
+     SELECT $1, $2, $3, $4
+     WHERE NOT EXISTS (SELECT 1 FROM room_bans b WHERE b.room_id = $1 AND b.user_id = $2
+                       AND (b.banned_until IS NULL OR b.banned_until > $4))
+     ON CONFLICT (room_id, user_id) DO NOTHING";
 
 /// Rooms and who belongs to them.
 #[derive(Clone)]
@@ -209,19 +216,13 @@ impl RoomStore {
         role: &str,
     ) -> Result<bool, StoreError> {
         let mut tx = self.db.begin().await?;
-        let result = sqlx::query(
-            "INSERT INTO memberships (room_id, user_id, role, joined_at)
-             SELECT $1, $2, $3, $4
-             WHERE NOT EXISTS (SELECT 1 FROM room_bans b WHERE b.room_id = $1 AND b.user_id = $2
-                               AND (b.banned_until IS NULL OR b.banned_until > $4))
-             ON CONFLICT (room_id, user_id) DO NOTHING",
-        )
-        .bind(room_id)
-        .bind(user_id)
-        .bind(role)
-        .bind(now_millis())
-        .execute(&mut *tx)
-        .await?;
+        let result = sqlx::query(INSERT_MEMBER)
+            .bind(room_id)
+            .bind(user_id)
+            .bind(role)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(result.rows_affected() == 1)
     }
@@ -648,4 +649,387 @@ impl RoomChange {
             None => Ok(()),
         }
     }
+}
+
+#[derive(sqlx::FromRow)]
+struct InvitationRow {
+    id: i64,
+    room_id: i64,
+    room_name: String,
+    user_id: i64,
+    username: String,
+    by_id: i64,
+    by_name: String,
+    created_at: i64,
+}
+
+impl From<InvitationRow> for Invitation {
+    fn from(row: InvitationRow) -> Self {
+        Invitation {
+            id: row.id,
+            room_id: row.room_id,
+            room_name: row.room_name,
+            user: User {
+                id: row.user_id,
+                username: row.username,
+            },
+            invited_by: User {
+                id: row.by_id,
+                username: row.by_name,
+            },
+            created_at: from_millis(row.created_at),
+        }
+    }
+}
+
+const INVITATION_COLUMNS: &str = "SELECT i.id, i.room_id, r.name AS room_name, i.user_id,
+        u.username, i.invited_by AS by_id, COALESCE(b.username, '') AS by_name, i.created_at
+     FROM invitations i JOIN rooms r ON r.id = i.room_id JOIN users u ON u.id = i.user_id
+     LEFT JOIN users b ON b.id = i.invited_by";
+
+#[derive(sqlx::FromRow)]
+struct LinkRow {
+    id: i64,
+    room_id: i64,
+    created_by: i64,
+    max_uses: Option<i64>,
+    uses: i64,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+    created_at: i64,
+}
+
+impl LinkRow {
+    /// Why the link cannot be used now, if it cannot.
+    fn unusable(&self, now: i64) -> Option<Unusable> {
+        if self.revoked_at.is_some() {
+            Some(Unusable::Revoked)
+        } else if self.expires_at.is_some_and(|at| at <= now) {
+            Some(Unusable::Expired)
+        } else if self.max_uses.is_some_and(|max| self.uses >= max) {
+            Some(Unusable::UsedUp)
+        } else {
+            None
+        }
+    }
+}
+
+impl From<LinkRow> for InviteLink {
+    fn from(row: LinkRow) -> Self {
+        InviteLink {
+            id: row.id,
+            room_id: row.room_id,
+            token: None,
+            url: None,
+            created_by: row.created_by,
+            max_uses: row.max_uses.and_then(|m| u32::try_from(m).ok()),
+            uses: u32::try_from(row.uses).unwrap_or(u32::MAX),
+            expires_at: row.expires_at.map(from_millis),
+            revoked: row.revoked_at.is_some(),
+            created_at: from_millis(row.created_at),
+        }
+    }
+}
+
+const LINK_COLUMNS: &str =
+    "SELECT id, room_id, created_by, max_uses, uses, expires_at, revoked_at, created_at
+     FROM invite_links";
+
+/// Why an invite link cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unusable {
+    Revoked,
+    Expired,
+    UsedUp,
+}
+
+/// What joining by an invitation or link did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// No such invitation (of this user) or link.
+    Unknown,
+    /// The link exists but cannot be used.
+    Unusable(Unusable),
+    /// The user is banned from the room: nothing changed.
+    Banned,
+    /// A member now (`joined`), or already one (the link's use not counted).
+    Member { room_id: RoomId, joined: bool },
+}
+
+impl RoomStore {
+    /// The account named `username` (any case).
+    pub async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
+        let row: Option<(i64, String)> =
+            sqlx::query_as("SELECT id, username FROM users WHERE username_key = $1")
+                .bind(username.to_lowercase())
+                .fetch_optional(self.db.reader())
+                .await?;
+        Ok(row.map(|(id, username)| User { id, username }))
+    }
+
+    /// Invites `user_id` (again: the invitation is renewed) and returns the invitation.
+    pub async fn invite(
+        &self,
+        room_id: RoomId,
+        user_id: UserId,
+        by: UserId,
+    ) -> Result<Invitation, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO invitations (room_id, user_id, invited_by, created_at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (room_id, user_id) DO UPDATE SET invited_by = $3, created_at = $4
+             RETURNING id",
+        )
+        .bind(room_id)
+        .bind(user_id)
+        .bind(by)
+        .bind(now_millis())
+        .fetch_one(&mut *tx)
+        .await?;
+        let row: InvitationRow = sqlx::query_as(&format!("{INVITATION_COLUMNS} WHERE i.id = $1"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(row.into())
+    }
+
+    /// `user_id`'s pending invitations, newest first (at most `limit`).
+    pub async fn invitations(
+        &self,
+        user_id: UserId,
+        limit: u32,
+    ) -> Result<Vec<Invitation>, StoreError> {
+        let rows: Vec<InvitationRow> = sqlx::query_as(&format!(
+            "{INVITATION_COLUMNS} WHERE i.user_id = $1 ORDER BY i.created_at DESC, i.id DESC
+             LIMIT $2"
+        ))
+        .bind(user_id)
+        .bind(i64::from(limit))
+        .fetch_all(self.db.reader())
+        .await?;
+        Ok(rows.into_iter().map(Invitation::from).collect())
+    }
+
+    /// Deletes `user_id`'s invitation `id`; `false` when there is none.
+    pub async fn decline(&self, id: i64, user_id: UserId) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let result = sqlx::query("DELETE FROM invitations WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Accepts `user_id`'s invitation `id`: a member now (no access code), the invitation
+    /// gone; a banned user stays out and keeps the invitation.
+    pub async fn accept(&self, id: i64, user_id: UserId) -> Result<Admission, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let room: Option<i64> = sqlx::query_scalar(
+            "DELETE FROM invitations WHERE id = $1 AND user_id = $2 RETURNING room_id",
+        )
+        .bind(id)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(room_id) = room else {
+            tx.rollback().await?;
+            return Ok(Admission::Unknown);
+        };
+        let admission = admit(&mut tx, room_id, user_id).await?;
+        if admission == Admission::Banned {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(admission)
+    }
+
+    /// Stores a new invite link (the token's hash only).
+    pub async fn create_link(
+        &self,
+        room_id: RoomId,
+        by: UserId,
+        token_hash: &str,
+        max_uses: Option<u32>,
+        expires_at: Option<i64>,
+    ) -> Result<InviteLink, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO invite_links (room_id, token_hash, created_by, max_uses, expires_at,
+                                       created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(room_id)
+        .bind(token_hash)
+        .bind(by)
+        .bind(max_uses.map(i64::from))
+        .bind(expires_at)
+        .bind(now_millis())
+        .fetch_one(&mut *tx)
+        .await?;
+        let row: LinkRow = sqlx::query_as(&format!("{LINK_COLUMNS} WHERE id = $1"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(row.into())
+    }
+
+    /// The room's links, newest first (at most `limit`).
+    pub async fn links(&self, room_id: RoomId, limit: u32) -> Result<Vec<InviteLink>, StoreError> {
+        let rows: Vec<LinkRow> = sqlx::query_as(&format!(
+            "{LINK_COLUMNS} WHERE room_id = $1 ORDER BY id DESC LIMIT $2"
+        ))
+        .bind(room_id)
+        .bind(i64::from(limit))
+        .fetch_all(self.db.reader())
+        .await?;
+        Ok(rows.into_iter().map(InviteLink::from).collect())
+    }
+
+    /// Revokes link `id` of the room; `false` when there is no such link.
+    pub async fn revoke_link(&self, room_id: RoomId, id: i64) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let result = sqlx::query(
+            "UPDATE invite_links SET revoked_at = COALESCE(revoked_at, $3)
+             WHERE id = $1 AND room_id = $2",
+        )
+        .bind(id)
+        .bind(room_id)
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Where a link leads, or why it cannot be used.
+    pub async fn preview_link(
+        &self,
+        token_hash: &str,
+    ) -> Result<Result<InvitePreview, Admission>, StoreError> {
+        let link: Option<LinkRow> =
+            sqlx::query_as(&format!("{LINK_COLUMNS} WHERE token_hash = $1"))
+                .bind(token_hash)
+                .fetch_optional(self.db.reader())
+                .await?;
+        let Some(link) = link else {
+            return Ok(Err(Admission::Unknown));
+        };
+        if let Some(why) = link.unusable(now_millis()) {
+            return Ok(Err(Admission::Unusable(why)));
+        }
+        let row: Option<(String, i64, i64)> = sqlx::query_as(
+            "SELECT r.name, CASE WHEN r.is_private THEN 1 ELSE 0 END,
+                    (SELECT COUNT(*) FROM memberships c WHERE c.room_id = r.id)
+             FROM rooms r WHERE r.id = $1",
+        )
+        .bind(link.room_id)
+        .fetch_optional(self.db.reader())
+        .await?;
+        Ok(match row {
+            Some((room_name, is_private, member_count)) => Ok(InvitePreview {
+                room_id: link.room_id,
+                room_name,
+                is_private: is_private != 0,
+                member_count,
+            }),
+            None => Err(Admission::Unknown),
+        })
+    }
+
+    /// Joins `user_id` by the link: checked and counted in one transaction, so a link
+    /// with `max_uses` admits exactly that many, also when used at once from several
+    /// instances. A member already (let through even by a spent link), or a banned user,
+    /// uses nothing.
+    pub async fn join_by_link(
+        &self,
+        token_hash: &str,
+        user_id: UserId,
+    ) -> Result<Admission, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let lock = match self.db.backend() {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let link: Option<LinkRow> =
+            sqlx::query_as(&format!("{LINK_COLUMNS} WHERE token_hash = $1{lock}"))
+                .bind(token_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let member = match &link {
+            Some(link) => sqlx::query_scalar::<_, i64>(
+                "SELECT 1 FROM memberships WHERE room_id = $1 AND user_id = $2",
+            )
+            .bind(link.room_id)
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some(),
+            None => false,
+        };
+        let admission = match link {
+            None => Admission::Unknown,
+            // A member already is let through whatever the link's state.
+            Some(link) if member => Admission::Member {
+                room_id: link.room_id,
+                joined: false,
+            },
+            Some(link) => match link.unusable(now_millis()) {
+                Some(why) => Admission::Unusable(why),
+                None => {
+                    let admission = admit(&mut tx, link.room_id, user_id).await?;
+                    if let Admission::Member { joined: true, .. } = admission {
+                        sqlx::query("UPDATE invite_links SET uses = uses + 1 WHERE id = $1")
+                            .bind(link.id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    admission
+                }
+            },
+        };
+        tx.commit().await?;
+        Ok(admission)
+    }
+}
+
+/// Makes `user_id` a member of `room_id` inside `tx`, unless banned.
+async fn admit(
+    tx: &mut WriteTx,
+    room_id: RoomId,
+    user_id: UserId,
+) -> Result<Admission, StoreError> {
+    let now = now_millis();
+    let inserted = sqlx::query(INSERT_MEMBER)
+        .bind(room_id)
+        .bind(user_id)
+        .bind(Role::Member.as_str())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if inserted == 1 {
+        return Ok(Admission::Member {
+            room_id,
+            joined: true,
+        });
+    }
+    let member: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM memberships WHERE room_id = $1 AND user_id = $2")
+            .bind(room_id)
+            .bind(user_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(match member {
+        Some(_) => Admission::Member {
+            room_id,
+            joined: false,
+        },
+        None => Admission::Banned,
+    })
 }

@@ -9,6 +9,7 @@ mod chat;
 mod files;
 mod helpers;
 mod hygiene;
+mod invitations;
 mod lifecycle;
 mod limits;
 mod metrics;

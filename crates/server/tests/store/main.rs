@@ -49,6 +49,7 @@ for_each_backend!(
     a_batch_that_cannot_commit_acknowledges_nothing,
     room_events_take_gap_free_seqs_between_messages,
     roles_bans_and_mutes_are_enforced_by_the_store,
+    invite_links_admit_exactly_max_uses_and_invitations_are_consumed,
 );
 
 mod postgres_only {

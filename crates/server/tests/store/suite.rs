@@ -1042,3 +1042,75 @@ pub async fn roles_bans_and_mutes_are_enforced_by_the_store(db: &Backend) {
             .is_none()
     );
 }
+
+/// A link with `max_uses` admits exactly that many, also when used at once through two
+/// instances; an invitation is consumed by accepting it.
+pub async fn invite_links_admit_exactly_max_uses_and_invitations_are_consumed(db: &Backend) {
+    use socket_hub::rooms::Admission;
+    const USERS: usize = 10;
+    const MAX: u32 = 3;
+    let ada = user(db, "ada").await;
+    let room = public_room(db, &ada, "club").await;
+    let (_, hash) = socket_hub::auth::new_refresh_token();
+    db.store
+        .rooms
+        .create_link(room.id, ada.id, &hash, Some(MAX), None)
+        .await
+        .expect("link");
+    let other = db.another_instance().await;
+    let mut tasks = Vec::new();
+    for i in 0..USERS {
+        let guest = user(db, &format!("guest{i}")).await;
+        let store = if i % 2 == 0 {
+            db.store.clone()
+        } else {
+            other.clone()
+        };
+        let hash = hash.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .rooms
+                .join_by_link(&hash, guest.id)
+                .await
+                .expect("join by link")
+        }));
+    }
+    let mut joined = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Admission::Member { joined: true, .. } => joined += 1,
+            Admission::Unusable(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(joined, MAX as usize);
+    let links = db.store.rooms.links(room.id, 10).await.expect("links");
+    assert_eq!(links[0].uses, MAX);
+
+    let bob = user(db, "bob").await;
+    let invitation = db
+        .store
+        .rooms
+        .invite(room.id, bob.id, ada.id)
+        .await
+        .expect("invite");
+    assert_eq!(
+        db.store
+            .rooms
+            .accept(invitation.id, bob.id)
+            .await
+            .expect("accept"),
+        Admission::Member {
+            room_id: room.id,
+            joined: true
+        }
+    );
+    assert_eq!(
+        db.store
+            .rooms
+            .accept(invitation.id, bob.id)
+            .await
+            .expect("again"),
+        Admission::Unknown
+    );
+}
