@@ -4,10 +4,11 @@ use reqwest::{Method, RequestBuilder};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use socket_hub_protocol::rest::{
-    BanList, BanRequest, CreateInviteLink, CreateRoom, Credentials, Invitation, InvitationList,
-    InviteLink, InviteLinkList, InvitePreview, InviteUser, JoinRoom, KickRequest, MarkRead,
-    MemberList, MessagePage, MuteRequest, Problem, RefreshRequest, RoomList, RoomView, SendMessage,
-    Session, SetRole, TransferOwnership, UpdateRoom,
+    BanList, BanRequest, CreateInviteLink, CreateRoom, Credentials, DirectList, DirectView,
+    Invitation, InvitationList, InviteLink, InviteLinkList, InvitePreview, InviteUser, JoinRoom,
+    KickRequest, MarkRead, MemberList, MessagePage, MuteRequest, OpenDirect, Problem,
+    RefreshRequest, RoomList, RoomView, SendMessage, Session, SetRole, TransferOwnership,
+    UpdateRoom,
 };
 use socket_hub_protocol::{Message, Role, RoomId, Seq, User, UserId};
 
@@ -492,6 +493,34 @@ impl Client {
     pub async fn accept_invite(&self, token: &str) -> Result<RoomView, ClientError> {
         let path = format!("/invites/{token}/accept");
         self.call(Method::POST, &path, None::<&()>).await
+    }
+}
+
+/// Direct messages and blocking.
+impl Client {
+    /// Opens (or finds) the one-to-one conversation with `username`.
+    pub async fn open_direct(&self, username: &str) -> Result<DirectView, ClientError> {
+        let body = OpenDirect {
+            username: username.to_owned(),
+        };
+        self.call(Method::POST, "/dms", Some(&body)).await
+    }
+
+    /// The signed-in user's conversations.
+    pub async fn directs(&self) -> Result<DirectList, ClientError> {
+        self.call(Method::GET, "/dms", None::<&()>).await
+    }
+
+    /// Blocks a user.
+    pub async fn block(&self, user_id: UserId) -> Result<(), ClientError> {
+        let path = format!("/users/{user_id}/block");
+        self.call_empty(Method::POST, &path, None::<&()>).await
+    }
+
+    /// Lifts a block.
+    pub async fn unblock(&self, user_id: UserId) -> Result<(), ClientError> {
+        let path = format!("/users/{user_id}/block");
+        self.call_empty(Method::DELETE, &path, None::<&()>).await
     }
 }
 

@@ -32,6 +32,10 @@ pub struct Room {
     /// What the room is about; set by its owner or admins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
+    /// A one-to-one conversation (`POST /dms`): private, exactly two members, listed
+    /// by `GET /dms` rather than with rooms.
+    #[serde(default)]
+    pub is_direct: bool,
     /// Whether a private room can be joined with an access code (without one, only an
     /// invitation or invite link lets people in).
     #[serde(default)]

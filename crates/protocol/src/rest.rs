@@ -332,3 +332,29 @@ pub struct InvitePreview {
     pub is_private: bool,
     pub member_count: i64,
 }
+
+/// `POST /dms`: open (or find) the one-to-one conversation with a user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct OpenDirect {
+    pub username: String,
+}
+
+/// A one-to-one conversation: its room (with the caller's read marker) and the other
+/// person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct DirectView {
+    pub room: RoomView,
+    pub peer: User,
+}
+
+/// `GET /dms`: the caller's conversations, newest activity first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct DirectList {
+    pub dms: Vec<DirectView>,
+}

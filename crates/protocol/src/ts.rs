@@ -14,10 +14,11 @@ use ts_rs::{Config, TS};
 use crate::frames::{ClientFrame, CloseCode, ErrorCode, ServerFrame};
 use crate::model::{Member, Message, Role, Room, RoomEvent, User};
 use crate::rest::{
-    Ban, BanList, BanRequest, CreateInviteLink, CreateRoom, Credentials, Invitation,
-    InvitationList, InviteLink, InviteLinkList, InvitePreview, InviteUser, JoinRoom, KickRequest,
-    MarkRead, MemberList, MessagePage, MuteRequest, Problem, Readiness, RefreshRequest, RoomList,
-    RoomView, SendMessage, Session, SetRole, TransferOwnership, UpdateRoom,
+    Ban, BanList, BanRequest, CreateInviteLink, CreateRoom, Credentials, DirectList, DirectView,
+    Invitation, InvitationList, InviteLink, InviteLinkList, InvitePreview, InviteUser, JoinRoom,
+    KickRequest, MarkRead, MemberList, MessagePage, MuteRequest, OpenDirect, Problem, Readiness,
+    RefreshRequest, RoomList, RoomView, SendMessage, Session, SetRole, TransferOwnership,
+    UpdateRoom,
 };
 
 /// Where the web client keeps the generated files, relative to this crate's manifest.
@@ -90,6 +91,9 @@ pub fn render() -> Result<Vec<(String, String)>, ts_rs::ExportError> {
         InviteLink,
         InviteLinkList,
         InvitePreview,
+        OpenDirect,
+        DirectView,
+        DirectList,
     );
     files.push(("constants.ts".into(), constants()));
     names.sort();

@@ -23,6 +23,8 @@ use crate::{auth, rooms, users};
         rooms::invites::accept_invitation, rooms::invites::decline_invitation,
         rooms::invites::create_link, rooms::invites::list_links, rooms::invites::revoke_link,
         rooms::invites::preview_link, rooms::invites::accept_link,
+        rooms::direct::open_direct, rooms::direct::list_directs,
+        rooms::direct::block, rooms::direct::unblock,
     ),
     modifiers(&BearerAuth),
 )]

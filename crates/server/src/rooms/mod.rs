@@ -5,6 +5,7 @@
 //! whichever door it came in by.
 
 pub mod appender;
+pub mod direct;
 pub mod invites;
 mod message_store;
 pub mod moderation;
@@ -20,7 +21,9 @@ use socket_hub_protocol::{Message, RoomId, ServerFrame, User};
 pub use appender::AppendOptions;
 pub use message_store::{Appended, MessageStore, NewMessage};
 pub use routes::routes;
-pub use store::{Admission, RoomAccess, RoomChange, RoomSettings, RoomStore, Target, Unusable};
+pub use store::{
+    Admission, DirectOpened, RoomAccess, RoomChange, RoomSettings, RoomStore, Target, Unusable,
+};
 
 use crate::auth::Guard;
 use crate::broker::{Broker, Envelope};

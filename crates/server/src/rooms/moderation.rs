@@ -19,7 +19,7 @@ use socket_hub_protocol::rest::{
 use socket_hub_protocol::{Message, Role, RoomEvent, RoomId, ServerFrame, User, UserId};
 
 use super::policy::{Action, authorize};
-use super::store::{RoomChange, Target};
+use super::store::{FOREVER_MS, RoomChange, Target};
 use super::{Rooms, is_invisible, validate_access_code, validate_room_name, visible_room};
 use crate::auth::{Auth, AuthUser};
 use crate::broker::Envelope;
@@ -27,8 +27,6 @@ use crate::error::{Error, Result};
 use crate::http::{JsonBody, OptionalJson, PathParam};
 use crate::store::now_millis;
 
-/// "Until unmuted": a mute without a duration lasts until this (9999-12-31).
-const FOREVER_MS: i64 = 253_402_300_799_999;
 /// Longest timed mute or ban: ten years.
 const MAX_DURATION_SECS: u64 = 10 * 365 * 24 * 3600;
 /// Longest reason or topic, in characters.

@@ -90,6 +90,7 @@ where
         .route("/rooms/{id}/read", post(mark_read))
         .merge(super::moderation::routes())
         .merge(super::invites::routes())
+        .merge(super::direct::routes())
 }
 
 /// Create a room; the creator is its owner and first member.

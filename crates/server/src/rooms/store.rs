@@ -1,6 +1,6 @@
 //! Queries on `rooms` and `memberships`, one text for both backends.
 
-use socket_hub_protocol::rest::{Ban, Invitation, InviteLink, InvitePreview, RoomView};
+use socket_hub_protocol::rest::{Ban, DirectView, Invitation, InviteLink, InvitePreview, RoomView};
 use socket_hub_protocol::{Member, Message, Role, Room, RoomEvent, RoomId, Seq, User, UserId};
 
 use crate::store::{Backend, Db, StoreError, WriteTx, from_millis, now_millis};
@@ -14,11 +14,12 @@ pub struct RoomAccess {
 
 /// A room joined with the membership of the user bound as the query's user.
 #[derive(sqlx::FromRow)]
-struct RoomRow {
+pub(super) struct RoomRow {
     id: i64,
     name: String,
     topic: Option<String>,
     is_private: i64,
+    is_direct: i64,
     owner_id: i64,
     last_seq: i64,
     created_at: i64,
@@ -38,6 +39,7 @@ impl From<RoomRow> for RoomAccess {
                     name: row.name,
                     topic: row.topic,
                     is_private: row.is_private != 0,
+                    is_direct: row.is_direct != 0,
                     has_access_code: row.access_code_hash.is_some(),
                     owner_id: row.owner_id,
                     last_seq: row.last_seq,
@@ -78,6 +80,9 @@ impl From<MemberRow> for Member {
         }
     }
 }
+
+/// "Until lifted": a mute without an end lasts until this (9999-12-31, Unix ms).
+pub(crate) const FOREVER_MS: i64 = 253_402_300_799_999;
 
 /// Adds ($1 room, $2 user, $3 role, $4 now) as a member unless already one or banned.
 const INSERT_MEMBER: &str = "INSERT INTO memberships (room_id, user_id, role, joined_at)
@@ -134,6 +139,7 @@ impl RoomStore {
                 name: name.to_owned(),
                 topic: None,
                 is_private,
+                is_direct: false,
                 has_access_code: access_code_hash.is_some(),
                 owner_id,
                 last_seq: 0,
@@ -155,6 +161,7 @@ impl RoomStore {
     ) -> Result<Option<RoomAccess>, StoreError> {
         let row: Option<RoomRow> = sqlx::query_as(
             "SELECT r.id, r.name, r.topic, CASE WHEN r.is_private THEN 1 ELSE 0 END AS is_private,
+                    CASE WHEN r.kind = 'dm' THEN 1 ELSE 0 END AS is_direct,
                     r.owner_id, r.last_seq, r.created_at,
                     (SELECT COUNT(*) FROM memberships c WHERE c.room_id = r.id) AS member_count,
                     CASE WHEN m.user_id IS NULL THEN 0 ELSE 1 END AS is_member,
@@ -186,13 +193,14 @@ impl RoomStore {
         };
         let sql = format!(
             "SELECT r.id, r.name, r.topic, CASE WHEN r.is_private THEN 1 ELSE 0 END AS is_private,
+                    CASE WHEN r.kind = 'dm' THEN 1 ELSE 0 END AS is_direct,
                     r.owner_id, r.last_seq, r.created_at,
                     (SELECT COUNT(*) FROM memberships c WHERE c.room_id = r.id) AS member_count,
                     CASE WHEN m.user_id IS NULL THEN 0 ELSE 1 END AS is_member,
                     COALESCE(m.last_read_seq, 0) AS last_read_seq, m.role, r.access_code_hash
              FROM rooms r
              LEFT JOIN memberships m ON m.room_id = r.id AND m.user_id = $1
-             WHERE {visible} AND r.id > $2
+             WHERE {visible} AND r.kind = 'room' AND r.id > $2
              ORDER BY r.id LIMIT $3"
         );
         let rows: Vec<RoomRow> = sqlx::query_as(&sql)
@@ -757,6 +765,15 @@ pub enum Admission {
 }
 
 impl RoomStore {
+    /// Whether account `user_id` exists.
+    pub async fn user_exists(&self, user_id: UserId) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(self.db.reader())
+            .await?;
+        Ok(found.is_some())
+    }
+
     /// The account named `username` (any case).
     pub async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
         let row: Option<(i64, String)> =
@@ -1032,4 +1049,189 @@ async fn admit(
         },
         None => Admission::Banned,
     })
+}
+
+/// A DM's room row with the other person.
+#[derive(sqlx::FromRow)]
+struct DirectRow {
+    #[sqlx(flatten)]
+    room: RoomRow,
+    peer_id: i64,
+    peer_name: String,
+}
+
+/// What opening a DM did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirectOpened {
+    /// One of the two blocked the other.
+    Blocked,
+    /// The pair's conversation (`created` now or found), both of them members.
+    Room { room_id: RoomId, created: bool },
+}
+
+impl RoomStore {
+    /// Opens the one conversation of `me` and `peer`, or finds it (making both members
+    /// again if one had left). Refused while either blocks the other.
+    pub async fn open_direct(&self, me: &User, peer: &User) -> Result<DirectOpened, StoreError> {
+        let (low, high) = (me.id.min(peer.id), me.id.max(peer.id));
+        let mut tx = self.db.begin().await?;
+        if blocked_between(&mut tx, low, high).await? {
+            tx.rollback().await?;
+            return Ok(DirectOpened::Blocked);
+        }
+        let now = now_millis();
+        let existing: Option<i64> = sqlx::query_scalar(
+            "SELECT room_id FROM direct_rooms WHERE user_low = $1 AND user_high = $2",
+        )
+        .bind(low)
+        .bind(high)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (room_id, created) = match existing {
+            Some(room_id) => (room_id, false),
+            None => {
+                let name = format!("{} & {}", me.username, peer.username);
+                let room_id: i64 = sqlx::query_scalar(
+                    "INSERT INTO rooms (name, is_private, owner_id, created_at, kind)
+                     VALUES ($1, $2, $3, $4, 'dm') RETURNING id",
+                )
+                .bind(name)
+                .bind(true)
+                .bind(me.id)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO direct_rooms (user_low, user_high, room_id, created_at)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (user_low, user_high) DO NOTHING",
+                )
+                .bind(low)
+                .bind(high)
+                .bind(room_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted == 0 {
+                    // Opened at the same moment by the other side: use theirs.
+                    tx.rollback().await?;
+                    return Box::pin(self.open_direct(me, peer)).await;
+                }
+                (room_id, true)
+            }
+        };
+        for user_id in [low, high] {
+            sqlx::query(INSERT_MEMBER)
+                .bind(room_id)
+                .bind(user_id)
+                .bind(Role::Member.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(DirectOpened::Room { room_id, created })
+    }
+
+    /// `user_id`'s conversations, newest first (at most `limit`).
+    pub async fn directs(
+        &self,
+        user_id: UserId,
+        limit: u32,
+    ) -> Result<Vec<DirectView>, StoreError> {
+        let rows: Vec<DirectRow> = sqlx::query_as(
+            "SELECT r.id, r.name, r.topic, CASE WHEN r.is_private THEN 1 ELSE 0 END AS is_private,
+                    1 AS is_direct, r.owner_id, r.last_seq, r.created_at,
+                    (SELECT COUNT(*) FROM memberships c WHERE c.room_id = r.id) AS member_count,
+                    1 AS is_member, m.last_read_seq, m.role, r.access_code_hash,
+                    u.id AS peer_id, u.username AS peer_name
+             FROM direct_rooms d
+             JOIN rooms r ON r.id = d.room_id
+             JOIN memberships m ON m.room_id = d.room_id AND m.user_id = $1
+             JOIN users u ON u.id = CASE WHEN d.user_low = $1 THEN d.user_high ELSE d.user_low END
+             WHERE d.user_low = $1 OR d.user_high = $1
+             ORDER BY r.id DESC LIMIT $2",
+        )
+        .bind(user_id)
+        .bind(i64::from(limit))
+        .fetch_all(self.db.reader())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| DirectView {
+                room: RoomAccess::from(row.room).view,
+                peer: User {
+                    id: row.peer_id,
+                    username: row.peer_name,
+                },
+            })
+            .collect())
+    }
+
+    /// `user_id` blocks `blocked_id`: their conversation (if any) turns read-only.
+    pub async fn block(&self, user_id: UserId, blocked_id: UserId) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        sqlx::query(
+            "INSERT INTO blocks (user_id, blocked_id, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (user_id, blocked_id) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(blocked_id)
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await?;
+        mute_direct(&mut tx, user_id, blocked_id, Some(FOREVER_MS)).await?;
+        tx.commit().await
+    }
+
+    /// Lifts `user_id`'s block of `blocked_id`; their conversation can be written to
+    /// again unless the other blocks too. `false` when there was no block.
+    pub async fn unblock(&self, user_id: UserId, blocked_id: UserId) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let removed = sqlx::query("DELETE FROM blocks WHERE user_id = $1 AND blocked_id = $2")
+            .bind(user_id)
+            .bind(blocked_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        let (low, high) = (user_id.min(blocked_id), user_id.max(blocked_id));
+        if removed && !blocked_between(&mut tx, low, high).await? {
+            mute_direct(&mut tx, user_id, blocked_id, None).await?;
+        }
+        tx.commit().await?;
+        Ok(removed)
+    }
+}
+
+/// Whether either of the two blocks the other.
+async fn blocked_between(tx: &mut WriteTx, a: UserId, b: UserId) -> Result<bool, StoreError> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM blocks WHERE (user_id = $1 AND blocked_id = $2)
+                                 OR (user_id = $2 AND blocked_id = $1)",
+    )
+    .bind(a)
+    .bind(b)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(found.is_some())
+}
+
+/// Mutes (or unmutes) both members of the conversation of `a` and `b`, if they have one.
+async fn mute_direct(
+    tx: &mut WriteTx,
+    a: UserId,
+    b: UserId,
+    until: Option<i64>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE memberships SET muted_until = $3
+         WHERE room_id = (SELECT room_id FROM direct_rooms WHERE user_low = $1 AND user_high = $2)",
+    )
+    .bind(a.min(b))
+    .bind(a.max(b))
+    .bind(until)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

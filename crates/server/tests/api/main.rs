@@ -6,6 +6,7 @@ mod auth;
 mod browser;
 mod brute_force;
 mod chat;
+mod direct;
 mod files;
 mod helpers;
 mod hygiene;

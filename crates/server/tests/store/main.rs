@@ -50,6 +50,7 @@ for_each_backend!(
     room_events_take_gap_free_seqs_between_messages,
     roles_bans_and_mutes_are_enforced_by_the_store,
     invite_links_admit_exactly_max_uses_and_invitations_are_consumed,
+    direct_rooms_are_one_per_pair_and_blocks_make_them_read_only,
 );
 
 mod postgres_only {

@@ -1114,3 +1114,73 @@ pub async fn invite_links_admit_exactly_max_uses_and_invitations_are_consumed(db
         Admission::Unknown
     );
 }
+
+/// One conversation per pair, also when both open it at once through two instances;
+/// blocks mute both members and lifting the last block unmutes them.
+pub async fn direct_rooms_are_one_per_pair_and_blocks_make_them_read_only(db: &Backend) {
+    use socket_hub::rooms::DirectOpened;
+    let ada = user(db, "ada").await;
+    let bob = user(db, "bob").await;
+    let other = db.another_instance().await;
+    let (first, second) = tokio::join!(
+        db.store.rooms.open_direct(&ada, &bob),
+        other.rooms.open_direct(&bob, &ada)
+    );
+    let room_of = |opened: DirectOpened| match opened {
+        DirectOpened::Room { room_id, .. } => room_id,
+        DirectOpened::Blocked => panic!("not blocked"),
+    };
+    let room_id = room_of(first.expect("open"));
+    assert_eq!(room_of(second.expect("open")), room_id);
+    let listed = db.store.rooms.directs(ada.id, 10).await.expect("dms");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].peer, bob);
+    assert!(listed[0].room.room.is_direct);
+    assert!(
+        db.store
+            .rooms
+            .list(ada.id, true, 0, 10)
+            .await
+            .expect("rooms")
+            .is_empty(),
+        "DMs are not listed with rooms"
+    );
+
+    db.store.rooms.block(bob.id, ada.id).await.expect("block");
+    db.store
+        .rooms
+        .block(ada.id, bob.id)
+        .await
+        .expect("block back");
+    assert_eq!(
+        db.store.rooms.open_direct(&ada, &bob).await.expect("open"),
+        DirectOpened::Blocked
+    );
+    assert_eq!(
+        append(db, room_id, &ada, None, "hi").await,
+        Appended::NotMember
+    );
+    assert!(
+        db.store
+            .rooms
+            .unblock(bob.id, ada.id)
+            .await
+            .expect("unblock")
+    );
+    assert_eq!(
+        append(db, room_id, &ada, None, "hi").await,
+        Appended::NotMember,
+        "ada's own block still stands"
+    );
+    assert!(
+        db.store
+            .rooms
+            .unblock(ada.id, bob.id)
+            .await
+            .expect("unblock")
+    );
+    assert!(matches!(
+        append(db, room_id, &ada, None, "hi").await,
+        Appended::Stored(_)
+    ));
+}

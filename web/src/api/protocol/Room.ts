@@ -10,6 +10,11 @@ export type Room = { id: number, name: string, is_private: boolean, owner_id: nu
  */
 topic?: string | null, 
 /**
+ * A one-to-one conversation (`POST /dms`): private, exactly two members, listed
+ * by `GET /dms` rather than with rooms.
+ */
+is_direct: boolean, 
+/**
  * Whether a private room can be joined with an access code (without one, only an
  * invitation or invite link lets people in).
  */
