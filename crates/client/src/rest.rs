@@ -6,9 +6,9 @@ use serde::de::DeserializeOwned;
 use socket_hub_protocol::rest::{
     BanList, BanRequest, CreateInviteLink, CreateRoom, Credentials, DirectList, DirectView,
     Invitation, InvitationList, InviteLink, InviteLinkList, InvitePreview, InviteUser, JoinRoom,
-    KickRequest, MarkRead, MemberList, MessagePage, MuteRequest, OpenDirect, Problem,
-    RefreshRequest, RoomList, RoomView, SendMessage, Session, SetRole, TransferOwnership,
-    UpdateRoom,
+    KickRequest, MarkNotificationsRead, MarkRead, MemberList, MessagePage, MuteRequest,
+    NotificationList, OpenDirect, Problem, RefreshRequest, RoomList, RoomView, SendMessage,
+    Session, SetRole, TransferOwnership, UnreadCount, UpdateRoom,
 };
 use socket_hub_protocol::{Message, Role, RoomId, Seq, User, UserId};
 
@@ -521,6 +521,36 @@ impl Client {
     pub async fn unblock(&self, user_id: UserId) -> Result<(), ClientError> {
         let path = format!("/users/{user_id}/block");
         self.call_empty(Method::DELETE, &path, None::<&()>).await
+    }
+}
+
+/// Notifications.
+impl Client {
+    /// A page of notifications with ids above `after`, oldest first, and the unread count.
+    pub async fn notifications(
+        &self,
+        after: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<NotificationList, ClientError> {
+        self.call(
+            Method::GET,
+            &page_path("/notifications", after, limit),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// How many notifications are unread.
+    pub async fn unread_notifications(&self) -> Result<UnreadCount, ClientError> {
+        self.call(Method::GET, "/notifications/unread", None::<&()>)
+            .await
+    }
+
+    /// Marks every notification up to `up_to` read.
+    pub async fn mark_notifications_read(&self, up_to: i64) -> Result<(), ClientError> {
+        let body = MarkNotificationsRead { up_to };
+        self.call_empty(Method::POST, "/notifications/read", Some(&body))
+            .await
     }
 }
 

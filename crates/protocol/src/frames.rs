@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Message, RoomId, Seq, User};
+use crate::model::{Message, Notification, RoomId, Seq, User};
 
 /// A frame sent by a client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +96,9 @@ pub enum ServerFrame {
     /// The room and its history are gone (deleted by its owner); `room_left` follows.
     /// Not part of the seq stream: a client resuming the room gets `not_found`.
     RoomDeleted { room_id: RoomId, by: User },
+    /// An entry of your notification stream: live to every connection of yours, and
+    /// your unread ones again after each `ready`. Deduplicate by `notification.id`.
+    Notification { notification: Notification },
 }
 
 /// Machine-readable reasons in `error` frames and REST problem responses.

@@ -169,3 +169,44 @@ pub struct Message {
     pub event: Option<RoomEvent>,
     pub created_at: DateTime<Utc>,
 }
+
+/// Why a user is notified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    /// Invited to a room (`GET /invitations`).
+    Invited,
+    /// Named as `@username` in a message of a room you belong to.
+    Mentioned,
+    /// Someone opened a direct conversation with you.
+    DirectMessage,
+    /// Removed from a room.
+    Kicked,
+    /// Banned from a room.
+    Banned,
+    /// A room you belonged to was deleted.
+    RoomDeleted,
+}
+
+/// One entry of a user's persisted notification stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct Notification {
+    /// Increasing per server: the cursor of `GET /notifications?after=` and of
+    /// `POST /notifications/read`.
+    pub id: i64,
+    pub kind: NotificationKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_id: Option<RoomId>,
+    /// Who caused it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<User>,
+    /// A short text: the room's name, or the message that mentioned you.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub read: bool,
+    pub created_at: DateTime<Utc>,
+}

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::frames::ErrorCode;
 use chrono::{DateTime, Utc};
 
-use crate::model::{Message, Role, Room, RoomId, Seq, User, UserId};
+use crate::model::{Message, Notification, Role, Room, RoomId, Seq, User, UserId};
 
 /// `POST /auth/register` and `POST /auth/login`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -357,4 +357,33 @@ pub struct DirectView {
 #[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
 pub struct DirectList {
     pub dms: Vec<DirectView>,
+}
+
+/// `GET /notifications`: a page of the caller's notifications, oldest first, and how
+/// many are unread in all.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct NotificationList {
+    pub notifications: Vec<Notification>,
+    pub unread: i64,
+    /// Pass as `after` to get the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<i64>,
+}
+
+/// `POST /notifications/read`: marks every notification up to this id as read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct MarkNotificationsRead {
+    pub up_to: i64,
+}
+
+/// `GET /notifications/unread`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct UnreadCount {
+    pub unread: i64,
 }

@@ -12,13 +12,13 @@
 use ts_rs::{Config, TS};
 
 use crate::frames::{ClientFrame, CloseCode, ErrorCode, ServerFrame};
-use crate::model::{Member, Message, Role, Room, RoomEvent, User};
+use crate::model::{Member, Message, Notification, NotificationKind, Role, Room, RoomEvent, User};
 use crate::rest::{
     Ban, BanList, BanRequest, CreateInviteLink, CreateRoom, Credentials, DirectList, DirectView,
     Invitation, InvitationList, InviteLink, InviteLinkList, InvitePreview, InviteUser, JoinRoom,
-    KickRequest, MarkRead, MemberList, MessagePage, MuteRequest, OpenDirect, Problem, Readiness,
-    RefreshRequest, RoomList, RoomView, SendMessage, Session, SetRole, TransferOwnership,
-    UpdateRoom,
+    KickRequest, MarkNotificationsRead, MarkRead, MemberList, MessagePage, MuteRequest,
+    NotificationList, OpenDirect, Problem, Readiness, RefreshRequest, RoomList, RoomView,
+    SendMessage, Session, SetRole, TransferOwnership, UnreadCount, UpdateRoom,
 };
 
 /// Where the web client keeps the generated files, relative to this crate's manifest.
@@ -94,6 +94,11 @@ pub fn render() -> Result<Vec<(String, String)>, ts_rs::ExportError> {
         OpenDirect,
         DirectView,
         DirectList,
+        NotificationKind,
+        Notification,
+        NotificationList,
+        MarkNotificationsRead,
+        UnreadCount,
     );
     files.push(("constants.ts".into(), constants()));
     names.sort();

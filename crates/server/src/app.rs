@@ -24,11 +24,12 @@ use crate::broker::{Broker, BrokerError};
 use crate::client_addr::{self, TrustedProxies};
 use crate::config::{Config, ConfigError};
 use crate::gateway::{Gateway, Hub};
+use crate::notifications::Notifier;
 use crate::quota::Quotas;
 use crate::rooms::{AppendOptions, Rooms};
 use crate::state::{AppState, Store};
 use crate::store::{DbOptions, StoreError};
-use crate::{auth, gateway, ops, rooms, telemetry, users, web};
+use crate::{auth, gateway, notifications, ops, rooms, telemetry, users, web};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -138,12 +139,17 @@ impl App {
             guard: guard.clone(),
             revocations: revocations.clone(),
         };
+        let notifier = Notifier {
+            store: store.notifications.clone(),
+            broker: broker.clone(),
+        };
         let rooms = Rooms {
             store: store.rooms.clone(),
             messages: store.messages.clone(),
             broker: broker.clone(),
             max_content_chars: config.max_content_chars,
             guard,
+            notifier: notifier.clone(),
         };
         let gateway = Gateway::new(hub, auth.clone(), rooms.clone(), config.clone());
         tokio::spawn(revocations.sync(
@@ -152,6 +158,7 @@ impl App {
             gateway.shutdown.clone(),
         ));
         tokio::spawn(gateway::close_revoked_sessions(gateway.clone()));
+        tokio::spawn(gateway::deliver_user_frames(gateway.clone()));
         let state = AppState {
             config,
             store,
@@ -159,6 +166,7 @@ impl App {
             metrics: telemetry::metrics_handle(),
             auth,
             rooms,
+            notifier,
             gateway,
         };
         let router = router(state.clone());
@@ -271,7 +279,8 @@ fn router(state: AppState) -> Router {
                 )),
             )
             .merge(users::routes::<AppState>())
-            .merge(rooms::routes::<AppState>());
+            .merge(rooms::routes::<AppState>())
+            .merge(notifications::routes::<AppState>());
         http = http.nest("/api/v1", api).merge(web::routes());
     }
     let http = http

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{auth, rooms, users};
+use crate::{auth, notifications, rooms, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,6 +25,7 @@ use crate::{auth, rooms, users};
         rooms::invites::preview_link, rooms::invites::accept_link,
         rooms::direct::open_direct, rooms::direct::list_directs,
         rooms::direct::block, rooms::direct::unblock,
+        notifications::list, notifications::unread, notifications::mark_read,
     ),
     modifiers(&BearerAuth),
 )]

@@ -12,6 +12,7 @@ use crate::auth::{Auth, TokenStore, UserStore};
 use crate::broker::Broker;
 use crate::config::Config;
 use crate::gateway::Gateway;
+use crate::notifications::{NotificationStore, Notifier};
 use crate::rooms::{AppendOptions, MessageStore, RoomStore, Rooms};
 use crate::store::{Backend, Db, DbOptions, StoreError};
 
@@ -23,6 +24,7 @@ pub struct Store {
     pub tokens: TokenStore,
     pub rooms: RoomStore,
     pub messages: MessageStore,
+    pub notifications: NotificationStore,
     db: Db,
 }
 
@@ -39,6 +41,7 @@ impl Store {
             tokens: TokenStore::new(db.clone()),
             rooms: RoomStore::new(db.clone()),
             messages: MessageStore::new(db.clone()),
+            notifications: NotificationStore::new(db.clone()),
             db,
         }
     }
@@ -81,6 +84,7 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     pub auth: Auth,
     pub rooms: Rooms,
+    pub notifier: Notifier,
     /// Its shutdown token and connection tracker are the process's too.
     pub gateway: Gateway,
 }

@@ -135,6 +135,12 @@ pub trait Broker: Send + Sync + 'static {
     fn publish_revocation(&self, session: &str);
     /// Revoked sessions as any process publishes them, from now on.
     fn revocations(&self) -> broadcast::Receiver<Arc<str>>;
+    /// Hands `frame` to every process, this one included, for the live connections of
+    /// `user_id` (notifications). Never waits; what cannot be carried is found in the
+    /// store on the user's next connect.
+    fn publish_to_user(&self, user_id: UserId, frame: Utf8Bytes);
+    /// Frames for users as any process publishes them, from now on.
+    fn user_frames(&self) -> broadcast::Receiver<UserFrame>;
     /// Short name for readiness and logs.
     fn backend(&self) -> &'static str;
     /// Whether fan-out currently works (readiness).
@@ -171,6 +177,9 @@ pub(crate) struct Subscriber {
     tx: mpsc::Sender<Received>,
     lagged: Arc<AtomicBool>,
 }
+
+/// A frame for every live connection of one user.
+pub type UserFrame = (UserId, Utf8Bytes);
 
 /// Revocations buffered for a slow listener before it lags (and rescans instead).
 pub(crate) const REVOCATION_CAPACITY: usize = 1024;

@@ -260,9 +260,29 @@ fn start(gateway: Gateway, user: User, exp: i64) -> (Arc<Shared>, Queue) {
         expires_at: AtomicI64::new(exp),
         expiry_changed: Notify::new(),
     });
+    let user_id = user.id;
     shared.reply(&ServerFrame::Ready { user });
+    send_unread_notifications(&shared, user_id);
     tracing::debug!(session = id, "connection ready");
     (shared, queue)
+}
+
+/// Queues the user's unread notifications after `ready`, read in a task of its own so
+/// the connection never waits on the store for them.
+fn send_unread_notifications(shared: &Arc<Shared>, user_id: socket_hub_protocol::UserId) {
+    let notifier = shared.gateway.rooms.notifier.clone();
+    let session = shared.session.clone();
+    tokio::spawn(async move {
+        match notifier.backlog(user_id).await {
+            Ok(unread) => {
+                for notification in unread {
+                    let frame = encode(&ServerFrame::Notification { notification });
+                    session.push(Outbound::Frame(frame));
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot read unread notifications"),
+        }
+    });
 }
 
 /// Runs the reader and the writer to the end, then closes. An async block for the

@@ -9,14 +9,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use socket_hub_protocol::UserId;
 use socket_hub_protocol::rest::{DirectList, DirectView, OpenDirect, Problem};
+use socket_hub_protocol::{NotificationKind, UserId};
 
 use super::Rooms;
 use super::store::DirectOpened;
 use crate::auth::{Auth, AuthUser};
 use crate::error::{Error, Result};
 use crate::http::{JsonBody, PathParam, created};
+use crate::notifications::NewNotification;
 
 /// Most conversations listed at once.
 const MAX_LISTED: u32 = 500;
@@ -73,6 +74,20 @@ pub async fn open_direct(
         .await?
         .ok_or(Error::NotFound("room"))?
         .view;
+    if new {
+        rooms
+            .notifier
+            .notify(
+                vec![peer.id],
+                NewNotification {
+                    kind: NotificationKind::DirectMessage,
+                    room_id: Some(room_id),
+                    from: Some(user),
+                    message: None,
+                },
+            )
+            .await;
+    }
     let view = DirectView { room, peer };
     Ok(if new {
         created(view)

@@ -12,7 +12,7 @@ use socket_hub_protocol::rest::{
     CreateInviteLink, Invitation, InvitationList, InviteLink, InviteLinkList, InvitePreview,
     InviteUser, Problem, RoomView,
 };
-use socket_hub_protocol::{RoomId, User};
+use socket_hub_protocol::{NotificationKind, RoomId, User};
 
 use super::policy::{Action, authorize};
 use super::store::{Admission, Unusable};
@@ -20,6 +20,7 @@ use super::{Rooms, visible_room};
 use crate::auth::{Auth, AuthUser, hash_refresh_token, new_refresh_token};
 use crate::error::{Error, Result};
 use crate::http::{JsonBody, OptionalJson, PathParam, created};
+use crate::notifications::NewNotification;
 use crate::store::now_millis;
 
 /// Most invitations or links listed at once.
@@ -108,6 +109,18 @@ pub async fn invite(
         return Err(Error::Forbidden("that user is banned from this room"));
     }
     let invitation = rooms.store.invite(room_id, invitee.id, user.id).await?;
+    rooms
+        .notifier
+        .notify(
+            vec![invitee.id],
+            NewNotification {
+                kind: NotificationKind::Invited,
+                room_id: Some(room_id),
+                from: Some(user),
+                message: Some(invitation.room_name.clone()),
+            },
+        )
+        .await;
     Ok(created(invitation))
 }
 

@@ -16,7 +16,9 @@ use socket_hub_protocol::rest::{
     BanList, BanRequest, KickRequest, MuteRequest, Problem, RoomView, SetRole, TransferOwnership,
     UpdateRoom,
 };
-use socket_hub_protocol::{Message, Role, RoomEvent, RoomId, ServerFrame, User, UserId};
+use socket_hub_protocol::{
+    Message, NotificationKind, Role, RoomEvent, RoomId, ServerFrame, User, UserId,
+};
 
 use super::policy::{Action, authorize};
 use super::store::{FOREVER_MS, RoomChange, Target};
@@ -25,6 +27,7 @@ use crate::auth::{Auth, AuthUser};
 use crate::broker::Envelope;
 use crate::error::{Error, Result};
 use crate::http::{JsonBody, OptionalJson, PathParam};
+use crate::notifications::NewNotification;
 use crate::store::now_millis;
 
 /// Longest timed mute or ban: ten years.
@@ -133,6 +136,29 @@ fn until(duration_secs: Option<u64>) -> Result<Option<i64>> {
             "duration_secs must be 1-{MAX_DURATION_SECS}"
         ))),
     }
+}
+
+/// Notifies `users` that `actor` did `kind` to them in the room called `room_name`.
+async fn notify(
+    rooms: &Rooms,
+    kind: NotificationKind,
+    users: Vec<UserId>,
+    room_id: RoomId,
+    actor: &User,
+    room_name: String,
+) {
+    rooms
+        .notifier
+        .notify(
+            users,
+            NewNotification {
+                kind,
+                room_id: Some(room_id),
+                from: Some(actor.clone()),
+                message: Some(room_name),
+            },
+        )
+        .await;
 }
 
 fn with_reason(summary: String, reason: Option<&str>) -> String {
@@ -248,8 +274,20 @@ pub async fn delete_room(
     PathParam(room_id): PathParam<RoomId>,
 ) -> Result<Response> {
     let (mut change, _) = authorized(&rooms, &user, room_id, Action::DeleteRoom, None).await?;
+    let mut members = change.member_ids().await?;
+    members.retain(|id| *id != user.id);
+    let name = change.settings.name.clone();
     change.delete().await?;
     change.commit().await?;
+    notify(
+        &rooms,
+        NotificationKind::RoomDeleted,
+        members,
+        room_id,
+        &user,
+        name,
+    )
+    .await;
     let frame = ServerFrame::RoomDeleted {
         room_id,
         by: user.clone(),
@@ -290,9 +328,19 @@ pub async fn kick(
         user: target.clone(),
         reason,
     };
+    let name = change.settings.name.clone();
     let message = change.append_event(&user, &content, event).await?;
     finish(&rooms, change, std::slice::from_ref(&message)).await?;
     rooms.broker.publish(Envelope::evict(room_id, target.id));
+    notify(
+        &rooms,
+        NotificationKind::Kicked,
+        vec![target.id],
+        room_id,
+        &user,
+        name,
+    )
+    .await;
     Ok(Json(message))
 }
 
@@ -332,9 +380,19 @@ pub async fn ban(
         reason,
         until: until.map(crate::store::from_millis),
     };
+    let name = change.settings.name.clone();
     let message = change.append_event(&user, &content, event).await?;
     finish(&rooms, change, std::slice::from_ref(&message)).await?;
     rooms.broker.publish(Envelope::evict(room_id, target.id));
+    notify(
+        &rooms,
+        NotificationKind::Banned,
+        vec![target.id],
+        room_id,
+        &user,
+        name,
+    )
+    .await;
     Ok(Json(message))
 }
 

@@ -590,6 +590,16 @@ impl RoomChange {
         Ok(())
     }
 
+    /// Every member's id.
+    pub async fn member_ids(&mut self) -> Result<Vec<UserId>, StoreError> {
+        let room_id = self.room_id;
+        let ids = sqlx::query_scalar("SELECT user_id FROM memberships WHERE room_id = $1")
+            .bind(room_id)
+            .fetch_all(&mut **self.tx()?)
+            .await?;
+        Ok(ids)
+    }
+
     /// Deletes the room with its history, memberships and bans.
     pub async fn delete(&mut self) -> Result<(), StoreError> {
         let room_id = self.room_id;
@@ -765,6 +775,29 @@ pub enum Admission {
 }
 
 impl RoomStore {
+    /// The members of `room_id` among the users with these (lower-cased) names.
+    pub async fn members_named(
+        &self,
+        room_id: RoomId,
+        names: &[String],
+    ) -> Result<Vec<UserId>, StoreError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..names.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT u.id FROM users u
+             JOIN memberships m ON m.user_id = u.id AND m.room_id = $1
+             WHERE u.username_key IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query_scalar::<_, i64>(&sql).bind(room_id);
+        for name in names {
+            query = query.bind(name.as_str());
+        }
+        Ok(query.fetch_all(self.db.reader()).await?)
+    }
+
     /// Whether account `user_id` exists.
     pub async fn user_exists(&self, user_id: UserId) -> Result<bool, StoreError> {
         let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = $1")

@@ -15,6 +15,7 @@ mod lifecycle;
 mod limits;
 mod metrics;
 mod moderation;
+mod notifications;
 mod origin;
 mod pagination;
 mod quotas;

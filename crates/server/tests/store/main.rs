@@ -51,6 +51,7 @@ for_each_backend!(
     roles_bans_and_mutes_are_enforced_by_the_store,
     invite_links_admit_exactly_max_uses_and_invitations_are_consumed,
     direct_rooms_are_one_per_pair_and_blocks_make_them_read_only,
+    notifications_are_per_user_with_unread_counts,
 );
 
 mod postgres_only {

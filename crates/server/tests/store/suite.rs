@@ -1184,3 +1184,48 @@ pub async fn direct_rooms_are_one_per_pair_and_blocks_make_them_read_only(db: &B
         Appended::Stored(_)
     ));
 }
+
+/// Each user's stream: oldest first after a cursor, unread counted, marked read up to an
+/// id, and never another user's.
+pub async fn notifications_are_per_user_with_unread_counts(db: &Backend) {
+    use socket_hub::notifications::NewNotification;
+    use socket_hub_protocol::NotificationKind;
+    let ada = user(db, "ada").await;
+    let bob = user(db, "bob").await;
+    let store = &db.store.notifications;
+    let new = |kind| NewNotification {
+        kind,
+        room_id: Some(7),
+        from: Some(ada.clone()),
+        message: Some("hello".into()),
+    };
+    let first = store
+        .create(&[bob.id, ada.id], &new(NotificationKind::Invited))
+        .await
+        .expect("create");
+    assert_eq!(first.len(), 2);
+    store
+        .create(&[bob.id], &new(NotificationKind::Mentioned))
+        .await
+        .expect("create");
+    let listed = store.list(bob.id, 0, 10, false).await.expect("list");
+    let kinds: Vec<_> = listed.iter().map(|n| n.kind).collect();
+    assert_eq!(
+        kinds,
+        [NotificationKind::Invited, NotificationKind::Mentioned]
+    );
+    assert_eq!(listed[0].from.as_ref(), Some(&ada));
+    assert_eq!(listed[0].room_id, Some(7));
+    assert_eq!(store.unread(bob.id).await.expect("unread"), 2);
+    assert_eq!(store.unread(ada.id).await.expect("unread"), 1);
+    store.mark_read(bob.id, listed[0].id).await.expect("read");
+    assert_eq!(store.unread(bob.id).await.expect("unread"), 1);
+    let unread = store.list(bob.id, 0, 10, true).await.expect("unread");
+    assert_eq!(unread.len(), 1);
+    assert_eq!(unread[0].kind, NotificationKind::Mentioned);
+    let after = store
+        .list(bob.id, listed[0].id, 10, false)
+        .await
+        .expect("after");
+    assert_eq!(after.len(), 1);
+}
