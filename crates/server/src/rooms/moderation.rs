@@ -328,20 +328,30 @@ pub async fn kick(
         user: target.clone(),
         reason,
     };
-    let name = change.settings.name.clone();
-    let message = change.append_event(&user, &content, event).await?;
-    finish(&rooms, change, std::slice::from_ref(&message)).await?;
-    rooms.broker.publish(Envelope::evict(room_id, target.id));
-    notify(
-        &rooms,
-        NotificationKind::Kicked,
-        vec![target.id],
-        room_id,
-        &user,
-        name,
-    )
-    .await;
+    let message = remove(&rooms, change, &user, &target, &content, event).await?;
     Ok(Json(message))
+}
+
+/// Ends a kick or ban: appends its event, commits, evicts the target's live connections
+/// from the room and notifies them.
+async fn remove(
+    rooms: &Rooms,
+    mut change: RoomChange,
+    actor: &User,
+    target: &User,
+    content: &str,
+    event: RoomEvent,
+) -> Result<Message> {
+    let kind = match event {
+        RoomEvent::Banned { .. } => NotificationKind::Banned,
+        _ => NotificationKind::Kicked,
+    };
+    let (room_id, name) = (change.room_id(), change.settings.name.clone());
+    let message = change.append_event(actor, content, event).await?;
+    finish(rooms, change, std::slice::from_ref(&message)).await?;
+    rooms.broker.publish(Envelope::evict(room_id, target.id));
+    notify(rooms, kind, vec![target.id], room_id, actor, name).await;
+    Ok(message)
 }
 
 /// Ban a user (a member, who is removed, or anyone else): they cannot join again, by
@@ -380,19 +390,7 @@ pub async fn ban(
         reason,
         until: until.map(crate::store::from_millis),
     };
-    let name = change.settings.name.clone();
-    let message = change.append_event(&user, &content, event).await?;
-    finish(&rooms, change, std::slice::from_ref(&message)).await?;
-    rooms.broker.publish(Envelope::evict(room_id, target.id));
-    notify(
-        &rooms,
-        NotificationKind::Banned,
-        vec![target.id],
-        room_id,
-        &user,
-        name,
-    )
-    .await;
+    let message = remove(&rooms, change, &user, &target, &content, event).await?;
     Ok(Json(message))
 }
 

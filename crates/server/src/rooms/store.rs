@@ -449,6 +449,11 @@ pub struct RoomChange {
 }
 
 impl RoomChange {
+    /// The room being changed.
+    pub fn room_id(&self) -> RoomId {
+        self.room_id
+    }
+
     fn tx(&mut self) -> Result<&mut WriteTx, StoreError> {
         self.tx
             .as_mut()

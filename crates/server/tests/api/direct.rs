@@ -1,19 +1,11 @@
 //! Direct messages over real sockets: one private room of exactly two, listed apart,
 //! with the usual history, seq and read markers; and blocking.
 
-use socket_hub_client::ClientError;
 use socket_hub_protocol::{ClientFrame, ErrorCode};
 
-use crate::helpers::{join, next_chat, next_error, send, spawn_app};
-
-fn refused<T: std::fmt::Debug>(result: Result<T, ClientError>) -> (Option<u16>, Option<ErrorCode>) {
-    let err = result.expect_err("the call must be refused");
-    (err.status(), err.code())
-}
-
-const FORBIDDEN: (Option<u16>, Option<ErrorCode>) = (Some(403), Some(ErrorCode::Forbidden));
-const NOT_FOUND: (Option<u16>, Option<ErrorCode>) = (Some(404), Some(ErrorCode::NotFound));
-const INVALID: (Option<u16>, Option<ErrorCode>) = (Some(422), Some(ErrorCode::InvalidInput));
+use crate::helpers::{
+    FORBIDDEN, INVALID, NOT_FOUND, join, next_chat, next_error, refused, send, spawn_app,
+};
 
 #[tokio::test]
 async fn a_dm_is_one_private_room_of_two_listed_apart() {

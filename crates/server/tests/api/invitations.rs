@@ -1,21 +1,7 @@
 //! Invitations by name and invite links over REST: joining private rooms without the
 //! code, and every refusal (roles, bans, used-up, expired and revoked links).
 
-use socket_hub_client::ClientError;
-use socket_hub_protocol::ErrorCode;
-
-use crate::helpers::spawn_app;
-
-fn refused<T: std::fmt::Debug>(result: Result<T, ClientError>) -> (Option<u16>, Option<ErrorCode>) {
-    let err = result.expect_err("the call must be refused");
-    (err.status(), err.code())
-}
-
-const FORBIDDEN: (Option<u16>, Option<ErrorCode>) = (Some(403), Some(ErrorCode::Forbidden));
-const NOT_FOUND: (Option<u16>, Option<ErrorCode>) = (Some(404), Some(ErrorCode::NotFound));
-const GONE: (Option<u16>, Option<ErrorCode>) = (Some(410), Some(ErrorCode::Gone));
-const INVALID: (Option<u16>, Option<ErrorCode>) = (Some(422), Some(ErrorCode::InvalidInput));
-const CONFLICT: (Option<u16>, Option<ErrorCode>) = (Some(409), Some(ErrorCode::Conflict));
+use crate::helpers::{CONFLICT, FORBIDDEN, GONE, INVALID, NOT_FOUND, refused, spawn_app};
 
 #[tokio::test]
 async fn an_invited_user_joins_a_private_room_without_the_code_or_declines() {

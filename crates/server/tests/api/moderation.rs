@@ -1,11 +1,13 @@
 //! Roles and moderation over real sockets: every action one REST call, every change a
 //! room event members see live and a resuming client replays, and the refusals.
 
-use socket_hub_client::{Client, ClientError, Connection};
+use socket_hub_client::{Client, Connection};
 use socket_hub_protocol::rest::{Session, UpdateRoom};
 use socket_hub_protocol::{ClientFrame, ErrorCode, Message, Role, Room, RoomEvent, ServerFrame};
 
-use crate::helpers::{TestApp, WAIT, join, next_error, send, spawn_app};
+use crate::helpers::{
+    FORBIDDEN, INVALID, NOT_FOUND, TestApp, WAIT, join, next_error, refused, send, spawn_app,
+};
 
 /// Alice owns a public room "general" that Bob and Carol joined.
 struct Trio {
@@ -39,16 +41,6 @@ async fn trio(app: &TestApp) -> Trio {
         room,
     }
 }
-
-/// The status and problem code of a call that must fail.
-fn refused<T: std::fmt::Debug>(result: Result<T, ClientError>) -> (Option<u16>, Option<ErrorCode>) {
-    let err = result.expect_err("the call must be refused");
-    (err.status(), err.code())
-}
-
-const FORBIDDEN: (Option<u16>, Option<ErrorCode>) = (Some(403), Some(ErrorCode::Forbidden));
-const NOT_FOUND: (Option<u16>, Option<ErrorCode>) = (Some(404), Some(ErrorCode::NotFound));
-const INVALID: (Option<u16>, Option<ErrorCode>) = (Some(422), Some(ErrorCode::InvalidInput));
 
 /// The next room event frame on `ws` (any kind), skipping presence and the like.
 async fn next_event(ws: &mut Connection) -> ServerFrame {
