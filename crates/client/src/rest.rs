@@ -7,8 +7,9 @@ use socket_hub_protocol::rest::{
     BanList, BanRequest, CreateInviteLink, CreateRoom, Credentials, DirectList, DirectView,
     Invitation, InvitationList, InviteLink, InviteLinkList, InvitePreview, InviteUser, JoinRoom,
     KickRequest, MarkNotificationsRead, MarkRead, MemberList, MessagePage, MuteRequest,
-    NotificationList, OpenDirect, Problem, RefreshRequest, RoomList, RoomView, SendMessage,
-    Session, SetRole, TransferOwnership, UnreadCount, UpdateRoom,
+    NotificationList, OpenDirect, Problem, Profile, RefreshRequest, RoomList, RoomView,
+    SendMessage, Session, SetRole, TransferOwnership, UnreadCount, UpdateProfile, UpdateRoom,
+    UserPage,
 };
 use socket_hub_protocol::{Message, Role, RoomId, Seq, User, UserId};
 
@@ -552,6 +553,50 @@ impl Client {
         self.call_empty(Method::POST, "/notifications/read", Some(&body))
             .await
     }
+}
+
+/// Profiles.
+impl Client {
+    /// A user's profile.
+    pub async fn profile(&self, user_id: UserId) -> Result<Profile, ClientError> {
+        self.call(Method::GET, &format!("/users/{user_id}"), None::<&()>)
+            .await
+    }
+
+    /// Changes the signed-in user's display name or status (`""` clears one).
+    pub async fn update_profile(&self, update: &UpdateProfile) -> Result<Profile, ClientError> {
+        self.call(Method::PATCH, "/users/me", Some(update)).await
+    }
+
+    /// One page of the users whose name starts with `query`.
+    pub async fn search_users(
+        &self,
+        query: &str,
+        after: Option<UserId>,
+        limit: Option<u32>,
+    ) -> Result<UserPage, ClientError> {
+        let base = format!("/users?query={}", urlencoding(query));
+        let mut path = page_path("", after, limit);
+        if let Some(rest) = path.strip_prefix('?') {
+            path = format!("{base}&{rest}");
+        } else {
+            path = base;
+        }
+        self.call(Method::GET, &path, None::<&()>).await
+    }
+}
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters stay).
+fn urlencoding(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 /// `base` with the cursor query of a paginated list.

@@ -17,8 +17,9 @@ use crate::rest::{
     Ban, BanList, BanRequest, CreateInviteLink, CreateRoom, Credentials, DirectList, DirectView,
     Invitation, InvitationList, InviteLink, InviteLinkList, InvitePreview, InviteUser, JoinRoom,
     KickRequest, MarkNotificationsRead, MarkRead, MemberList, MessagePage, MuteRequest,
-    NotificationList, OpenDirect, Problem, Readiness, RefreshRequest, RoomList, RoomView,
-    SendMessage, Session, SetRole, TransferOwnership, UnreadCount, UpdateRoom,
+    NotificationList, OpenDirect, Problem, Profile, Readiness, RefreshRequest, RoomList, RoomView,
+    SendMessage, Session, SetRole, TransferOwnership, UnreadCount, UpdateProfile, UpdateRoom,
+    UserPage,
 };
 
 /// Where the web client keeps the generated files, relative to this crate's manifest.
@@ -99,6 +100,9 @@ pub fn render() -> Result<Vec<(String, String)>, ts_rs::ExportError> {
         NotificationList,
         MarkNotificationsRead,
         UnreadCount,
+        Profile,
+        UpdateProfile,
+        UserPage,
     );
     files.push(("constants.ts".into(), constants()));
     names.sort();

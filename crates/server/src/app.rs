@@ -29,6 +29,7 @@ use crate::quota::Quotas;
 use crate::rooms::{AppendOptions, Rooms};
 use crate::state::{AppState, Store};
 use crate::store::{DbOptions, StoreError};
+use crate::users::People;
 use crate::{auth, gateway, notifications, ops, rooms, telemetry, users, web};
 
 /// Why the server could not start.
@@ -148,8 +149,12 @@ impl App {
             messages: store.messages.clone(),
             broker: broker.clone(),
             max_content_chars: config.max_content_chars,
-            guard,
+            guard: guard.clone(),
             notifier: notifier.clone(),
+        };
+        let people = People {
+            profiles: store.profiles.clone(),
+            guard,
         };
         let gateway = Gateway::new(hub, auth.clone(), rooms.clone(), config.clone());
         tokio::spawn(revocations.sync(
@@ -167,6 +172,7 @@ impl App {
             auth,
             rooms,
             notifier,
+            people,
             gateway,
         };
         let router = router(state.clone());

@@ -15,6 +15,7 @@ use crate::gateway::Gateway;
 use crate::notifications::{NotificationStore, Notifier};
 use crate::rooms::{AppendOptions, MessageStore, RoomStore, Rooms};
 use crate::store::{Backend, Db, DbOptions, StoreError};
+use crate::users::{People, ProfileStore};
 
 /// Everything the server persists: each service's store over one shared [`Db`].
 /// It lives here, above the services, so `store` itself knows none of them.
@@ -25,6 +26,7 @@ pub struct Store {
     pub rooms: RoomStore,
     pub messages: MessageStore,
     pub notifications: NotificationStore,
+    pub profiles: ProfileStore,
     db: Db,
 }
 
@@ -42,6 +44,7 @@ impl Store {
             rooms: RoomStore::new(db.clone()),
             messages: MessageStore::new(db.clone()),
             notifications: NotificationStore::new(db.clone()),
+            profiles: ProfileStore::new(db.clone()),
             db,
         }
     }
@@ -85,6 +88,7 @@ pub struct AppState {
     pub auth: Auth,
     pub rooms: Rooms,
     pub notifier: Notifier,
+    pub people: People,
     /// Its shutdown token and connection tracker are the process's too.
     pub gateway: Gateway,
 }

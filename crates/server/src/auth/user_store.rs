@@ -91,6 +91,17 @@ impl UserStore {
         }
     }
 
+    /// Records that the user connected now (their profile's "last seen").
+    pub async fn touch(&self, user_id: UserId) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        sqlx::query("UPDATE users SET last_seen_at = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(crate::store::now_millis())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
     /// Looks an account up by name, case-insensitively.
     pub async fn find_by_name(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
         let row: Option<UserRecordRow> =

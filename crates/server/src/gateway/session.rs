@@ -262,17 +262,21 @@ fn start(gateway: Gateway, user: User, exp: i64) -> (Arc<Shared>, Queue) {
     });
     let user_id = user.id;
     shared.reply(&ServerFrame::Ready { user });
-    send_unread_notifications(&shared, user_id);
+    after_ready(&shared, user_id);
     tracing::debug!(session = id, "connection ready");
     (shared, queue)
 }
 
-/// Queues the user's unread notifications after `ready`, read in a task of its own so
-/// the connection never waits on the store for them.
-fn send_unread_notifications(shared: &Arc<Shared>, user_id: socket_hub_protocol::UserId) {
+/// Records the user as last seen now and queues their unread notifications after
+/// `ready`, in a task of its own so the connection never waits on the store for them.
+fn after_ready(shared: &Arc<Shared>, user_id: socket_hub_protocol::UserId) {
     let notifier = shared.gateway.rooms.notifier.clone();
+    let users = shared.gateway.auth.users.clone();
     let session = shared.session.clone();
     tokio::spawn(async move {
+        if let Err(err) = users.touch(user_id).await {
+            tracing::warn!(error = %err, "cannot record last seen");
+        }
         match notifier.backlog(user_id).await {
             Ok(unread) => {
                 for notification in unread {

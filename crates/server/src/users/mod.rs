@@ -1,21 +1,49 @@
-//! Users service: who the caller is. Accounts themselves (creation, credentials) are
-//! auth's, below this.
+//! Users service: who the caller is, and people's profiles (display name, status, the
+//! generated initials avatar, last seen) and finding them by name. Accounts themselves
+//! (creation, credentials) are auth's, below this.
 
-use axum::extract::FromRef;
+mod store;
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use socket_hub_protocol::User;
-use socket_hub_protocol::rest::Problem;
+use serde::Deserialize;
+use socket_hub_protocol::rest::{Problem, Profile, UpdateProfile, UserPage};
+use socket_hub_protocol::{User, UserId};
 
-use crate::auth::{Auth, AuthUser};
+pub use store::ProfileStore;
+
+use crate::auth::{Auth, AuthUser, Guard};
+use crate::error::{Error, Result};
+use crate::http::{JsonBody, PathParam, QueryParams};
+
+/// Longest display name and status, in characters.
+const MAX_DISPLAY_NAME: usize = 64;
+const MAX_STATUS: usize = 140;
+/// Largest page of `GET /users?query=`.
+const MAX_PAGE: u32 = 100;
+
+/// The users service's slice of the app state.
+#[derive(Clone)]
+pub struct People {
+    pub profiles: ProfileStore,
+    /// The per-user search quota (`--user-search-*`).
+    pub guard: Arc<Guard>,
+}
 
 /// Routes under `/api/v1/users`.
 pub fn routes<S>() -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     Auth: FromRef<S>,
+    People: FromRef<S>,
 {
-    Router::new().route("/users/me", get(me))
+    Router::new()
+        .route("/users/me", get(me).patch(update_me))
+        .route("/users/{id}", get(profile))
+        .route("/users", get(search))
 }
 
 /// The signed-in user.
@@ -28,4 +56,126 @@ where
 pub async fn me(AuthUser(user): AuthUser) -> Json<User> {
     // `AuthUser` has already checked that the account exists.
     Json(user)
+}
+
+/// A profile text: trimmed, at most `max` visible characters; empty clears it.
+fn profile_text(text: &str, max: usize, what: &str) -> Result<Option<String>> {
+    let text = text.trim();
+    if text.chars().count() > max
+        || text
+            .chars()
+            .any(|c| c.is_control() || crate::rooms::is_invisible(c))
+    {
+        return Err(Error::InvalidInput(format!(
+            "{what} must be at most {max} visible characters"
+        )));
+    }
+    Ok((!text.is_empty()).then(|| text.to_owned()))
+}
+
+/// Change the caller's display name or status.
+#[utoipa::path(patch, path = "/api/v1/users/me", tag = "users",
+    security(("bearer" = [])),
+    request_body = UpdateProfile,
+    responses(
+        (status = 200, description = "The caller's profile as changed", body = Profile),
+        (status = 422, description = "Too long, or invisible characters", body = Problem),
+    ))]
+pub async fn update_me(
+    State(people): State<People>,
+    AuthUser(user): AuthUser,
+    JsonBody(body): JsonBody<UpdateProfile>,
+) -> Result<Json<Profile>> {
+    let display_name = body
+        .display_name
+        .as_deref()
+        .map(|t| profile_text(t, MAX_DISPLAY_NAME, "display_name"))
+        .transpose()?;
+    let status = body
+        .status
+        .as_deref()
+        .map(|t| profile_text(t, MAX_STATUS, "status"))
+        .transpose()?;
+    people
+        .profiles
+        .update(
+            user.id,
+            display_name.as_ref().map(Option::as_deref),
+            status.as_ref().map(Option::as_deref),
+        )
+        .await?;
+    profile_of(&people, user.id).await
+}
+
+async fn profile_of(people: &People, user_id: UserId) -> Result<Json<Profile>> {
+    Ok(Json(
+        people
+            .profiles
+            .profile(user_id)
+            .await?
+            .ok_or(Error::NotFound("user"))?,
+    ))
+}
+
+/// A user's profile.
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The profile", body = Profile),
+        (status = 404, description = "No such user", body = Problem),
+    ))]
+pub async fn profile(
+    State(people): State<People>,
+    AuthUser(_user): AuthUser,
+    PathParam(user_id): PathParam<UserId>,
+) -> Result<Json<Profile>> {
+    profile_of(&people, user_id).await
+}
+
+/// Query of `GET /users`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct SearchQuery {
+    /// The start of a username, 1 to 64 characters (any case).
+    query: String,
+    /// Only users with ids above this (the previous page's `next`).
+    after: Option<UserId>,
+    /// Page size, 1 to 100 (default 20).
+    limit: Option<u32>,
+}
+
+/// Find people by the start of their username, a page at a time (rate-limited per user).
+#[utoipa::path(get, path = "/api/v1/users", tag = "users",
+    security(("bearer" = [])),
+    params(SearchQuery),
+    responses(
+        (status = 200, description = "A page of matches in id order; follow `next`", body = UserPage),
+        (status = 422, description = "query not 1-64 characters, or limit out of 1-100", body = Problem),
+        (status = 429, description = "Search quota used up; see Retry-After", body = Problem),
+    ))]
+pub async fn search(
+    State(people): State<People>,
+    AuthUser(user): AuthUser,
+    QueryParams(query): QueryParams<SearchQuery>,
+) -> Result<Json<UserPage>> {
+    let prefix = query.query.trim().to_lowercase();
+    if !(1..=64).contains(&prefix.chars().count()) {
+        return Err(Error::InvalidInput("query must be 1-64 characters".into()));
+    }
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(Error::InvalidInput(format!("limit must be 1-{MAX_PAGE}")));
+    }
+    people.guard.quotas.searches.check(&user.id)?;
+    let mut users = people
+        .profiles
+        .search(&prefix, query.after.unwrap_or(0), limit + 1)
+        .await?;
+    let next = if users.len() > limit as usize {
+        users.truncate(limit as usize);
+        users.last().map(|u| u.id)
+    } else {
+        None
+    };
+    Ok(Json(UserPage { users, next }))
 }

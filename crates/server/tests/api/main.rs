@@ -18,6 +18,7 @@ mod moderation;
 mod notifications;
 mod origin;
 mod pagination;
+mod people;
 mod quotas;
 mod rooms;
 mod secrets;

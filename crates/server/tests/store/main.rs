@@ -52,6 +52,7 @@ for_each_backend!(
     invite_links_admit_exactly_max_uses_and_invitations_are_consumed,
     direct_rooms_are_one_per_pair_and_blocks_make_them_read_only,
     notifications_are_per_user_with_unread_counts,
+    profiles_edit_and_search_by_prefix,
 );
 
 mod postgres_only {

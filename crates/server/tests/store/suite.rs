@@ -1229,3 +1229,57 @@ pub async fn notifications_are_per_user_with_unread_counts(db: &Backend) {
         .expect("after");
     assert_eq!(after.len(), 1);
 }
+
+/// Profiles: edits, clears, prefix search with wildcards taken literally, last seen.
+pub async fn profiles_edit_and_search_by_prefix(db: &Backend) {
+    let ada = user(db, "Ada").await;
+    user(db, "ad_min").await;
+    user(db, "adam").await;
+    user(db, "bob").await;
+    let profiles = &db.store.profiles;
+    profiles
+        .update(ada.id, Some(Some("Ada Lovelace")), Some(Some("busy")))
+        .await
+        .expect("update");
+    profiles
+        .update(ada.id, None, Some(None))
+        .await
+        .expect("clear status");
+    let profile = profiles
+        .profile(ada.id)
+        .await
+        .expect("profile")
+        .expect("ada");
+    assert_eq!(profile.display_name.as_deref(), Some("Ada Lovelace"));
+    assert_eq!(profile.status, None);
+    assert_eq!(profile.initials, "AL");
+    let names = |found: Vec<socket_hub_protocol::rest::Profile>| -> Vec<String> {
+        found.into_iter().map(|p| p.username).collect()
+    };
+    assert_eq!(
+        names(profiles.search("ad", 0, 10).await.expect("search")),
+        ["Ada", "ad_min", "adam"]
+    );
+    assert_eq!(
+        names(profiles.search("ad_", 0, 10).await.expect("search")),
+        ["ad_min"]
+    );
+    assert_eq!(
+        names(profiles.search("ad%", 0, 10).await.expect("search")),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(profiles.search("ad", ada.id, 1).await.expect("after")),
+        ["ad_min"]
+    );
+    db.store.users.touch(ada.id).await.expect("touch");
+    assert!(
+        profiles
+            .profile(ada.id)
+            .await
+            .expect("profile")
+            .expect("ada")
+            .last_seen_at
+            .is_some()
+    );
+}
