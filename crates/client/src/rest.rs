@@ -4,9 +4,9 @@ use reqwest::{Method, RequestBuilder};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use socket_hub_protocol::rest::{
-    BanList, BanRequest, CreateInviteLink, CreateRoom, Credentials, DirectList, DirectView,
-    Invitation, InvitationList, InviteLink, InviteLinkList, InvitePreview, InviteUser, JoinRoom,
-    KickRequest, MarkNotificationsRead, MarkRead, MemberList, MessagePage, MuteRequest,
+    BanList, BanRequest, ChangePassword, CreateInviteLink, CreateRoom, Credentials, DirectList,
+    DirectView, Invitation, InvitationList, InviteLink, InviteLinkList, InvitePreview, InviteUser,
+    JoinRoom, KickRequest, MarkNotificationsRead, MarkRead, MemberList, MessagePage, MuteRequest,
     NotificationList, OpenDirect, Problem, Profile, RefreshRequest, RoomList, RoomView,
     SendMessage, Session, SetRole, TransferOwnership, UnreadCount, UpdateProfile, UpdateRoom,
     UserPage,
@@ -557,6 +557,16 @@ impl Client {
 
 /// Profiles.
 impl Client {
+    /// Changes the password; every other login session of the user is revoked.
+    pub async fn change_password(&self, current: &str, new: &str) -> Result<(), ClientError> {
+        let body = ChangePassword {
+            current_password: current.to_owned(),
+            new_password: new.to_owned(),
+        };
+        self.call_empty(Method::POST, "/users/me/password", Some(&body))
+            .await
+    }
+
     /// A user's profile.
     pub async fn profile(&self, user_id: UserId) -> Result<Profile, ClientError> {
         self.call(Method::GET, &format!("/users/{user_id}"), None::<&()>)

@@ -409,6 +409,16 @@ pub struct Profile {
     pub last_seen_at: Option<DateTime<Utc>>,
 }
 
+/// `POST /users/me/password`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct ChangePassword {
+    pub current_password: String,
+    /// 8-256 characters.
+    pub new_password: String,
+}
+
 /// `PATCH /users/me`: absent fields stay; an empty string clears one.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -91,6 +91,21 @@ impl UserStore {
         }
     }
 
+    /// Replaces the user's password hash.
+    pub async fn set_password(
+        &self,
+        user_id: UserId,
+        password_hash: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(password_hash)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
     /// Records that the user connected now (their profile's "last seen").
     pub async fn touch(&self, user_id: UserId) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;

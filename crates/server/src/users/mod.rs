@@ -7,15 +7,17 @@ mod store;
 use std::sync::Arc;
 
 use axum::extract::{FromRef, State};
-use axum::routing::get;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use socket_hub_protocol::rest::{Problem, Profile, UpdateProfile, UserPage};
+use socket_hub_protocol::rest::{ChangePassword, Problem, Profile, UpdateProfile, UserPage};
 use socket_hub_protocol::{User, UserId};
 
 pub use store::ProfileStore;
 
-use crate::auth::{Auth, AuthUser, Guard};
+use crate::auth::{Auth, AuthUser, Guard, authenticate, bearer_token, validate_password};
 use crate::error::{Error, Result};
 use crate::http::{JsonBody, PathParam, QueryParams};
 
@@ -42,6 +44,7 @@ where
 {
     Router::new()
         .route("/users/me", get(me).patch(update_me))
+        .route("/users/me/password", post(change_password))
         .route("/users/{id}", get(profile))
         .route("/users", get(search))
 }
@@ -56,6 +59,48 @@ where
 pub async fn me(AuthUser(user): AuthUser) -> Json<User> {
     // `AuthUser` has already checked that the account exists.
     Json(user)
+}
+
+/// Change the caller's password: every other login session is revoked at once (their
+/// sockets closed with 4401 on every instance); this one stays signed in.
+#[utoipa::path(post, path = "/api/v1/users/me/password", tag = "users",
+    security(("bearer" = [])),
+    request_body = ChangePassword,
+    responses(
+        (status = 204, description = "Changed; other sessions revoked"),
+        (status = 401, description = "Wrong current password", body = Problem),
+        (status = 422, description = "New password not 8-256 characters", body = Problem),
+        (status = 429, description = "Password queue full; see Retry-After", body = Problem),
+    ))]
+pub async fn change_password(
+    State(auth): State<Auth>,
+    headers: axum::http::HeaderMap,
+    JsonBody(body): JsonBody<ChangePassword>,
+) -> Result<Response> {
+    let token = bearer_token(&headers).ok_or(Error::Unauthorized)?;
+    let claims = authenticate(&auth, token).await?;
+    let user = claims.user()?;
+    validate_password(&body.new_password)?;
+    let record = auth
+        .users
+        .find_by_name(&user.username)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    if !auth
+        .guard
+        .hasher
+        .verify(body.current_password, record.password_hash)
+        .await?
+    {
+        return Err(Error::InvalidCredentials);
+    }
+    let hash = auth.guard.hasher.hash(body.new_password).await?;
+    auth.users.set_password(user.id, &hash).await?;
+    let keep = claims.sid.as_deref().unwrap_or_default();
+    for family in auth.tokens.revoke_others(user.id, keep).await? {
+        auth.revocations.revoke(&family);
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// A profile text: trimmed, at most `max` visible characters; empty clears it.

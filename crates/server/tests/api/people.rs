@@ -148,3 +148,60 @@ async fn user_search_is_rate_limited_per_user() {
         .await
         .expect("bob has his own");
 }
+
+#[tokio::test]
+async fn changing_the_password_revokes_every_other_session() {
+    let app = spawn_app().await;
+    let (alice, _) = app.user("alice").await;
+    let mut laptop = app.client();
+    let other = laptop
+        .login("alice", crate::helpers::PASSWORD)
+        .await
+        .expect("second login");
+    let mut other_ws = app.connect(&other).await;
+
+    let err = alice
+        .change_password("not my password", "a brand new password")
+        .await
+        .expect_err("wrong current");
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(401), Some(ErrorCode::InvalidCredentials))
+    );
+    assert_eq!(
+        refused(
+            alice
+                .change_password(crate::helpers::PASSWORD, "short")
+                .await
+        ),
+        INVALID
+    );
+    alice
+        .change_password(crate::helpers::PASSWORD, "a brand new password")
+        .await
+        .expect("changed");
+
+    assert_eq!(
+        other_ws.closed_within(WAIT).await.expect("closed"),
+        Some(socket_hub_protocol::CloseCode::UNAUTHORIZED)
+    );
+    let err = laptop
+        .refresh(&other.refresh_token)
+        .await
+        .expect_err("other session revoked");
+    assert_eq!(err.status(), Some(401));
+    alice.me().await.expect("this session stays");
+    let mut fresh = app.client();
+    assert_eq!(
+        fresh
+            .login("alice", crate::helpers::PASSWORD)
+            .await
+            .expect_err("old password")
+            .status(),
+        Some(401)
+    );
+    fresh
+        .login("alice", "a brand new password")
+        .await
+        .expect("new password");
+}

@@ -2,6 +2,7 @@
 export type { Ban } from './Ban';
 export type { BanList } from './BanList';
 export type { BanRequest } from './BanRequest';
+export type { ChangePassword } from './ChangePassword';
 export type { ClientFrame } from './ClientFrame';
 export type { CreateInviteLink } from './CreateInviteLink';
 export type { CreateRoom } from './CreateRoom';
