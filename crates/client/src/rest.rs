@@ -4,12 +4,12 @@ use reqwest::{Method, RequestBuilder};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use socket_hub_protocol::rest::{
-    BanList, BanRequest, ChangePassword, CreateInviteLink, CreateRoom, Credentials, DirectList,
-    DirectView, Invitation, InvitationList, InviteLink, InviteLinkList, InvitePreview, InviteUser,
-    JoinRoom, KickRequest, MarkNotificationsRead, MarkRead, MemberList, MessagePage, MuteRequest,
-    NotificationList, OpenDirect, Problem, Profile, RefreshRequest, RoomList, RoomView,
-    SendMessage, Session, SetRole, TransferOwnership, UnreadCount, UpdateProfile, UpdateRoom,
-    UserPage,
+    AccountExport, BanList, BanRequest, ChangePassword, CreateInviteLink, CreateRoom, Credentials,
+    DeleteAccount, DirectList, DirectView, Invitation, InvitationList, InviteLink, InviteLinkList,
+    InvitePreview, InviteUser, JoinRoom, KickRequest, MarkNotificationsRead, MarkRead, MemberList,
+    MessagePage, MuteRequest, NotificationList, OpenDirect, Problem, Profile, RefreshRequest,
+    RoomList, RoomView, SendMessage, Session, SetRole, TransferOwnership, UnreadCount,
+    UpdateProfile, UpdateRoom, UserPage,
 };
 use socket_hub_protocol::{Message, Role, RoomId, Seq, User, UserId};
 
@@ -564,6 +564,21 @@ impl Client {
             new_password: new.to_owned(),
         };
         self.call_empty(Method::POST, "/users/me/password", Some(&body))
+            .await
+    }
+
+    /// Deletes the signed-in account (its password confirms it).
+    pub async fn delete_account(&self, password: &str) -> Result<(), ClientError> {
+        let body = DeleteAccount {
+            password: password.to_owned(),
+        };
+        self.call_empty(Method::DELETE, "/users/me", Some(&body))
+            .await
+    }
+
+    /// Everything the server keeps that is the signed-in user's own.
+    pub async fn export_account(&self) -> Result<AccountExport, ClientError> {
+        self.call(Method::GET, "/users/me/export", None::<&()>)
             .await
     }
 

@@ -442,3 +442,27 @@ pub struct UserPage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<UserId>,
 }
+
+/// `DELETE /users/me`: the password again, so a stolen access token alone cannot.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct DeleteAccount {
+    pub password: String,
+}
+
+/// `GET /users/me/export`: everything the server keeps that is the caller's own.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct AccountExport {
+    pub exported_at: DateTime<Utc>,
+    pub profile: Profile,
+    /// Rooms the caller belongs to (DMs apart, below).
+    pub rooms: Vec<RoomView>,
+    pub direct_messages: Vec<DirectView>,
+    /// Messages the caller sent, oldest first (at most 100000).
+    pub messages: Vec<Message>,
+    pub notifications: Vec<Notification>,
+    pub invitations: Vec<Invitation>,
+}

@@ -14,12 +14,12 @@ use ts_rs::{Config, TS};
 use crate::frames::{ClientFrame, CloseCode, ErrorCode, ServerFrame};
 use crate::model::{Member, Message, Notification, NotificationKind, Role, Room, RoomEvent, User};
 use crate::rest::{
-    Ban, BanList, BanRequest, ChangePassword, CreateInviteLink, CreateRoom, Credentials,
-    DirectList, DirectView, Invitation, InvitationList, InviteLink, InviteLinkList, InvitePreview,
-    InviteUser, JoinRoom, KickRequest, MarkNotificationsRead, MarkRead, MemberList, MessagePage,
-    MuteRequest, NotificationList, OpenDirect, Problem, Profile, Readiness, RefreshRequest,
-    RoomList, RoomView, SendMessage, Session, SetRole, TransferOwnership, UnreadCount,
-    UpdateProfile, UpdateRoom, UserPage,
+    AccountExport, Ban, BanList, BanRequest, ChangePassword, CreateInviteLink, CreateRoom,
+    Credentials, DeleteAccount, DirectList, DirectView, Invitation, InvitationList, InviteLink,
+    InviteLinkList, InvitePreview, InviteUser, JoinRoom, KickRequest, MarkNotificationsRead,
+    MarkRead, MemberList, MessagePage, MuteRequest, NotificationList, OpenDirect, Problem, Profile,
+    Readiness, RefreshRequest, RoomList, RoomView, SendMessage, Session, SetRole,
+    TransferOwnership, UnreadCount, UpdateProfile, UpdateRoom, UserPage,
 };
 
 /// Where the web client keeps the generated files, relative to this crate's manifest.
@@ -104,6 +104,8 @@ pub fn render() -> Result<Vec<(String, String)>, ts_rs::ExportError> {
         UpdateProfile,
         UserPage,
         ChangePassword,
+        DeleteAccount,
+        AccountExport,
     );
     files.push(("constants.ts".into(), constants()));
     names.sort();

@@ -10,7 +10,7 @@ use crate::{auth, notifications, rooms, users};
     info(title = "Socket-Hub REST API", description = "Accounts, rooms and history. Live traffic uses the WebSocket at /ws; see docs/protocol.md."),
     paths(
         auth::register, auth::login, auth::refresh, auth::logout,
-        users::me, users::update_me, users::profile, users::search, users::change_password,
+        users::me, users::update_me, users::profile, users::search, users::change_password, users::delete_me, users::export,
         rooms::routes::create_room, rooms::routes::list_rooms, rooms::routes::list_joined_rooms,
         rooms::routes::get_room,
         rooms::routes::join_room, rooms::routes::leave_room, rooms::routes::list_members,

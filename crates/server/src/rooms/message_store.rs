@@ -131,6 +131,22 @@ impl MessageStore {
         Ok(rows.into_iter().map(Message::from).collect())
     }
 
+    /// Up to `limit` messages `user_id` sent (room events they caused included), oldest
+    /// first: their data export.
+    pub async fn sent_by(&self, user_id: i64, limit: u32) -> Result<Vec<Message>, StoreError> {
+        let rows: Vec<MessageRow> = sqlx::query_as(
+            "SELECT m.id, m.room_id, m.seq, m.user_id, u.username, m.content,
+                    m.client_msg_id, m.event, m.created_at
+             FROM messages m JOIN users u ON u.id = m.user_id
+             WHERE m.user_id = $1 ORDER BY m.id LIMIT $2",
+        )
+        .bind(user_id)
+        .bind(i64::from(limit))
+        .fetch_all(self.db.reader())
+        .await?;
+        Ok(rows.into_iter().map(Message::from).collect())
+    }
+
     /// The room's newest seq (0 when empty or unknown).
     pub async fn last_seq(&self, room_id: RoomId) -> Result<Seq, StoreError> {
         let seq: Option<Seq> = sqlx::query_scalar("SELECT last_seq FROM rooms WHERE id = $1")

@@ -814,11 +814,12 @@ impl RoomStore {
 
     /// The account named `username` (any case).
     pub async fn user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
-        let row: Option<(i64, String)> =
-            sqlx::query_as("SELECT id, username FROM users WHERE username_key = $1")
-                .bind(username.to_lowercase())
-                .fetch_optional(self.db.reader())
-                .await?;
+        let row: Option<(i64, String)> = sqlx::query_as(
+            "SELECT id, username FROM users WHERE username_key = $1 AND deleted_at IS NULL",
+        )
+        .bind(username.to_lowercase())
+        .fetch_optional(self.db.reader())
+        .await?;
         Ok(row.map(|(id, username)| User { id, username }))
     }
 

@@ -12,7 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use socket_hub_protocol::rest::{ChangePassword, Problem, Profile, UpdateProfile, UserPage};
+use socket_hub_protocol::rest::{
+    AccountExport, ChangePassword, DeleteAccount, Problem, Profile, UpdateProfile, UserPage,
+};
 use socket_hub_protocol::{User, UserId};
 
 pub use store::ProfileStore;
@@ -20,6 +22,12 @@ pub use store::ProfileStore;
 use crate::auth::{Auth, AuthUser, Guard, authenticate, bearer_token, validate_password};
 use crate::error::{Error, Result};
 use crate::http::{JsonBody, PathParam, QueryParams};
+use crate::notifications::Notifier;
+use crate::rooms::Rooms;
+
+/// Most messages, and most of anything else, an export lists.
+const EXPORT_MESSAGES: u32 = 100_000;
+const EXPORT_LIST: u32 = 10_000;
 
 /// Longest display name and status, in characters.
 const MAX_DISPLAY_NAME: usize = 64;
@@ -41,10 +49,13 @@ where
     S: Clone + Send + Sync + 'static,
     Auth: FromRef<S>,
     People: FromRef<S>,
+    Rooms: FromRef<S>,
+    Notifier: FromRef<S>,
 {
     Router::new()
-        .route("/users/me", get(me).patch(update_me))
+        .route("/users/me", get(me).patch(update_me).delete(delete_me))
         .route("/users/me/password", post(change_password))
+        .route("/users/me/export", get(export))
         .route("/users/{id}", get(profile))
         .route("/users", get(search))
 }
@@ -81,19 +92,7 @@ pub async fn change_password(
     let claims = authenticate(&auth, token).await?;
     let user = claims.user()?;
     validate_password(&body.new_password)?;
-    let record = auth
-        .users
-        .find_by_name(&user.username)
-        .await?
-        .ok_or(Error::Unauthorized)?;
-    if !auth
-        .guard
-        .hasher
-        .verify(body.current_password, record.password_hash)
-        .await?
-    {
-        return Err(Error::InvalidCredentials);
-    }
+    check_password(&auth, &user, body.current_password).await?;
     let hash = auth.guard.hasher.hash(body.new_password).await?;
     auth.users.set_password(user.id, &hash).await?;
     let keep = claims.sid.as_deref().unwrap_or_default();
@@ -101,6 +100,73 @@ pub async fn change_password(
         auth.revocations.revoke(&family);
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Delete the caller's account. Messages they sent stay, shown as from "deleted user";
+/// memberships, invitations, notifications and blocks go; every session is revoked.
+/// Refused while they own a room (transfer or delete it first).
+#[utoipa::path(delete, path = "/api/v1/users/me", tag = "users",
+    security(("bearer" = [])),
+    request_body = DeleteAccount,
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Wrong password", body = Problem),
+        (status = 409, description = "Owns a room", body = Problem),
+    ))]
+pub async fn delete_me(
+    State(auth): State<Auth>,
+    AuthUser(user): AuthUser,
+    JsonBody(body): JsonBody<DeleteAccount>,
+) -> Result<Response> {
+    check_password(&auth, &user, body.password).await?;
+    let families = auth.users.delete(user.id).await?.ok_or(Error::Conflict(
+        "you own rooms: transfer or delete them before deleting your account",
+    ))?;
+    for family in families {
+        auth.revocations.revoke(&family);
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Fails with `invalid_credentials` unless `password` is `user`'s.
+async fn check_password(auth: &Auth, user: &User, password: String) -> Result<()> {
+    let record = auth
+        .users
+        .find_by_name(&user.username)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    if auth
+        .guard
+        .hasher
+        .verify(password, record.password_hash)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(Error::InvalidCredentials)
+    }
+}
+
+/// Everything the server keeps that is the caller's own, as one JSON document.
+#[utoipa::path(get, path = "/api/v1/users/me/export", tag = "users",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The caller's data", body = AccountExport)))]
+pub async fn export(
+    State(people): State<People>,
+    State(rooms): State<Rooms>,
+    State(notifier): State<Notifier>,
+    AuthUser(user): AuthUser,
+) -> Result<Json<AccountExport>> {
+    let Json(profile) = profile_of(&people, user.id).await?;
+    Ok(Json(AccountExport {
+        exported_at: chrono::Utc::now(),
+        profile,
+        rooms: rooms.store.list(user.id, true, 0, EXPORT_LIST).await?,
+        direct_messages: rooms.store.directs(user.id, EXPORT_LIST).await?,
+        messages: rooms.messages.sent_by(user.id, EXPORT_MESSAGES).await?,
+        notifications: notifier.store.list(user.id, 0, EXPORT_LIST, false).await?,
+        invitations: rooms.store.invitations(user.id, EXPORT_LIST).await?,
+    }))
 }
 
 /// A profile text: trimmed, at most `max` visible characters; empty clears it.

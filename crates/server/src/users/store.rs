@@ -110,7 +110,8 @@ impl ProfileStore {
         }
         pattern.push('%');
         let rows: Vec<ProfileRow> = sqlx::query_as(&format!(
-            "{COLUMNS} WHERE username_key LIKE $1 ESCAPE '\\' AND id > $2 ORDER BY id LIMIT $3"
+            "{COLUMNS} WHERE username_key LIKE $1 ESCAPE '\\' AND deleted_at IS NULL AND id > $2
+             ORDER BY id LIMIT $3"
         ))
         .bind(pattern)
         .bind(after)

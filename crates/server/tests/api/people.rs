@@ -205,3 +205,79 @@ async fn changing_the_password_revokes_every_other_session() {
         .await
         .expect("new password");
 }
+
+#[tokio::test]
+async fn an_account_is_exported_then_deleted_leaving_its_messages_as_deleted_user() {
+    let app = spawn_app().await;
+    let (alice, _) = app.user("alice").await;
+    let (bob, bob_s) = app.user("bob").await;
+    let room = alice
+        .create_room("general", false, None)
+        .await
+        .expect("room")
+        .room;
+    bob.join_room(room.id, None).await.expect("join");
+    bob.send_message(room.id, "hi from bob", None)
+        .await
+        .expect("send");
+    alice.open_direct("bob").await.expect("dm");
+
+    let export = bob.export_account().await.expect("export");
+    assert_eq!(export.profile.username, "bob");
+    assert_eq!(export.rooms.len(), 1);
+    assert_eq!(export.direct_messages.len(), 1);
+    assert_eq!(export.messages.len(), 1);
+    assert_eq!(export.messages[0].content, "hi from bob");
+    assert_eq!(export.notifications.len(), 1, "the new DM");
+
+    let err = bob
+        .delete_account("not my password")
+        .await
+        .expect_err("wrong password");
+    assert_eq!(err.status(), Some(401));
+    assert_eq!(
+        refused(alice.delete_account(crate::helpers::PASSWORD).await),
+        crate::helpers::CONFLICT,
+        "an owner must hand over their rooms first"
+    );
+    let mut ws = app.connect(&bob_s).await;
+    bob.delete_account(crate::helpers::PASSWORD)
+        .await
+        .expect("delete");
+    assert_eq!(
+        ws.closed_within(WAIT).await.expect("closed"),
+        Some(socket_hub_protocol::CloseCode::UNAUTHORIZED)
+    );
+    assert_eq!(bob.me().await.expect_err("gone").status(), Some(401));
+
+    // The message stays, from "deleted user"; the name is free again; nobody finds bob.
+    let history = alice.history(room.id, None, None).await.expect("history");
+    assert_eq!(history.messages[0].content, "hi from bob");
+    assert_eq!(history.messages[0].user.username, "deleted user");
+    assert_eq!(
+        alice.room(room.id).await.expect("room").room.member_count,
+        1
+    );
+    assert!(
+        alice
+            .search_users("bob", None, None)
+            .await
+            .expect("search")
+            .users
+            .is_empty()
+    );
+    assert_eq!(refused(alice.open_direct("bob").await), NOT_FOUND);
+    let mut again = app.client();
+    assert_eq!(
+        again
+            .login("bob", crate::helpers::PASSWORD)
+            .await
+            .expect_err("deleted")
+            .status(),
+        Some(401)
+    );
+    again
+        .register("bob", crate::helpers::PASSWORD)
+        .await
+        .expect("the name is free again");
+}

@@ -53,6 +53,7 @@ for_each_backend!(
     direct_rooms_are_one_per_pair_and_blocks_make_them_read_only,
     notifications_are_per_user_with_unread_counts,
     profiles_edit_and_search_by_prefix,
+    deleted_accounts_stay_as_deleted_user,
 );
 
 mod postgres_only {

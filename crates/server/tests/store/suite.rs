@@ -1283,3 +1283,51 @@ pub async fn profiles_edit_and_search_by_prefix(db: &Backend) {
             .is_some()
     );
 }
+
+/// A deleted account keeps its row (its messages keep an author) but cannot be found,
+/// signed into or named again until someone registers the name anew; an owner cannot
+/// delete theirs.
+pub async fn deleted_accounts_stay_as_deleted_user(db: &Backend) {
+    let ada = user(db, "ada").await;
+    let bob = user(db, "bob").await;
+    let room = public_room(db, &ada, "general").await;
+    db.store
+        .rooms
+        .add_member(room.id, bob.id, "member")
+        .await
+        .expect("join");
+    stored(append(db, room.id, &bob, None, "hello").await);
+    assert_eq!(db.store.users.delete(ada.id).await.expect("owner"), None);
+    assert!(
+        db.store
+            .users
+            .delete(bob.id)
+            .await
+            .expect("delete")
+            .is_some()
+    );
+    assert!(db.store.users.find(bob.id).await.expect("find").is_none());
+    assert!(
+        db.store
+            .users
+            .find_by_name("bob")
+            .await
+            .expect("by name")
+            .is_none()
+    );
+    let history = db
+        .store
+        .messages
+        .after(room.id, 0, 10)
+        .await
+        .expect("history");
+    assert_eq!(history[0].user.username, "deleted user");
+    assert!(
+        !db.store
+            .rooms
+            .is_member(room.id, bob.id)
+            .await
+            .expect("member")
+    );
+    user(db, "bob").await;
+}

@@ -1,4 +1,5 @@
 // Generated from crates/protocol by ./scripts/gen-ts. Do not edit.
+export type { AccountExport } from './AccountExport';
 export type { Ban } from './Ban';
 export type { BanList } from './BanList';
 export type { BanRequest } from './BanRequest';
@@ -7,6 +8,7 @@ export type { ClientFrame } from './ClientFrame';
 export type { CreateInviteLink } from './CreateInviteLink';
 export type { CreateRoom } from './CreateRoom';
 export type { Credentials } from './Credentials';
+export type { DeleteAccount } from './DeleteAccount';
 export type { DirectList } from './DirectList';
 export type { DirectView } from './DirectView';
 export type { ErrorCode } from './ErrorCode';
