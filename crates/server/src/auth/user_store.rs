@@ -35,6 +35,9 @@ struct UserRecordRow {
     password_hash: String,
 }
 
+/// How precisely "last seen" is kept: five minutes.
+pub const LAST_SEEN_GRANULARITY_MS: i64 = 5 * 60 * 1000;
+
 /// Accounts: names are unique case-insensitively, ids are never reused.
 #[derive(Clone)]
 pub struct UserStore {
@@ -161,8 +164,22 @@ impl UserStore {
         tx.commit().await
     }
 
-    /// Records that the user connected now (their profile's "last seen").
+    /// Records that the user connected now (their profile's "last seen"), to within
+    /// [`LAST_SEEN_GRANULARITY_MS`]: a reconnect sooner than that costs a read, not a
+    /// write, so a reconnect storm does not queue a write per socket.
     pub async fn touch(&self, user_id: UserId) -> Result<(), StoreError> {
+        let now = crate::store::now_millis();
+        let last: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT last_seen_at FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(self.db.reader())
+                .await?;
+        if last
+            .flatten()
+            .is_some_and(|at| now - at < LAST_SEEN_GRANULARITY_MS)
+        {
+            return Ok(());
+        }
         let mut tx = self.db.begin().await?;
         sqlx::query("UPDATE users SET last_seen_at = $2 WHERE id = $1")
             .bind(user_id)
