@@ -36,7 +36,7 @@ struct UserRecordRow {
 }
 
 /// How precisely "last seen" is kept: five minutes.
-pub const LAST_SEEN_GRANULARITY_MS: i64 = 5 * 60 * 1000;
+pub(crate) const LAST_SEEN_GRANULARITY_MS: i64 = 5 * 60 * 1000;
 
 /// Accounts: names are unique case-insensitively, ids are never reused.
 #[derive(Clone)]
