@@ -4,10 +4,14 @@ use reqwest::{Method, RequestBuilder};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use socket_hub_protocol::rest::{
-    CreateRoom, Credentials, JoinRoom, MarkRead, MemberList, MessagePage, Problem, RefreshRequest,
-    RoomList, RoomView, SendMessage, Session,
+    AccountExport, BanList, BanRequest, ChangePassword, CreateInviteLink, CreateRoom, Credentials,
+    DeleteAccount, DirectList, DirectView, Invitation, InvitationList, InviteLink, InviteLinkList,
+    InvitePreview, InviteUser, JoinRoom, KickRequest, MarkNotificationsRead, MarkRead, MemberList,
+    MessagePage, MuteRequest, NotificationList, OpenDirect, Problem, Profile, RefreshRequest,
+    RoomList, RoomView, SendMessage, Session, SetRole, TransferOwnership, UnreadCount,
+    UpdateProfile, UpdateRoom, UserPage,
 };
-use socket_hub_protocol::{Message, RoomId, Seq, User, UserId};
+use socket_hub_protocol::{Message, Role, RoomId, Seq, User, UserId};
 
 use crate::ClientError;
 
@@ -320,6 +324,304 @@ impl Client {
     ) -> Result<(), ClientError> {
         self.send(method, path, body).await.map(drop)
     }
+}
+
+/// Roles and moderation: each call is one action of the permission table, and each
+/// (but deletion) returns the room event it stored.
+impl Client {
+    /// Changes the room's name, topic, access code (`""` clears it) or visibility.
+    pub async fn update_room(
+        &self,
+        room_id: RoomId,
+        update: &UpdateRoom,
+    ) -> Result<RoomView, ClientError> {
+        self.call(Method::PATCH, &format!("/rooms/{room_id}"), Some(update))
+            .await
+    }
+
+    /// Deletes the room and its history (the owner only).
+    pub async fn delete_room(&self, room_id: RoomId) -> Result<(), ClientError> {
+        self.call_empty(Method::DELETE, &format!("/rooms/{room_id}"), None::<&()>)
+            .await
+    }
+
+    /// Removes a member, who may join again.
+    pub async fn kick(
+        &self,
+        room_id: RoomId,
+        user_id: UserId,
+        reason: Option<&str>,
+    ) -> Result<Message, ClientError> {
+        let body = KickRequest {
+            reason: reason.map(str::to_owned),
+        };
+        let path = format!("/rooms/{room_id}/members/{user_id}/kick");
+        self.call(Method::POST, &path, Some(&body)).await
+    }
+
+    /// Bans a user for `duration_secs` (for ever when `None`).
+    pub async fn ban(
+        &self,
+        room_id: RoomId,
+        user_id: UserId,
+        reason: Option<&str>,
+        duration_secs: Option<u64>,
+    ) -> Result<Message, ClientError> {
+        let body = BanRequest {
+            user_id,
+            reason: reason.map(str::to_owned),
+            duration_secs,
+        };
+        self.call(Method::POST, &format!("/rooms/{room_id}/bans"), Some(&body))
+            .await
+    }
+
+    /// Lifts a ban.
+    pub async fn unban(&self, room_id: RoomId, user_id: UserId) -> Result<Message, ClientError> {
+        let path = format!("/rooms/{room_id}/bans/{user_id}");
+        self.call(Method::DELETE, &path, None::<&()>).await
+    }
+
+    /// The room's active bans.
+    pub async fn bans(&self, room_id: RoomId) -> Result<BanList, ClientError> {
+        self.call(Method::GET, &format!("/rooms/{room_id}/bans"), None::<&()>)
+            .await
+    }
+
+    /// Mutes a member for `duration_secs` (until unmuted when `None`).
+    pub async fn mute(
+        &self,
+        room_id: RoomId,
+        user_id: UserId,
+        duration_secs: Option<u64>,
+    ) -> Result<Message, ClientError> {
+        let path = format!("/rooms/{room_id}/members/{user_id}/mute");
+        self.call(Method::POST, &path, Some(&MuteRequest { duration_secs }))
+            .await
+    }
+
+    /// Lifts a member's mute.
+    pub async fn unmute(&self, room_id: RoomId, user_id: UserId) -> Result<Message, ClientError> {
+        let path = format!("/rooms/{room_id}/members/{user_id}/mute");
+        self.call(Method::DELETE, &path, None::<&()>).await
+    }
+
+    /// Promotes (`Role::Admin`) or demotes (`Role::Member`) a member.
+    pub async fn set_role(
+        &self,
+        room_id: RoomId,
+        user_id: UserId,
+        role: Role,
+    ) -> Result<Message, ClientError> {
+        let path = format!("/rooms/{room_id}/members/{user_id}/role");
+        self.call(Method::PUT, &path, Some(&SetRole { role })).await
+    }
+
+    /// Makes another member the owner; the caller becomes an admin.
+    pub async fn transfer_ownership(
+        &self,
+        room_id: RoomId,
+        user_id: UserId,
+    ) -> Result<Message, ClientError> {
+        let path = format!("/rooms/{room_id}/transfer");
+        self.call(Method::POST, &path, Some(&TransferOwnership { user_id }))
+            .await
+    }
+}
+
+/// Invitations and invite links.
+impl Client {
+    /// Invites `username` to the room.
+    pub async fn invite(&self, room_id: RoomId, username: &str) -> Result<Invitation, ClientError> {
+        let body = InviteUser {
+            username: username.to_owned(),
+        };
+        let path = format!("/rooms/{room_id}/invitations");
+        self.call(Method::POST, &path, Some(&body)).await
+    }
+
+    /// The signed-in user's pending invitations.
+    pub async fn invitations(&self) -> Result<InvitationList, ClientError> {
+        self.call(Method::GET, "/invitations", None::<&()>).await
+    }
+
+    /// Accepts an invitation: a member of its room now.
+    pub async fn accept_invitation(&self, id: i64) -> Result<RoomView, ClientError> {
+        let path = format!("/invitations/{id}/accept");
+        self.call(Method::POST, &path, None::<&()>).await
+    }
+
+    /// Declines (removes) an invitation.
+    pub async fn decline_invitation(&self, id: i64) -> Result<(), ClientError> {
+        let path = format!("/invitations/{id}/decline");
+        self.call_empty(Method::POST, &path, None::<&()>).await
+    }
+
+    /// Creates an invite link (its `token` is in this answer only).
+    pub async fn create_invite_link(
+        &self,
+        room_id: RoomId,
+        max_uses: Option<u32>,
+        expires_in: Option<u64>,
+    ) -> Result<InviteLink, ClientError> {
+        let body = CreateInviteLink {
+            max_uses,
+            expires_in,
+        };
+        let path = format!("/rooms/{room_id}/invites");
+        self.call(Method::POST, &path, Some(&body)).await
+    }
+
+    /// The room's invite links.
+    pub async fn invite_links(&self, room_id: RoomId) -> Result<InviteLinkList, ClientError> {
+        let path = format!("/rooms/{room_id}/invites");
+        self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    /// Revokes an invite link.
+    pub async fn revoke_invite_link(&self, room_id: RoomId, id: i64) -> Result<(), ClientError> {
+        let path = format!("/rooms/{room_id}/invites/{id}");
+        self.call_empty(Method::DELETE, &path, None::<&()>).await
+    }
+
+    /// Where an invite link leads.
+    pub async fn preview_invite(&self, token: &str) -> Result<InvitePreview, ClientError> {
+        self.call(Method::GET, &format!("/invites/{token}"), None::<&()>)
+            .await
+    }
+
+    /// Joins the room an invite link leads to.
+    pub async fn accept_invite(&self, token: &str) -> Result<RoomView, ClientError> {
+        let path = format!("/invites/{token}/accept");
+        self.call(Method::POST, &path, None::<&()>).await
+    }
+}
+
+/// Direct messages and blocking.
+impl Client {
+    /// Opens (or finds) the one-to-one conversation with `username`.
+    pub async fn open_direct(&self, username: &str) -> Result<DirectView, ClientError> {
+        let body = OpenDirect {
+            username: username.to_owned(),
+        };
+        self.call(Method::POST, "/dms", Some(&body)).await
+    }
+
+    /// The signed-in user's conversations.
+    pub async fn directs(&self) -> Result<DirectList, ClientError> {
+        self.call(Method::GET, "/dms", None::<&()>).await
+    }
+
+    /// Blocks a user.
+    pub async fn block(&self, user_id: UserId) -> Result<(), ClientError> {
+        let path = format!("/users/{user_id}/block");
+        self.call_empty(Method::POST, &path, None::<&()>).await
+    }
+
+    /// Lifts a block.
+    pub async fn unblock(&self, user_id: UserId) -> Result<(), ClientError> {
+        let path = format!("/users/{user_id}/block");
+        self.call_empty(Method::DELETE, &path, None::<&()>).await
+    }
+}
+
+/// Notifications.
+impl Client {
+    /// A page of notifications with ids above `after`, oldest first, and the unread count.
+    pub async fn notifications(
+        &self,
+        after: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<NotificationList, ClientError> {
+        self.call(
+            Method::GET,
+            &page_path("/notifications", after, limit),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// How many notifications are unread.
+    pub async fn unread_notifications(&self) -> Result<UnreadCount, ClientError> {
+        self.call(Method::GET, "/notifications/unread", None::<&()>)
+            .await
+    }
+
+    /// Marks every notification up to `up_to` read.
+    pub async fn mark_notifications_read(&self, up_to: i64) -> Result<(), ClientError> {
+        let body = MarkNotificationsRead { up_to };
+        self.call_empty(Method::POST, "/notifications/read", Some(&body))
+            .await
+    }
+}
+
+/// Profiles.
+impl Client {
+    /// Changes the password; every other login session of the user is revoked.
+    pub async fn change_password(&self, current: &str, new: &str) -> Result<(), ClientError> {
+        let body = ChangePassword {
+            current_password: current.to_owned(),
+            new_password: new.to_owned(),
+        };
+        self.call_empty(Method::POST, "/users/me/password", Some(&body))
+            .await
+    }
+
+    /// Deletes the signed-in account (its password confirms it).
+    pub async fn delete_account(&self, password: &str) -> Result<(), ClientError> {
+        let body = DeleteAccount {
+            password: password.to_owned(),
+        };
+        self.call_empty(Method::DELETE, "/users/me", Some(&body))
+            .await
+    }
+
+    /// Everything the server keeps that is the signed-in user's own.
+    pub async fn export_account(&self) -> Result<AccountExport, ClientError> {
+        self.call(Method::GET, "/users/me/export", None::<&()>)
+            .await
+    }
+
+    /// A user's profile.
+    pub async fn profile(&self, user_id: UserId) -> Result<Profile, ClientError> {
+        self.call(Method::GET, &format!("/users/{user_id}"), None::<&()>)
+            .await
+    }
+
+    /// Changes the signed-in user's display name or status (`""` clears one).
+    pub async fn update_profile(&self, update: &UpdateProfile) -> Result<Profile, ClientError> {
+        self.call(Method::PATCH, "/users/me", Some(update)).await
+    }
+
+    /// One page of the users whose name starts with `query`.
+    pub async fn search_users(
+        &self,
+        query: &str,
+        after: Option<UserId>,
+        limit: Option<u32>,
+    ) -> Result<UserPage, ClientError> {
+        let base = format!("/users?query={}", urlencoding(query));
+        let mut path = page_path("", after, limit);
+        if let Some(rest) = path.strip_prefix('?') {
+            path = format!("{base}&{rest}");
+        } else {
+            path = base;
+        }
+        self.call(Method::GET, &path, None::<&()>).await
+    }
+}
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters stay).
+fn urlencoding(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 /// `base` with the cursor query of a paginated list.

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Message, RoomId, Seq, User};
+use crate::model::{Message, Notification, RoomId, Seq, User};
 
 /// A frame sent by a client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +82,23 @@ pub enum ServerFrame {
     },
     /// Answer to `ping`.
     Pong,
+    /// A room event (`message.event`) in the room's stream, ordered by `message.seq`
+    /// with its chat messages: the settings changed.
+    RoomUpdated { message: Message },
+    /// A room event: a member's role or mute changed.
+    MemberUpdated { message: Message },
+    /// A room event: a member was kicked. Their connections then get `room_left`.
+    Kicked { message: Message },
+    /// A room event: a user was banned. Their connections then get `room_left`.
+    Banned { message: Message },
+    /// A room event: a ban was lifted.
+    Unbanned { message: Message },
+    /// The room and its history are gone (deleted by its owner); `room_left` follows.
+    /// Not part of the seq stream: a client resuming the room gets `not_found`.
+    RoomDeleted { room_id: RoomId, by: User },
+    /// An entry of your notification stream: live to every connection of yours, and
+    /// your unread ones again after each `ready`. Deduplicate by `notification.id`.
+    Notification { notification: Notification },
 }
 
 /// Machine-readable reasons in `error` frames and REST problem responses.
@@ -126,6 +143,9 @@ pub enum ErrorCode {
     Internal,
     /// A dependency (database) is unavailable; retry later.
     Unavailable,
+    /// It existed but cannot be used any more: an expired, used-up or revoked invite
+    /// link.
+    Gone,
 }
 
 impl ErrorCode {
@@ -150,6 +170,7 @@ impl ErrorCode {
             Self::TooManyRooms => "too_many_rooms",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
+            Self::Gone => "gone",
         }
     }
 }
@@ -206,6 +227,25 @@ pub fn encode_chat(message: &Message) -> String {
         message: &'a Message,
     }
     serde_json::to_string(&Chat { message }).unwrap_or_else(|_| String::from(r#"{"type":"error"}"#))
+}
+
+/// Encodes a stored message as the frame that carries it: `chat`, or for a room event
+/// the frame named by the event (`kicked`, `member_updated`, …).
+pub fn encode_stored(message: &Message) -> String {
+    let Some(event) = &message.event else {
+        return encode_chat(message);
+    };
+    #[derive(Serialize)]
+    struct Stored<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        message: &'a Message,
+    }
+    serde_json::to_string(&Stored {
+        kind: event.kind(),
+        message,
+    })
+    .unwrap_or_else(|_| String::from(r#"{"type":"error"}"#))
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -271,10 +311,43 @@ mod tests {
             },
             content: "hi".into(),
             client_msg_id: None,
+            event: None,
             created_at: chrono::DateTime::from_timestamp_millis(0).expect("epoch"),
         };
         let borrowed = encode_chat(&message);
+        assert_eq!(borrowed, encode_stored(&message));
         assert_eq!(borrowed, ServerFrame::Chat { message }.to_json());
+    }
+
+    #[test]
+    fn room_events_are_sent_as_their_own_frame_types() {
+        let user = crate::User {
+            id: 4,
+            username: "ada".into(),
+        };
+        let message = Message {
+            id: 1,
+            room_id: 2,
+            seq: 3,
+            user: user.clone(),
+            content: "ada kicked bob".into(),
+            client_msg_id: None,
+            event: Some(crate::RoomEvent::Kicked {
+                user: crate::User {
+                    id: 5,
+                    username: "bob".into(),
+                },
+                reason: None,
+            }),
+            created_at: chrono::DateTime::from_timestamp_millis(0).expect("epoch"),
+        };
+        let json = encode_stored(&message);
+        let frame: ServerFrame = serde_json::from_str(&json).expect("decodes");
+        assert_eq!(frame, ServerFrame::Kicked { message });
+        assert!(
+            json.contains(r#""event":{"type":"kicked","user":{"id":5"#),
+            "{json}"
+        );
     }
 
     #[test]

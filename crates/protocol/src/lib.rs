@@ -18,7 +18,10 @@ pub mod rest;
 pub mod ts;
 
 pub use frames::{ClientFrame, CloseCode, ErrorCode, ServerFrame};
-pub use model::{Member, Message, Room, RoomId, Seq, User, UserId};
+pub use model::{
+    Member, Message, Notification, NotificationKind, Role, Room, RoomEvent, RoomId, Seq, User,
+    UserId,
+};
 
 /// The WebSocket subprotocol the server speaks; browsers must offer it alongside a
 /// `bearer.<token>` entry when they authenticate by subprotocol.

@@ -29,6 +29,17 @@ pub struct Room {
     pub name: String,
     pub is_private: bool,
     pub owner_id: UserId,
+    /// What the room is about; set by its owner or admins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// A one-to-one conversation (`POST /dms`): private, exactly two members, listed
+    /// by `GET /dms` rather than with rooms.
+    #[serde(default)]
+    pub is_direct: bool,
+    /// Whether a private room can be joined with an access code (without one, only an
+    /// invitation or invite link lets people in).
+    #[serde(default)]
+    pub has_access_code: bool,
     /// Sequence number of the newest message (0 for an empty room); lets a client
     /// compute unread counts without fetching history.
     pub last_seq: Seq,
@@ -44,9 +55,99 @@ pub struct Room {
 #[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
 pub struct Member {
     pub user: User,
-    /// `owner` for the room's creator, `member` otherwise.
+    /// `owner` (one per room: the creator until ownership is transferred), `admin` or
+    /// `member`; see the permission table in `docs/protocol.md`.
     pub role: String,
+    /// Until when the member may not send (absent: not muted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub muted_until: Option<DateTime<Utc>>,
     pub joined_at: DateTime<Utc>,
+}
+
+/// A room's per-member roles, highest first. Stored and sent as snake_case strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Member,
+    Admin,
+    Owner,
+}
+
+impl Role {
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Admin => "admin",
+            Self::Member => "member",
+        }
+    }
+
+    /// Parses a stored or wire name.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "owner" => Some(Self::Owner),
+            "admin" => Some(Self::Admin),
+            "member" => Some(Self::Member),
+            _ => None,
+        }
+    }
+}
+
+/// What a moderation or settings change did, stored in the room's stream as a message
+/// with its own `seq` (see `Message::event`), so members see it live and a client that
+/// resumes with `since_seq` replays it like any message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RoomEvent {
+    /// The room's settings after a rename, topic, access-code or visibility change.
+    RoomUpdated {
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
+        is_private: bool,
+        has_access_code: bool,
+    },
+    /// A member's role or mute changed (promote, demote, transfer, mute, unmute).
+    MemberUpdated {
+        user: User,
+        role: Role,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        muted_until: Option<DateTime<Utc>>,
+    },
+    /// `user` was removed from the room; they may join again.
+    Kicked {
+        user: User,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// `user` was removed and may not come back (until `until`, when given).
+    Banned {
+        user: User,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<DateTime<Utc>>,
+    },
+    /// `user`'s ban was lifted.
+    Unbanned { user: User },
+}
+
+impl RoomEvent {
+    /// The `type` of the frame that carries this event.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::RoomUpdated { .. } => "room_updated",
+            Self::MemberUpdated { .. } => "member_updated",
+            Self::Kicked { .. } => "kicked",
+            Self::Banned { .. } => "banned",
+            Self::Unbanned { .. } => "unbanned",
+        }
+    }
 }
 
 /// A stored chat message. Messages are immutable once stored; `seq` orders them.
@@ -62,5 +163,50 @@ pub struct Message {
     /// The sender's idempotency key, echoed so its other tabs can match pending sends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_msg_id: Option<String>,
+    /// Set on room events (moderation, settings): `user` is who acted and `content` a
+    /// readable summary, for clients that show the stream as text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<RoomEvent>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Why a user is notified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    /// Invited to a room (`GET /invitations`).
+    Invited,
+    /// Named as `@username` in a message of a room you belong to.
+    Mentioned,
+    /// Someone opened a direct conversation with you.
+    DirectMessage,
+    /// Removed from a room.
+    Kicked,
+    /// Banned from a room.
+    Banned,
+    /// A room you belonged to was deleted.
+    RoomDeleted,
+}
+
+/// One entry of a user's persisted notification stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct Notification {
+    /// Increasing per server: the cursor of `GET /notifications?after=` and of
+    /// `POST /notifications/read`.
+    pub id: i64,
+    pub kind: NotificationKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_id: Option<RoomId>,
+    /// Who caused it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<User>,
+    /// A short text: the room's name, or the message that mentioned you.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub read: bool,
     pub created_at: DateTime<Utc>,
 }

@@ -12,10 +12,14 @@
 use ts_rs::{Config, TS};
 
 use crate::frames::{ClientFrame, CloseCode, ErrorCode, ServerFrame};
-use crate::model::{Member, Message, Room, User};
+use crate::model::{Member, Message, Notification, NotificationKind, Role, Room, RoomEvent, User};
 use crate::rest::{
-    CreateRoom, Credentials, JoinRoom, MarkRead, MemberList, MessagePage, Problem, Readiness,
-    RefreshRequest, RoomList, RoomView, SendMessage, Session,
+    AccountExport, Ban, BanList, BanRequest, ChangePassword, CreateInviteLink, CreateRoom,
+    Credentials, DeleteAccount, DirectList, DirectView, Invitation, InvitationList, InviteLink,
+    InviteLinkList, InvitePreview, InviteUser, JoinRoom, KickRequest, MarkNotificationsRead,
+    MarkRead, MemberList, MessagePage, MuteRequest, NotificationList, OpenDirect, Problem, Profile,
+    Readiness, RefreshRequest, RoomList, RoomView, SendMessage, Session, SetRole,
+    TransferOwnership, UnreadCount, UpdateProfile, UpdateRoom, UserPage,
 };
 
 /// Where the web client keeps the generated files, relative to this crate's manifest.
@@ -71,6 +75,37 @@ pub fn render() -> Result<Vec<(String, String)>, ts_rs::ExportError> {
         MessagePage,
         Problem,
         Readiness,
+        Role,
+        RoomEvent,
+        UpdateRoom,
+        KickRequest,
+        BanRequest,
+        Ban,
+        BanList,
+        MuteRequest,
+        SetRole,
+        TransferOwnership,
+        InviteUser,
+        Invitation,
+        InvitationList,
+        CreateInviteLink,
+        InviteLink,
+        InviteLinkList,
+        InvitePreview,
+        OpenDirect,
+        DirectView,
+        DirectList,
+        NotificationKind,
+        Notification,
+        NotificationList,
+        MarkNotificationsRead,
+        UnreadCount,
+        Profile,
+        UpdateProfile,
+        UserPage,
+        ChangePassword,
+        DeleteAccount,
+        AccountExport,
     );
     files.push(("constants.ts".into(), constants()));
     names.sort();

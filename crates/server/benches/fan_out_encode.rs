@@ -21,6 +21,7 @@ fn fan_out_encode(c: &mut Criterion) {
         },
         content: "1732356000123456 hello everyone, this is a chat message of typical length".into(),
         client_msg_id: Some("1732356000123456.17.3".into()),
+        event: None,
         created_at: chrono::DateTime::from_timestamp_millis(1_732_356_000_123)
             .expect("a valid timestamp"),
     };

@@ -24,11 +24,13 @@ use crate::broker::{Broker, BrokerError};
 use crate::client_addr::{self, TrustedProxies};
 use crate::config::{Config, ConfigError};
 use crate::gateway::{Gateway, Hub};
+use crate::notifications::Notifier;
 use crate::quota::Quotas;
 use crate::rooms::{AppendOptions, Rooms};
 use crate::state::{AppState, Store};
 use crate::store::{DbOptions, StoreError};
-use crate::{auth, gateway, ops, rooms, telemetry, users, web};
+use crate::users::People;
+use crate::{auth, gateway, notifications, ops, rooms, telemetry, users, web};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -138,11 +140,20 @@ impl App {
             guard: guard.clone(),
             revocations: revocations.clone(),
         };
+        let notifier = Notifier {
+            store: store.notifications.clone(),
+            broker: broker.clone(),
+        };
         let rooms = Rooms {
             store: store.rooms.clone(),
             messages: store.messages.clone(),
             broker: broker.clone(),
             max_content_chars: config.max_content_chars,
+            guard: guard.clone(),
+            notifier: notifier.clone(),
+        };
+        let people = People {
+            profiles: store.profiles.clone(),
             guard,
         };
         let gateway = Gateway::new(hub, auth.clone(), rooms.clone(), config.clone());
@@ -152,6 +163,7 @@ impl App {
             gateway.shutdown.clone(),
         ));
         tokio::spawn(gateway::close_revoked_sessions(gateway.clone()));
+        tokio::spawn(gateway::deliver_user_frames(gateway.clone()));
         let state = AppState {
             config,
             store,
@@ -159,6 +171,8 @@ impl App {
             metrics: telemetry::metrics_handle(),
             auth,
             rooms,
+            notifier,
+            people,
             gateway,
         };
         let router = router(state.clone());
@@ -271,7 +285,8 @@ fn router(state: AppState) -> Router {
                 )),
             )
             .merge(users::routes::<AppState>())
-            .merge(rooms::routes::<AppState>());
+            .merge(rooms::routes::<AppState>())
+            .merge(notifications::routes::<AppState>());
         http = http
             .nest("/api/v1", api)
             .merge(gateway::spaces::broadcast_routes::<AppState>())

@@ -153,6 +153,14 @@ pub struct Config {
     #[arg(long, env = "SOCKET_HUB_USER_SEND_BURST", default_value_t = 40)]
     pub user_send_burst: u32,
 
+    /// User searches (`GET /users?query=`) per second one user may make (per instance).
+    #[arg(long, env = "SOCKET_HUB_USER_SEARCH_PER_SEC", default_value_t = 5.0)]
+    pub user_search_per_sec: f64,
+
+    /// User searches one user may make in a burst above `--user-search-per-sec`.
+    #[arg(long, env = "SOCKET_HUB_USER_SEARCH_BURST", default_value_t = 20)]
+    pub user_search_burst: u32,
+
     /// Rooms one user may create per hour (per instance), after the burst.
     #[arg(long, env = "SOCKET_HUB_ROOM_CREATE_PER_HOUR", default_value_t = 60)]
     pub room_create_per_hour: u32,
@@ -462,6 +470,11 @@ impl Config {
             || self.user_send_burst == 0
         {
             return fail("--user-send-per-sec and --user-send-burst must be positive".into());
+        }
+        if !(self.user_search_per_sec.is_finite() && self.user_search_per_sec > 0.0)
+            || self.user_search_burst == 0
+        {
+            return fail("--user-search-per-sec and --user-search-burst must be positive".into());
         }
         if self.room_create_per_hour == 0 || self.room_create_burst == 0 {
             return fail("--room-create-per-hour and --room-create-burst must be positive".into());

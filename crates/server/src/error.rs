@@ -33,6 +33,9 @@ pub enum Error {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(&'static str),
+    /// An invite link that expired, was used up or revoked.
+    #[error("{0}")]
+    Gone(&'static str),
     #[error("join the room on this connection first")]
     NotJoined,
     /// Refused by a rate limit, brute-force lock or quota; the client may try again
@@ -61,6 +64,7 @@ impl Error {
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict(_) => ErrorCode::Conflict,
+            Self::Gone(_) => ErrorCode::Gone,
             Self::NotJoined => ErrorCode::NotJoined,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::TooManyRooms(_) => ErrorCode::TooManyRooms,
@@ -85,6 +89,7 @@ impl Error {
             ErrorCode::WrongAccessCode | ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::Gone => StatusCode::GONE,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -36,6 +36,7 @@ pub mod files;
 pub mod gateway;
 pub mod http;
 pub mod metrics;
+pub mod notifications;
 pub mod openapi;
 pub mod ops;
 pub mod quota;

@@ -394,7 +394,7 @@ pub fn connection_closed(code: u16) {
     }
 }
 
-const ERROR_CODES: [ErrorCode; 18] = [
+const ERROR_CODES: [ErrorCode; 19] = [
     ErrorCode::MalformedJson,
     ErrorCode::UnknownType,
     ErrorCode::InvalidInput,
@@ -413,6 +413,7 @@ const ERROR_CODES: [ErrorCode; 18] = [
     ErrorCode::TooManyRooms,
     ErrorCode::Internal,
     ErrorCode::Unavailable,
+    ErrorCode::Gone,
 ];
 
 /// Which door an error left by.
@@ -571,6 +572,7 @@ mod tests {
             },
             content: r#""created_at":"1999-01-01T00:00:00Z""#.into(),
             client_msg_id: None,
+            event: None,
             created_at: chrono::DateTime::from_timestamp_millis(1_700_000_000_123).expect("date"),
         };
         let frame = socket_hub_protocol::frames::encode_chat(&message);

@@ -3,19 +3,30 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{auth, gateway, rooms, users};
+use crate::{auth, gateway, notifications, rooms, users};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Socket-Hub REST API", description = "Accounts, rooms and history. Live traffic uses the WebSocket at /ws; see docs/protocol.md."),
     paths(
         auth::register, auth::login, auth::refresh, auth::logout,
-        users::me,
+        users::me, users::update_me, users::profile, users::search, users::change_password, users::delete_me, users::export,
         rooms::routes::create_room, rooms::routes::list_rooms, rooms::routes::list_joined_rooms,
         rooms::routes::get_room,
         rooms::routes::join_room, rooms::routes::leave_room, rooms::routes::list_members,
         rooms::routes::history, rooms::routes::post_message, rooms::routes::mark_read,
         gateway::spaces::broadcast,
+        rooms::moderation::update_room, rooms::moderation::delete_room,
+        rooms::moderation::kick, rooms::moderation::ban, rooms::moderation::unban,
+        rooms::moderation::list_bans, rooms::moderation::mute, rooms::moderation::unmute,
+        rooms::moderation::set_role, rooms::moderation::transfer,
+        rooms::invites::invite, rooms::invites::list_invitations,
+        rooms::invites::accept_invitation, rooms::invites::decline_invitation,
+        rooms::invites::create_link, rooms::invites::list_links, rooms::invites::revoke_link,
+        rooms::invites::preview_link, rooms::invites::accept_link,
+        rooms::direct::open_direct, rooms::direct::list_directs,
+        rooms::direct::block, rooms::direct::unblock,
+        notifications::list, notifications::unread, notifications::mark_read,
     ),
     modifiers(&BearerAuth),
 )]

@@ -25,6 +25,8 @@ use crate::error::Error;
 pub struct Quotas {
     /// Message sends per user, REST and WebSocket alike (`--user-send-*`).
     pub sends: KeyedLimiter<UserId>,
+    /// User searches per user (`--user-search-*`).
+    pub searches: KeyedLimiter<UserId>,
     /// Room creations per user (`--room-create-*`).
     pub room_creates: KeyedLimiter<UserId>,
     /// Registrations per client address, an IPv6 /64 (`--register-*`).
@@ -39,6 +41,11 @@ impl Quotas {
             sends: KeyedLimiter::new(
                 config.user_send_per_sec,
                 config.user_send_burst,
+                config.quota_max_keys,
+            ),
+            searches: KeyedLimiter::new(
+                config.user_search_per_sec,
+                config.user_search_burst,
                 config.quota_max_keys,
             ),
             room_creates: KeyedLimiter::new(

@@ -12,8 +12,10 @@ use crate::auth::{Auth, TokenStore, UserStore};
 use crate::broker::Broker;
 use crate::config::Config;
 use crate::gateway::Gateway;
+use crate::notifications::{NotificationStore, Notifier};
 use crate::rooms::{AppendOptions, MessageStore, RoomStore, Rooms};
 use crate::store::{Backend, Db, DbOptions, StoreError};
+use crate::users::{People, ProfileStore};
 
 /// Everything the server persists: each service's store over one shared [`Db`].
 /// It lives here, above the services, so `store` itself knows none of them.
@@ -23,6 +25,8 @@ pub struct Store {
     pub tokens: TokenStore,
     pub rooms: RoomStore,
     pub messages: MessageStore,
+    pub notifications: NotificationStore,
+    pub profiles: ProfileStore,
     db: Db,
 }
 
@@ -39,6 +43,8 @@ impl Store {
             tokens: TokenStore::new(db.clone()),
             rooms: RoomStore::new(db.clone()),
             messages: MessageStore::new(db.clone()),
+            notifications: NotificationStore::new(db.clone()),
+            profiles: ProfileStore::new(db.clone()),
             db,
         }
     }
@@ -81,6 +87,8 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     pub auth: Auth,
     pub rooms: Rooms,
+    pub notifier: Notifier,
+    pub people: People,
     /// Its shutdown token and connection tracker are the process's too.
     pub gateway: Gateway,
 }

@@ -50,6 +50,8 @@ const room = (id: number, last_seq = 0): RoomView => ({
   id,
   name: `room${id}`,
   is_private: false,
+  is_direct: false,
+  has_access_code: false,
   owner_id: 1,
   last_seq,
   member_count: 2,

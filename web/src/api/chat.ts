@@ -241,6 +241,21 @@ export class ChatClient {
       case 'chat':
         this.receive(f.message, true);
         return;
+      case 'room_updated':
+      case 'member_updated':
+      case 'kicked':
+      case 'banned':
+      case 'unbanned':
+        // A room event is a stored message of the room's stream: it moves the resume point
+        // like a chat, and the room's settings or members may have changed.
+        this.receive(f.message, true);
+        this.refreshRoomSoon(f.message.room_id);
+        return;
+      case 'room_deleted':
+        this.rooms.delete(f.room_id);
+        if (this.activeRoomId === f.room_id) this.activeRoomId = null;
+        this.changed();
+        return;
       case 'ack':
         this.clearAckTimer(f.client_msg_id);
         this.receive(f.message, false);

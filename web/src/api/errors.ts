@@ -20,6 +20,7 @@ const HUMAN: Record<ErrorCode, string> = {
   too_many_rooms: 'You have too many rooms open on this connection. Leave one first.',
   internal: 'Something went wrong on the server. Please try again.',
   unavailable: 'The server is temporarily unavailable. Please try again shortly.',
+  gone: 'This invite link can no longer be used.',
 };
 
 export function humanizeCode(code: string | undefined, detail?: string): string {

@@ -45,6 +45,17 @@ export function parseServerFrame(text: string): ServerFrame | null {
       return isInt(v.room_id) ? { type: 'room_left', room_id: v.room_id } : null;
     case 'chat':
       return isMessage(v.message) ? { type: 'chat', message: normalizeMessage(v.message) } : null;
+    // Room events: stored messages with their own seq, in order with chat (docs/protocol.md §6).
+    case 'room_updated':
+    case 'member_updated':
+    case 'kicked':
+    case 'banned':
+    case 'unbanned':
+      return isMessage(v.message) && isObj(v.message.event)
+        ? { type: v.type, message: normalizeMessage(v.message) }
+        : null;
+    case 'room_deleted':
+      return isInt(v.room_id) && isUser(v.by) ? { type: 'room_deleted', room_id: v.room_id, by: v.by } : null;
     case 'join':
     case 'leave':
     case 'typing':

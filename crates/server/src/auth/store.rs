@@ -151,6 +151,35 @@ impl TokenStore {
         })
     }
 
+    /// Revokes every login session of `user_id` but `keep` (a password change); returns
+    /// the sessions (families) revoked.
+    pub async fn revoke_others(
+        &self,
+        user_id: UserId,
+        keep: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let families: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT family_id FROM refresh_tokens
+             WHERE user_id = $1 AND family_id <> $2 AND revoked_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(keep)
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $3
+             WHERE user_id = $1 AND family_id <> $2 AND revoked_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(keep)
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(families)
+    }
+
     /// Revokes every token of a family (reuse detected, or logout).
     pub async fn revoke_family(&self, family_id: &str) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;

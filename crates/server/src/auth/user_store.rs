@@ -35,6 +35,9 @@ struct UserRecordRow {
     password_hash: String,
 }
 
+/// How precisely "last seen" is kept: five minutes.
+pub(crate) const LAST_SEEN_GRANULARITY_MS: i64 = 5 * 60 * 1000;
+
 /// Accounts: names are unique case-insensitively, ids are never reused.
 #[derive(Clone)]
 pub struct UserStore {
@@ -91,13 +94,110 @@ impl UserStore {
         }
     }
 
-    /// Looks an account up by name, case-insensitively.
-    pub async fn find_by_name(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
-        let row: Option<UserRecordRow> =
-            sqlx::query_as("SELECT id, username, password_hash FROM users WHERE username_key = $1")
-                .bind(username.to_lowercase())
+    /// Deletes the account of `user_id`: refused (`Ok(None)`) while they own a room;
+    /// otherwise their memberships, invitations, notifications, blocks and bans go, every
+    /// login session is revoked (returned, to close their sockets) and the row is kept
+    /// anonymised as "deleted user", so the messages they sent keep an author.
+    pub async fn delete(&self, user_id: UserId) -> Result<Option<Vec<String>>, StoreError> {
+        let mut tx = self.db.begin().await?;
+        let owned: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM memberships WHERE user_id = $1 AND role = 'owner'",
+        )
+        .bind(user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if owned > 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        for sql in [
+            "DELETE FROM memberships WHERE user_id = $1",
+            "DELETE FROM invitations WHERE user_id = $1",
+            "DELETE FROM notifications WHERE user_id = $1",
+            "DELETE FROM blocks WHERE user_id = $1 OR blocked_id = $1",
+            "DELETE FROM room_bans WHERE user_id = $1",
+        ] {
+            sqlx::query(sql).bind(user_id).execute(&mut *tx).await?;
+        }
+        let families: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT family_id FROM refresh_tokens
+             WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(user_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let now = now_millis();
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        // A key no valid username can equal (it has a space), so the name is free again.
+        sqlx::query(
+            "UPDATE users SET username = 'deleted user', username_key = $2, password_hash = '!',
+                 display_name = NULL, status_text = NULL, deleted_at = $3
+             WHERE id = $1",
+        )
+        .bind(user_id)
+        .bind(format!("deleted user #{user_id}"))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(families))
+    }
+
+    /// Replaces the user's password hash.
+    pub async fn set_password(
+        &self,
+        user_id: UserId,
+        password_hash: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(password_hash)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
+    /// Records that the user connected now (their profile's "last seen"), to within
+    /// [`LAST_SEEN_GRANULARITY_MS`]: a reconnect sooner than that costs a read, not a
+    /// write, so a reconnect storm does not queue a write per socket.
+    pub async fn touch(&self, user_id: UserId) -> Result<(), StoreError> {
+        let now = crate::store::now_millis();
+        let last: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT last_seen_at FROM users WHERE id = $1")
+                .bind(user_id)
                 .fetch_optional(self.db.reader())
                 .await?;
+        if last
+            .flatten()
+            .is_some_and(|at| now - at < LAST_SEEN_GRANULARITY_MS)
+        {
+            return Ok(());
+        }
+        let mut tx = self.db.begin().await?;
+        sqlx::query("UPDATE users SET last_seen_at = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(crate::store::now_millis())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
+    /// Looks an account up by name, case-insensitively.
+    pub async fn find_by_name(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        let row: Option<UserRecordRow> = sqlx::query_as(
+            "SELECT id, username, password_hash FROM users
+                 WHERE username_key = $1 AND deleted_at IS NULL",
+        )
+        .bind(username.to_lowercase())
+        .fetch_optional(self.db.reader())
+        .await?;
         Ok(row.map(|row| UserRecord {
             user: User {
                 id: row.id,
@@ -107,12 +207,13 @@ impl UserStore {
         }))
     }
 
-    /// Looks an account up by id.
+    /// Looks an account up by id (a deleted one is gone).
     pub async fn find(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        let row: Option<UserRow> = sqlx::query_as("SELECT id, username FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.db.reader())
-            .await?;
+        let row: Option<UserRow> =
+            sqlx::query_as("SELECT id, username FROM users WHERE id = $1 AND deleted_at IS NULL")
+                .bind(id)
+                .fetch_optional(self.db.reader())
+                .await?;
         Ok(row.map(User::from))
     }
 }

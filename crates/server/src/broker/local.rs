@@ -9,7 +9,9 @@ use tokio::sync::broadcast;
 
 use super::{
     Broker, BrokerError, Envelope, REVOCATION_CAPACITY, Received, RoomSubscribers, Subscription,
+    UserFrame,
 };
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// Fan-out within one process. Holds no envelope longer than a channel hop.
 #[derive(Default)]
@@ -25,6 +27,8 @@ struct Inner {
     presence: Mutex<HashMap<RoomId, RoomPresence>>,
     /// Revoked sessions, straight back to this process's listeners.
     revocations: broadcast::Sender<Arc<str>>,
+    /// Frames for users (notifications), straight back to this process's listener.
+    user_frames: broadcast::Sender<UserFrame>,
 }
 
 impl Default for Inner {
@@ -33,6 +37,7 @@ impl Default for Inner {
             rooms: Arc::default(),
             presence: Mutex::default(),
             revocations: broadcast::channel(REVOCATION_CAPACITY).0,
+            user_frames: broadcast::channel(REVOCATION_CAPACITY).0,
         }
     }
 }
@@ -115,6 +120,14 @@ impl Broker for LocalBroker {
 
     fn revocations(&self) -> broadcast::Receiver<Arc<str>> {
         self.inner.revocations.subscribe()
+    }
+
+    fn publish_to_user(&self, user_id: UserId, frame: Utf8Bytes) {
+        let _ = self.inner.user_frames.send((user_id, frame));
+    }
+
+    fn user_frames(&self) -> broadcast::Receiver<UserFrame> {
+        self.inner.user_frames.subscribe()
     }
 
     fn backend(&self) -> &'static str {

@@ -36,6 +36,8 @@ pub enum EnvelopeKind {
     Ephemeral { except_user: Option<UserId> },
     /// `user_id` lost membership: their connections stop receiving the room.
     Evict { user_id: UserId },
+    /// The room is gone: every connection stops receiving it.
+    EvictAll,
 }
 
 /// A room event on its way to every subscribed process.
@@ -48,12 +50,13 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    /// A stored message as its `chat` frame, encoded once for every recipient.
+    /// A stored message as its frame (`chat`, or a room event's own frame type), encoded
+    /// once for every recipient.
     pub fn chat(message: &Message) -> Self {
         Self {
             room_id: message.room_id,
             kind: EnvelopeKind::Chat { seq: message.seq },
-            frame: socket_hub_protocol::frames::encode_chat(message).into(),
+            frame: socket_hub_protocol::frames::encode_stored(message).into(),
         }
     }
 
@@ -64,6 +67,15 @@ impl Envelope {
             room_id,
             kind: EnvelopeKind::Ephemeral { except_user },
             frame: encode(frame),
+        }
+    }
+
+    /// The room was deleted: every connection in it gets `room_left`.
+    pub fn evict_all(room_id: RoomId) -> Self {
+        Self {
+            room_id,
+            kind: EnvelopeKind::EvictAll,
+            frame: encode(&ServerFrame::RoomLeft { room_id }),
         }
     }
 
@@ -123,6 +135,12 @@ pub trait Broker: Send + Sync + 'static {
     fn publish_revocation(&self, session: &str);
     /// Revoked sessions as any process publishes them, from now on.
     fn revocations(&self) -> broadcast::Receiver<Arc<str>>;
+    /// Hands `frame` to every process, this one included, for the live connections of
+    /// `user_id` (notifications). Never waits; what cannot be carried is found in the
+    /// store on the user's next connect.
+    fn publish_to_user(&self, user_id: UserId, frame: Utf8Bytes);
+    /// Frames for users as any process publishes them, from now on.
+    fn user_frames(&self) -> broadcast::Receiver<UserFrame>;
     /// Short name for readiness and logs.
     fn backend(&self) -> &'static str;
     /// Whether fan-out currently works (readiness).
@@ -159,6 +177,9 @@ pub(crate) struct Subscriber {
     tx: mpsc::Sender<Received>,
     lagged: Arc<AtomicBool>,
 }
+
+/// A frame for every live connection of one user.
+pub type UserFrame = (UserId, Utf8Bytes);
 
 /// Revocations buffered for a slow listener before it lags (and rescans instead).
 pub(crate) const REVOCATION_CAPACITY: usize = 1024;

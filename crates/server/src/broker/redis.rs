@@ -24,6 +24,9 @@
 //! - Revocations: one channel (`<prefix>revoked`) every process subscribes to, carrying
 //!   `<origin instance> <session id>`. What Pub/Sub drops meanwhile, the store poll of
 //!   [`crate::auth::Revocations`] finds.
+//! - Frames for users (notifications): one channel (`<prefix>users`) every process
+//!   subscribes to, carrying `<origin instance> <user id>\n<frame>`. What Pub/Sub drops
+//!   meanwhile, the user gets from the store on their next connect.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,7 +44,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::{
     Broker, BrokerError, Envelope, EnvelopeKind, REVOCATION_CAPACITY, Received, RoomSubscribers,
-    Subscription,
+    Subscription, UserFrame,
 };
 
 /// Settings of the Redis broker.
@@ -93,6 +96,11 @@ struct Inner {
     revocations: broadcast::Sender<Arc<str>>,
     /// `<prefix>revoked`, computed once: every incoming message is compared with it.
     revocation_channel: String,
+    /// Frames for users, for this process's listener: its own at once, others' as they
+    /// arrive on the user channel.
+    user_frames: broadcast::Sender<UserFrame>,
+    /// `<prefix>users`, computed once.
+    user_channel: String,
 }
 
 enum Control {
@@ -117,6 +125,7 @@ impl RedisBroker {
         let (outgoing, outgoing_rx) = mpsc::channel(PUBLISH_QUEUE);
         let instance = format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
         let revocation_channel = format!("{}revoked", settings.prefix);
+        let user_channel = format!("{}users", settings.prefix);
         let inner = Arc::new(Inner {
             settings,
             instance,
@@ -130,6 +139,8 @@ impl RedisBroker {
             local_presence: Mutex::new(HashMap::new()),
             revocations: broadcast::channel(REVOCATION_CAPACITY).0,
             revocation_channel,
+            user_frames: broadcast::channel(REVOCATION_CAPACITY).0,
+            user_channel,
         });
         tokio::spawn(pubsub_task(Arc::downgrade(&inner), control_rx));
         tokio::spawn(presence_task(Arc::downgrade(&inner)));
@@ -176,6 +187,16 @@ impl Inner {
     /// Hands a message from Redis to the room's subscription; returns the room when
     /// nobody here wants it any more (an unsubscribe that did not fit the queue).
     fn dispatch(&self, channel: &str, payload: &[u8]) -> Option<RoomId> {
+        if channel == self.user_channel {
+            match decode_user_frame(payload) {
+                Some((origin, user_frame)) if origin != self.instance => {
+                    let _ = self.user_frames.send(user_frame);
+                }
+                Some(_) => {}
+                None => tracing::warn!("undecodable user frame on the broker"),
+            }
+            return None;
+        }
         if channel == self.revocation_channel {
             let text = std::str::from_utf8(payload).unwrap_or_default();
             match text.split_once(' ') {
@@ -311,7 +332,8 @@ async fn pubsub_task(inner: Weak<Inner>, mut control: mpsc::Receiver<Control>) {
         let mut resubscribed = sink
             .subscribe(strong.revocation_channel.as_str())
             .await
-            .is_ok();
+            .is_ok()
+            && sink.subscribe(strong.user_channel.as_str()).await.is_ok();
         for room_id in &rooms {
             if sink.subscribe(strong.channel(*room_id)).await.is_err() {
                 resubscribed = false;
@@ -574,6 +596,29 @@ impl Broker for RedisBroker {
         self.inner.revocations.subscribe()
     }
 
+    fn publish_to_user(&self, user_id: UserId, frame: Utf8Bytes) {
+        let payload = encode_user_frame(&self.inner.instance, user_id, &frame);
+        let _ = self.inner.user_frames.send((user_id, frame));
+        let inner = self.inner.clone();
+        // One short task per notification, bounded by the command timeout; a frame that
+        // cannot be carried is sent from the store on the user's next connect.
+        tokio::spawn(async move {
+            let mut conn = inner.commands.clone();
+            let sent = tokio::time::timeout(
+                inner.settings.timeout,
+                conn.publish::<_, _, i64>(inner.user_channel.as_str(), payload),
+            )
+            .await;
+            if !matches!(sent, Ok(Ok(_))) {
+                tracing::warn!("cannot publish a user frame; it is delivered on next connect");
+            }
+        });
+    }
+
+    fn user_frames(&self) -> broadcast::Receiver<UserFrame> {
+        self.inner.user_frames.subscribe()
+    }
+
     fn backend(&self) -> &'static str {
         "redis"
     }
@@ -595,7 +640,7 @@ async fn publish(inner: &Inner, envelope: &Envelope) -> redis::RedisResult<()> {
 }
 
 /// `<header> <origin instance>\n<frame>`: the header is `c<seq>` for chat, `e<user id
-/// or empty>` for ephemeral, `x<user id>` for evict.
+/// or empty>` for ephemeral, `x<user id>` for evict, `z` for evicting everyone.
 fn encode(envelope: &Envelope, origin: &str) -> Vec<u8> {
     let header = match envelope.kind {
         EnvelopeKind::Chat { seq } => format!("c{seq} {origin}"),
@@ -606,6 +651,7 @@ fn encode(envelope: &Envelope, origin: &str) -> Vec<u8> {
             )
         }
         EnvelopeKind::Evict { user_id } => format!("x{user_id} {origin}"),
+        EnvelopeKind::EvictAll => format!("z {origin}"),
     };
     let frame = envelope.frame.as_str().as_bytes();
     let mut out = Vec::with_capacity(header.len() + 1 + frame.len());
@@ -613,6 +659,22 @@ fn encode(envelope: &Envelope, origin: &str) -> Vec<u8> {
     out.push(b'\n');
     out.extend_from_slice(frame);
     out
+}
+
+/// `<origin> <user id>\n<frame>`.
+fn encode_user_frame(origin: &str, user_id: UserId, frame: &Utf8Bytes) -> Vec<u8> {
+    let mut out = format!("{origin} {user_id}\n").into_bytes();
+    out.extend_from_slice(frame.as_str().as_bytes());
+    out
+}
+
+/// The instance that published a user frame, and the frame.
+fn decode_user_frame(payload: &[u8]) -> Option<(&str, UserFrame)> {
+    let split = payload.iter().position(|b| *b == b'\n')?;
+    let header = std::str::from_utf8(&payload[..split]).ok()?;
+    let (origin, user) = header.split_once(' ')?;
+    let frame = Utf8Bytes::try_from(Bytes::copy_from_slice(&payload[split + 1..])).ok()?;
+    Some((origin, (user.parse().ok()?, frame)))
 }
 
 /// The envelope and the instance that published it.
@@ -635,6 +697,7 @@ fn decode(room_id: RoomId, payload: &[u8]) -> Option<(Envelope, &str)> {
         "x" => EnvelopeKind::Evict {
             user_id: value.parse().ok()?,
         },
+        "z" => EnvelopeKind::EvictAll,
         _ => return None,
     };
     // One copy out of the Redis reply; every local recipient then shares these bytes.
@@ -667,6 +730,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn user_frames_round_trip_through_the_wire_format() {
+        let frame = Utf8Bytes::from_static(r#"{"type":"notification"}"#);
+        let wire = encode_user_frame("abc", 42, &frame);
+        let (origin, (user, decoded)) = decode_user_frame(&wire).expect("decodes");
+        assert_eq!(
+            (origin, user, decoded.as_str()),
+            ("abc", 42, frame.as_str())
+        );
+        assert!(decode_user_frame(b"no newline").is_none());
+    }
+
+    #[test]
     fn envelopes_round_trip_through_the_wire_format() {
         for kind in [
             EnvelopeKind::Chat { seq: 42 },
@@ -675,6 +750,7 @@ mod tests {
             },
             EnvelopeKind::Ephemeral { except_user: None },
             EnvelopeKind::Evict { user_id: 9 },
+            EnvelopeKind::EvictAll,
         ] {
             let envelope = Envelope {
                 room_id: 3,

@@ -457,6 +457,12 @@ impl RoomTask {
                     self.remove(session_id, Some(envelope.frame.clone())).await;
                 }
             }
+            EnvelopeKind::EvictAll => {
+                let evicted: Vec<u64> = self.members.iter().map(SessionHandle::id).collect();
+                for session_id in evicted {
+                    self.remove(session_id, Some(envelope.frame.clone())).await;
+                }
+            }
         }
     }
 

@@ -125,6 +125,18 @@ impl Live {
         sessions.len()
     }
 
+    /// This process's sockets of `user_id` (a scan: used for notifications, which are
+    /// rare next to messages).
+    pub(crate) fn sessions_of(&self, user_id: UserId) -> Vec<SessionHandle> {
+        self.lock()
+            .by_session
+            .values()
+            .flatten()
+            .filter(|session| session.user().id == user_id)
+            .cloned()
+            .collect()
+    }
+
     /// Closes the sockets of every session `revoked` names (after missed notices).
     pub(crate) fn close_sessions_where(&self, revoked: impl Fn(&str) -> bool) {
         let sessions: Vec<SessionHandle> = self

@@ -128,6 +128,30 @@ pub async fn close_revoked_sessions(gateway: Gateway) {
     }
 }
 
+/// Hands frames published for users (notifications) on any instance to this process's
+/// sockets of those users, until shutdown. Spawned once per process. A frame missed
+/// (lag) reaches the user from the store on their next connect.
+pub async fn deliver_user_frames(gateway: Gateway) {
+    let mut frames = gateway.rooms.broker.user_frames();
+    loop {
+        let next = tokio::select! {
+            () = gateway.shutdown.cancelled() => return,
+            next = frames.recv() => next,
+        };
+        match next {
+            Ok((user_id, frame)) => {
+                for session in gateway.live.sessions_of(user_id) {
+                    session.push(outbound::Outbound::Frame(frame.clone()));
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "user frames dropped; delivered on next connect");
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
 /// Bytes read from the socket at a time. Client frames (join, send, typing) mostly fit;
 /// larger ones grow the buffer as needed. Measured per idle connection (BENCHMARKS.md):
 /// 4 KiB cost 3 KB more than 1 KiB, and 512 B saves 380 B of RSS over 1 KiB.

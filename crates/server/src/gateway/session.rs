@@ -260,9 +260,33 @@ fn start(gateway: Gateway, user: User, exp: i64) -> (Arc<Shared>, Queue) {
         expires_at: AtomicI64::new(exp),
         expiry_changed: Notify::new(),
     });
+    let user_id = user.id;
     shared.reply(&ServerFrame::Ready { user });
+    after_ready(&shared, user_id);
     tracing::debug!(session = id, "connection ready");
     (shared, queue)
+}
+
+/// Records the user as last seen now and queues their unread notifications after
+/// `ready`, in a task of its own so the connection never waits on the store for them.
+fn after_ready(shared: &Arc<Shared>, user_id: socket_hub_protocol::UserId) {
+    let notifier = shared.gateway.rooms.notifier.clone();
+    let users = shared.gateway.auth.users.clone();
+    let session = shared.session.clone();
+    tokio::spawn(async move {
+        if let Err(err) = users.touch(user_id).await {
+            tracing::warn!(error = %err, "cannot record last seen");
+        }
+        match notifier.backlog(user_id).await {
+            Ok(unread) => {
+                for notification in unread {
+                    let frame = encode(&ServerFrame::Notification { notification });
+                    session.push(Outbound::Frame(frame));
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot read unread notifications"),
+        }
+    });
 }
 
 /// Runs the reader and the writer to the end, then closes. An async block for the
@@ -893,8 +917,8 @@ impl Writer<'_> {
             self.arm();
             for message in page {
                 let seq = message.seq;
-                self.feed(Message::Text(encode(&ServerFrame::Chat { message })))
-                    .await?;
+                let frame = socket_hub_protocol::frames::encode_stored(&message);
+                self.feed(Message::Text(frame.into())).await?;
                 self.advance(room_id, seq);
             }
         }

@@ -255,6 +255,7 @@ fn answer(plan: Plan, messages: Vec<Pending>, replies: Vec<oneshot::Sender<Outco
                 user: message.user,
                 content: message.content,
                 client_msg_id: message.client_msg_id,
+                event: None,
                 created_at,
             }),
         };
@@ -490,7 +491,7 @@ async fn checks(
     // on SQLite: a search on that index per row, also inside the LEFT JOIN).
     let sql = format!(
         "SELECT k.column1 AS key_room, k.column2 AS key_user, mb.user_id AS member,
-                m.id, m.room_id, m.seq, m.user_id, u.username, m.content,
+                mb.muted_until, m.id, m.room_id, m.seq, m.user_id, u.username, m.content,
                 m.client_msg_id, m.created_at
          FROM ({}) AS k
          LEFT JOIN memberships mb ON mb.room_id = k.column1 AND mb.user_id = k.column2
@@ -509,8 +510,11 @@ async fn checks(
         members: HashSet::with_capacity(triples.len()),
         existing: HashMap::new(),
     };
+    let now = now_millis();
     for row in query.fetch_all(&mut **tx).await? {
-        if row.member.is_none() {
+        // A muted member may not send, exactly like a non-member; the caller tells the
+        // two apart afterwards.
+        if row.member.is_none() || row.muted_until.is_some_and(|until| until > now) {
             continue;
         }
         checks.members.insert((row.key_room, row.key_user));
@@ -532,6 +536,7 @@ struct CheckRow {
     key_room: i64,
     key_user: i64,
     member: Option<i64>,
+    muted_until: Option<i64>,
     id: Option<i64>,
     room_id: Option<i64>,
     seq: Option<i64>,
@@ -553,6 +558,7 @@ impl CheckRow {
             username: self.username?,
             content: self.content?,
             client_msg_id: self.client_msg_id,
+            event: None,
             created_at: self.created_at?,
         }))
     }

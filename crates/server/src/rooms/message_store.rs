@@ -22,7 +22,7 @@ pub enum Appended {
     Stored(Message),
     /// The same sender already stored this `client_msg_id`: this is the original.
     Duplicate(Message),
-    /// The sender is not a member (or the room does not exist).
+    /// The sender is not a member (or the room does not exist), or is muted.
     NotMember,
 }
 
@@ -36,6 +36,8 @@ pub(super) struct MessageRow {
     pub(super) username: String,
     pub(super) content: String,
     pub(super) client_msg_id: Option<String>,
+    /// A room event as JSON; `None` for chat messages.
+    pub(super) event: Option<String>,
     pub(super) created_at: i64,
 }
 
@@ -51,6 +53,9 @@ impl From<MessageRow> for Message {
             },
             content: row.content,
             client_msg_id: row.client_msg_id,
+            // Written by this server from the same type; an unreadable one (a newer
+            // server's event kind) still shows as its text.
+            event: row.event.and_then(|json| serde_json::from_str(&json).ok()),
             created_at: from_millis(row.created_at),
         }
     }
@@ -93,7 +98,7 @@ impl MessageStore {
     ) -> Result<Vec<Message>, StoreError> {
         let rows: Vec<MessageRow> = sqlx::query_as(
             "SELECT m.id, m.room_id, m.seq, m.user_id, u.username, m.content,
-                    m.client_msg_id, m.created_at
+                    m.client_msg_id, m.event, m.created_at
              FROM messages m JOIN users u ON u.id = m.user_id
              WHERE m.room_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3",
         )
@@ -114,12 +119,28 @@ impl MessageStore {
     ) -> Result<Vec<Message>, StoreError> {
         let rows: Vec<MessageRow> = sqlx::query_as(
             "SELECT m.id, m.room_id, m.seq, m.user_id, u.username, m.content,
-                    m.client_msg_id, m.created_at
+                    m.client_msg_id, m.event, m.created_at
              FROM messages m JOIN users u ON u.id = m.user_id
              WHERE m.room_id = $1 AND m.seq > $2 ORDER BY m.seq ASC LIMIT $3",
         )
         .bind(room_id)
         .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(self.db.reader())
+        .await?;
+        Ok(rows.into_iter().map(Message::from).collect())
+    }
+
+    /// Up to `limit` messages `user_id` sent (room events they caused included), oldest
+    /// first: their data export.
+    pub async fn sent_by(&self, user_id: i64, limit: u32) -> Result<Vec<Message>, StoreError> {
+        let rows: Vec<MessageRow> = sqlx::query_as(
+            "SELECT m.id, m.room_id, m.seq, m.user_id, u.username, m.content,
+                    m.client_msg_id, m.event, m.created_at
+             FROM messages m JOIN users u ON u.id = m.user_id
+             WHERE m.user_id = $1 ORDER BY m.id LIMIT $2",
+        )
+        .bind(user_id)
         .bind(i64::from(limit))
         .fetch_all(self.db.reader())
         .await?;

@@ -5,7 +5,11 @@
 //! whichever door it came in by.
 
 pub mod appender;
+pub mod direct;
+pub mod invites;
 mod message_store;
+pub mod moderation;
+pub mod policy;
 pub mod routes;
 mod store;
 
@@ -17,11 +21,14 @@ use socket_hub_protocol::{Message, RoomId, ServerFrame, User};
 pub use appender::AppendOptions;
 pub use message_store::{Appended, MessageStore, NewMessage};
 pub use routes::routes;
-pub use store::{RoomAccess, RoomStore};
+pub use store::{
+    Admission, DirectOpened, RoomAccess, RoomChange, RoomSettings, RoomStore, Target, Unusable,
+};
 
 use crate::auth::Guard;
 use crate::broker::{Broker, Envelope};
 use crate::error::{Error, Result};
+use crate::notifications::{NewNotification, Notifier};
 
 /// What the rooms routes and sending (from REST or the gateway) need: the service's own
 /// slice of the app state, so rooms depends on nothing above it. Cloning bumps a few
@@ -38,6 +45,8 @@ pub struct Rooms {
     pub max_content_chars: usize,
     /// The argon2 queue and the wrong-access-code counters.
     pub guard: Arc<Guard>,
+    /// Invitations, mentions, new DMs and moderation notify the people concerned.
+    pub notifier: Notifier,
 }
 
 /// A room the user may see (public, or private and a member); private rooms of others
@@ -103,6 +112,14 @@ pub(crate) async fn ensure_member(
     if view.room.is_member {
         return Ok(view);
     }
+    if rooms.store.is_banned(room_id, user.id).await? {
+        // Without a code a private room stays invisible, banned or not.
+        return Err(if view.room.is_private && access_code.is_none() {
+            Error::NotFound("room")
+        } else {
+            Error::Forbidden("you are banned from this room")
+        });
+    }
     if view.room.is_private {
         // Without a code a private room is invisible; with one, it answers.
         let code = access_code.ok_or(Error::NotFound("room"))?;
@@ -123,8 +140,12 @@ pub(crate) async fn ensure_member(
     }
     if rooms.store.add_member(room_id, user.id, "member").await? {
         view.room.member_count += 1;
+    } else if !rooms.store.is_member(room_id, user.id).await? {
+        // Banned between the check above and the insert.
+        return Err(Error::Forbidden("you are banned from this room"));
     }
     view.room.is_member = true;
+    view.role = Some(socket_hub_protocol::Role::Member);
     Ok(view)
 }
 
@@ -161,14 +182,81 @@ pub(crate) async fn send_message(
             crate::metrics::messages_stored(1);
             // Stored is what counts: if fan-out drops it, receivers refill from the store.
             rooms.broker.publish(Envelope::chat(&message));
+            if message.content.contains('@') {
+                notify_mentions(rooms, &message);
+            }
             Ok(message)
         }
         Appended::Duplicate(message) => Ok(message),
         Appended::NotMember => {
-            visible_room(rooms, user, room_id).await?;
+            if visible_room(rooms, user, room_id)
+                .await?
+                .view
+                .room
+                .is_member
+            {
+                return Err(Error::Forbidden("you are muted in this room"));
+            }
             Err(Error::Forbidden("join the room before sending to it"))
         }
     }
+}
+
+/// Most `@username` mentions of one message that notify.
+const MAX_MENTIONS: usize = 10;
+/// Characters of the message a `mentioned` notification quotes.
+const MENTION_QUOTE_CHARS: usize = 200;
+
+/// The lower-cased names `@mentioned` in `content`, each once, at most [`MAX_MENTIONS`].
+fn mentioned_names(content: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for (at, _) in content.match_indices('@') {
+        let name: String = content[at + 1..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            .collect::<String>()
+            .trim_end_matches('.')
+            .to_lowercase();
+        if !name.is_empty() && !names.contains(&name) {
+            names.push(name);
+            if names.len() == MAX_MENTIONS {
+                break;
+            }
+        }
+    }
+    names
+}
+
+/// Notifies the members `message` mentions (never its sender), in a task of its own:
+/// the sender's ack does not wait for it.
+fn notify_mentions(rooms: &Rooms, message: &Message) {
+    let names = mentioned_names(&message.content);
+    if names.is_empty() {
+        return;
+    }
+    let rooms = rooms.clone();
+    let (room_id, from) = (message.room_id, message.user.clone());
+    let quote: String = message.content.chars().take(MENTION_QUOTE_CHARS).collect();
+    tokio::spawn(async move {
+        match rooms.store.members_named(room_id, &names).await {
+            Ok(mut users) => {
+                users.retain(|id| *id != from.id);
+                rooms
+                    .notifier
+                    .notify(
+                        users,
+                        NewNotification {
+                            kind: socket_hub_protocol::NotificationKind::Mentioned,
+                            room_id: Some(room_id),
+                            from: Some(from),
+                            message: Some(quote),
+                        },
+                    )
+                    .await;
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot resolve mentions"),
+        }
+    });
 }
 
 /// Tells the room's other members that `user` is typing. Ephemeral: never stored.
@@ -274,6 +362,15 @@ fn validate_access_code(code: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mentions_are_names_after_at_each_once() {
+        assert_eq!(
+            mentioned_names("hi @Bob and @carol.x, @bob again; mail a@b. @ alone @dave."),
+            ["bob", "carol.x", "b", "dave"]
+        );
+        assert!(mentioned_names("no mentions").is_empty());
+    }
 
     #[test]
     fn content_limits_count_characters_not_bytes() {

@@ -12,6 +12,7 @@ use socket_hub_protocol::rest::{
 };
 use socket_hub_protocol::{Message, RoomId, Seq};
 
+use super::policy::{Action, authorize};
 use super::{
     Rooms, ensure_member, send_message, validate_access_code, validate_room_name, visible_room,
 };
@@ -76,12 +77,20 @@ where
     Router::new()
         .route("/rooms", post(create_room).get(list_rooms))
         .route("/rooms/joined", get(list_joined_rooms))
-        .route("/rooms/{id}", get(get_room))
+        .route(
+            "/rooms/{id}",
+            get(get_room)
+                .patch(super::moderation::update_room)
+                .delete(super::moderation::delete_room),
+        )
         .route("/rooms/{id}/join", post(join_room))
         .route("/rooms/{id}/leave", post(leave_room))
         .route("/rooms/{id}/members", get(list_members))
         .route("/rooms/{id}/messages", get(history).post(post_message))
         .route("/rooms/{id}/read", post(mark_read))
+        .merge(super::moderation::routes())
+        .merge(super::invites::routes())
+        .merge(super::direct::routes())
 }
 
 /// Create a room; the creator is its owner and first member.
@@ -212,12 +221,14 @@ pub async fn join_room(
     ))
 }
 
-/// Stop being a member; live connections of the caller stop receiving the room.
+/// Stop being a member; live connections of the caller stop receiving the room. The
+/// owner must transfer ownership first.
 #[utoipa::path(post, path = "/api/v1/rooms/{id}/leave", tag = "rooms",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "Room id")),
     responses(
         (status = 204, description = "Not a member any more"),
+        (status = 403, description = "The owner must transfer ownership before leaving", body = Problem),
         (status = 404, description = "No such room", body = Problem),
     ))]
 pub async fn leave_room(
@@ -225,7 +236,10 @@ pub async fn leave_room(
     AuthUser(user): AuthUser,
     PathParam(room_id): PathParam<RoomId>,
 ) -> Result<Response> {
-    visible_room(&rooms, &user, room_id).await?;
+    let room = visible_room(&rooms, &user, room_id).await?;
+    if let Some(role) = room.view.role {
+        authorize(Action::Leave, Some(role), room.view.room.is_private, None)?;
+    }
     if rooms.store.remove_member(room_id, user.id).await? {
         rooms.broker.publish(Envelope::evict(room_id, user.id));
     }

@@ -230,3 +230,19 @@ pub async fn duo(app: &TestApp) -> Duo {
         b,
     }
 }
+
+/// The HTTP status and problem code of a REST call that must be refused.
+pub fn refused<T: std::fmt::Debug>(result: Result<T, socket_hub_client::ClientError>) -> Refusal {
+    let err = result.expect_err("the call must be refused");
+    (err.status(), err.code())
+}
+
+/// An HTTP status and problem code, as [`refused`] returns them.
+pub type Refusal = (Option<u16>, Option<socket_hub_protocol::ErrorCode>);
+
+use socket_hub_protocol::ErrorCode as Code;
+pub const FORBIDDEN: Refusal = (Some(403), Some(Code::Forbidden));
+pub const NOT_FOUND: Refusal = (Some(404), Some(Code::NotFound));
+pub const CONFLICT: Refusal = (Some(409), Some(Code::Conflict));
+pub const GONE: Refusal = (Some(410), Some(Code::Gone));
+pub const INVALID: Refusal = (Some(422), Some(Code::InvalidInput));

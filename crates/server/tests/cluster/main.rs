@@ -985,3 +985,54 @@ async fn logins_fail_closed_and_retryable_while_redis_is_hung() {
     assert_eq!(status, 200, "the retry succeeds once Redis is back");
     cluster.finish().await;
 }
+
+/// Moderation and notifications cross instances: Bob, connected to b, is notified
+/// (once) of a mention sent through a, and his socket on b leaves the room at once when
+/// an admin on a kicks him, after the `kicked` event.
+#[tokio::test]
+async fn a_kick_and_a_notification_reach_a_user_on_another_instance() {
+    let cluster = Cluster::new().await;
+    let [a, b]: [Instance; 2] = cluster.instances(2).await.try_into().ok().expect("two");
+    let (alice, _) = user(&a.url, "alice").await;
+    let (bob, bob_s) = user(&a.url, "bob").await;
+    let room = alice
+        .create_room("crossing", false, None)
+        .await
+        .expect("room")
+        .room;
+    bob.join_room(room.id, None).await.expect("join");
+    let mut on_b = connect(&b.url, &bob_s).await.expect("connect");
+    join(&mut on_b, room.id, None).await.expect("join on b");
+
+    alice
+        .send_message(room.id, "hello @bob", None)
+        .await
+        .expect("mention");
+    let notified = on_b
+        .wait_for(WAIT, |f| match f {
+            ServerFrame::Notification { notification } => Some(notification.kind),
+            _ => None,
+        })
+        .await
+        .expect("notification on b");
+    assert_eq!(notified, socket_hub_protocol::NotificationKind::Mentioned);
+
+    let kicked = alice
+        .kick(room.id, bob_s.user.id, None)
+        .await
+        .expect("kick through a");
+    let seen = on_b
+        .wait_for(WAIT, |f| match f {
+            ServerFrame::Kicked { message } => Some(message.seq),
+            _ => None,
+        })
+        .await
+        .expect("kicked on b");
+    assert_eq!(seen, kicked.seq);
+    on_b.wait_for(WAIT, |f| {
+        matches!(f, ServerFrame::RoomLeft { room_id } if *room_id == room.id).then_some(())
+    })
+    .await
+    .expect("room_left on b");
+    cluster.finish().await;
+}

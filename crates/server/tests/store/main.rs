@@ -48,6 +48,13 @@ for_each_backend!(
     a_message_the_database_rejects_fails_alone,
     a_batch_that_cannot_commit_acknowledges_nothing,
     named_rooms_are_found_or_created_once,
+    room_events_take_gap_free_seqs_between_messages,
+    roles_bans_and_mutes_are_enforced_by_the_store,
+    invite_links_admit_exactly_max_uses_and_invitations_are_consumed,
+    direct_rooms_are_one_per_pair_and_blocks_make_them_read_only,
+    notifications_are_per_user_with_unread_counts,
+    profiles_edit_and_search_by_prefix,
+    deleted_accounts_stay_as_deleted_user,
 );
 
 mod postgres_only {

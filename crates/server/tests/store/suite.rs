@@ -929,3 +929,460 @@ async fn stored_count(db: &Backend, room: RoomId) -> usize {
         .expect("after")
         .len()
 }
+
+/// Room events (stored by a room change) and messages (stored by the appender, from
+/// another instance too) share one gap-free seq per room, and replay returns both.
+pub async fn room_events_take_gap_free_seqs_between_messages(db: &Backend) {
+    use socket_hub_protocol::{Role, RoomEvent};
+    const EACH: usize = 20;
+    let ada = user(db, "ada").await;
+    let bob = user(db, "bob").await;
+    let room = public_room(db, &ada, "mixed").await;
+    db.store
+        .rooms
+        .add_member(room.id, bob.id, "member")
+        .await
+        .expect("bob joins");
+    let other = db.another_instance().await;
+    let writer = {
+        let ada = ada.clone();
+        tokio::spawn(async move {
+            for i in 0..EACH {
+                let content = format!("m{i}");
+                let appended = other
+                    .messages
+                    .append(NewMessage {
+                        room_id: room.id,
+                        user: &ada,
+                        client_msg_id: None,
+                        content: &content,
+                    })
+                    .await
+                    .expect("append");
+                assert!(matches!(appended, Appended::Stored(_)));
+            }
+        })
+    };
+    for i in 0..EACH {
+        let role = if i % 2 == 0 {
+            Role::Admin
+        } else {
+            Role::Member
+        };
+        let mut change = db
+            .store
+            .rooms
+            .change(room.id)
+            .await
+            .expect("change")
+            .expect("room exists");
+        assert_eq!(change.role(ada.id).await.expect("role"), Some(Role::Owner));
+        change.set_role(bob.id, role).await.expect("set role");
+        let event = RoomEvent::MemberUpdated {
+            user: bob.clone(),
+            role,
+            muted_until: None,
+        };
+        change
+            .append_event(&ada, "role change", event)
+            .await
+            .expect("event");
+        change.commit().await.expect("commit");
+    }
+    writer.await.expect("writer");
+    let all = db
+        .store
+        .messages
+        .after(room.id, 0, 1000)
+        .await
+        .expect("replay");
+    let seqs: Vec<i64> = all.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, (1..=(2 * EACH) as i64).collect::<Vec<_>>());
+    assert_eq!(all.iter().filter(|m| m.event.is_some()).count(), EACH);
+    assert_eq!(
+        db.store.rooms.role(room.id, bob.id).await.expect("role"),
+        Some(Role::Member)
+    );
+    // A rolled-back change leaves no event and burns no seq.
+    let mut change = db
+        .store
+        .rooms
+        .change(room.id)
+        .await
+        .expect("change")
+        .expect("room");
+    change
+        .append_event(&ada, "never", RoomEvent::Unbanned { user: bob.clone() })
+        .await
+        .expect("event");
+    change.rollback().await.expect("rollback");
+    assert_eq!(
+        db.store.messages.last_seq(room.id).await.expect("last"),
+        (2 * EACH) as i64
+    );
+}
+
+/// Bans keep users out even of `add_member`; mutes keep members from appending; deleting
+/// a room takes its history, memberships and bans with it.
+pub async fn roles_bans_and_mutes_are_enforced_by_the_store(db: &Backend) {
+    let ada = user(db, "ada").await;
+    let bob = user(db, "bob").await;
+    let room = public_room(db, &ada, "moderated").await;
+    let rooms = &db.store.rooms;
+    rooms
+        .add_member(room.id, bob.id, "member")
+        .await
+        .expect("join");
+
+    let mut change = rooms.change(room.id).await.expect("change").expect("room");
+    let target = change.target(bob.id).await.expect("target").expect("bob");
+    assert_eq!(target.role, Some(socket_hub_protocol::Role::Member));
+    change
+        .set_muted(bob.id, Some(socket_hub::store::now_millis() + 60_000))
+        .await
+        .expect("mute");
+    change.commit().await.expect("commit");
+    let appended = append(db, room.id, &bob, None, "hi").await;
+    assert_eq!(appended, Appended::NotMember, "muted members cannot send");
+
+    let mut change = rooms.change(room.id).await.expect("change").expect("room");
+    assert!(change.remove_member(bob.id).await.expect("remove"));
+    change
+        .ban(bob.id, ada.id, Some("spam"), None)
+        .await
+        .expect("ban");
+    change.commit().await.expect("commit");
+    assert!(rooms.is_banned(room.id, bob.id).await.expect("banned"));
+    assert!(
+        !rooms
+            .add_member(room.id, bob.id, "member")
+            .await
+            .expect("add"),
+        "a banned user cannot be added"
+    );
+    assert!(!rooms.is_member(room.id, bob.id).await.expect("member"));
+    let bans = rooms.bans(room.id, 10).await.expect("bans");
+    assert_eq!(bans.len(), 1);
+    assert_eq!(bans[0].reason.as_deref(), Some("spam"));
+
+    // An expired ban no longer counts.
+    let mut change = rooms.change(room.id).await.expect("change").expect("room");
+    change
+        .ban(
+            bob.id,
+            ada.id,
+            None,
+            Some(socket_hub::store::now_millis() - 1),
+        )
+        .await
+        .expect("ban again");
+    change.commit().await.expect("commit");
+    assert!(!rooms.is_banned(room.id, bob.id).await.expect("expired"));
+    assert!(
+        rooms
+            .add_member(room.id, bob.id, "member")
+            .await
+            .expect("add")
+    );
+
+    let mut change = rooms.change(room.id).await.expect("change").expect("room");
+    change.delete().await.expect("delete");
+    change.commit().await.expect("commit");
+    assert!(rooms.change(room.id).await.expect("change").is_none());
+    assert!(
+        rooms
+            .access(room.id, ada.id)
+            .await
+            .expect("access")
+            .is_none()
+    );
+}
+
+/// A link with `max_uses` admits exactly that many, also when used at once through two
+/// instances; an invitation is consumed by accepting it.
+pub async fn invite_links_admit_exactly_max_uses_and_invitations_are_consumed(db: &Backend) {
+    use socket_hub::rooms::Admission;
+    const USERS: usize = 10;
+    const MAX: u32 = 3;
+    let ada = user(db, "ada").await;
+    let room = public_room(db, &ada, "club").await;
+    let (_, hash) = socket_hub::auth::new_refresh_token();
+    db.store
+        .rooms
+        .create_link(room.id, ada.id, &hash, Some(MAX), None)
+        .await
+        .expect("link");
+    let other = db.another_instance().await;
+    let mut tasks = Vec::new();
+    for i in 0..USERS {
+        let guest = user(db, &format!("guest{i}")).await;
+        let store = if i % 2 == 0 {
+            db.store.clone()
+        } else {
+            other.clone()
+        };
+        let hash = hash.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .rooms
+                .join_by_link(&hash, guest.id)
+                .await
+                .expect("join by link")
+        }));
+    }
+    let mut joined = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            Admission::Member { joined: true, .. } => joined += 1,
+            Admission::Unusable(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(joined, MAX as usize);
+    let links = db.store.rooms.links(room.id, 10).await.expect("links");
+    assert_eq!(links[0].uses, MAX);
+
+    let bob = user(db, "bob").await;
+    let invitation = db
+        .store
+        .rooms
+        .invite(room.id, bob.id, ada.id)
+        .await
+        .expect("invite");
+    assert_eq!(
+        db.store
+            .rooms
+            .accept(invitation.id, bob.id)
+            .await
+            .expect("accept"),
+        Admission::Member {
+            room_id: room.id,
+            joined: true
+        }
+    );
+    assert_eq!(
+        db.store
+            .rooms
+            .accept(invitation.id, bob.id)
+            .await
+            .expect("again"),
+        Admission::Unknown
+    );
+}
+
+/// One conversation per pair, also when both open it at once through two instances;
+/// blocks mute both members and lifting the last block unmutes them.
+pub async fn direct_rooms_are_one_per_pair_and_blocks_make_them_read_only(db: &Backend) {
+    use socket_hub::rooms::DirectOpened;
+    let ada = user(db, "ada").await;
+    let bob = user(db, "bob").await;
+    let other = db.another_instance().await;
+    let (first, second) = tokio::join!(
+        db.store.rooms.open_direct(&ada, &bob),
+        other.rooms.open_direct(&bob, &ada)
+    );
+    let room_of = |opened: DirectOpened| match opened {
+        DirectOpened::Room { room_id, .. } => room_id,
+        DirectOpened::Blocked => panic!("not blocked"),
+    };
+    let room_id = room_of(first.expect("open"));
+    assert_eq!(room_of(second.expect("open")), room_id);
+    let listed = db.store.rooms.directs(ada.id, 10).await.expect("dms");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].peer, bob);
+    assert!(listed[0].room.room.is_direct);
+    assert!(
+        db.store
+            .rooms
+            .list(ada.id, true, 0, 10)
+            .await
+            .expect("rooms")
+            .is_empty(),
+        "DMs are not listed with rooms"
+    );
+
+    db.store.rooms.block(bob.id, ada.id).await.expect("block");
+    db.store
+        .rooms
+        .block(ada.id, bob.id)
+        .await
+        .expect("block back");
+    assert_eq!(
+        db.store.rooms.open_direct(&ada, &bob).await.expect("open"),
+        DirectOpened::Blocked
+    );
+    assert_eq!(
+        append(db, room_id, &ada, None, "hi").await,
+        Appended::NotMember
+    );
+    assert!(
+        db.store
+            .rooms
+            .unblock(bob.id, ada.id)
+            .await
+            .expect("unblock")
+    );
+    assert_eq!(
+        append(db, room_id, &ada, None, "hi").await,
+        Appended::NotMember,
+        "ada's own block still stands"
+    );
+    assert!(
+        db.store
+            .rooms
+            .unblock(ada.id, bob.id)
+            .await
+            .expect("unblock")
+    );
+    assert!(matches!(
+        append(db, room_id, &ada, None, "hi").await,
+        Appended::Stored(_)
+    ));
+}
+
+/// Each user's stream: oldest first after a cursor, unread counted, marked read up to an
+/// id, and never another user's.
+pub async fn notifications_are_per_user_with_unread_counts(db: &Backend) {
+    use socket_hub::notifications::NewNotification;
+    use socket_hub_protocol::NotificationKind;
+    let ada = user(db, "ada").await;
+    let bob = user(db, "bob").await;
+    let store = &db.store.notifications;
+    let new = |kind| NewNotification {
+        kind,
+        room_id: Some(7),
+        from: Some(ada.clone()),
+        message: Some("hello".into()),
+    };
+    let first = store
+        .create(&[bob.id, ada.id], &new(NotificationKind::Invited))
+        .await
+        .expect("create");
+    assert_eq!(first.len(), 2);
+    store
+        .create(&[bob.id], &new(NotificationKind::Mentioned))
+        .await
+        .expect("create");
+    let listed = store.list(bob.id, 0, 10, false).await.expect("list");
+    let kinds: Vec<_> = listed.iter().map(|n| n.kind).collect();
+    assert_eq!(
+        kinds,
+        [NotificationKind::Invited, NotificationKind::Mentioned]
+    );
+    assert_eq!(listed[0].from.as_ref(), Some(&ada));
+    assert_eq!(listed[0].room_id, Some(7));
+    assert_eq!(store.unread(bob.id).await.expect("unread"), 2);
+    assert_eq!(store.unread(ada.id).await.expect("unread"), 1);
+    store.mark_read(bob.id, listed[0].id).await.expect("read");
+    assert_eq!(store.unread(bob.id).await.expect("unread"), 1);
+    let unread = store.list(bob.id, 0, 10, true).await.expect("unread");
+    assert_eq!(unread.len(), 1);
+    assert_eq!(unread[0].kind, NotificationKind::Mentioned);
+    let after = store
+        .list(bob.id, listed[0].id, 10, false)
+        .await
+        .expect("after");
+    assert_eq!(after.len(), 1);
+}
+
+/// Profiles: edits, clears, prefix search with wildcards taken literally, last seen.
+pub async fn profiles_edit_and_search_by_prefix(db: &Backend) {
+    let ada = user(db, "Ada").await;
+    user(db, "ad_min").await;
+    user(db, "adam").await;
+    user(db, "bob").await;
+    let profiles = &db.store.profiles;
+    profiles
+        .update(ada.id, Some(Some("Ada Lovelace")), Some(Some("busy")))
+        .await
+        .expect("update");
+    profiles
+        .update(ada.id, None, Some(None))
+        .await
+        .expect("clear status");
+    let profile = profiles
+        .profile(ada.id)
+        .await
+        .expect("profile")
+        .expect("ada");
+    assert_eq!(profile.display_name.as_deref(), Some("Ada Lovelace"));
+    assert_eq!(profile.status, None);
+    assert_eq!(profile.initials, "AL");
+    let names = |found: Vec<socket_hub_protocol::rest::Profile>| -> Vec<String> {
+        found.into_iter().map(|p| p.username).collect()
+    };
+    assert_eq!(
+        names(profiles.search("ad", 0, 10).await.expect("search")),
+        ["Ada", "ad_min", "adam"]
+    );
+    assert_eq!(
+        names(profiles.search("ad_", 0, 10).await.expect("search")),
+        ["ad_min"]
+    );
+    assert_eq!(
+        names(profiles.search("ad%", 0, 10).await.expect("search")),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(profiles.search("ad", ada.id, 1).await.expect("after")),
+        ["ad_min"]
+    );
+    db.store.users.touch(ada.id).await.expect("touch");
+    assert!(
+        profiles
+            .profile(ada.id)
+            .await
+            .expect("profile")
+            .expect("ada")
+            .last_seen_at
+            .is_some()
+    );
+}
+
+/// A deleted account keeps its row (its messages keep an author) but cannot be found,
+/// signed into or named again until someone registers the name anew; an owner cannot
+/// delete theirs.
+pub async fn deleted_accounts_stay_as_deleted_user(db: &Backend) {
+    let ada = user(db, "ada").await;
+    let bob = user(db, "bob").await;
+    let room = public_room(db, &ada, "general").await;
+    db.store
+        .rooms
+        .add_member(room.id, bob.id, "member")
+        .await
+        .expect("join");
+    stored(append(db, room.id, &bob, None, "hello").await);
+    assert_eq!(db.store.users.delete(ada.id).await.expect("owner"), None);
+    assert!(
+        db.store
+            .users
+            .delete(bob.id)
+            .await
+            .expect("delete")
+            .is_some()
+    );
+    assert!(db.store.users.find(bob.id).await.expect("find").is_none());
+    assert!(
+        db.store
+            .users
+            .find_by_name("bob")
+            .await
+            .expect("by name")
+            .is_none()
+    );
+    let history = db
+        .store
+        .messages
+        .after(room.id, 0, 10)
+        .await
+        .expect("history");
+    assert_eq!(history[0].user.username, "deleted user");
+    assert!(
+        !db.store
+            .rooms
+            .is_member(room.id, bob.id)
+            .await
+            .expect("member")
+    );
+    user(db, "bob").await;
+}

@@ -7,6 +7,11 @@ import type { User } from "./User";
  */
 export type Member = { user: User, 
 /**
- * `owner` for the room's creator, `member` otherwise.
+ * `owner` (one per room: the creator until ownership is transferred), `admin` or
+ * `member`; see the permission table in `docs/protocol.md`.
  */
-role: string, joined_at: string, };
+role: string, 
+/**
+ * Until when the member may not send (absent: not muted).
+ */
+muted_until?: string | null, joined_at: string, };

@@ -6,6 +6,20 @@
  */
 export type Room = { id: number, name: string, is_private: boolean, owner_id: number, 
 /**
+ * What the room is about; set by its owner or admins.
+ */
+topic?: string | null, 
+/**
+ * A one-to-one conversation (`POST /dms`): private, exactly two members, listed
+ * by `GET /dms` rather than with rooms.
+ */
+is_direct: boolean, 
+/**
+ * Whether a private room can be joined with an access code (without one, only an
+ * invitation or invite link lets people in).
+ */
+has_access_code: boolean, 
+/**
  * Sequence number of the newest message (0 for an empty room); lets a client
  * compute unread counts without fetching history.
  */

@@ -1,0 +1,28 @@
+-- Invitations and invite links (issue 10).
+
+-- A pending invitation of a user to a room; accepting makes them a member (no access
+-- code needed), declining deletes it.
+CREATE TABLE invitations (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    room_id    INTEGER NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+    user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    invited_by INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (room_id, user_id)
+);
+CREATE INDEX invitations_user ON invitations (user_id);
+
+-- Invite links: only the SHA-256 of the token is kept. `uses` counts joins; a link is
+-- usable while not revoked, not expired and under max_uses (NULL: unlimited).
+CREATE TABLE invite_links (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    room_id    INTEGER NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_by INTEGER NOT NULL,
+    max_uses   INTEGER,
+    uses       INTEGER NOT NULL DEFAULT 0,
+    expires_at INTEGER,
+    revoked_at INTEGER,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX invite_links_room ON invite_links (room_id);
