@@ -19,7 +19,8 @@
 //!    one query: a non-member fails alone and takes no seq; repeats inside the batch
 //!    collapse onto their first occurrence;
 //! 4. one `UPDATE rooms … RETURNING` reserving each room's seq range at once;
-//! 5. multi-row `INSERT`s, chunked under the bind-parameter limits;
+//! 5. multi-row `INSERT`s, chunked under the bind-parameter limits (on PostgreSQL 4 and
+//!    5 are one statement, a data-modifying CTE: see `reserve_and_insert`);
 //! 6. `COMMIT`. Only then are outcomes sent. If any statement or the commit fails, every
 //!    request of the batch gets that error and nothing is acknowledged; the transaction
 //!    goes through [`WriteTx`](crate::store::WriteTx), so its connection is discarded.
@@ -377,7 +378,9 @@ async fn store_batch(db: &Db, messages: &[Pending]) -> Result<Plan, StoreError> 
     }
 
     let created_at = now_millis();
-    if !counts.is_empty() {
+    if !counts.is_empty() && backend == Backend::Postgres {
+        reserve_and_insert(&mut tx, messages, &mut outcomes, created_at).await?;
+    } else if !counts.is_empty() {
         let mut next_seq = reserve_seqs(&mut tx, backend, &counts).await?;
         let mut rows = Vec::with_capacity(messages.len());
         for (planned, message) in outcomes.iter_mut().zip(messages) {
@@ -651,6 +654,80 @@ async fn reserve_seqs(
     Ok(first)
 }
 
+/// PostgreSQL: reserves every room's seq range and inserts the batch's stored messages
+/// in one statement, a data-modifying CTE: one round trip instead of two. The rooms'
+/// rows are already locked in id order ([`lock_rooms`]), so the `UPDATE` waits for
+/// nobody and two instances still cannot deadlock.
+///
+/// Each row carries its 1-based position among its room's rows of the batch; its seq is
+/// the room's `last_seq` before the batch plus that position. Within a room positions and
+/// seqs go up together, so the smallest seq returned for a room is its first new seq.
+async fn reserve_and_insert(
+    tx: &mut WriteTx,
+    messages: &[Pending],
+    outcomes: &mut [Planned],
+    created_at: i64,
+) -> Result<(), StoreError> {
+    const COLUMNS: usize = 5;
+    const _: () = assert!(MAX_BATCH * COLUMNS < MAX_BIND_PARAMS);
+    let mut position: HashMap<RoomId, i64> = HashMap::new();
+    let mut rows: Vec<(&Pending, i64)> = Vec::with_capacity(messages.len());
+    for (planned, message) in outcomes.iter().zip(messages) {
+        if let Planned::Stored { .. } = planned {
+            let n = position.entry(message.room_id).or_default();
+            *n += 1;
+            rows.push((message, *n));
+        }
+    }
+    let mut sql = String::with_capacity(rows.len() * 40 + 640);
+    sql.push_str("WITH k (room_id, pos, user_id, client_msg_id, content) AS (");
+    sql.push_str(&values_from(Backend::Postgres, 2, rows.len(), COLUMNS));
+    sql.push_str(
+        "), r AS (
+           UPDATE rooms SET last_seq = rooms.last_seq + c.n
+           FROM (SELECT room_id, count(*) AS n FROM k GROUP BY room_id) AS c
+           WHERE rooms.id = c.room_id
+           RETURNING rooms.id, rooms.last_seq - c.n AS base)
+         INSERT INTO messages (room_id, seq, user_id, client_msg_id, content, created_at)
+         SELECT k.room_id, r.base + k.pos, k.user_id, k.client_msg_id, k.content, $1
+         FROM k JOIN r ON r.id = k.room_id
+         RETURNING id, room_id, seq",
+    );
+    let mut query = sqlx::query_as::<_, (i64, i64, i64)>(&sql).bind(created_at);
+    for (message, position) in &rows {
+        query = query
+            .bind(message.room_id)
+            .bind(*position)
+            .bind(message.user.id)
+            .bind(message.client_msg_id.as_deref())
+            .bind(message.content.as_str());
+    }
+    let inserted = query.fetch_all(&mut **tx).await?;
+    let mut first: HashMap<RoomId, Seq> = HashMap::with_capacity(position.len());
+    let mut ids: HashMap<(RoomId, Seq), i64> = HashMap::with_capacity(inserted.len());
+    for (id, room, seq) in inserted {
+        let low = first.entry(room).or_insert(seq);
+        *low = (*low).min(seq);
+        ids.insert((room, seq), id);
+    }
+    let mut rows = rows.into_iter();
+    for planned in outcomes.iter_mut() {
+        if let Planned::Stored { id, seq } = planned {
+            let (message, position) = rows
+                .next()
+                .ok_or_else(|| StoreError::Database("a stored message lost its row".into()))?;
+            let room_first = first.get(&message.room_id).copied().ok_or_else(|| {
+                StoreError::Database(format!("room {} lost its seq range", message.room_id))
+            })?;
+            *seq = room_first + position - 1;
+            *id = *ids
+                .get(&(message.room_id, *seq))
+                .ok_or_else(|| StoreError::Database("an inserted message returned no id".into()))?;
+        }
+    }
+    Ok(())
+}
+
 /// Multi-row inserts of `(message, seq)`; returns each new row's id by (room, seq).
 async fn insert(
     tx: &mut WriteTx,
@@ -685,6 +762,11 @@ async fn insert(
 /// `VALUES (…), (…)`: `rows` rows of `width` parameters, numbered from 1. Written into
 /// one string: a batch's statements carry thousands of parameters.
 fn values(backend: Backend, rows: usize, width: usize) -> String {
+    values_from(backend, 1, rows, width)
+}
+
+/// As [`values`], the parameters numbered from `first`.
+fn values_from(backend: Backend, first: usize, rows: usize, width: usize) -> String {
     let mut sql = String::with_capacity(8 + rows * (2 + width * 7));
     sql.push_str("VALUES ");
     for row in 0..rows {
@@ -692,7 +774,7 @@ fn values(backend: Backend, rows: usize, width: usize) -> String {
             sql.push_str(", ");
         }
         sql.push('(');
-        push_placeholders(&mut sql, backend, 1 + row * width, width);
+        push_placeholders(&mut sql, backend, first + row * width, width);
         sql.push(')');
     }
     sql
@@ -742,5 +824,9 @@ mod tests {
         assert_eq!(placeholders(Backend::Postgres, 1, 0), "");
         assert_eq!(values(Backend::Postgres, 2, 2), "VALUES ($1, $2), ($3, $4)");
         assert_eq!(values(Backend::Sqlite, 2, 1), "VALUES (?), (?)");
+        assert_eq!(
+            values_from(Backend::Postgres, 2, 2, 2),
+            "VALUES ($2, $3), ($4, $5)"
+        );
     }
 }
