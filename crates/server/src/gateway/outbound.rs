@@ -161,6 +161,9 @@ struct Shared {
     queued: Notify,
     /// The writer's [`Queue`] is gone: nothing is accepted any more.
     receiver_gone: AtomicBool,
+    /// The connection is closing: room traffic is refused. The same fact as `close`
+    /// being cancelled, but an atomic load per push where the token takes a mutex.
+    closing: AtomicBool,
     close: CancellationToken,
     /// The first reason asked for.
     reason: OnceLock<CloseReason>,
@@ -185,6 +188,7 @@ impl SessionHandle {
             capacity,
             queued: Notify::new(),
             receiver_gone: AtomicBool::new(false),
+            closing: AtomicBool::new(close.is_cancelled()),
             close,
             reason: OnceLock::new(),
             rooms: Mutex::new(HashSet::new()),
@@ -207,7 +211,7 @@ impl SessionHandle {
     /// up: it is closed with 1013 (it will resume by seq) rather than allowed to grow.
     /// Returns `false` when the connection is going away.
     pub(crate) fn push(&self, item: Outbound) -> bool {
-        if self.shared.close.is_cancelled() {
+        if self.shared.closing.load(Ordering::Acquire) {
             return false;
         }
         self.enqueue(item)
@@ -232,16 +236,29 @@ impl SessionHandle {
             }
             return false;
         }
+        let was_empty = queue.is_empty();
         queue.push_back(item);
         drop(queue);
-        self.shared.queued.notify_one();
+        // The writer waits only once it found the queue empty, and it drains all of it
+        // once woken: only the first item needs to wake it (a wakeup takes the Notify's
+        // lock when the writer is waiting).
+        if was_empty {
+            self.shared.queued.notify_one();
+        }
         true
     }
 
     /// Asks the connection to close; the first reason asked for wins.
     pub(crate) fn close(&self, reason: CloseReason) {
         let _ = self.shared.reason.set(reason);
+        self.shared.closing.store(true, Ordering::Release);
         self.shared.close.cancel();
+    }
+
+    /// Notes that the close token fired without [`close`](Self::close) (the server shuts
+    /// down): room traffic is refused from now on.
+    pub(crate) fn closing_seen(&self) {
+        self.shared.closing.store(true, Ordering::Release);
     }
 
     /// The reason asked for, if any (none when the server shuts down).
@@ -324,6 +341,28 @@ impl Queue {
         lock(&self.shared.queue).is_empty()
     }
 
+    /// Everything queued now, taken under one lock (the writer's batch); hand what it
+    /// did not write back with [`put_back`](Self::put_back).
+    pub(crate) fn take_all(&mut self) -> VecDeque<Outbound> {
+        std::mem::take(&mut *lock(&self.shared.queue))
+    }
+
+    /// Returns the unwritten rest of a [`take_all`](Self::take_all) to the front of the
+    /// queue, ahead of what was queued since. An empty rest gives its buffer back
+    /// (shrunk to [`KEPT_SLOTS`]) so the next burst does not allocate.
+    pub(crate) fn put_back(&mut self, mut rest: VecDeque<Outbound>) {
+        let mut queue = lock(&self.shared.queue);
+        if rest.is_empty() {
+            if queue.capacity() == 0 && rest.capacity() > 0 {
+                rest.shrink_to(KEPT_SLOTS);
+                *queue = rest;
+            }
+            return;
+        }
+        rest.append(&mut queue);
+        *queue = rest;
+    }
+
     /// The next item if one is queued.
     pub(crate) fn try_recv(&mut self) -> Result<Outbound, Empty> {
         let mut queue = lock(&self.shared.queue);
@@ -371,7 +410,30 @@ mod tests {
         }
         assert_eq!(drained, ["a", "b", "c", "d"]);
         drop(queue);
+        assert!(!session.push(Outbound::Frame(Utf8Bytes::from_static("f"))));
         assert!(!session.reply(Outbound::Frame(Utf8Bytes::from_static("f"))));
+    }
+
+    #[test]
+    fn an_unwritten_rest_goes_back_ahead_of_later_items() {
+        let user = User {
+            id: 1,
+            username: "ada".into(),
+        };
+        let (session, mut queue) = SessionHandle::new(1, user, 8, CancellationToken::new());
+        for text in ["a", "b", "c"] {
+            assert!(session.push(Outbound::Frame(Utf8Bytes::from_static(text))));
+        }
+        let mut batch = queue.take_all();
+        assert!(queue.is_empty());
+        assert!(matches!(batch.pop_front(), Some(Outbound::Frame(f)) if f == "a"));
+        assert!(session.push(Outbound::Frame(Utf8Bytes::from_static("d"))));
+        queue.put_back(batch);
+        let mut drained = Vec::new();
+        while let Ok(Outbound::Frame(frame)) = queue.try_recv() {
+            drained.push(frame.to_string());
+        }
+        assert_eq!(drained, ["b", "c", "d"]);
     }
 
     #[tokio::test]

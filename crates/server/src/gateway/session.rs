@@ -281,10 +281,13 @@ fn run(
         let id = shared.session.id();
         // Both halves watch the same close token, so whichever ends first ends the other.
         // The writer borrows the sink: kept here once, not again in each future below.
-        let ((), (writer, queue)) = tokio::join!(
+        // Each polled only when woken (see `halves`): a frame queued for the writer
+        // does not poll the reader, nor a client frame the writer.
+        let ((), (writer, queue)) = super::halves::join(
             read_loop(&shared, &mut stream),
-            write_loop(&shared, &mut sink, queue)
-        );
+            write_loop(&shared, &mut sink, queue),
+        )
+        .await;
         // The reader is done, so every reply it will queue is queued (an `ack` for a
         // message stored while the server began shutting down included): flush, then close.
         let reason = shared
@@ -369,7 +372,7 @@ async fn read_loop(shared: &Shared, stream: &mut Stream) {
         last_typing: HashMap::new(),
     };
     let closing = shared.session.closing().clone();
-    // Created once: the writer's wakeups re-poll this reader too (one task runs both).
+    // Created once: re-polled on each of the reader's wakeups, not registered anew.
     let cancelled = closing.cancelled();
     tokio::pin!(cancelled);
     loop {
@@ -685,7 +688,10 @@ async fn write_loop<'a>(
         // Timers come before the queue so that steady traffic cannot starve them.
         tokio::select! {
             biased;
-            () = &mut cancelled => break,
+            () = &mut cancelled => {
+                shared.session.closing_seen();
+                break;
+            }
             () = &mut token_expiry => {
                 // Queued before the close: the final flush writes it last.
                 shared.reply_error(&Error::TokenExpired, None);
@@ -754,13 +760,18 @@ impl Writer<'_> {
                 // idle connection pays one trip through the scheduler.
                 tokio::task::yield_now().await;
             }
+            // The rest of the burst, taken under one lock; what this batch does not
+            // write goes back to the front of the queue.
+            let mut rest = queue.take_all();
             let mut bytes = first.frame_len();
-            self.write_item(first).await?;
-            while bytes < BATCH_BYTES {
-                let Ok(item) = queue.try_recv() else { break };
+            let mut written = self.write_item(first).await;
+            while written.is_ok() && bytes < BATCH_BYTES {
+                let Some(item) = rest.pop_front() else { break };
                 bytes += item.frame_len();
-                self.write_item(item).await?;
+                written = self.write_item(item).await;
             }
+            queue.put_back(rest);
+            written?;
             self.flush().await
         }
     }
