@@ -251,14 +251,16 @@ impl SessionHandle {
     /// Asks the connection to close; the first reason asked for wins.
     pub(crate) fn close(&self, reason: CloseReason) {
         let _ = self.shared.reason.set(reason);
-        self.shared.closing.store(true, Ordering::Release);
+        self.closing_seen();
         self.shared.close.cancel();
     }
 
-    /// Notes that the close token fired without [`close`](Self::close) (the server shuts
-    /// down): room traffic is refused from now on.
+    /// Notes that the connection is closing (also when the close token fired without
+    /// [`close`](Self::close): the server shuts down): room traffic is refused from now
+    /// on, and the writer's [`Queue::recv`] ends, so the writer need not poll the token.
     pub(crate) fn closing_seen(&self) {
         self.shared.closing.store(true, Ordering::Release);
+        self.shared.queued.notify_one();
     }
 
     /// The reason asked for, if any (none when the server shuts down).
@@ -324,11 +326,14 @@ pub(crate) struct Queue {
 pub(crate) struct Empty;
 
 impl Queue {
-    /// The next item, waiting for one. Never `None` while a [`SessionHandle`] exists,
-    /// and the writer holds one through the session, like an `mpsc` receiver whose
-    /// senders live on.
+    /// The next item, waiting for one; `None` once the connection is closing (see
+    /// [`SessionHandle::closing_seen`]), whatever is still queued: the writer's close
+    /// decides what of it to write.
     pub(crate) async fn recv(&mut self) -> Option<Outbound> {
         loop {
+            if self.shared.closing.load(Ordering::Acquire) {
+                return None;
+            }
             if let Ok(item) = self.try_recv() {
                 return Some(item);
             }
@@ -451,6 +456,31 @@ mod tests {
             .expect("recv woke")
             .expect("writer task");
         assert!(received);
+    }
+
+    #[tokio::test]
+    async fn recv_ends_once_the_session_is_closing() {
+        let user = User {
+            id: 1,
+            username: "ada".into(),
+        };
+        let (session, mut queue) = SessionHandle::new(1, user, 4, CancellationToken::new());
+        // A writer waiting on an empty queue is woken by the close.
+        let waiting = tokio::spawn(async move {
+            let ended = queue.recv().await.is_none();
+            (ended, queue)
+        });
+        tokio::task::yield_now().await;
+        session.closing_seen();
+        let (ended, mut queue) = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+            .await
+            .expect("recv woke")
+            .expect("writer task");
+        assert!(ended);
+        // Replies queued while closing are left for the writer's close, not returned.
+        assert!(session.reply(Outbound::Frame(Utf8Bytes::from_static("ack"))));
+        assert!(queue.recv().await.is_none());
+        assert!(queue.try_recv().is_ok());
     }
 
     #[test]

@@ -425,6 +425,9 @@ async fn read_loop(shared: &Shared, stream: &mut Stream) {
         // (kick, expiry, shutdown) and the reason is set, or it is a shutdown.
         shared.session.close(CloseReason::ClientGone);
     }
+    // Whatever ended the reader (a shutdown too) ends the writer: it does not watch the
+    // close token itself.
+    shared.session.closing_seen();
     // Settle every room this connection was in, whatever ended it.
     for room_id in shared.session.take_rooms() {
         Box::pin(shared.gateway.hub.leave(room_id, shared.session.id())).await;
@@ -661,7 +664,6 @@ async fn write_loop<'a>(
     mut queue: Queue,
 ) -> (Writer<'a>, Queue) {
     let config = &shared.gateway.config;
-    let closing = shared.session.closing().clone();
     let mut writer = Writer {
         shared,
         sink,
@@ -679,19 +681,15 @@ async fn write_loop<'a>(
         shared.expires_at.load(Ordering::Relaxed),
     )));
     // Long-lived futures, created once: a wakeup re-polls them instead of registering
-    // and deregistering a waiter (a lock each) on every pass of the loop.
-    let cancelled = closing.cancelled();
-    tokio::pin!(cancelled);
+    // and deregistering a waiter (a lock each) on every pass of the loop. No future on
+    // the close token here (polling it takes its mutex on every wakeup): `queue.recv()`
+    // ends once the session is closing, whoever closed it.
     let expiry_changed = shared.expiry_changed.notified();
     tokio::pin!(expiry_changed);
     loop {
         // Timers come before the queue so that steady traffic cannot starve them.
         tokio::select! {
             biased;
-            () = &mut cancelled => {
-                shared.session.closing_seen();
-                break;
-            }
             () = &mut token_expiry => {
                 // Queued before the close: the final flush writes it last.
                 shared.reply_error(&Error::TokenExpired, None);
