@@ -279,7 +279,9 @@ fn run(
 ) -> impl Future<Output = ()> + Send {
     async move {
         let id = shared.session.id();
-        // Both halves watch the same close token, so whichever ends first ends the other.
+        // The reader watches the close token and, however it ends, marks the session
+        // closing, which ends the writer's queue; the writer's own ends (expiry,
+        // keepalive, a failed write) close the session: whichever ends first ends the other.
         // The writer borrows the sink: kept here once, not again in each future below.
         // Each polled only when woken (see `halves`): a frame queued for the writer
         // does not poll the reader, nor a client frame the writer.
