@@ -38,9 +38,12 @@ impl FanOut {
         let Envelope { frame, .. } = Envelope::chat(message);
         let delivered = deliver_chat(&self.members, message.room_id, message.seq, &frame);
         for queue in &mut self.queues {
-            while let Ok(item) = queue.try_recv() {
+            // One lock for the whole queue, the buffer handed back: as the writer does.
+            let mut batch = queue.take_all();
+            for item in batch.drain(..) {
                 std::hint::black_box(item);
             }
+            queue.put_back(batch);
         }
         delivered
     }

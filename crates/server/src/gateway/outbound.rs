@@ -161,6 +161,9 @@ struct Shared {
     queued: Notify,
     /// The writer's [`Queue`] is gone: nothing is accepted any more.
     receiver_gone: AtomicBool,
+    /// The connection is closing: room traffic is refused. The same fact as `close`
+    /// being cancelled, but an atomic load per push where the token takes a mutex.
+    closing: AtomicBool,
     close: CancellationToken,
     /// The first reason asked for.
     reason: OnceLock<CloseReason>,
@@ -185,6 +188,7 @@ impl SessionHandle {
             capacity,
             queued: Notify::new(),
             receiver_gone: AtomicBool::new(false),
+            closing: AtomicBool::new(close.is_cancelled()),
             close,
             reason: OnceLock::new(),
             rooms: Mutex::new(HashSet::new()),
@@ -207,7 +211,7 @@ impl SessionHandle {
     /// up: it is closed with 1013 (it will resume by seq) rather than allowed to grow.
     /// Returns `false` when the connection is going away.
     pub(crate) fn push(&self, item: Outbound) -> bool {
-        if self.shared.close.is_cancelled() {
+        if self.shared.closing.load(Ordering::Acquire) {
             return false;
         }
         self.enqueue(item)
@@ -232,16 +236,31 @@ impl SessionHandle {
             }
             return false;
         }
+        let was_empty = queue.is_empty();
         queue.push_back(item);
         drop(queue);
-        self.shared.queued.notify_one();
+        // The writer waits only once it found the queue empty, and it drains all of it
+        // once woken: only the first item needs to wake it (a wakeup takes the Notify's
+        // lock when the writer is waiting).
+        if was_empty {
+            self.shared.queued.notify_one();
+        }
         true
     }
 
     /// Asks the connection to close; the first reason asked for wins.
     pub(crate) fn close(&self, reason: CloseReason) {
         let _ = self.shared.reason.set(reason);
+        self.closing_seen();
         self.shared.close.cancel();
+    }
+
+    /// Notes that the connection is closing (also when the close token fired without
+    /// [`close`](Self::close): the server shuts down): room traffic is refused from now
+    /// on, and the writer's [`Queue::recv`] ends, so the writer need not poll the token.
+    pub(crate) fn closing_seen(&self) {
+        self.shared.closing.store(true, Ordering::Release);
+        self.shared.queued.notify_one();
     }
 
     /// The reason asked for, if any (none when the server shuts down).
@@ -307,11 +326,14 @@ pub(crate) struct Queue {
 pub(crate) struct Empty;
 
 impl Queue {
-    /// The next item, waiting for one. Never `None` while a [`SessionHandle`] exists,
-    /// and the writer holds one through the session, like an `mpsc` receiver whose
-    /// senders live on.
+    /// The next item, waiting for one; `None` once the connection is closing (see
+    /// [`SessionHandle::closing_seen`]), whatever is still queued: the writer's close
+    /// decides what of it to write.
     pub(crate) async fn recv(&mut self) -> Option<Outbound> {
         loop {
+            if self.shared.closing.load(Ordering::Acquire) {
+                return None;
+            }
             if let Ok(item) = self.try_recv() {
                 return Some(item);
             }
@@ -322,6 +344,28 @@ impl Queue {
     /// Whether nothing is queued right now.
     pub(crate) fn is_empty(&self) -> bool {
         lock(&self.shared.queue).is_empty()
+    }
+
+    /// Everything queued now, taken under one lock (the writer's batch); hand what it
+    /// did not write back with [`put_back`](Self::put_back).
+    pub(crate) fn take_all(&mut self) -> VecDeque<Outbound> {
+        std::mem::take(&mut *lock(&self.shared.queue))
+    }
+
+    /// Returns the unwritten rest of a [`take_all`](Self::take_all) to the front of the
+    /// queue, ahead of what was queued since. An empty rest gives its buffer back
+    /// (shrunk to [`KEPT_SLOTS`]) so the next burst does not allocate.
+    pub(crate) fn put_back(&mut self, mut rest: VecDeque<Outbound>) {
+        let mut queue = lock(&self.shared.queue);
+        if rest.is_empty() {
+            if queue.capacity() == 0 && rest.capacity() > 0 {
+                rest.shrink_to(KEPT_SLOTS);
+                *queue = rest;
+            }
+            return;
+        }
+        rest.append(&mut queue);
+        *queue = rest;
     }
 
     /// The next item if one is queued.
@@ -371,7 +415,30 @@ mod tests {
         }
         assert_eq!(drained, ["a", "b", "c", "d"]);
         drop(queue);
+        assert!(!session.push(Outbound::Frame(Utf8Bytes::from_static("f"))));
         assert!(!session.reply(Outbound::Frame(Utf8Bytes::from_static("f"))));
+    }
+
+    #[test]
+    fn an_unwritten_rest_goes_back_ahead_of_later_items() {
+        let user = User {
+            id: 1,
+            username: "ada".into(),
+        };
+        let (session, mut queue) = SessionHandle::new(1, user, 8, CancellationToken::new());
+        for text in ["a", "b", "c"] {
+            assert!(session.push(Outbound::Frame(Utf8Bytes::from_static(text))));
+        }
+        let mut batch = queue.take_all();
+        assert!(queue.is_empty());
+        assert!(matches!(batch.pop_front(), Some(Outbound::Frame(f)) if f == "a"));
+        assert!(session.push(Outbound::Frame(Utf8Bytes::from_static("d"))));
+        queue.put_back(batch);
+        let mut drained = Vec::new();
+        while let Ok(Outbound::Frame(frame)) = queue.try_recv() {
+            drained.push(frame.to_string());
+        }
+        assert_eq!(drained, ["b", "c", "d"]);
     }
 
     #[tokio::test]
@@ -389,6 +456,31 @@ mod tests {
             .expect("recv woke")
             .expect("writer task");
         assert!(received);
+    }
+
+    #[tokio::test]
+    async fn recv_ends_once_the_session_is_closing() {
+        let user = User {
+            id: 1,
+            username: "ada".into(),
+        };
+        let (session, mut queue) = SessionHandle::new(1, user, 4, CancellationToken::new());
+        // A writer waiting on an empty queue is woken by the close.
+        let waiting = tokio::spawn(async move {
+            let ended = queue.recv().await.is_none();
+            (ended, queue)
+        });
+        tokio::task::yield_now().await;
+        session.closing_seen();
+        let (ended, mut queue) = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+            .await
+            .expect("recv woke")
+            .expect("writer task");
+        assert!(ended);
+        // Replies queued while closing are left for the writer's close, not returned.
+        assert!(session.reply(Outbound::Frame(Utf8Bytes::from_static("ack"))));
+        assert!(queue.recv().await.is_none());
+        assert!(queue.try_recv().is_ok());
     }
 
     #[test]

@@ -303,12 +303,17 @@ fn run(
 ) -> impl Future<Output = ()> + Send {
     async move {
         let id = shared.session.id();
-        // Both halves watch the same close token, so whichever ends first ends the other.
+        // The reader watches the close token and, however it ends, marks the session
+        // closing, which ends the writer's queue; the writer's own ends (expiry,
+        // keepalive, a failed write) close the session: whichever ends first ends the other.
         // The writer borrows the sink: kept here once, not again in each future below.
-        let ((), (writer, queue)) = tokio::join!(
+        // Each polled only when woken (see `halves`): a frame queued for the writer
+        // does not poll the reader, nor a client frame the writer.
+        let ((), (writer, queue)) = super::halves::join(
             read_loop(&shared, &mut stream),
-            write_loop(&shared, &mut sink, queue)
-        );
+            write_loop(&shared, &mut sink, queue),
+        )
+        .await;
         // The reader is done, so every reply it will queue is queued (an `ack` for a
         // message stored while the server began shutting down included): flush, then close.
         let reason = shared
@@ -393,7 +398,7 @@ async fn read_loop(shared: &Shared, stream: &mut Stream) {
         last_typing: HashMap::new(),
     };
     let closing = shared.session.closing().clone();
-    // Created once: the writer's wakeups re-poll this reader too (one task runs both).
+    // Created once: re-polled on each of the reader's wakeups, not registered anew.
     let cancelled = closing.cancelled();
     tokio::pin!(cancelled);
     loop {
@@ -446,6 +451,9 @@ async fn read_loop(shared: &Shared, stream: &mut Stream) {
         // (kick, expiry, shutdown) and the reason is set, or it is a shutdown.
         shared.session.close(CloseReason::ClientGone);
     }
+    // Whatever ended the reader (a shutdown too) ends the writer: it does not watch the
+    // close token itself.
+    shared.session.closing_seen();
     // Settle every room this connection was in, whatever ended it.
     for room_id in shared.session.take_rooms() {
         Box::pin(shared.gateway.hub.leave(room_id, shared.session.id())).await;
@@ -744,7 +752,6 @@ async fn write_loop<'a>(
     mut queue: Queue,
 ) -> (Writer<'a>, Queue) {
     let config = &shared.gateway.config;
-    let closing = shared.session.closing().clone();
     let mut writer = Writer {
         shared,
         sink,
@@ -762,16 +769,15 @@ async fn write_loop<'a>(
         shared.expires_at.load(Ordering::Relaxed),
     )));
     // Long-lived futures, created once: a wakeup re-polls them instead of registering
-    // and deregistering a waiter (a lock each) on every pass of the loop.
-    let cancelled = closing.cancelled();
-    tokio::pin!(cancelled);
+    // and deregistering a waiter (a lock each) on every pass of the loop. No future on
+    // the close token here (polling it takes its mutex on every wakeup): `queue.recv()`
+    // ends once the session is closing, whoever closed it.
     let expiry_changed = shared.expiry_changed.notified();
     tokio::pin!(expiry_changed);
     loop {
         // Timers come before the queue so that steady traffic cannot starve them.
         tokio::select! {
             biased;
-            () = &mut cancelled => break,
             () = &mut token_expiry => {
                 // Queued before the close: the final flush writes it last.
                 shared.reply_error(&Error::TokenExpired, None);
@@ -840,13 +846,18 @@ impl Writer<'_> {
                 // idle connection pays one trip through the scheduler.
                 tokio::task::yield_now().await;
             }
+            // The rest of the burst, taken under one lock; what this batch does not
+            // write goes back to the front of the queue.
+            let mut rest = queue.take_all();
             let mut bytes = first.frame_len();
-            self.write_item(first).await?;
-            while bytes < BATCH_BYTES {
-                let Ok(item) = queue.try_recv() else { break };
+            let mut written = self.write_item(first).await;
+            while written.is_ok() && bytes < BATCH_BYTES {
+                let Some(item) = rest.pop_front() else { break };
                 bytes += item.frame_len();
-                self.write_item(item).await?;
+                written = self.write_item(item).await;
             }
+            queue.put_back(rest);
+            written?;
             self.flush().await
         }
     }

@@ -19,12 +19,18 @@
 //!    one query: a non-member fails alone and takes no seq; repeats inside the batch
 //!    collapse onto their first occurrence;
 //! 4. one `UPDATE rooms … RETURNING` reserving each room's seq range at once;
-//! 5. multi-row `INSERT`s, chunked under the bind-parameter limits;
-//!    (SQLite: 4 and 5 and the `COMMIT` are one query of three statements, the insert
-//!    computing each seq from the room's `last_seq`; see `write_sqlite`);
+//! 5. multi-row `INSERT`s, chunked under the bind-parameter limits (on PostgreSQL 4 and
+//!    5 are one statement, a data-modifying CTE: see `reserve_and_insert`);
 //! 6. `COMMIT`. Only then are outcomes sent. If any statement or the commit fails, every
 //!    request of the batch gets that error and nothing is acknowledged; the transaction
 //!    goes through [`WriteTx`](crate::store::WriteTx), so its connection is discarded.
+//!
+//! On SQLite (a file) the writer is a thread of its own with a connection of its own
+//! ([`SqliteWriter`]), and a batch is the same transaction run in-process with cached
+//! prepared statements, one probe, reservation and insert per message (see
+//! [`store_batch_sqlite`]): no statement is a hand-off to another thread, so a batch
+//! costs one wakeup of this thread and one fsync. Membership, idempotency and seqs are
+//! decided exactly as above, under the write lock `BEGIN IMMEDIATE` takes.
 //!
 //! A batch that fails with an error other than "unavailable" (a constraint one message
 //! broke, a bug) is retried one message at a time, so one bad message cannot fail the
@@ -40,8 +46,8 @@
 //! like a message whose ack was lost in transit: the client's retry with the same
 //! `client_msg_id` returns the original.
 //!
-//! The writer task is started by the first append (on the caller's runtime) and ends
-//! once every handle is dropped and the queue is drained.
+//! The writer (a task, or the SQLite thread) is started by the first append (on the
+//! caller's runtime) and ends once every handle is dropped and the queue is drained.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
@@ -51,7 +57,7 @@ use socket_hub_protocol::{Message, RoomId, Seq, User, UserId};
 use tokio::sync::{mpsc, oneshot};
 
 use super::message_store::{Appended, MessageRow, NewMessage};
-use crate::store::{Backend, Db, StoreError, WriteTx, from_millis, now_millis};
+use crate::store::{Backend, Db, SqliteWriter, StoreError, WriteTx, from_millis, now_millis};
 
 /// Bind parameters one statement may carry: under SQLite's 32,766 (and PostgreSQL's
 /// 65,535), with room to spare.
@@ -148,7 +154,23 @@ impl Appender {
         };
         let queue = self.queue.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(self.options.queue);
-            tokio::spawn(run(self.db.clone(), receiver, self.options));
+            let options = self.options;
+            match self.db.sqlite_writer() {
+                Some(writer) => {
+                    let runtime = tokio::runtime::Handle::current();
+                    let spawned = std::thread::Builder::new()
+                        .name("sqlite-append".into())
+                        .spawn(move || run_sqlite(writer, receiver, options, &runtime));
+                    if let Err(err) = spawned {
+                        // The receiver went with the closure: every append answers
+                        // `unavailable` (see `stopped`), and the error is logged once.
+                        tracing::error!(error = %err, "cannot start the sqlite append thread");
+                    }
+                }
+                None => {
+                    tokio::spawn(run(self.db.clone(), receiver, options));
+                }
+            }
             sender
         });
         if queue.send(request).await.is_err() {
@@ -163,10 +185,19 @@ fn stopped() -> StoreError {
     StoreError::Unavailable("the message writer has stopped".into())
 }
 
-/// The writer task: one batch at a time until every handle is dropped.
-async fn run(db: Db, mut queue: mpsc::Receiver<Request>, options: AppendOptions) {
+/// Waits for the next batch: the first queued request, everything queued by then (up to
+/// the batch size), and, with a linger, what arrives within it. Callers that gave up
+/// before their batch began are left out. Returns `None` once every handle is dropped
+/// and the queue is drained.
+async fn next_batch(
+    queue: &mut mpsc::Receiver<Request>,
+    options: AppendOptions,
+) -> Option<(Vec<Pending>, Vec<oneshot::Sender<Outcome>>)> {
     let mut batch = Vec::with_capacity(options.batch);
-    while queue.recv_many(&mut batch, options.batch).await > 0 {
+    loop {
+        if queue.recv_many(&mut batch, options.batch).await == 0 {
+            return None;
+        }
         if !options.linger.is_zero() && batch.len() < options.batch {
             let deadline = tokio::time::Instant::now() + options.linger;
             while batch.len() < options.batch {
@@ -177,44 +208,88 @@ async fn run(db: Db, mut queue: mpsc::Receiver<Request>, options: AppendOptions)
                 }
             }
         }
-        // Callers that gave up before their batch began are not stored.
         batch.retain(|request| !request.reply.is_closed());
         if !batch.is_empty() {
-            write(&db, std::mem::take(&mut batch)).await;
+            return Some(
+                batch
+                    .into_iter()
+                    .map(|request| (request.message, request.reply))
+                    .unzip(),
+            );
         }
-        batch.clear();
     }
 }
 
-/// Stores `requests` and answers each; see the module docs for what fails together.
-async fn write(db: &Db, requests: Vec<Request>) {
-    let started = Instant::now();
-    let size = requests.len();
-    let (messages, replies): (Vec<Pending>, Vec<_>) = requests
-        .into_iter()
-        .map(|request| (request.message, request.reply))
-        .unzip();
-    match store_batch(db, &messages).await {
-        Ok(plan) => answer(plan, messages, replies),
-        Err(err) if messages.len() > 1 && !matches!(err, StoreError::Unavailable(_)) => {
-            tracing::warn!(error = %err, batch = messages.len(), "append batch failed; retrying its messages one by one");
-            for (message, reply) in messages.into_iter().zip(replies) {
-                let single = [message];
-                match store_batch(db, &single).await {
-                    Ok(plan) => answer(plan, Vec::from(single), vec![reply]),
-                    Err(err) => {
-                        let _ = reply.send(Err(err));
-                    }
+/// The writer task (PostgreSQL, in-memory SQLite): one batch at a time until every
+/// handle is dropped.
+async fn run(db: Db, mut queue: mpsc::Receiver<Request>, options: AppendOptions) {
+    while let Some((messages, replies)) = next_batch(&mut queue, options).await {
+        let started = Instant::now();
+        let size = messages.len();
+        match store_batch(&db, &messages).await {
+            Err(err) if retry_one_by_one(&err, size) => {
+                for (message, reply) in messages.into_iter().zip(replies) {
+                    let single = [message];
+                    let outcome = store_batch(&db, &single).await;
+                    settle(outcome, Vec::from(single), vec![reply]);
                 }
             }
+            outcome => settle(outcome, messages, replies),
         }
+        crate::metrics::record_append_batch(size, started.elapsed().as_secs_f64());
+    }
+}
+
+/// The SQLite writer thread: the same loop as [`run`], each batch one in-process
+/// transaction on the thread's own connection. It waits for batches on the runtime's
+/// handle (a park of this thread, woken by the first append queued).
+fn run_sqlite(
+    mut writer: SqliteWriter,
+    mut queue: mpsc::Receiver<Request>,
+    options: AppendOptions,
+    runtime: &tokio::runtime::Handle,
+) {
+    while let Some((messages, replies)) = runtime.block_on(next_batch(&mut queue, options)) {
+        let started = Instant::now();
+        let size = messages.len();
+        match store_batch_sqlite(&mut writer, &messages) {
+            Err(err) if retry_one_by_one(&err, size) => {
+                for (message, reply) in messages.into_iter().zip(replies) {
+                    let single = [message];
+                    let outcome = store_batch_sqlite(&mut writer, &single);
+                    settle(outcome, Vec::from(single), vec![reply]);
+                }
+            }
+            outcome => settle(outcome, messages, replies),
+        }
+        crate::metrics::record_append_batch(size, started.elapsed().as_secs_f64());
+    }
+}
+
+/// Whether a failed batch is retried one message at a time: not when the store is
+/// unavailable (every message would fail the same way), and not for a batch of one.
+fn retry_one_by_one(err: &StoreError, size: usize) -> bool {
+    let retry = size > 1 && !matches!(err, StoreError::Unavailable(_));
+    if retry {
+        tracing::warn!(error = %err, batch = size, "append batch failed; retrying its messages one by one");
+    }
+    retry
+}
+
+/// Answers every request of a batch: each its outcome once committed, or all the error.
+fn settle(
+    outcome: Result<Plan, StoreError>,
+    messages: Vec<Pending>,
+    replies: Vec<oneshot::Sender<Outcome>>,
+) {
+    match outcome {
+        Ok(plan) => answer(plan, messages, replies),
         Err(err) => {
             for reply in replies {
                 let _ = reply.send(Err(err.clone()));
             }
         }
     }
-    crate::metrics::record_append_batch(size, started.elapsed().as_secs_f64());
 }
 
 /// What a committed batch did with each request, in request order.
@@ -304,14 +379,9 @@ async fn store_batch(db: &Db, messages: &[Pending]) -> Result<Plan, StoreError> 
     }
 
     let created_at = now_millis();
-    if backend == Backend::Sqlite {
-        write_sqlite(tx, messages, &mut outcomes, &counts, created_at).await?;
-        return Ok(Plan {
-            outcomes,
-            created_at,
-        });
-    }
-    if !counts.is_empty() {
+    if !counts.is_empty() && backend == Backend::Postgres {
+        reserve_and_insert(&mut tx, messages, &mut outcomes, created_at).await?;
+    } else if !counts.is_empty() {
         let mut next_seq = reserve_seqs(&mut tx, backend, &counts).await?;
         let mut rows = Vec::with_capacity(messages.len());
         for (planned, message) in outcomes.iter_mut().zip(messages) {
@@ -340,108 +410,96 @@ async fn store_batch(db: &Db, messages: &[Pending]) -> Result<Plan, StoreError> 
     })
 }
 
-/// SQLite: inserts the batch's stored messages, reserves each room's seqs and commits,
-/// as one query of three statements: one round trip to the connection's worker thread
-/// instead of three. (On this path most of the store's CPU was hand-offs to that thread,
-/// not SQLite; see BENCHMARKS.md, "Many rooms: where the time goes".)
-///
-/// Each row's seq is computed in SQL as the room's `last_seq` before this batch plus the
-/// row's 1-based position among the room's rows of the batch; the `UPDATE` then moves
-/// `last_seq` past them. The transaction holds SQLite's write lock (`BEGIN IMMEDIATE`),
-/// so nothing else writes in between: seqs stay gap-free. Any failure (a constraint, the
-/// commit itself) fails the query, and the unfinished [`WriteTx`] discards its
-/// connection, so nothing is acknowledged.
-async fn write_sqlite(
-    mut tx: WriteTx,
-    messages: &[Pending],
-    outcomes: &mut [Planned],
-    counts: &BTreeMap<RoomId, i64>,
-    created_at: i64,
-) -> Result<(), StoreError> {
-    if counts.is_empty() {
-        tx.commit().await?;
-        return Ok(());
-    }
-    const COLUMNS: usize = 5;
-    let mut position: HashMap<RoomId, i64> = HashMap::with_capacity(counts.len());
-    let mut rows: Vec<(&Pending, i64)> = Vec::with_capacity(messages.len());
-    for (planned, message) in outcomes.iter().zip(messages) {
-        if let Planned::Stored { .. } = planned {
-            let n = position.entry(message.room_id).or_default();
-            *n += 1;
-            rows.push((message, *n));
-        }
-    }
-    let mut sql = String::with_capacity(rows.len() * 20 + counts.len() * 20 + 512);
-    sql.push_str(
-        "INSERT INTO messages (room_id, seq, user_id, client_msg_id, content, created_at)
-         SELECT k.column1, r.last_seq + k.column2, k.column3, k.column4, k.column5, ?
-         FROM (",
-    );
-    sql.push_str(&values(Backend::Sqlite, rows.len(), COLUMNS));
-    sql.push_str(
-        ") AS k JOIN rooms r ON r.id = k.column1 WHERE true RETURNING id, room_id, seq;
-         UPDATE rooms SET last_seq = last_seq + CASE id",
-    );
-    for _ in 0..counts.len() {
-        sql.push_str(" WHEN ? THEN ?");
-    }
-    sql.push_str(" ELSE 0 END WHERE id IN (");
-    push_placeholders(&mut sql, Backend::Sqlite, 1, counts.len());
-    sql.push_str("); COMMIT");
-    // Bound in the order the `?`s appear.
-    let mut query = sqlx::query_as::<_, (i64, i64, i64)>(&sql).bind(created_at);
-    for (message, position) in &rows {
-        query = query
-            .bind(message.room_id)
-            .bind(*position)
-            .bind(message.user.id)
-            .bind(message.client_msg_id.as_deref())
-            .bind(message.content.as_str());
-    }
-    for (room, count) in counts {
-        query = query.bind(*room).bind(*count);
-    }
-    for room in counts.keys() {
-        query = query.bind(*room);
-    }
-    let inserted = query.fetch_all(&mut *tx).await?;
-    tx.committed_by_query();
-    // Within a room, positions and seqs go up together: the room's first new seq is
-    // the smallest returned, and a row's seq is that plus its position minus one.
-    let mut first: HashMap<RoomId, Seq> = HashMap::with_capacity(counts.len());
-    let mut ids: HashMap<(RoomId, Seq), i64> = HashMap::with_capacity(inserted.len());
-    for (id, room, seq) in inserted {
-        let low = first.entry(room).or_insert(seq);
-        *low = (*low).min(seq);
-        ids.insert((room, seq), id);
-    }
-    if ids.len() != rows.len() {
-        // Committed, but we cannot tell which row is which. `Unavailable` fails the whole
-        // batch without the one-by-one retry (which would store them a second time); the
-        // clients' retries with the same `client_msg_id` get the originals.
-        return Err(StoreError::Unavailable(format!(
-            "a batch of {} messages returned {} ids",
-            rows.len(),
-            ids.len()
-        )));
-    }
-    let mut rows = rows.into_iter();
-    for planned in outcomes.iter_mut() {
-        if let Planned::Stored { id, seq } = planned {
-            let Some((message, position)) = rows.next() else {
-                break;
+/// SQLite, on the writer thread's own connection: the batch as one transaction of cached
+/// prepared statements run in-process (no hand-off to another thread per statement).
+/// Per message: membership (once per (room, sender) of the batch), the stored original
+/// of its idempotency key, the room's next seq (`UPDATE … RETURNING` under the write
+/// lock that `BEGIN IMMEDIATE` took, so seqs stay gap-free), the insert. A non-member
+/// takes no seq; a repeat inside the batch points at its first occurrence. Returned only
+/// after the COMMIT succeeded; see [`SqliteWriter::transaction`] for failures.
+fn store_batch_sqlite(writer: &mut SqliteWriter, messages: &[Pending]) -> Result<Plan, StoreError> {
+    use rusqlite::OptionalExtension as _;
+    writer.transaction(|conn| {
+        let mut is_member = conn.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM memberships WHERE room_id = ?1 AND user_id = ?2)",
+        )?;
+        // `client_msg_id IS NOT NULL` lets SQLite use the partial unique index.
+        let mut original = conn.prepare_cached(
+            "SELECT m.id, m.room_id, m.seq, m.user_id, u.username, m.content,
+                    m.client_msg_id, m.created_at
+             FROM messages m JOIN users u ON u.id = m.user_id
+             WHERE m.room_id = ?1 AND m.user_id = ?2 AND m.client_msg_id = ?3
+               AND m.client_msg_id IS NOT NULL",
+        )?;
+        let mut reserve = conn.prepare_cached(
+            "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
+        )?;
+        let mut insert = conn.prepare_cached(
+            "INSERT INTO messages (room_id, seq, user_id, client_msg_id, content, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        let created_at = now_millis();
+        let mut members: HashMap<(RoomId, UserId), bool> = HashMap::new();
+        let mut first_of_key: HashMap<(RoomId, UserId, &str), usize> = HashMap::new();
+        let mut outcomes = Vec::with_capacity(messages.len());
+        for (index, message) in messages.iter().enumerate() {
+            let pair = (message.room_id, message.user.id);
+            let member = match members.get(&pair) {
+                Some(&member) => member,
+                None => {
+                    let member: bool = is_member.query_row(pair, |row| row.get(0))?;
+                    members.insert(pair, member);
+                    member
+                }
             };
-            let room_first = first.get(&message.room_id).copied().ok_or_else(|| {
-                StoreError::Database(format!("room {} lost its seq range", message.room_id))
-            })?;
-            *seq = room_first + position - 1;
-            *id = *ids
-                .get(&(message.room_id, *seq))
-                .ok_or_else(|| StoreError::Database("an inserted message returned no id".into()))?;
+            if !member {
+                outcomes.push(Planned::NotMember);
+                continue;
+            }
+            if let Some(key) = message.key() {
+                if let Some(&first) = first_of_key.get(&key) {
+                    outcomes.push(Planned::SameAs(first));
+                    continue;
+                }
+                let stored = original
+                    .query_row(key, |row| {
+                        Ok(MessageRow {
+                            id: row.get(0)?,
+                            room_id: row.get(1)?,
+                            seq: row.get(2)?,
+                            user_id: row.get(3)?,
+                            username: row.get(4)?,
+                            content: row.get(5)?,
+                            client_msg_id: row.get(6)?,
+                            created_at: row.get(7)?,
+                        })
+                    })
+                    .optional()?;
+                if let Some(row) = stored {
+                    outcomes.push(Planned::Existing(Message::from(row)));
+                    continue;
+                }
+                first_of_key.insert(key, index);
+            }
+            let seq: Seq = reserve.query_row([message.room_id], |row| row.get(0))?;
+            insert.execute((
+                message.room_id,
+                seq,
+                message.user.id,
+                message.client_msg_id.as_deref(),
+                message.content.as_str(),
+                created_at,
+            ))?;
+            outcomes.push(Planned::Stored {
+                id: conn.last_insert_rowid(),
+                seq,
+            });
         }
-    }
-    Ok(())
+        Ok(Plan {
+            outcomes,
+            created_at,
+        })
+    })
 }
 
 /// PostgreSQL: takes the rooms' row locks in ascending id order (see the module docs).
@@ -602,6 +660,80 @@ async fn reserve_seqs(
     Ok(first)
 }
 
+/// PostgreSQL: reserves every room's seq range and inserts the batch's stored messages
+/// in one statement, a data-modifying CTE: one round trip instead of two. The rooms'
+/// rows are already locked in id order ([`lock_rooms`]), so the `UPDATE` waits for
+/// nobody and two instances still cannot deadlock.
+///
+/// Each row carries its 1-based position among its room's rows of the batch; its seq is
+/// the room's `last_seq` before the batch plus that position. Within a room positions and
+/// seqs go up together, so the smallest seq returned for a room is its first new seq.
+async fn reserve_and_insert(
+    tx: &mut WriteTx,
+    messages: &[Pending],
+    outcomes: &mut [Planned],
+    created_at: i64,
+) -> Result<(), StoreError> {
+    const COLUMNS: usize = 5;
+    const _: () = assert!(MAX_BATCH * COLUMNS < MAX_BIND_PARAMS);
+    let mut position: HashMap<RoomId, i64> = HashMap::new();
+    let mut rows: Vec<(&Pending, i64)> = Vec::with_capacity(messages.len());
+    for (planned, message) in outcomes.iter().zip(messages) {
+        if let Planned::Stored { .. } = planned {
+            let n = position.entry(message.room_id).or_default();
+            *n += 1;
+            rows.push((message, *n));
+        }
+    }
+    let mut sql = String::with_capacity(rows.len() * 40 + 640);
+    sql.push_str("WITH k (room_id, pos, user_id, client_msg_id, content) AS (");
+    sql.push_str(&values_from(Backend::Postgres, 2, rows.len(), COLUMNS));
+    sql.push_str(
+        "), r AS (
+           UPDATE rooms SET last_seq = rooms.last_seq + c.n
+           FROM (SELECT room_id, count(*) AS n FROM k GROUP BY room_id) AS c
+           WHERE rooms.id = c.room_id
+           RETURNING rooms.id, rooms.last_seq - c.n AS base)
+         INSERT INTO messages (room_id, seq, user_id, client_msg_id, content, created_at)
+         SELECT k.room_id, r.base + k.pos, k.user_id, k.client_msg_id, k.content, $1
+         FROM k JOIN r ON r.id = k.room_id
+         RETURNING id, room_id, seq",
+    );
+    let mut query = sqlx::query_as::<_, (i64, i64, i64)>(&sql).bind(created_at);
+    for (message, position) in &rows {
+        query = query
+            .bind(message.room_id)
+            .bind(*position)
+            .bind(message.user.id)
+            .bind(message.client_msg_id.as_deref())
+            .bind(message.content.as_str());
+    }
+    let inserted = query.fetch_all(&mut **tx).await?;
+    let mut first: HashMap<RoomId, Seq> = HashMap::with_capacity(position.len());
+    let mut ids: HashMap<(RoomId, Seq), i64> = HashMap::with_capacity(inserted.len());
+    for (id, room, seq) in inserted {
+        let low = first.entry(room).or_insert(seq);
+        *low = (*low).min(seq);
+        ids.insert((room, seq), id);
+    }
+    let mut rows = rows.into_iter();
+    for planned in outcomes.iter_mut() {
+        if let Planned::Stored { id, seq } = planned {
+            let (message, position) = rows
+                .next()
+                .ok_or_else(|| StoreError::Database("a stored message lost its row".into()))?;
+            let room_first = first.get(&message.room_id).copied().ok_or_else(|| {
+                StoreError::Database(format!("room {} lost its seq range", message.room_id))
+            })?;
+            *seq = room_first + position - 1;
+            *id = *ids
+                .get(&(message.room_id, *seq))
+                .ok_or_else(|| StoreError::Database("an inserted message returned no id".into()))?;
+        }
+    }
+    Ok(())
+}
+
 /// Multi-row inserts of `(message, seq)`; returns each new row's id by (room, seq).
 async fn insert(
     tx: &mut WriteTx,
@@ -636,6 +768,11 @@ async fn insert(
 /// `VALUES (…), (…)`: `rows` rows of `width` parameters, numbered from 1. Written into
 /// one string: a batch's statements carry thousands of parameters.
 fn values(backend: Backend, rows: usize, width: usize) -> String {
+    values_from(backend, 1, rows, width)
+}
+
+/// As [`values`], the parameters numbered from `first`.
+fn values_from(backend: Backend, first: usize, rows: usize, width: usize) -> String {
     let mut sql = String::with_capacity(8 + rows * (2 + width * 7));
     sql.push_str("VALUES ");
     for row in 0..rows {
@@ -643,7 +780,7 @@ fn values(backend: Backend, rows: usize, width: usize) -> String {
             sql.push_str(", ");
         }
         sql.push('(');
-        push_placeholders(&mut sql, backend, 1 + row * width, width);
+        push_placeholders(&mut sql, backend, first + row * width, width);
         sql.push(')');
     }
     sql
@@ -693,5 +830,9 @@ mod tests {
         assert_eq!(placeholders(Backend::Postgres, 1, 0), "");
         assert_eq!(values(Backend::Postgres, 2, 2), "VALUES ($1, $2), ($3, $4)");
         assert_eq!(values(Backend::Sqlite, 2, 1), "VALUES (?), (?)");
+        assert_eq!(
+            values_from(Backend::Postgres, 2, 2, 2),
+            "VALUES ($2, $3), ($4, $5)"
+        );
     }
 }

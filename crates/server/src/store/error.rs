@@ -32,6 +32,22 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        let transient = match &err {
+            rusqlite::Error::SqliteFailure(failure, _) => {
+                sqlite_code_is_transient(Some(i64::from(failure.extended_code)))
+            }
+            _ => false,
+        };
+        if transient {
+            Self::Unavailable(err.to_string())
+        } else {
+            Self::Database(err.to_string())
+        }
+    }
+}
+
 /// Whether `err` is a unique-constraint violation, which callers map to a conflict.
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     err.as_database_error()
@@ -49,7 +65,7 @@ fn is_transient(err: &sqlx::Error) -> bool {
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => {
             if let Some(sqlite) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
-                sqlite_code_is_transient(sqlite.code().as_deref())
+                sqlite_code_is_transient(sqlite.code().and_then(|c| c.parse().ok()))
             } else if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
                 sqlstate_is_transient(pg.code())
             } else {
@@ -64,11 +80,8 @@ fn is_transient(err: &sqlx::Error) -> bool {
 /// the disk or the file cannot take the write now: BUSY (5), LOCKED (6), NOMEM (7),
 /// READONLY (8, e.g. the file was remounted read-only), IOERR (10), FULL (13),
 /// CANTOPEN (14).
-fn sqlite_code_is_transient(code: Option<&str>) -> bool {
-    let Some(code) = code.and_then(|c| c.parse::<i64>().ok()) else {
-        return false;
-    };
-    matches!(code & 0xff, 5 | 6 | 7 | 8 | 10 | 13 | 14)
+fn sqlite_code_is_transient(code: Option<i64>) -> bool {
+    code.is_some_and(|code| matches!(code & 0xff, 5 | 6 | 7 | 8 | 10 | 13 | 14))
 }
 
 /// PostgreSQL SQLSTATEs that mean "not now" rather than "wrong": connection exceptions
@@ -89,11 +102,11 @@ mod tests {
     #[test]
     fn full_disk_and_io_errors_are_transient_in_sqlite() {
         // SQLITE_FULL, SQLITE_IOERR_WRITE (10 | 3 << 8), SQLITE_BUSY.
-        for code in ["13", "778", "5"] {
+        for code in [13, 778, 5] {
             assert!(sqlite_code_is_transient(Some(code)), "{code}");
         }
         // SQLITE_CONSTRAINT_UNIQUE, SQLITE_ERROR.
-        for code in ["2067", "1"] {
+        for code in [2067, 1] {
             assert!(!sqlite_code_is_transient(Some(code)), "{code}");
         }
         assert!(!sqlite_code_is_transient(None));

@@ -18,6 +18,7 @@
 mod error;
 mod postgres;
 mod sqlite;
+mod sqlite_writer;
 mod tx;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use rand::RngCore;
 use sqlx::AnyPool;
 
 pub use error::{StoreError, is_unique_violation};
+pub use sqlite_writer::SqliteWriter;
 pub use tx::WriteTx;
 
 /// Which database a [`Db`] talks to.
@@ -67,6 +69,8 @@ struct Inner {
     writer: AnyPool,
     /// Reads; the same pool as `writer` on PostgreSQL.
     reader: AnyPool,
+    /// SQLite on a file: where it is and its page cap, for [`Db::sqlite_writer`].
+    sqlite_file: Option<(std::path::PathBuf, Option<u32>)>,
 }
 
 /// Bytes written by the readiness probe: more than the largest message (4000
@@ -79,8 +83,10 @@ impl Db {
     /// Opens (creating and migrating) the database named by `url`.
     pub async fn open(url: &str, options: &DbOptions) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
+        let mut sqlite_file = None;
         let (backend, writer, reader) = if url.starts_with("sqlite:") {
-            let (writer, reader) = sqlite::open(url, options).await?;
+            let (writer, reader, path) = sqlite::open(url, options).await?;
+            sqlite_file = path.map(|path| (path, options.sqlite_max_pages));
             (Backend::Sqlite, writer, reader)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = postgres::open(url).await?;
@@ -96,6 +102,7 @@ impl Db {
                 backend,
                 writer,
                 reader,
+                sqlite_file,
             }),
         })
     }
@@ -114,6 +121,14 @@ impl Db {
     pub async fn begin(&self) -> Result<WriteTx, StoreError> {
         let conn = self.inner.writer.acquire().await?;
         WriteTx::begin(conn, self.inner.backend).await
+    }
+
+    /// SQLite on a file: a write connection of its own for a dedicated blocking thread
+    /// (the message appender's), opened on first use. `None` for PostgreSQL and for an
+    /// in-memory SQLite database, which a second connection would not see.
+    pub fn sqlite_writer(&self) -> Option<SqliteWriter> {
+        let (path, max_pages) = self.inner.sqlite_file.clone()?;
+        Some(SqliteWriter::new(path, max_pages, sqlite::BUSY_TIMEOUT_MS))
     }
 
     /// Succeeds when a read answers.

@@ -2,10 +2,13 @@
 //!
 //! SQLite allows one writer at a time, so writes go through a pool of exactly one
 //! connection (queued in-process instead of spinning on `SQLITE_BUSY`) while reads use
-//! a small pool of their own. `synchronous=FULL` makes a commit durable before the
+//! a small pool of their own. Message appends, the bulk of the writes, have a second
+//! write connection of their own on the appender's thread ([`super::SqliteWriter`]);
+//! the two take turns on SQLite's write lock (`BEGIN IMMEDIATE` and the busy timeout). `synchronous=FULL` makes a commit durable before the
 //! server acknowledges a message. The SQLite URL parser knows only
 //! mode/cache/immutable/vfs, so the pragmas are set on each new connection.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use sqlx::AnyPool;
@@ -16,15 +19,19 @@ use super::{DbOptions, StoreError};
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Milliseconds a statement waits for a lock held by another connection.
-const BUSY_TIMEOUT_MS: u32 = 5_000;
+pub(super) const BUSY_TIMEOUT_MS: u32 = 5_000;
 
 /// Opens (creating) the file named by `url`, migrates it, and returns the writer and
-/// reader pools.
-pub(super) async fn open(url: &str, options: &DbOptions) -> Result<(AnyPool, AnyPool), StoreError> {
+/// reader pools, and the file's path (`None` in memory).
+pub(super) async fn open(
+    url: &str,
+    options: &DbOptions,
+) -> Result<(AnyPool, AnyPool, Option<PathBuf>), StoreError> {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let path = rest.split('?').next().unwrap_or(rest);
-    if !is_in_memory(url, path) {
-        make_private(std::path::Path::new(path))?;
+    let file = (!is_in_memory(url, path)).then(|| PathBuf::from(path));
+    if let Some(file) = &file {
+        make_private(file)?;
     }
     let max_pages = options.sqlite_max_pages;
     let writer = AnyPoolOptions::new()
@@ -81,7 +88,7 @@ pub(super) async fn open(url: &str, options: &DbOptions) -> Result<(AnyPool, Any
         .connect(&with_mode(url, "rw"))
         .await
         .map_err(|e| StoreError::Open(e.to_string()))?;
-    Ok((writer, reader))
+    Ok((writer, reader, file))
 }
 
 /// Creates the database file 0600 (and its directory 0700) before SQLite opens it:
