@@ -45,6 +45,7 @@ mod event {
     pub(super) const CHAT_HISTORY: &str = "chat-history";
     pub(super) const NOTIFICATION: &str = "notification";
     pub(super) const ROOM_LEFT: &str = "roomLeft";
+    pub(super) const ROOM_DELETED: &str = "roomDeleted";
     pub(super) const ERROR: &str = "error";
     pub(super) const CLOSING: &str = "closing";
 }
@@ -572,7 +573,23 @@ impl Wire for SocketIoWire {
                 let left = serde_json::json!({ "room_id": room_id });
                 self.emit(event::ROOM_LEFT, &left).await
             }
-            ServerFrame::Chat { message } => self.emit(event::CHAT_MESSAGE, &message).await,
+            // Room events take the room's seqs like messages (their `event` field says
+            // which), so a Socket.IO client resumes through them the same way.
+            ServerFrame::Chat { message }
+            | ServerFrame::RoomUpdated { message }
+            | ServerFrame::MemberUpdated { message }
+            | ServerFrame::Kicked { message }
+            | ServerFrame::Banned { message }
+            | ServerFrame::Unbanned { message } => self.emit(event::CHAT_MESSAGE, &message).await,
+            ServerFrame::RoomDeleted { room_id, by } => {
+                let deleted = serde_json::json!({ "room_id": room_id, "by": by });
+                self.emit(event::ROOM_DELETED, &deleted).await
+            }
+            // The user's own notifications (invited, mentioned, …), told apart from the
+            // room's join/leave notices by their `kind`.
+            ServerFrame::Notification { notification } => {
+                self.emit(event::NOTIFICATION, &notification).await
+            }
             error @ ServerFrame::Error { .. } => self.emit(event::ERROR, &error).await,
             // Answered by acknowledgements instead, or with no Socket.IO meaning.
             ServerFrame::Ready { .. }

@@ -528,8 +528,10 @@ impl SpacesWire<'_> {
 
 impl Wire for SpacesWire<'_> {
     async fn chat(&mut self, frame: &str) -> std::result::Result<(), Stop> {
+        // Room events (kicks, renames, …) have no form in the seed's protocol.
         let Some(message) = ChatFrame::parse(frame)
             .and_then(|chat| serde_json::from_str::<Message>(chat.message.get()).ok())
+            .filter(|message| message.event.is_none())
         else {
             return Ok(());
         };
@@ -582,9 +584,18 @@ impl Wire for SpacesWire<'_> {
                 self.relay.session.close(CloseReason::ClientGone);
                 Ok(())
             }
+            // No form in the seed's protocol; a kick, ban or deletion also evicts the
+            // session (`RoomLeft` above).
             ServerFrame::Ready { .. }
             | ServerFrame::RoomJoined { .. }
-            | ServerFrame::Ack { .. } => Ok(()),
+            | ServerFrame::Ack { .. }
+            | ServerFrame::RoomUpdated { .. }
+            | ServerFrame::MemberUpdated { .. }
+            | ServerFrame::Kicked { .. }
+            | ServerFrame::Banned { .. }
+            | ServerFrame::Unbanned { .. }
+            | ServerFrame::RoomDeleted { .. }
+            | ServerFrame::Notification { .. } => Ok(()),
         }
     }
 

@@ -421,7 +421,9 @@ fn store_batch_sqlite(writer: &mut SqliteWriter, messages: &[Pending]) -> Result
     use rusqlite::OptionalExtension as _;
     writer.transaction(|conn| {
         let mut is_member = conn.prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM memberships WHERE room_id = ?1 AND user_id = ?2)",
+            // A muted member may not send, exactly like a non-member (as in `checks`).
+            "SELECT EXISTS (SELECT 1 FROM memberships WHERE room_id = ?1 AND user_id = ?2
+                            AND (muted_until IS NULL OR muted_until <= ?3))",
         )?;
         // `client_msg_id IS NOT NULL` lets SQLite use the partial unique index.
         let mut original = conn.prepare_cached(
@@ -447,7 +449,8 @@ fn store_batch_sqlite(writer: &mut SqliteWriter, messages: &[Pending]) -> Result
             let member = match members.get(&pair) {
                 Some(&member) => member,
                 None => {
-                    let member: bool = is_member.query_row(pair, |row| row.get(0))?;
+                    let member: bool =
+                        is_member.query_row((pair.0, pair.1, created_at), |row| row.get(0))?;
                     members.insert(pair, member);
                     member
                 }
@@ -471,6 +474,8 @@ fn store_batch_sqlite(writer: &mut SqliteWriter, messages: &[Pending]) -> Result
                             username: row.get(4)?,
                             content: row.get(5)?,
                             client_msg_id: row.get(6)?,
+                            // Only chat messages carry a client_msg_id.
+                            event: None,
                             created_at: row.get(7)?,
                         })
                     })

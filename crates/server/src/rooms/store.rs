@@ -146,11 +146,12 @@ impl RoomStore {
         if named.is_some() {
             return Ok(named);
         }
-        let oldest: Option<RoomId> =
-            sqlx::query_scalar("SELECT id FROM rooms WHERE name = $1 AND kind = 'room' ORDER BY id LIMIT 1")
-                .bind(name)
-                .fetch_optional(self.db.reader())
-                .await?;
+        let oldest: Option<RoomId> = sqlx::query_scalar(
+            "SELECT id FROM rooms WHERE name = $1 AND kind = 'room' ORDER BY id LIMIT 1",
+        )
+        .bind(name)
+        .fetch_optional(self.db.reader())
+        .await?;
         Ok(oldest)
     }
 
