@@ -3,7 +3,7 @@ import { ChatClient } from './chat';
 import type { AuthManager, RestClient } from './rest';
 import { backoffMs, type WebSocketLike } from './socket';
 import type { StoredSession } from './tokens';
-import type { Message, RoomView } from './types';
+import type { Message, Notification, RoomView } from './types';
 
 class FakeWS implements WebSocketLike {
   static all: FakeWS[] = [];
@@ -69,6 +69,17 @@ const msg = (seq: number, extra: Partial<Message> = {}): Message => ({
   ...extra,
 });
 
+const note = (id: number, kind: Notification['kind'], extra: Partial<Notification> = {}): Notification => ({
+  id,
+  kind,
+  room_id: 7,
+  from: BOB,
+  message: 'general',
+  read: false,
+  created_at: '2024-05-01T10:00:00Z',
+  ...extra,
+});
+
 function setup() {
   let token = 'tok-1';
   const listeners = new Set<(s: StoredSession | null) => void>();
@@ -91,6 +102,9 @@ function setup() {
     room: vi.fn(async () => ({ ...room(7, 3), member_count: 3 })),
     messages: vi.fn(async () => ({ messages: [msg(3), msg(2), msg(1)] })),
     markRead: vi.fn(async () => {}),
+    dms: vi.fn(async () => []),
+    notifications: vi.fn(async () => ({ notifications: [note(1, 'invited')], unread: 1 })),
+    markNotificationsRead: vi.fn(async () => {}),
   } as unknown as RestClient;
   const client = new ChatClient({
     auth,
@@ -403,5 +417,55 @@ describe('backoffMs', () => {
     expect(backoffMs(20, () => 0.5)).toBe(15000);
     expect(backoffMs(0, () => 0)).toBe(400);
     expect(backoffMs(0, () => 1)).toBe(600);
+  });
+
+  it('lists DMs apart from rooms, by the other person', async () => {
+    const { client, rest } = setup();
+    (rest.dms as ReturnType<typeof vi.fn>).mockResolvedValue([
+      { room: { ...room(9, 2), name: 'dm-1-5', is_direct: true, is_private: true }, peer: BOB },
+    ]);
+    await online(client);
+    expect(client.myRooms().map((r) => r.room.id)).toEqual([7]);
+    expect(client.myDirects().map((r) => r.room.id)).toEqual([9]);
+    expect(client.displayName(9)).toBe(BOB.username);
+  });
+
+  it('counts notifications from REST and live frames once each, and marks them read', async () => {
+    const { client, rest } = setup();
+    const ws = await online(client);
+    expect(client.unreadNotifications()).toBe(1);
+    ws.frame({ type: 'notification', notification: note(1, 'invited') });
+    ws.frame({ type: 'notification', notification: note(2, 'mentioned', { message: 'hi @me' }) });
+    expect(client.unreadNotifications()).toBe(2);
+    await client.markNotificationsRead();
+    expect(rest.markNotificationsRead).toHaveBeenCalledWith(2);
+    expect(client.unreadNotifications()).toBe(0);
+    expect(client.totalUnread()).toBe(3); // the unread messages of room 7
+  });
+
+  it('a kicked user loses the room at once and is told who did it', async () => {
+    const { client } = setup();
+    const ws = await online(client);
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME, BOB], last_seq: 3 });
+    ws.frame({
+      type: 'kicked',
+      message: msg(4, { content: 'bob kicked me', event: { type: 'kicked', user: ME, reason: 'spam' } }),
+    });
+    expect(client.myRooms()).toEqual([]);
+    expect(client.removedFrom.has(7)).toBe(true);
+    expect(client.notices.map((n) => n.text)).toEqual([`${BOB.username} removed you from “room7” (spam).`]);
+    // The notification about the same kick does not tell it twice.
+    ws.frame({ type: 'notification', notification: note(3, 'kicked') });
+    expect(client.notices).toHaveLength(1);
+  });
+
+  it('another member kicked is a room event: the room stays, its members reload', async () => {
+    const { client } = setup();
+    const ws = await online(client);
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME, BOB], last_seq: 3 });
+    ws.frame({ type: 'kicked', message: msg(4, { event: { type: 'kicked', user: BOB } }) });
+    expect(client.myRooms().map((r) => r.room.id)).toEqual([7]);
+    expect(client.rooms.get(7)!.eventCount).toBe(1);
+    expect(client.notices).toEqual([]);
   });
 });

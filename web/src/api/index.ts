@@ -6,4 +6,5 @@ export * from './tabs';
 export * from './rest';
 export * from './socket';
 export * from './timeline';
+export * from './notifications';
 export * from './chat';
