@@ -13,7 +13,7 @@ import {
   unreadNotifications,
 } from './notifications';
 import { RoomTimeline, newClientMsgId, unreadCount } from './timeline';
-import type { ErrorCode, Message, Notification, Role, RoomId, RoomView, ServerFrame, User, UserId } from './types';
+import type { ErrorCode, InviteLink, InvitePreview, Member, Message, Notification, Role, RoomId, RoomView, ServerFrame, User, UserId } from './types';
 
 export const TYPING_SEND_INTERVAL_MS = 2_000;
 export const TYPING_SHOW_MS = 4_000;
@@ -766,6 +766,22 @@ export class ChatClient {
     this.upsertRoom(view);
     this.changed();
     return view;
+  }
+
+  members(roomId: RoomId): Promise<Member[]> {
+    return this.deps.rest.members(roomId);
+  }
+
+  inviteUser(roomId: RoomId, username: string): Promise<unknown> {
+    return this.deps.rest.inviteUser(roomId, username.trim());
+  }
+
+  createInviteLink(roomId: RoomId): Promise<InviteLink> {
+    return this.deps.rest.createInviteLink(roomId);
+  }
+
+  invitePreview(token: string): Promise<InvitePreview> {
+    return this.deps.rest.invitePreview(token);
   }
 
   async setRole(roomId: RoomId, userId: UserId, role: Role): Promise<void> {

@@ -7,4 +7,5 @@ export * from './rest';
 export * from './socket';
 export * from './timeline';
 export * from './notifications';
+export * from './roles';
 export * from './chat';
