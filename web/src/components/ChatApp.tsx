@@ -121,9 +121,9 @@ export function ChatApp({ auth }: { auth: AuthManager }) {
             Could not load your rooms: {loadError}
           </p>
         )}
-        <Notices client={client} />
         {main}
       </main>
+      <Notices client={client} />
     </div>
   );
 }

@@ -1,6 +1,7 @@
 // Invite links' landing page, starting a DM, the notification bell and one-time notices.
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { describeError, describeNotification, type ChatClient, type InvitePreview } from '../api';
+import { BellIcon } from './Icons';
 
 type Nav = (to: string) => void;
 
@@ -122,7 +123,7 @@ export function NotificationBell({ client, navigate }: { client: ChatClient; nav
         aria-expanded={open}
         onClick={() => setOpen(!open)}
       >
-        <span aria-hidden="true">🔔</span>
+        <BellIcon />
         {unread > 0 && (
           <span className="badge" data-testid="bell-count" aria-hidden="true">
             {unread > 99 ? '99+' : unread}
