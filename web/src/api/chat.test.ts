@@ -419,6 +419,9 @@ describe('backoffMs', () => {
     expect(backoffMs(0, () => 1)).toBe(600);
   });
 
+});
+
+describe('ChatClient: invitations, DMs, notifications, removals', () => {
   it('lists DMs apart from rooms, by the other person', async () => {
     const { client, rest } = setup();
     (rest.dms as ReturnType<typeof vi.fn>).mockResolvedValue([
@@ -467,5 +470,33 @@ describe('backoffMs', () => {
     expect(client.myRooms().map((r) => r.room.id)).toEqual([7]);
     expect(client.rooms.get(7)!.eventCount).toBe(1);
     expect(client.notices).toEqual([]);
+  });
+
+  it('a new DM announced by a notification is listed and joined on the socket', async () => {
+    const { client, rest } = setup();
+    const ws = await online(client);
+    expect(client.myDirects()).toEqual([]);
+    (rest.dms as ReturnType<typeof vi.fn>).mockResolvedValue([
+      { room: { ...room(9, 1), name: 'dm-1-2', is_direct: true, is_private: true }, peer: BOB },
+    ]);
+    ws.frame({ type: 'notification', notification: note(5, 'direct_message', { room_id: 9, message: null }) });
+    await flush();
+    expect(client.myDirects().map((r) => client.displayName(r.room.id))).toEqual([BOB.username]);
+    expect(ws.sentOf('join_room').map((f) => f.room_id)).toContain(9);
+  });
+
+  it('accepts an invitation from its notification', async () => {
+    const { client, rest } = setup();
+    await online(client);
+    const invited = { ...room(11, 0), is_private: true };
+    Object.assign(rest, {
+      invitations: vi.fn(async () => [{ id: 4, room_id: 11, room_name: 'room11', user: ME, invited_by: BOB, created_at: '' }]),
+      acceptInvitation: vi.fn(async () => invited),
+    });
+    const view = await client.answerInvitation(11, true);
+    expect(view?.id).toBe(11);
+    expect(rest.acceptInvitation).toHaveBeenCalledWith(4);
+    expect(client.myRooms().map((r) => r.room.id)).toEqual([11, 7]); // by name: room11, room7
+    expect(await client.answerInvitation(12, true)).toBeNull();
   });
 });

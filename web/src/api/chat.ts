@@ -198,6 +198,14 @@ export class ChatClient {
     await this.deps.rest.markNotificationsRead(upTo);
   }
 
+  /** Marks one notification read (on the server: every one up to it the client has read). */
+  markNotificationRead(id: number): void {
+    this.notifications = this.notifications.map((n) => (n.id === id ? { ...n, read: true } : n));
+    this.changed();
+    // The server marks by prefix: only when nothing older is unread does it agree.
+    if (!this.notifications.some((n) => n.id < id && !n.read)) void this.deps.rest.markNotificationsRead(id).catch(() => {});
+  }
+
   dismissNotice(id: number): void {
     this.notices = this.notices.filter((n) => n.id !== id);
     this.changed();
@@ -782,6 +790,23 @@ export class ChatClient {
 
   invitePreview(token: string): Promise<InvitePreview> {
     return this.deps.rest.invitePreview(token);
+  }
+
+  /**
+   * Answers the pending invitation to `roomId` (from an `invited` notification): accepting
+   * joins the room (private ones too, without the access code). Null when there is none.
+   */
+  async answerInvitation(roomId: RoomId, accept: boolean): Promise<RoomView | null> {
+    const inv = (await this.deps.rest.invitations()).find((i) => i.room_id === roomId);
+    if (!inv) return null;
+    if (!accept) {
+      await this.deps.rest.declineInvitation(inv.id);
+      return null;
+    }
+    const view = await this.deps.rest.acceptInvitation(inv.id);
+    this.upsertRoom(view);
+    this.changed();
+    return view;
   }
 
   async setRole(roomId: RoomId, userId: UserId, role: Role): Promise<void> {

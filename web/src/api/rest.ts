@@ -13,6 +13,8 @@ import { webLock, type TabLock } from './tabs';
 import type {
   DirectList,
   DirectView,
+  Invitation,
+  InvitationList,
   InviteLink,
   InvitePreview,
   Member,
@@ -377,6 +379,18 @@ export class RestClient {
 
   inviteUser(id: RoomId, username: string): Promise<unknown> {
     return this.request('POST', `/rooms/${id}/invitations`, { username });
+  }
+
+  async invitations(): Promise<Invitation[]> {
+    return (await this.request<InvitationList>('GET', '/invitations')).invitations;
+  }
+
+  acceptInvitation(id: number): Promise<RoomView> {
+    return this.request('POST', `/invitations/${id}/accept`);
+  }
+
+  declineInvitation(id: number): Promise<void> {
+    return this.request('POST', `/invitations/${id}/decline`);
   }
 
   createInviteLink(id: RoomId): Promise<InviteLink> {

@@ -9,6 +9,8 @@ export type {
   Credentials,
   DirectList,
   DirectView,
+  Invitation,
+  InvitationList,
   InviteLink,
   InvitePreview,
   ErrorCode,

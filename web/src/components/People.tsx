@@ -153,6 +153,7 @@ export function NotificationBell({ client, navigate }: { client: ChatClient; nav
             <ul className="bell-list">
               {list.map((n) => {
                 const target = n.room_id != null && client.rooms.get(n.room_id)?.room.is_member ? n.room_id : null;
+                const invitedTo = n.kind === 'invited' && target === null && n.room_id != null ? n.room_id : null;
                 return (
                   <li key={n.id} className={n.read ? 'read' : 'unread'} data-testid="notification" data-kind={n.kind}>
                     {target !== null ? (
@@ -167,6 +168,36 @@ export function NotificationBell({ client, navigate }: { client: ChatClient; nav
                       </button>
                     ) : (
                       <span>{describeNotification(n)}</span>
+                    )}
+                    {invitedTo !== null && (
+                      <span className="invite-answer">
+                        <button
+                          className="small primary"
+                          onClick={() =>
+                            client.answerInvitation(invitedTo, true).then(
+                              (room) => {
+                                if (!room) return setError('That invitation is no longer open.');
+                                setOpen(false);
+                                navigate(`/rooms/${room.id}`);
+                              },
+                              (err) => setError(describeError(err)),
+                            )
+                          }
+                        >
+                          Accept
+                        </button>
+                        <button
+                          className="small"
+                          onClick={() =>
+                            client.answerInvitation(invitedTo, false).then(
+                              () => client.markNotificationRead(n.id),
+                              (err) => setError(describeError(err)),
+                            )
+                          }
+                        >
+                          Decline
+                        </button>
+                      </span>
                     )}
                   </li>
                 );
