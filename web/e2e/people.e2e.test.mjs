@@ -135,6 +135,21 @@ test('invite by link, make admin, kick live, DMs, and a mention counted by the b
     await c.screenshot({ path: join(ARTIFACTS, '11-people-phone-C-kicked.png') });
     await assertNoHorizontalOverflow(c, 'phone, kicked');
 
+    // A invites C back by name; C accepts from the bell and is in the room again.
+    await a.getByRole('button', { name: 'Invite', exact: true }).click();
+    await a.getByLabel('Username to invite').fill(userC);
+    await a.getByRole('button', { name: 'Invite', exact: true }).last().click();
+    await a.getByRole('status').filter({ hasText: `Invited ${userC}` }).waitFor({ timeout: T });
+    await a.getByRole('button', { name: 'Close invite dialog' }).click();
+    await c.getByRole('button', { name: /^Notifications/ }).click();
+    const invitation = c.locator('[data-testid=notification][data-kind=invited]', { hasText: roomName });
+    await invitation.waitFor({ timeout: T });
+    await assertNoHorizontalOverflow(c, 'phone, notification list');
+    await c.screenshot({ path: join(ARTIFACTS, '12-people-phone-C-invited.png') });
+    await invitation.getByRole('button', { name: 'Accept' }).click();
+    await c.waitForURL(new RegExp(`/rooms/${roomId}$`), { timeout: T });
+    await c.getByRole('heading', { name: roomName }).waitFor({ timeout: T });
+
     // A opens a DM with B; B finds it listed apart from rooms; both write.
     await a.getByRole('button', { name: 'New direct message' }).click();
     await a.getByLabel('Their username').fill(userB);
@@ -163,10 +178,10 @@ test('invite by link, make admin, kick live, DMs, and a mention counted by the b
     // B reads the list and marks it read.
     await b.getByRole('button', { name: /^Notifications/ }).click();
     await b.locator('[data-testid=notification][data-kind=mentioned]', { hasText: 'please look at this' }).waitFor({ timeout: T });
-    await b.screenshot({ path: join(ARTIFACTS, '12-people-desktop-B-bell.png') });
+    await b.screenshot({ path: join(ARTIFACTS, '13-people-desktop-B-bell.png') });
     await b.getByRole('button', { name: 'Mark all read' }).click();
     await waitBellCount(b, 0);
-    await a.screenshot({ path: join(ARTIFACTS, '13-people-desktop-A.png') });
+    await a.screenshot({ path: join(ARTIFACTS, '14-people-desktop-A.png') });
     assert.deepEqual(errors, [], 'no uncaught page errors');
   } catch (err) {
     await a.screenshot({ path: join(ARTIFACTS, 'people-failure-A.png') }).catch(() => {});
