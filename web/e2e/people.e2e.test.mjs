@@ -123,7 +123,7 @@ test('invite by link, make admin, kick live, DMs, and a mention counted by the b
     await a.getByRole('button', { name: `Make admin ${userB}` }).click();
     await a.locator('[data-testid=member][data-role=admin]', { hasText: userB }).waitFor({ timeout: T });
     // B sees the role change live in the room's stream.
-    await b.locator('[data-testid=message]', { hasText: `${userB}` }).filter({ hasText: /admin/ }).first().waitFor({ timeout: T });
+    await b.locator('[data-testid=message][data-event=member_updated]', { hasText: `${userA} made ${userB} admin` }).waitFor({ timeout: T });
 
     // B (admin now) kicks C; C is told at once and the room leaves C's list.
     await b.getByRole('button', { name: 'Members', exact: true }).click();
@@ -132,6 +132,7 @@ test('invite by link, make admin, kick live, DMs, and a mention counted by the b
     await c.waitForURL(new RegExp(`${base}/$`), { timeout: T });
     assert.equal(await c.getByRole('link', { name: new RegExp(roomName) }).count(), 0, 'the room left C’s list');
     await a.locator('[data-testid=member]', { hasText: userC }).waitFor({ state: 'detached', timeout: T });
+    await a.locator('[data-testid=message][data-event=kicked]', { hasText: `${userB} kicked ${userC}` }).waitFor({ timeout: T });
     await c.screenshot({ path: join(ARTIFACTS, '11-people-phone-C-kicked.png') });
     await assertNoHorizontalOverflow(c, 'phone, kicked');
 

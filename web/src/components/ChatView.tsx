@@ -273,6 +273,15 @@ function Conversation({ client, roomId, navigate }: Props) {
           }
           if (row.kind === 'msg') {
             const m = row.message;
+            if (m.event) {
+              // A room event (roles, kicks, settings): a line of the stream, nobody's bubble.
+              return (
+                <li key={row.key} className="room-event" data-seq={m.seq} data-status="sent" data-testid="message" data-event={m.event.type}>
+                  <span className="content">{m.content}</span>{' '}
+                  <time dateTime={m.created_at}>{timeLabel(new Date(m.created_at))}</time>
+                </li>
+              );
+            }
             const mine = m.user.id === me?.id;
             return (
               <li key={row.key} className={`msg${mine ? ' mine' : ''}`} data-seq={m.seq} data-status="sent" data-testid="message">
