@@ -1,7 +1,7 @@
 import { useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import { describeError, type ChatClient, type Message, type PendingMessage, type RoomId } from '../api';
 import { dayKey, dayLabel, timeLabel } from '../format';
-import { RoomIcon } from './Icons';
+import { DirectIcon, RoomIcon } from './Icons';
 import { InvitePanel, MembersPanel } from './RoomPanels';
 
 type Props = { client: ChatClient; roomId: RoomId; navigate: (to: string) => void };
@@ -198,7 +198,7 @@ function Conversation({ client, roomId, navigate }: Props) {
         </button>
         <div className="chat-title">
           <h2>
-            {room.is_direct ? <span className="room-icon" aria-hidden="true">@</span> : <RoomIcon isPrivate={room.is_private} />}{' '}
+            {room.is_direct ? <DirectIcon /> : <RoomIcon isPrivate={room.is_private} />}{' '}
             {title}
           </h2>
           {room.is_direct ? (

@@ -24,3 +24,12 @@ export function BellIcon() {
     </svg>
   );
 }
+
+/** The mark of a direct conversation. */
+export function DirectIcon() {
+  return (
+    <span className="room-icon" aria-hidden="true">
+      @
+    </span>
+  );
+}

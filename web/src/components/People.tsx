@@ -1,25 +1,17 @@
 // Invite links' landing page, starting a DM, the notification bell and one-time notices.
 import { useEffect, useRef, useState, type FormEvent } from 'react';
-import { describeError, describeNotification, type ChatClient, type InvitePreview } from '../api';
+import { describeError, describeNotification, type ChatClient } from '../api';
 import { BellIcon } from './Icons';
+import { useLoaded } from './useLoaded';
 
 type Nav = (to: string) => void;
 
 /** `/invite/<token>`: where the link leads, and joining it. */
 export function InviteLanding({ client, token, navigate }: { client: ChatClient; token: string; navigate: Nav }) {
-  const [preview, setPreview] = useState<InvitePreview | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const [preview, loadError] = useLoaded(() => client.invitePreview(token), [client, token]);
+  const [joinError, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  useEffect(() => {
-    let live = true;
-    client.invitePreview(token).then(
-      (p) => live && setPreview(p),
-      (err) => live && setError(describeError(err)),
-    );
-    return () => {
-      live = false;
-    };
-  }, [client, token]);
+  const error = joinError ?? loadError;
 
   async function join() {
     setBusy(true);

@@ -1,5 +1,5 @@
 // A room's invite dialog and member list, with the actions the caller's role allows.
-import { useEffect, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import {
   ACTION_LABEL,
   asRole,
@@ -12,6 +12,7 @@ import {
   type MemberAction,
   type RoomId,
 } from '../api';
+import { useLoaded } from './useLoaded';
 
 export function InvitePanel({ client, roomId, onClose }: { client: ChatClient; roomId: RoomId; onClose: () => void }) {
   const state = client.rooms.get(roomId);
@@ -108,21 +109,11 @@ export function InvitePanel({ client, roomId, onClose }: { client: ChatClient; r
 export function MembersPanel({ client, roomId, onClose }: { client: ChatClient; roomId: RoomId; onClose: () => void }) {
   const state = client.rooms.get(roomId);
   const eventCount = state?.eventCount ?? 0;
-  const [members, setMembers] = useState<Member[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
   const [reload, setReload] = useState(0);
+  const [members, loadError] = useLoaded(() => client.members(roomId), [client, roomId, eventCount, reload]);
+  const [actionError, setError] = useState<string | null>(null);
+  const error = actionError ?? loadError;
   const me = client.me;
-
-  useEffect(() => {
-    let live = true;
-    client.members(roomId).then(
-      (m) => live && setMembers(m),
-      (err) => live && setError(describeError(err)),
-    );
-    return () => {
-      live = false;
-    };
-  }, [client, roomId, eventCount, reload]);
 
   if (!state) return null;
   const mine = members?.find((m) => m.user.id === me?.id);
