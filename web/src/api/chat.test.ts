@@ -450,12 +450,14 @@ describe('ChatClient: invitations, DMs, notifications, removals', () => {
     const { client } = setup();
     const ws = await online(client);
     ws.frame({ type: 'room_joined', room_id: 7, members: [ME, BOB], last_seq: 3 });
+    client.open(7);
     ws.frame({
       type: 'kicked',
       message: msg(4, { content: 'bob kicked me', event: { type: 'kicked', user: ME, reason: 'spam' } }),
     });
     expect(client.myRooms()).toEqual([]);
     expect(client.removedFrom.has(7)).toBe(true);
+    expect(client.closeRequested).toBe(7); // the open room's view closes
     expect(client.notices.map((n) => n.text)).toEqual([`${BOB.username} removed you from “room7” (spam).`]);
     // The notification about the same kick does not tell it twice.
     ws.frame({ type: 'notification', notification: note(3, 'kicked') });

@@ -69,8 +69,10 @@ export class ChatClient {
   /** The other person of each direct conversation. */
   readonly peers = new Map<RoomId, User>();
   notices: Notice[] = [];
-  /** Rooms the user was removed from while the app ran: a view of one closes. */
+  /** Rooms the user was removed from while the app ran (each is told once). */
   readonly removedFrom = new Set<RoomId>();
+  /** The open room, when the user was just removed from it: its view should close. */
+  closeRequested: RoomId | null = null;
   private noticeSeq = 0;
   private listeners = new Set<() => void>();
   private socket: HubSocket;
@@ -269,6 +271,7 @@ export class ChatClient {
       }
     }
     this.removedFrom.add(roomId);
+    if (this.activeRoomId === roomId) this.closeRequested = roomId;
     if (text) this.notice(text);
     this.changed();
   }
@@ -411,7 +414,7 @@ export class ChatClient {
         this.rooms.delete(f.room_id);
         this.removedFrom.add(f.room_id);
         if (wasMember && f.by.id !== this.me?.id) this.notice(`${f.by.username} deleted the room “${name}”.`);
-        if (this.activeRoomId === f.room_id) this.activeRoomId = null;
+        if (this.activeRoomId === f.room_id) this.closeRequested = f.room_id;
         this.changed();
         return;
       }

@@ -58,10 +58,12 @@ export function ChatApp({ auth }: { auth: AuthManager }) {
   useEffect(() => () => void (document.title = pageTitle(0)), []);
 
   // Removed from the open room (kicked, banned, deleted): its view closes; a notice says why.
-  const removed = roomId !== null && client.removedFrom.has(roomId) && !client.rooms.get(roomId)?.room.is_member;
+  const close = client.closeRequested;
   useEffect(() => {
-    if (removed) navigate('/');
-  }, [removed, navigate]);
+    if (close === null) return;
+    client.closeRequested = null;
+    if (close === roomId) navigate('/');
+  }, [client, close, roomId, navigate]);
 
   const me = client.me;
   const main = (() => {
