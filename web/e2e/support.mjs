@@ -3,10 +3,11 @@
 // app the way a person does.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -16,6 +17,13 @@ export const BIN = resolve(webDir, process.env.SOCKET_HUB_BIN ?? '../target/debu
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const ARTIFACTS = join(webDir, 'test-results');
 export const T = 30_000; // generous: a busy 2-core machine
+/**
+ * With SOCKET_HUB_WEB_DIST (e.g. `dist`, after `npm run build`), the browser talks to a
+ * small front that serves that web build and passes everything else (REST, WebSocket,
+ * the server's headers such as its CSP) to the server: the web client can then be tested
+ * against a server binary built before it, which embeds an older bundle.
+ */
+export const WEB_DIST = process.env.SOCKET_HUB_WEB_DIST ? resolve(webDir, process.env.SOCKET_HUB_WEB_DIST) : null;
 
 function freePort() {
   return new Promise((ok, fail) => {
@@ -70,7 +78,88 @@ export async function startServer(extraArgs = []) {
     await stop();
     throw err;
   }
-  return { base, log: () => log, stop };
+  if (!WEB_DIST) return { base, log: () => log, stop };
+  const front = await startWebFront(port);
+  return {
+    base: `http://127.0.0.1:${front.address().port}`,
+    log: () => log,
+    stop: async () => {
+      front.closeAllConnections();
+      await new Promise((r) => front.close(r));
+      await stop();
+    },
+  };
+}
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json',
+  '.webmanifest': 'application/manifest+json',
+};
+
+/** A file of the web build for this path, or null (API paths never are). */
+function webFile(pathname) {
+  if (pathname.startsWith('/api/') || pathname === '/ws') return null;
+  const file = resolve(WEB_DIST, pathname === '/' ? 'index.html' : `.${decodeURIComponent(pathname)}`);
+  if (!file.startsWith(WEB_DIST + sep)) return null;
+  try {
+    return statSync(file).isFile() ? file : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The front of WEB_DIST: the server answers, the web build's files replace its bundle. */
+function startWebFront(upstreamPort) {
+  const front = createHttpServer((req, res) => {
+    const up = httpRequest(
+      { host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers },
+      (upRes) => {
+        const { pathname } = new URL(req.url, 'http://front');
+        const html = /text\/html/.test(upRes.headers['content-type'] ?? '');
+        const file = req.method === 'GET' ? (webFile(pathname) ?? (html ? join(WEB_DIST, 'index.html') : null)) : null;
+        if (!file) {
+          res.writeHead(upRes.statusCode, upRes.headers);
+          upRes.pipe(res);
+          return;
+        }
+        upRes.resume();
+        const body = readFileSync(file);
+        const headers = { ...upRes.headers, 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' };
+        for (const h of ['content-length', 'transfer-encoding', 'content-encoding', 'etag', 'last-modified']) delete headers[h];
+        if (pathname.startsWith('/assets/')) headers['cache-control'] = 'public, max-age=31536000, immutable';
+        res.writeHead(200, { ...headers, 'content-length': body.length });
+        res.end(body);
+      },
+    );
+    up.on('error', (err) => {
+      res.writeHead(502);
+      res.end(String(err));
+    });
+    req.pipe(up);
+  });
+  // WebSocket upgrades go through as raw bytes.
+  front.on('upgrade', (req, socket, head) => {
+    const up = connect(upstreamPort, '127.0.0.1', () => {
+      let raw = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`;
+      for (let i = 0; i < req.rawHeaders.length; i += 2) raw += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`;
+      up.write(`${raw}\r\n`);
+      if (head.length) up.write(head);
+      up.pipe(socket);
+      socket.pipe(up);
+    });
+    up.on('error', () => socket.destroy());
+    socket.on('error', () => up.destroy());
+  });
+  return new Promise((ok, fail) => {
+    front.on('error', fail);
+    front.listen(0, '127.0.0.1', () => ok(front));
+  });
 }
 
 async function waitReady(url, child, log, deadlineMs) {

@@ -19,3 +19,9 @@ export function roomIdFromPath(path: string): number | null {
   const m = /^\/rooms\/(\d+)\/?$/.exec(path);
   return m ? Number(m[1]) : null;
 }
+
+/** The token of an invite link's landing page, `/invite/<token>`. */
+export function inviteTokenFromPath(path: string): string | null {
+  const m = /^\/invite\/([A-Za-z0-9_-]+)\/?$/.exec(path);
+  return m ? m[1] : null;
+}

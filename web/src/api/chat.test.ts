@@ -3,7 +3,7 @@ import { ChatClient } from './chat';
 import type { AuthManager, RestClient } from './rest';
 import { backoffMs, type WebSocketLike } from './socket';
 import type { StoredSession } from './tokens';
-import type { Message, RoomView } from './types';
+import type { Message, Notification, RoomView } from './types';
 
 class FakeWS implements WebSocketLike {
   static all: FakeWS[] = [];
@@ -69,6 +69,17 @@ const msg = (seq: number, extra: Partial<Message> = {}): Message => ({
   ...extra,
 });
 
+const note = (id: number, kind: Notification['kind'], extra: Partial<Notification> = {}): Notification => ({
+  id,
+  kind,
+  room_id: 7,
+  from: BOB,
+  message: 'general',
+  read: false,
+  created_at: '2024-05-01T10:00:00Z',
+  ...extra,
+});
+
 function setup() {
   let token = 'tok-1';
   const listeners = new Set<(s: StoredSession | null) => void>();
@@ -91,6 +102,9 @@ function setup() {
     room: vi.fn(async () => ({ ...room(7, 3), member_count: 3 })),
     messages: vi.fn(async () => ({ messages: [msg(3), msg(2), msg(1)] })),
     markRead: vi.fn(async () => {}),
+    dms: vi.fn(async () => []),
+    notifications: vi.fn(async () => ({ notifications: [note(1, 'invited')], unread: 1 })),
+    markNotificationsRead: vi.fn(async () => {}),
   } as unknown as RestClient;
   const client = new ChatClient({
     auth,
@@ -403,5 +417,88 @@ describe('backoffMs', () => {
     expect(backoffMs(20, () => 0.5)).toBe(15000);
     expect(backoffMs(0, () => 0)).toBe(400);
     expect(backoffMs(0, () => 1)).toBe(600);
+  });
+
+});
+
+describe('ChatClient: invitations, DMs, notifications, removals', () => {
+  it('lists DMs apart from rooms, by the other person', async () => {
+    const { client, rest } = setup();
+    (rest.dms as ReturnType<typeof vi.fn>).mockResolvedValue([
+      { room: { ...room(9, 2), name: 'dm-1-5', is_direct: true, is_private: true }, peer: BOB },
+    ]);
+    await online(client);
+    expect(client.myRooms().map((r) => r.room.id)).toEqual([7]);
+    expect(client.myDirects().map((r) => r.room.id)).toEqual([9]);
+    expect(client.displayName(9)).toBe(BOB.username);
+  });
+
+  it('counts notifications from REST and live frames once each, and marks them read', async () => {
+    const { client, rest } = setup();
+    const ws = await online(client);
+    expect(client.unreadNotifications()).toBe(1);
+    ws.frame({ type: 'notification', notification: note(1, 'invited') });
+    ws.frame({ type: 'notification', notification: note(2, 'mentioned', { message: 'hi @me' }) });
+    expect(client.unreadNotifications()).toBe(2);
+    await client.markNotificationsRead();
+    expect(rest.markNotificationsRead).toHaveBeenCalledWith(2);
+    expect(client.unreadNotifications()).toBe(0);
+    expect(client.totalUnread()).toBe(3); // the unread messages of room 7
+  });
+
+  it('a kicked user loses the room at once and is told who did it', async () => {
+    const { client } = setup();
+    const ws = await online(client);
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME, BOB], last_seq: 3 });
+    client.open(7);
+    ws.frame({
+      type: 'kicked',
+      message: msg(4, { content: 'bob kicked me', event: { type: 'kicked', user: ME, reason: 'spam' } }),
+    });
+    expect(client.myRooms()).toEqual([]);
+    expect(client.removedFrom.has(7)).toBe(true);
+    expect(client.closeRequested).toBe(7); // the open room's view closes
+    expect(client.notices.map((n) => n.text)).toEqual([`${BOB.username} removed you from “room7” (spam).`]);
+    // The notification about the same kick does not tell it twice.
+    ws.frame({ type: 'notification', notification: note(3, 'kicked') });
+    expect(client.notices).toHaveLength(1);
+  });
+
+  it('another member kicked is a room event: the room stays, its members reload', async () => {
+    const { client } = setup();
+    const ws = await online(client);
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME, BOB], last_seq: 3 });
+    ws.frame({ type: 'kicked', message: msg(4, { event: { type: 'kicked', user: BOB } }) });
+    expect(client.myRooms().map((r) => r.room.id)).toEqual([7]);
+    expect(client.rooms.get(7)!.eventCount).toBe(1);
+    expect(client.notices).toEqual([]);
+  });
+
+  it('a new DM announced by a notification is listed and joined on the socket', async () => {
+    const { client, rest } = setup();
+    const ws = await online(client);
+    expect(client.myDirects()).toEqual([]);
+    (rest.dms as ReturnType<typeof vi.fn>).mockResolvedValue([
+      { room: { ...room(9, 1), name: 'dm-1-2', is_direct: true, is_private: true }, peer: BOB },
+    ]);
+    ws.frame({ type: 'notification', notification: note(5, 'direct_message', { room_id: 9, message: null }) });
+    await flush();
+    expect(client.myDirects().map((r) => client.displayName(r.room.id))).toEqual([BOB.username]);
+    expect(ws.sentOf('join_room').map((f) => f.room_id)).toContain(9);
+  });
+
+  it('accepts an invitation from its notification', async () => {
+    const { client, rest } = setup();
+    await online(client);
+    const invited = { ...room(11, 0), is_private: true };
+    Object.assign(rest, {
+      invitations: vi.fn(async () => [{ id: 4, room_id: 11, room_name: 'room11', user: ME, invited_by: BOB, created_at: '' }]),
+      acceptInvitation: vi.fn(async () => invited),
+    });
+    const view = await client.answerInvitation(11, true);
+    expect(view?.id).toBe(11);
+    expect(rest.acceptInvitation).toHaveBeenCalledWith(4);
+    expect(client.myRooms().map((r) => r.room.id)).toEqual([11, 7]); // by name: room11, room7
+    expect(await client.answerInvitation(12, true)).toBeNull();
   });
 });

@@ -3,8 +3,17 @@
 import { ApiError, describeError, humanizeCode } from './errors';
 import type { AuthManager, RestClient } from './rest';
 import { HubSocket, type ConnState, type HubSocketOptions } from './socket';
+import {
+  describeNotification,
+  markReadUpTo,
+  mergeNotifications,
+  newestId,
+  removesMembership,
+  totalUnread,
+  unreadNotifications,
+} from './notifications';
 import { RoomTimeline, newClientMsgId, unreadCount } from './timeline';
-import type { ErrorCode, Message, RoomId, RoomView, ServerFrame, User } from './types';
+import type { ErrorCode, InviteLink, InvitePreview, Member, Message, Notification, Role, RoomId, RoomView, ServerFrame, User, UserId } from './types';
 
 export const TYPING_SEND_INTERVAL_MS = 2_000;
 export const TYPING_SHOW_MS = 4_000;
@@ -21,6 +30,14 @@ export interface RoomState {
   joined: boolean;
   loadingHistory: boolean;
   error?: string;
+  /** Bumped by every room event (roles, kicks, settings): member lists reload on it. */
+  eventCount: number;
+}
+
+/** Something the user must be told once (e.g. they were removed from a room). */
+export interface Notice {
+  id: number;
+  text: string;
 }
 
 export interface ChatSnapshot {
@@ -47,6 +64,16 @@ export class ChatClient {
   conn: ConnState = 'stopped';
   activeRoomId: RoomId | null = null;
   version = 0;
+  /** The notification stream, oldest first (see ./notifications). */
+  notifications: Notification[] = [];
+  /** The other person of each direct conversation. */
+  readonly peers = new Map<RoomId, User>();
+  notices: Notice[] = [];
+  /** Rooms the user was removed from while the app ran (each is told once). */
+  readonly removedFrom = new Set<RoomId>();
+  /** The open room, when the user was just removed from it: its view should close. */
+  closeRequested: RoomId | null = null;
+  private noticeSeq = 0;
   private listeners = new Set<() => void>();
   private socket: HubSocket;
   private lastTypingSent = new Map<RoomId, number>();
@@ -103,8 +130,34 @@ export class ChatClient {
 
   myRooms(): RoomState[] {
     return [...this.rooms.values()]
-      .filter((r) => r.room.is_member)
+      .filter((r) => r.room.is_member && !r.room.is_direct)
       .sort((a, b) => a.room.name.localeCompare(b.room.name));
+  }
+
+  /** Direct conversations, newest activity first. */
+  myDirects(): RoomState[] {
+    return [...this.rooms.values()]
+      .filter((r) => r.room.is_member && r.room.is_direct)
+      .sort((a, b) => b.room.last_seq - a.room.last_seq || a.room.id - b.room.id);
+  }
+
+  /** The name a room is shown by: a DM's is the other person's. */
+  displayName(roomId: RoomId): string {
+    const r = this.rooms.get(roomId);
+    if (!r) return '';
+    return r.room.is_direct ? (this.peers.get(roomId)?.username ?? r.room.name) : r.room.name;
+  }
+
+  unreadNotifications(): number {
+    return unreadNotifications(this.notifications);
+  }
+
+  /** Unread messages of every room and DM (but the open one) plus unread notifications. */
+  totalUnread(): number {
+    const rooms = [...this.rooms.values()]
+      .filter((r) => r.room.is_member && r.room.id !== this.activeRoomId)
+      .map((r) => this.unread(r.room.id));
+    return totalUnread(rooms, this.unreadNotifications());
   }
 
   unread(roomId: RoomId): number {
@@ -123,7 +176,45 @@ export class ChatClient {
 
   async start(): Promise<void> {
     this.socket.start();
-    await this.refreshRooms();
+    await Promise.all([this.refreshRooms(), this.loadNotifications()]);
+  }
+
+  /** Reads the unread (and recent) notifications; live ones come as frames. */
+  async loadNotifications(): Promise<void> {
+    let after: number | undefined;
+    for (let page = 0; page < 10; page++) {
+      const list = await this.deps.rest.notifications(after);
+      this.notifications = mergeNotifications(this.notifications, list.notifications);
+      if (list.next == null || (after !== undefined && list.next <= after)) break;
+      after = list.next;
+    }
+    this.changed();
+  }
+
+  /** Marks every notification the client has seen read. */
+  async markNotificationsRead(): Promise<void> {
+    const upTo = newestId(this.notifications);
+    if (upTo === null) return;
+    this.notifications = markReadUpTo(this.notifications, upTo);
+    this.changed();
+    await this.deps.rest.markNotificationsRead(upTo);
+  }
+
+  /** Marks one notification read (on the server: every one up to it the client has read). */
+  markNotificationRead(id: number): void {
+    this.notifications = this.notifications.map((n) => (n.id === id ? { ...n, read: true } : n));
+    this.changed();
+    // The server marks by prefix: only when nothing older is unread does it agree.
+    if (!this.notifications.some((n) => n.id < id && !n.read)) void this.deps.rest.markNotificationsRead(id).catch(() => {});
+  }
+
+  dismissNotice(id: number): void {
+    this.notices = this.notices.filter((n) => n.id !== id);
+    this.changed();
+  }
+
+  private notice(text: string): void {
+    this.notices = [...this.notices, { id: ++this.noticeSeq, text }];
   }
 
   stop(): void {
@@ -146,13 +237,70 @@ export class ChatClient {
 
   /** Reloads the room list (my rooms + public rooms). */
   async refreshRooms(): Promise<RoomView[]> {
-    const list = await this.deps.rest.rooms();
+    const [list] = await Promise.all([this.deps.rest.rooms(), this.refreshDirects()]);
     for (const view of list) this.upsertRoom(view);
     this.changed();
     return list;
   }
 
+  /** Reloads the direct conversations (`GET /dms`). */
+  async refreshDirects(): Promise<void> {
+    const dms = await this.deps.rest.dms();
+    for (const dm of dms) {
+      this.peers.set(dm.room.id, dm.peer);
+      this.upsertRoom(dm.room);
+    }
+    this.changed();
+  }
+
+  /**
+   * The user is no longer a member (kicked, banned, room deleted): the room leaves their
+   * lists, its live state goes, and they are told why.
+   */
+  private dropMembership(roomId: RoomId, text: string | null): void {
+    const r = this.rooms.get(roomId);
+    if (this.removedFrom.has(roomId) && !r?.room.is_member) return; // told already
+    if (r) {
+      if (r.room.is_private) this.rooms.delete(roomId);
+      else {
+        r.room = { ...r.room, is_member: false, role: null };
+        r.joined = false;
+        r.online.clear();
+        r.typing.clear();
+        r.timeline = new RoomTimeline();
+      }
+    }
+    this.removedFrom.add(roomId);
+    if (this.activeRoomId === roomId) this.closeRequested = roomId;
+    if (text) this.notice(text);
+    this.changed();
+  }
+
+  /** A room event about me that ends my membership, as a notice; null otherwise. */
+  private removalOf(f: ServerFrame): string | null {
+    if ((f.type !== 'kicked' && f.type !== 'banned') || !this.me) return null;
+    const ev = f.message.event;
+    if (!ev || (ev.type !== 'kicked' && ev.type !== 'banned') || ev.user.id !== this.me.id) return null;
+    const name = this.displayName(f.message.room_id) || `room ${f.message.room_id}`;
+    const verb = f.type === 'kicked' ? 'removed you from' : 'banned you from';
+    const reason = ev.reason ? ` (${ev.reason})` : '';
+    return `${f.message.user.username} ${verb} “${name}”${reason}.`;
+  }
+
+  private onNotification(n: Notification): void {
+    const known = this.notifications.some((x) => x.id === n.id);
+    this.notifications = mergeNotifications(this.notifications, [n]);
+    if (!known && !n.read && n.room_id != null) {
+      if (n.kind === 'direct_message') void this.refreshDirects().catch(() => {});
+      // A removal told by a room event first is not told twice.
+      if (removesMembership(n.kind) && this.rooms.get(n.room_id)?.room.is_member)
+        this.dropMembership(n.room_id, `${describeNotification(n)}.`);
+    }
+    this.changed();
+  }
+
   private upsertRoom(view: RoomView): RoomState {
+    if (view.is_member) this.removedFrom.delete(view.id);
     const existing = this.rooms.get(view.id);
     if (existing) {
       const becameMember = view.is_member && !existing.room.is_member;
@@ -172,6 +320,7 @@ export class ChatClient {
       typing: new Map(),
       joined: false,
       loadingHistory: false,
+      eventCount: 0,
     };
     this.rooms.set(view.id, state);
     if (view.is_member) this.joinOnSocket(state);
@@ -245,16 +394,32 @@ export class ChatClient {
       case 'member_updated':
       case 'kicked':
       case 'banned':
-      case 'unbanned':
+      case 'unbanned': {
+        const removed = this.removalOf(f);
+        if (removed) {
+          this.dropMembership(f.message.room_id, removed);
+          return;
+        }
         // A room event is a stored message of the room's stream: it moves the resume point
         // like a chat, and the room's settings or members may have changed.
+        const r = this.rooms.get(f.message.room_id);
+        if (r) r.eventCount++;
         this.receive(f.message, true);
         this.refreshRoomSoon(f.message.room_id);
         return;
-      case 'room_deleted':
+      }
+      case 'room_deleted': {
+        const name = this.displayName(f.room_id);
+        const wasMember = this.rooms.get(f.room_id)?.room.is_member;
         this.rooms.delete(f.room_id);
-        if (this.activeRoomId === f.room_id) this.activeRoomId = null;
+        this.removedFrom.add(f.room_id);
+        if (wasMember && f.by.id !== this.me?.id) this.notice(`${f.by.username} deleted the room “${name}”.`);
+        if (this.activeRoomId === f.room_id) this.closeRequested = f.room_id;
         this.changed();
+        return;
+      }
+      case 'notification':
+        this.onNotification(f.notification);
         return;
       case 'ack':
         this.clearAckTimer(f.client_msg_id);
@@ -592,5 +757,75 @@ export class ChatClient {
       if (err instanceof ApiError && (err.code === 'not_found' || err.code === 'forbidden')) return null;
       throw err;
     }
+  }
+
+  // ---- people ---------------------------------------------------------------------
+
+  /** Opens (or finds) the DM with `username`. */
+  async openDirect(username: string): Promise<RoomView> {
+    const dm = await this.deps.rest.openDirect(username.trim());
+    this.peers.set(dm.room.id, dm.peer);
+    this.upsertRoom(dm.room);
+    this.changed();
+    return dm.room;
+  }
+
+  /** Joins the room an invite link leads to. */
+  async acceptInviteLink(token: string): Promise<RoomView> {
+    const view = await this.deps.rest.acceptInviteLink(token);
+    this.removedFrom.delete(view.id);
+    this.upsertRoom(view);
+    this.changed();
+    return view;
+  }
+
+  members(roomId: RoomId): Promise<Member[]> {
+    return this.deps.rest.members(roomId);
+  }
+
+  inviteUser(roomId: RoomId, username: string): Promise<unknown> {
+    return this.deps.rest.inviteUser(roomId, username.trim());
+  }
+
+  createInviteLink(roomId: RoomId): Promise<InviteLink> {
+    return this.deps.rest.createInviteLink(roomId);
+  }
+
+  invitePreview(token: string): Promise<InvitePreview> {
+    return this.deps.rest.invitePreview(token);
+  }
+
+  /**
+   * Answers the pending invitation to `roomId` (from an `invited` notification): accepting
+   * joins the room (private ones too, without the access code). Null when there is none.
+   */
+  async answerInvitation(roomId: RoomId, accept: boolean): Promise<RoomView | null> {
+    const inv = (await this.deps.rest.invitations()).find((i) => i.room_id === roomId);
+    if (!inv) return null;
+    if (!accept) {
+      await this.deps.rest.declineInvitation(inv.id);
+      return null;
+    }
+    const view = await this.deps.rest.acceptInvitation(inv.id);
+    this.upsertRoom(view);
+    this.changed();
+    return view;
+  }
+
+  async setRole(roomId: RoomId, userId: UserId, role: Role): Promise<void> {
+    await this.deps.rest.setRole(roomId, userId, role);
+  }
+
+  async kick(roomId: RoomId, userId: UserId): Promise<void> {
+    await this.deps.rest.kick(roomId, userId);
+  }
+
+  async ban(roomId: RoomId, userId: UserId): Promise<void> {
+    await this.deps.rest.ban(roomId, userId);
+  }
+
+  async mute(roomId: RoomId, userId: UserId, muted: boolean): Promise<void> {
+    if (muted) await this.deps.rest.mute(roomId, userId);
+    else await this.deps.rest.unmute(roomId, userId);
   }
 }

@@ -84,3 +84,23 @@ describe('encodeClientFrame', () => {
     );
   });
 });
+
+describe('notification frames', () => {
+  const n = { id: 3, kind: 'mentioned', room_id: 4, from: { id: 2, username: 'bob' }, message: 'hi @ada', read: false, created_at: 'x' };
+  it('parses a notification', () => {
+    expect(parseServerFrame(JSON.stringify({ type: 'notification', notification: n }))).toEqual({
+      type: 'notification',
+      notification: n,
+    });
+    const bare = { id: 4, kind: 'direct_message', read: false, created_at: 'x' };
+    expect(parseServerFrame(JSON.stringify({ type: 'notification', notification: bare }))).toEqual({
+      type: 'notification',
+      notification: bare,
+    });
+  });
+  it('drops a malformed one', () => {
+    for (const bad of [{ ...n, id: 'x' }, { ...n, read: 'no' }, { ...n, from: { id: 2 } }, { ...n, room_id: 1.5 }, null]) {
+      expect(parseServerFrame(JSON.stringify({ type: 'notification', notification: bad }))).toBeNull();
+    }
+  });
+});

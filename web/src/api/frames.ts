@@ -1,6 +1,6 @@
 // Parsing and encoding of WebSocket frames. Parsing validates the shape, so the rest of
 // the client can trust what it gets (a malformed frame is dropped, not crashed on).
-import type { ClientFrame, Message, ServerFrame, User } from './types';
+import type { ClientFrame, Message, Notification, ServerFrame, User } from './types';
 
 type Obj = Record<string, unknown>;
 
@@ -22,6 +22,19 @@ export function isMessage(v: unknown): v is Message {
     isStr(v.content) &&
     isStr(v.created_at) &&
     (v.client_msg_id === undefined || v.client_msg_id === null || isStr(v.client_msg_id))
+  );
+}
+
+export function isNotification(v: unknown): v is Notification {
+  return (
+    isObj(v) &&
+    isInt(v.id) &&
+    isStr(v.kind) &&
+    typeof v.read === 'boolean' &&
+    isStr(v.created_at) &&
+    (v.room_id === undefined || v.room_id === null || isInt(v.room_id)) &&
+    (v.from === undefined || v.from === null || isUser(v.from)) &&
+    (v.message === undefined || v.message === null || isStr(v.message))
   );
 }
 
@@ -76,6 +89,8 @@ export function parseServerFrame(text: string): ServerFrame | null {
         : null;
     case 'pong':
       return { type: 'pong' };
+    case 'notification':
+      return isNotification(v.notification) ? { type: 'notification', notification: v.notification } : null;
     default:
       return null;
   }

@@ -6,4 +6,6 @@ export * from './tabs';
 export * from './rest';
 export * from './socket';
 export * from './timeline';
+export * from './notifications';
+export * from './roles';
 export * from './chat';

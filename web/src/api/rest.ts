@@ -10,7 +10,25 @@ import {
   type StoredSession,
 } from './tokens';
 import { webLock, type TabLock } from './tabs';
-import type { Member, Message, MessagePage, RoomId, RoomList, RoomView, Seq, User } from './types';
+import type {
+  DirectList,
+  DirectView,
+  Invitation,
+  InvitationList,
+  InviteLink,
+  InvitePreview,
+  Member,
+  Message,
+  MessagePage,
+  NotificationList,
+  Role,
+  RoomId,
+  RoomList,
+  RoomView,
+  Seq,
+  User,
+  UserId,
+} from './types';
 
 type FetchFn = typeof fetch;
 
@@ -355,5 +373,73 @@ export class RestClient {
 
   markRead(id: RoomId, seq: Seq): Promise<void> {
     return this.request('POST', `/rooms/${id}/read`, { seq });
+  }
+
+  // ---- people: invitations, moderation, direct messages, notifications ------------
+
+  inviteUser(id: RoomId, username: string): Promise<unknown> {
+    return this.request('POST', `/rooms/${id}/invitations`, { username });
+  }
+
+  async invitations(): Promise<Invitation[]> {
+    return (await this.request<InvitationList>('GET', '/invitations')).invitations;
+  }
+
+  acceptInvitation(id: number): Promise<RoomView> {
+    return this.request('POST', `/invitations/${id}/accept`);
+  }
+
+  declineInvitation(id: number): Promise<void> {
+    return this.request('POST', `/invitations/${id}/decline`);
+  }
+
+  createInviteLink(id: RoomId): Promise<InviteLink> {
+    return this.request('POST', `/rooms/${id}/invites`, {});
+  }
+
+  invitePreview(token: string): Promise<InvitePreview> {
+    return this.request('GET', `/invites/${encodeURIComponent(token)}`);
+  }
+
+  acceptInviteLink(token: string): Promise<RoomView> {
+    return this.request('POST', `/invites/${encodeURIComponent(token)}/accept`);
+  }
+
+  setRole(id: RoomId, userId: UserId, role: Role): Promise<Message> {
+    return this.request('PUT', `/rooms/${id}/members/${userId}/role`, { role });
+  }
+
+  kick(id: RoomId, userId: UserId): Promise<Message> {
+    return this.request('POST', `/rooms/${id}/members/${userId}/kick`, {});
+  }
+
+  ban(id: RoomId, userId: UserId): Promise<Message> {
+    return this.request('POST', `/rooms/${id}/bans`, { user_id: userId });
+  }
+
+  mute(id: RoomId, userId: UserId): Promise<Message> {
+    return this.request('POST', `/rooms/${id}/members/${userId}/mute`, {});
+  }
+
+  unmute(id: RoomId, userId: UserId): Promise<Message> {
+    return this.request('DELETE', `/rooms/${id}/members/${userId}/mute`);
+  }
+
+  async dms(): Promise<DirectView[]> {
+    return (await this.request<DirectList>('GET', '/dms')).dms;
+  }
+
+  openDirect(username: string): Promise<DirectView> {
+    return this.request('POST', '/dms', { username });
+  }
+
+  notifications(after?: number, limit = 200): Promise<NotificationList> {
+    const q = new URLSearchParams({ limit: String(limit) });
+    if (after !== undefined) q.set('after', String(after));
+    return this.request('GET', `/notifications?${q}`);
+  }
+
+  markNotificationsRead(upTo: number): Promise<void> {
+    return this.request('POST', '/notifications/read', { up_to: upTo });
   }
 }

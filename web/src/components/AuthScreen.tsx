@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { describeError, type AuthManager } from '../api';
 
-export function AuthScreen({ auth }: { auth: AuthManager }) {
+export function AuthScreen({ auth, intro }: { auth: AuthManager; intro?: string }) {
   const [mode, setMode] = useState<'login' | 'register'>('login');
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
@@ -33,6 +33,11 @@ export function AuthScreen({ auth }: { auth: AuthManager }) {
           <span className="logo" aria-hidden="true">●</span> Socket-Hub
         </div>
         <h1 id="auth-title">{title}</h1>
+        {intro && (
+          <p className="hint" data-testid="auth-intro">
+            {intro}
+          </p>
+        )}
         <label htmlFor="username">Username</label>
         <input
           id="username"

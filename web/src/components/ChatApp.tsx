@@ -1,7 +1,8 @@
 import { useEffect, useMemo, useState, useSyncExternalStore } from 'react';
-import { ChatClient, RestClient, defaultSocketUrl, type AuthManager, type ConnState } from '../api';
-import { roomIdFromPath, usePath } from '../router';
+import { ChatClient, RestClient, defaultSocketUrl, pageTitle, type AuthManager, type ConnState } from '../api';
+import { inviteTokenFromPath, roomIdFromPath, usePath } from '../router';
 import { ChatView } from './ChatView';
+import { InviteLanding, NotificationBell, Notices, StartDirect } from './People';
 import { BrowseRooms, CreateRoom, JoinPrivateRoom } from './RoomForms';
 import { Sidebar } from './Sidebar';
 
@@ -22,6 +23,7 @@ export function ChatApp({ auth }: { auth: AuthManager }) {
   const [path, navigate] = usePath();
   const [loadError, setLoadError] = useState<string | null>(null);
   const roomId = roomIdFromPath(path);
+  const inviteToken = inviteTokenFromPath(path);
 
   useEffect(() => {
     client.start().catch((err) => setLoadError(err instanceof Error ? err.message : String(err)));
@@ -48,11 +50,28 @@ export function ChatApp({ auth }: { auth: AuthManager }) {
     client.open(roomId);
   }, [client, roomId]);
 
+  // The page title shows what is unread everywhere.
+  const total = client.totalUnread();
+  useEffect(() => {
+    document.title = pageTitle(total);
+  }, [total]);
+  useEffect(() => () => void (document.title = pageTitle(0)), []);
+
+  // Removed from the open room (kicked, banned, deleted): its view closes; a notice says why.
+  const close = client.closeRequested;
+  useEffect(() => {
+    if (close === null) return;
+    client.closeRequested = null;
+    if (close === roomId) navigate('/');
+  }, [client, close, roomId, navigate]);
+
   const me = client.me;
   const main = (() => {
     if (path === '/browse') return <BrowseRooms client={client} navigate={navigate} />;
     if (path === '/new') return <CreateRoom client={client} navigate={navigate} />;
     if (path === '/join') return <JoinPrivateRoom client={client} navigate={navigate} />;
+    if (path === '/dm') return <StartDirect client={client} navigate={navigate} />;
+    if (inviteToken !== null) return <InviteLanding client={client} token={inviteToken} navigate={navigate} />;
     if (roomId !== null) return <ChatView key={roomId} client={client} roomId={roomId} navigate={navigate} />;
     return (
       <section className="empty-state" aria-label="Welcome">
@@ -86,6 +105,7 @@ export function ChatApp({ auth }: { auth: AuthManager }) {
           <span className="conn-label">{CONN_LABEL[client.conn]}</span>
         </span>
         <span className="spacer" />
+        <NotificationBell client={client} navigate={navigate} />
         {me && (
           <span className="me" data-testid="me" title={`Logged in as ${me.username}`}>
             <span className="sr-only">Logged in as </span>
@@ -105,6 +125,7 @@ export function ChatApp({ auth }: { auth: AuthManager }) {
         )}
         {main}
       </main>
+      <Notices client={client} />
     </div>
   );
 }

@@ -1,7 +1,8 @@
 import { useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import { describeError, type ChatClient, type Message, type PendingMessage, type RoomId } from '../api';
 import { dayKey, dayLabel, timeLabel } from '../format';
-import { RoomIcon } from './Icons';
+import { DirectIcon, RoomIcon } from './Icons';
+import { InvitePanel, MembersPanel } from './RoomPanels';
 
 type Props = { client: ChatClient; roomId: RoomId; navigate: (to: string) => void };
 
@@ -122,6 +123,8 @@ function Conversation({ client, roomId, navigate }: Props) {
   const inputRef = useRef<HTMLTextAreaElement>(null);
   const [draft, setDraft] = useState('');
   const [leaveError, setLeaveError] = useState<string | null>(null);
+  const [panel, setPanel] = useState<'invite' | 'members' | null>(null);
+  const title = client.displayName(roomId);
   const stick = useRef(true);
   const restore = useRef<{ height: number; top: number } | null>(null);
 
@@ -188,25 +191,43 @@ function Conversation({ client, roomId, navigate }: Props) {
   const tooLong = draft.length > MAX_CHARS;
 
   return (
-    <section className="chat" aria-label={`Room ${room.name}`}>
+    <section className="chat" aria-label={room.is_direct ? `Direct message with ${title}` : `Room ${room.name}`}>
       <header className="chat-header">
         <button className="ghost back" onClick={() => navigate('/')} aria-label="Back to rooms">
           ←
         </button>
         <div className="chat-title">
           <h2>
-            <RoomIcon isPrivate={room.is_private} /> {room.name}
+            {room.is_direct ? <DirectIcon /> : <RoomIcon isPrivate={room.is_private} />}{' '}
+            {title}
           </h2>
-          <p className="muted small">
-            Room ID <span data-testid="room-id">{room.id}</span>
-            {room.is_private ? ' · private' : ' · public'} · {room.member_count} member
-            {room.member_count === 1 ? '' : 's'}
-          </p>
+          {room.is_direct ? (
+            <p className="muted small">Direct message</p>
+          ) : (
+            <p className="muted small">
+              Room ID <span data-testid="room-id">{room.id}</span>
+              {room.is_private ? ' · private' : ' · public'} · {room.member_count} member
+              {room.member_count === 1 ? '' : 's'}
+              {room.role ? ` · you are ${room.role}` : ''}
+            </p>
+          )}
         </div>
+        {!room.is_direct && (
+          <>
+            <button className="ghost small" aria-expanded={panel === 'invite'} onClick={() => setPanel(panel === 'invite' ? null : 'invite')}>
+              Invite
+            </button>
+            <button className="ghost small" aria-expanded={panel === 'members'} onClick={() => setPanel(panel === 'members' ? null : 'members')}>
+              Members
+            </button>
+          </>
+        )}
         <button className="ghost small" onClick={() => void leave()}>
           Leave
         </button>
       </header>
+      {panel === 'invite' && <InvitePanel client={client} roomId={roomId} onClose={() => setPanel(null)} />}
+      {panel === 'members' && <MembersPanel client={client} roomId={roomId} onClose={() => setPanel(null)} />}
       <div className="presence" aria-label="Online in this room" data-testid="presence">
         <span className="muted small">Online:</span>
         {online.length === 0 ? (
@@ -252,6 +273,15 @@ function Conversation({ client, roomId, navigate }: Props) {
           }
           if (row.kind === 'msg') {
             const m = row.message;
+            if (m.event) {
+              // A room event (roles, kicks, settings): a line of the stream, nobody's bubble.
+              return (
+                <li key={row.key} className="room-event" data-seq={m.seq} data-status="sent" data-testid="message" data-event={m.event.type}>
+                  <span className="content">{m.content}</span>{' '}
+                  <time dateTime={m.created_at}>{timeLabel(new Date(m.created_at))}</time>
+                </li>
+              );
+            }
             const mine = m.user.id === me?.id;
             return (
               <li key={row.key} className={`msg${mine ? ' mine' : ''}`} data-seq={m.seq} data-status="sent" data-testid="message">
@@ -308,7 +338,7 @@ function Conversation({ client, roomId, navigate }: Props) {
           id="composer-input"
           ref={inputRef}
           rows={1}
-          placeholder={`Message ${room.is_private ? '' : '#'}${room.name}`}
+          placeholder={`Message ${room.is_private ? '' : '#'}${title}`}
           aria-describedby="composer-help"
           value={draft}
           onChange={(e) => {
