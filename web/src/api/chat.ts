@@ -13,7 +13,24 @@ import {
   unreadNotifications,
 } from './notifications';
 import { RoomTimeline, newClientMsgId, unreadCount } from './timeline';
-import type { ErrorCode, InviteLink, InvitePreview, Member, Message, Notification, Role, RoomId, RoomView, ServerFrame, User, UserId } from './types';
+import type {
+  Ban,
+  ErrorCode,
+  InviteLink,
+  InvitePreview,
+  Member,
+  Message,
+  Notification,
+  Profile,
+  Role,
+  RoomId,
+  RoomView,
+  ServerFrame,
+  UpdateProfile,
+  UpdateRoom,
+  User,
+  UserId,
+} from './types';
 
 export const TYPING_SEND_INTERVAL_MS = 2_000;
 export const TYPING_SHOW_MS = 4_000;
@@ -827,5 +844,63 @@ export class ChatClient {
   async mute(roomId: RoomId, userId: UserId, muted: boolean): Promise<void> {
     if (muted) await this.deps.rest.mute(roomId, userId);
     else await this.deps.rest.unmute(roomId, userId);
+  }
+
+  // ---- room settings --------------------------------------------------------------
+
+  /** Saves changed settings; the view updates at once (the `room_updated` event follows). */
+  async updateRoom(roomId: RoomId, patch: UpdateRoom): Promise<RoomView> {
+    const view = await this.deps.rest.updateRoom(roomId, patch);
+    this.upsertRoom(view);
+    this.changed();
+    return view;
+  }
+
+  /** Deletes the room (owner); it leaves the lists here without waiting for `room_deleted`. */
+  async deleteRoom(roomId: RoomId): Promise<void> {
+    await this.deps.rest.deleteRoom(roomId);
+    this.rooms.delete(roomId);
+    this.removedFrom.add(roomId);
+    if (this.activeRoomId === roomId) this.activeRoomId = null;
+    this.changed();
+  }
+
+  async transfer(roomId: RoomId, userId: UserId): Promise<void> {
+    await this.deps.rest.transfer(roomId, userId);
+  }
+
+  inviteLinks(roomId: RoomId): Promise<InviteLink[]> {
+    return this.deps.rest.inviteLinks(roomId);
+  }
+
+  revokeInviteLink(roomId: RoomId, inviteId: number): Promise<void> {
+    return this.deps.rest.revokeInviteLink(roomId, inviteId);
+  }
+
+  bans(roomId: RoomId): Promise<Ban[]> {
+    return this.deps.rest.bans(roomId);
+  }
+
+  async unban(roomId: RoomId, userId: UserId): Promise<void> {
+    await this.deps.rest.unban(roomId, userId);
+  }
+
+  // ---- my profile, blocking -------------------------------------------------------
+
+  myProfile(): Promise<Profile | null> {
+    const me = this.me;
+    return me ? this.deps.rest.profile(me.id) : Promise.resolve(null);
+  }
+
+  updateProfile(patch: UpdateProfile): Promise<Profile> {
+    return this.deps.rest.updateProfile(patch);
+  }
+
+  block(userId: UserId): Promise<void> {
+    return this.deps.rest.block(userId);
+  }
+
+  unblock(userId: UserId): Promise<void> {
+    return this.deps.rest.unblock(userId);
   }
 }

@@ -8,4 +8,5 @@ export * from './socket';
 export * from './timeline';
 export * from './notifications';
 export * from './roles';
+export * from './settings';
 export * from './chat';

@@ -11,11 +11,14 @@ import {
 } from './tokens';
 import { webLock, type TabLock } from './tabs';
 import type {
+  Ban,
+  BanList,
   DirectList,
   DirectView,
   Invitation,
   InvitationList,
   InviteLink,
+  InviteLinkList,
   InvitePreview,
   Member,
   Message,
@@ -24,8 +27,11 @@ import type {
   Role,
   RoomId,
   RoomList,
+  Profile,
   RoomView,
   Seq,
+  UpdateProfile,
+  UpdateRoom,
   User,
   UserId,
 } from './types';
@@ -441,5 +447,51 @@ export class RestClient {
 
   markNotificationsRead(upTo: number): Promise<void> {
     return this.request('POST', '/notifications/read', { up_to: upTo });
+  }
+
+  // ---- room settings and people ---------------------------------------------------
+
+  updateRoom(id: RoomId, patch: UpdateRoom): Promise<RoomView> {
+    return this.request('PATCH', `/rooms/${id}`, patch);
+  }
+
+  deleteRoom(id: RoomId): Promise<void> {
+    return this.request('DELETE', `/rooms/${id}`);
+  }
+
+  transfer(id: RoomId, userId: UserId): Promise<Message> {
+    return this.request('POST', `/rooms/${id}/transfer`, { user_id: userId });
+  }
+
+  async inviteLinks(id: RoomId): Promise<InviteLink[]> {
+    return (await this.request<InviteLinkList>('GET', `/rooms/${id}/invites`)).links;
+  }
+
+  revokeInviteLink(id: RoomId, inviteId: number): Promise<void> {
+    return this.request('DELETE', `/rooms/${id}/invites/${inviteId}`);
+  }
+
+  async bans(id: RoomId): Promise<Ban[]> {
+    return (await this.request<BanList>('GET', `/rooms/${id}/bans`)).bans;
+  }
+
+  unban(id: RoomId, userId: UserId): Promise<Message> {
+    return this.request('DELETE', `/rooms/${id}/bans/${userId}`);
+  }
+
+  profile(id: UserId): Promise<Profile> {
+    return this.request('GET', `/users/${id}`);
+  }
+
+  updateProfile(patch: UpdateProfile): Promise<Profile> {
+    return this.request('PATCH', '/users/me', patch);
+  }
+
+  block(userId: UserId): Promise<void> {
+    return this.request('POST', `/users/${userId}/block`);
+  }
+
+  unblock(userId: UserId): Promise<void> {
+    return this.request('DELETE', `/users/${userId}/block`);
   }
 }

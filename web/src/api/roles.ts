@@ -45,3 +45,13 @@ export const ACTION_LABEL: Record<MemberAction, string> = {
   kick: 'Kick',
   ban: 'Ban',
 };
+
+/** Rename, topic, access code, public/private, links and bans: admins and the owner. */
+export function canManageRoom(caller: Role | null): boolean {
+  return caller === 'admin' || caller === 'owner';
+}
+
+/** Transfer ownership and delete the room: the owner alone. */
+export function isOwner(caller: Role | null): boolean {
+  return caller === 'owner';
+}

@@ -4,6 +4,8 @@
 // adds what only the web client needs.
 
 export type {
+  Ban,
+  BanList,
   ClientFrame,
   CreateRoom,
   Credentials,
@@ -12,6 +14,7 @@ export type {
   Invitation,
   InvitationList,
   InviteLink,
+  InviteLinkList,
   InvitePreview,
   ErrorCode,
   JoinRoom,
@@ -24,6 +27,7 @@ export type {
   NotificationKind,
   NotificationList,
   Problem,
+  Profile,
   Readiness,
   RefreshRequest,
   Role,
@@ -33,6 +37,8 @@ export type {
   SendMessage,
   ServerFrame,
   Session,
+  UpdateProfile,
+  UpdateRoom,
   User,
 } from './protocol';
 export { BEARER_SUBPROTOCOL_PREFIX, CloseCode, SUBPROTOCOL } from './protocol';

@@ -2,7 +2,7 @@ import { useEffect, useMemo, useState, useSyncExternalStore } from 'react';
 import { ChatClient, RestClient, defaultSocketUrl, pageTitle, type AuthManager, type ConnState } from '../api';
 import { inviteTokenFromPath, roomIdFromPath, usePath } from '../router';
 import { ChatView } from './ChatView';
-import { InviteLanding, NotificationBell, Notices, StartDirect } from './People';
+import { InviteLanding, NotificationBell, Notices, ProfilePage, StartDirect } from './People';
 import { BrowseRooms, CreateRoom, JoinPrivateRoom } from './RoomForms';
 import { Sidebar } from './Sidebar';
 
@@ -71,6 +71,7 @@ export function ChatApp({ auth }: { auth: AuthManager }) {
     if (path === '/new') return <CreateRoom client={client} navigate={navigate} />;
     if (path === '/join') return <JoinPrivateRoom client={client} navigate={navigate} />;
     if (path === '/dm') return <StartDirect client={client} navigate={navigate} />;
+    if (path === '/profile') return <ProfilePage client={client} navigate={navigate} />;
     if (inviteToken !== null) return <InviteLanding client={client} token={inviteToken} navigate={navigate} />;
     if (roomId !== null) return <ChatView key={roomId} client={client} roomId={roomId} navigate={navigate} />;
     return (
@@ -112,6 +113,9 @@ export function ChatApp({ auth }: { auth: AuthManager }) {
             {me.username}
           </span>
         )}
+        <button className="ghost" aria-current={path === '/profile' ? 'page' : undefined} onClick={() => navigate('/profile')}>
+          Profile
+        </button>
         <button className="ghost" onClick={() => void auth.logout()}>
           Log out
         </button>

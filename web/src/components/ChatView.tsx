@@ -1,8 +1,10 @@
 import { useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
-import { describeError, type ChatClient, type Message, type PendingMessage, type RoomId } from '../api';
+import { asRole, canManageRoom, describeError, type ChatClient, type Message, type PendingMessage, type RoomId } from '../api';
 import { dayKey, dayLabel, timeLabel } from '../format';
 import { DirectIcon, RoomIcon } from './Icons';
 import { InvitePanel, MembersPanel } from './RoomPanels';
+import { BlockButton } from './People';
+import { RoomSettingsPanel } from './RoomSettings';
 
 type Props = { client: ChatClient; roomId: RoomId; navigate: (to: string) => void };
 
@@ -123,7 +125,7 @@ function Conversation({ client, roomId, navigate }: Props) {
   const inputRef = useRef<HTMLTextAreaElement>(null);
   const [draft, setDraft] = useState('');
   const [leaveError, setLeaveError] = useState<string | null>(null);
-  const [panel, setPanel] = useState<'invite' | 'members' | null>(null);
+  const [panel, setPanel] = useState<'invite' | 'members' | 'settings' | null>(null);
   const title = client.displayName(roomId);
   const stick = useRef(true);
   const restore = useRef<{ height: number; top: number } | null>(null);
@@ -220,14 +222,27 @@ function Conversation({ client, roomId, navigate }: Props) {
             <button className="ghost small" aria-expanded={panel === 'members'} onClick={() => setPanel(panel === 'members' ? null : 'members')}>
               Members
             </button>
+            {canManageRoom(asRole(room.role)) && (
+              <button
+                className="ghost small"
+                aria-expanded={panel === 'settings'}
+                onClick={() => setPanel(panel === 'settings' ? null : 'settings')}
+              >
+                Settings
+              </button>
+            )}
           </>
         )}
+        {room.is_direct && client.peers.get(roomId) && <BlockButton client={client} peer={client.peers.get(roomId)!} />}
         <button className="ghost small" onClick={() => void leave()}>
           Leave
         </button>
       </header>
       {panel === 'invite' && <InvitePanel client={client} roomId={roomId} onClose={() => setPanel(null)} />}
       {panel === 'members' && <MembersPanel client={client} roomId={roomId} onClose={() => setPanel(null)} />}
+      {panel === 'settings' && (
+        <RoomSettingsPanel client={client} roomId={roomId} onClose={() => setPanel(null)} navigate={navigate} />
+      )}
       <div className="presence" aria-label="Online in this room" data-testid="presence">
         <span className="muted small">Online:</span>
         {online.length === 0 ? (

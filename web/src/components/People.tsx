@@ -1,6 +1,7 @@
-// Invite links' landing page, starting a DM, the notification bell and one-time notices.
+// Invite links' landing page, starting a DM, blocking, my profile, the notification bell
+// and one-time notices.
 import { useEffect, useRef, useState, type FormEvent } from 'react';
-import { describeError, describeNotification, type ChatClient } from '../api';
+import { describeError, describeNotification, type ChatClient, type User } from '../api';
 import { BellIcon } from './Icons';
 import { useLoaded } from './useLoaded';
 
@@ -216,5 +217,109 @@ export function Notices({ client }: { client: ChatClient }) {
         </p>
       ))}
     </div>
+  );
+}
+
+/**
+ * Block or unblock a DM's peer. The server keeps no list the client can read, so this
+ * starts at "Block" and follows what the user did here; unblocking someone not blocked
+ * answers 404, shown as an error.
+ */
+export function BlockButton({ client, peer }: { client: ChatClient; peer: User }) {
+  const [blocked, setBlocked] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  async function toggle() {
+    setError(null);
+    if (!blocked && !window.confirm(`Block ${peer.username}? Neither of you can send in this conversation until you unblock.`)) return;
+    try {
+      if (blocked) await client.unblock(peer.id);
+      else await client.block(peer.id);
+      setBlocked(!blocked);
+    } catch (err) {
+      setError(describeError(err));
+    }
+  }
+
+  return (
+    <>
+      <button className="ghost small" aria-pressed={blocked} onClick={() => void toggle()}>
+        {blocked ? `Unblock ${peer.username}` : `Block ${peer.username}`}
+      </button>
+      {blocked && (
+        <span className="muted small" role="status">
+          Blocked
+        </span>
+      )}
+      {error && (
+        <span className="error small" role="alert">
+          {error}
+        </span>
+      )}
+    </>
+  );
+}
+
+/** `/profile`: my display name and status text (`PATCH /users/me`). */
+export function ProfilePage({ client, navigate }: { client: ChatClient; navigate: Nav }) {
+  const [profile, loadError] = useLoaded(() => client.myProfile(), [client, client.me?.id]);
+  const [displayName, setDisplayName] = useState<string | null>(null);
+  const [statusText, setStatusText] = useState<string | null>(null);
+  const [saved, setSaved] = useState<string | null>(null);
+  const [saveError, setSaveError] = useState<string | null>(null);
+  const error = saveError ?? loadError;
+  const name = displayName ?? profile?.display_name ?? '';
+  const status = statusText ?? profile?.status ?? '';
+
+  async function save(e: FormEvent) {
+    e.preventDefault();
+    setSaved(null);
+    setSaveError(null);
+    try {
+      // `""` clears a field on the server.
+      const p = await client.updateProfile({ display_name: name.trim(), status: status.trim() });
+      setDisplayName(p.display_name ?? '');
+      setStatusText(p.status ?? '');
+      setSaved('Profile saved.');
+    } catch (err) {
+      setSaveError(describeError(err));
+    }
+  }
+
+  return (
+    <section className="panel" aria-label="My profile">
+      <button className="ghost back" onClick={() => navigate('/')} aria-label="Back to rooms">
+        ← Rooms
+      </button>
+      <h2>My profile</h2>
+      {profile === null && !loadError ? (
+        <p className="muted">Loading profile…</p>
+      ) : (
+        <form className="form" onSubmit={save}>
+          {profile && (
+            <p className="muted small">
+              Signed in as <strong>{profile.username}</strong>
+            </p>
+          )}
+          <label htmlFor="profile-name">Display name</label>
+          <input id="profile-name" maxLength={64} value={name} onChange={(e) => setDisplayName(e.target.value)} />
+          <label htmlFor="profile-status">Status</label>
+          <input id="profile-status" maxLength={140} value={status} onChange={(e) => setStatusText(e.target.value)} />
+          {saved && (
+            <p className="small" role="status">
+              {saved}
+            </p>
+          )}
+          {error && (
+            <p className="error" role="alert">
+              {error}
+            </p>
+          )}
+          <button type="submit" className="primary">
+            Save profile
+          </button>
+        </form>
+      )}
+    </section>
   );
 }
