@@ -1,6 +1,6 @@
 // The chat client: REST + WebSocket + per-room bookkeeping behind one observable store
 // the UI renders from. Knows nothing about React.
-import { ApiError, describeError, humanizeCode } from './errors';
+import { ApiError, describeError, humanizeCode, sendRefusal } from './errors';
 import type { AuthManager, RestClient } from './rest';
 import { HubSocket, type ConnState, type HubSocketOptions } from './socket';
 import {
@@ -509,7 +509,7 @@ export class ChatClient {
           p.error = humanizeCode(code);
           setTimeout(() => this.transmit(r, ref), Math.max(retryAfterMs ?? 1_500, 50));
         } else {
-          r.timeline.markFailed(ref, humanizeCode(code, message), !NOT_RETRYABLE.includes(code));
+          r.timeline.markFailed(ref, sendRefusal(code, message, r.room.is_direct), !NOT_RETRYABLE.includes(code));
         }
         this.changed();
         return;

@@ -29,6 +29,15 @@ export function humanizeCode(code: string | undefined, detail?: string): string 
   return detail || 'Something went wrong. Please try again.';
 }
 
+/**
+ * Why a message was not sent. In a DM nobody moderates, so a `forbidden` send means a
+ * block (blocking mutes both people in the conversation: docs/protocol.md §6).
+ */
+export function sendRefusal(code: string | undefined, detail: string | undefined, isDirect: boolean): string {
+  if (code === 'forbidden' && isDirect) return 'Not delivered: one of you has blocked the other.';
+  return humanizeCode(code, detail);
+}
+
 /** A failed REST call, carrying the server's problem document when there was one. */
 export class ApiError extends Error {
   readonly status: number;

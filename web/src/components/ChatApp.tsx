@@ -108,14 +108,17 @@ export function ChatApp({ auth }: { auth: AuthManager }) {
         <span className="spacer" />
         <NotificationBell client={client} navigate={navigate} />
         {me && (
-          <span className="me" data-testid="me" title={`Logged in as ${me.username}`}>
-            <span className="sr-only">Logged in as </span>
+          <button
+            className="ghost me"
+            data-testid="me"
+            title={`Logged in as ${me.username}: edit your profile`}
+            aria-current={path === '/profile' ? 'page' : undefined}
+            onClick={() => navigate('/profile')}
+          >
+            <span className="sr-only">My profile, logged in as </span>
             {me.username}
-          </span>
+          </button>
         )}
-        <button className="ghost" aria-current={path === '/profile' ? 'page' : undefined} onClick={() => navigate('/profile')}>
-          Profile
-        </button>
         <button className="ghost" onClick={() => void auth.logout()}>
           Log out
         </button>

@@ -243,14 +243,13 @@ export function BlockButton({ client, peer }: { client: ChatClient; peer: User }
 
   return (
     <>
-      <button className="ghost small" aria-pressed={blocked} onClick={() => void toggle()}>
-        {blocked ? `Unblock ${peer.username}` : `Block ${peer.username}`}
+      <button
+        className="ghost small"
+        aria-label={`${blocked ? 'Unblock' : 'Block'} ${peer.username}`}
+        onClick={() => void toggle()}
+      >
+        {blocked ? 'Unblock' : 'Block'}
       </button>
-      {blocked && (
-        <span className="muted small" role="status">
-          Blocked
-        </span>
-      )}
       {error && (
         <span className="error small" role="alert">
           {error}
