@@ -4,10 +4,10 @@
 //   npm run test:e2e        (see chat.e2e.test.mjs; SOCKET_HUB_WEB_DIST=dist tests the
 //                            current `npm run build`)
 //
-// A creates a public room and B joins it. A renames it and sets a topic in the settings
-// panel: B's header shows the new name live. A edits their profile. A opens a DM with B;
-// B blocks A from the DM header, and A's next message there is refused with a visible
-// error. A deletes the room (confirming) and B is told.
+// A creates a public room and B joins it. In the settings panel A revokes an invite link,
+// renames the room and sets a topic: B's header shows the new name live. A edits their
+// profile. A opens a DM with B; B blocks A from the DM header, and A's next message there
+// is refused with a visible error. A deletes the room (confirming) and B is told.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -79,6 +79,12 @@ test('rename live, profile, block refuses DM sends, delete with confirmation', {
     // A member has no settings button.
     assert.equal(await b.getByRole('button', { name: 'Settings', exact: true }).count(), 0);
 
+    // A makes an invite link, to revoke it from the settings below.
+    await a.getByRole('button', { name: 'Invite', exact: true }).click();
+    await a.getByRole('button', { name: 'Create invite link' }).click();
+    await a.getByLabel('Invite link').waitFor({ timeout: T });
+    await a.getByRole('button', { name: 'Close invite dialog' }).click();
+
     // A renames the room and sets a topic; B sees the new name live.
     const newName = `square-${rand()}`;
     await a.getByRole('button', { name: 'Settings', exact: true }).click();
@@ -89,7 +95,13 @@ test('rename live, profile, block refuses DM sends, delete with confirmation', {
     await b.getByRole('heading', { name: newName }).waitFor({ timeout: T });
     await b.locator('[data-testid=message][data-event=room_updated]').first().waitFor({ timeout: T });
     await a.getByRole('heading', { name: newName }).waitFor({ timeout: T });
-    await a.getByRole('region', { name: 'Invite links' }).getByText('No invite links.').waitFor({ timeout: T });
+    // The link is listed, and revoked from here.
+    const links = a.getByRole('region', { name: 'Invite links' });
+    await links.getByTestId('invite-link').filter({ hasText: '0 uses' }).waitFor({ timeout: T });
+    await links.getByRole('button', { name: /^Revoke link #\d+$/ }).click();
+    await links.getByTestId('invite-link').filter({ hasText: 'revoked' }).waitFor({ timeout: T });
+    assert.equal(await links.getByRole('button', { name: /^Revoke/ }).count(), 0);
+    await a.getByRole('region', { name: 'Bans' }).getByText('Nobody is banned.').waitFor({ timeout: T });
     await a.screenshot({ path: join(ARTIFACTS, '21-admin-desktop-A-settings.png') });
     await a.getByRole('button', { name: 'Close room settings' }).click();
 

@@ -12,6 +12,7 @@ import {
   type MemberAction,
   type RoomId,
 } from '../api';
+import { Feedback } from './Feedback';
 import { useLoaded } from './useLoaded';
 
 export function InvitePanel({ client, roomId, onClose }: { client: ChatClient; roomId: RoomId; onClose: () => void }) {
@@ -92,16 +93,7 @@ export function InvitePanel({ client, roomId, onClose }: { client: ChatClient; r
           )}
         </div>
       )}
-      {status && (
-        <p className="small" role="status">
-          {status}
-        </p>
-      )}
-      {error && (
-        <p className="error small" role="alert">
-          {error}
-        </p>
-      )}
+      <Feedback status={status} error={error} />
     </div>
   );
 }

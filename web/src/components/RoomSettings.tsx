@@ -13,6 +13,7 @@ import {
   type RoomId,
   type RoomSettingsForm,
 } from '../api';
+import { Feedback } from './Feedback';
 import { useLoaded } from './useLoaded';
 
 type Props = { client: ChatClient; roomId: RoomId; onClose: () => void; navigate: (to: string) => void };
@@ -52,16 +53,7 @@ export function RoomSettingsPanel({ client, roomId, onClose, navigate }: Props) 
       ) : (
         <p className="muted small">Only the room’s admins and owner can change its settings.</p>
       )}
-      {status && (
-        <p className="small" role="status">
-          {status}
-        </p>
-      )}
-      {error && (
-        <p className="error small" role="alert">
-          {error}
-        </p>
-      )}
+      <Feedback status={status} error={error} />
     </div>
   );
 }
