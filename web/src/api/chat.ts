@@ -122,6 +122,7 @@ export class ChatClient {
       onFrame: (f) => this.onFrame(f),
       onState: (s) => {
         this.conn = s;
+        this.showKeptHistory();
         this.changed();
       },
       onReady: () => this.onReady(),
@@ -268,6 +269,17 @@ export class ChatClient {
     if (!r) return;
     for (const p of r.timeline.pending) this.forget(p.clientMsgId);
     this.restored.delete(r.room.id);
+  }
+
+  /**
+   * Without a connection no `room_joined` comes to load the open room's history: load it
+   * now, so what the service worker kept of it shows (an app started offline). Once the
+   * socket is back, the room resumes from the newest message loaded.
+   */
+  private showKeptHistory(): void {
+    if (this.conn !== 'offline' && this.conn !== 'reconnecting') return;
+    const r = this.activeRoomId === null ? undefined : this.rooms.get(this.activeRoomId);
+    if (r && r.room.is_member && r.timeline.olderCursor === undefined) void this.loadNewest(r.room.id);
   }
 
   /** Empties the outbox of this browser, every user's (logout on a shared device). */
@@ -425,6 +437,7 @@ export class ChatClient {
     this.rooms.set(view.id, state);
     if (view.is_member) this.joinOnSocket(state);
     this.placeRestored(state);
+    this.showKeptHistory();
     return state;
   }
 

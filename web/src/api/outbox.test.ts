@@ -297,4 +297,22 @@ describe('ChatClient with an outbox', () => {
     expect(outbox.entries.has(id)).toBe(true);
     c.stop();
   });
+
+  it('offline, the open room shows the history kept for it, then resumes from its newest message', async () => {
+    const c = client(memoryOutbox());
+    c.open(7); // a deep link: the room is not known yet
+    await c.start();
+    await flush();
+    expect(c.rooms.get(7)!.timeline.messages).toEqual([]); // still connecting: room_joined loads it
+    c.networkLost();
+    await flush();
+    expect(c.rooms.get(7)!.timeline.messages.map((m) => m.seq)).toEqual([1, 2]);
+    c.networkBack();
+    await flush();
+    const ws = last();
+    ws.open();
+    ws.frame({ type: 'ready', user: ME });
+    expect(ws.sentOf('join_room')).toEqual([{ type: 'join_room', room_id: 7, since_seq: 2 }]);
+    c.stop();
+  });
 });
