@@ -3,10 +3,11 @@
 // 1. Installability as Chromium (and Lighthouse) judge it: a valid manifest with PNG icons
 //    of the sizes it claims (a maskable one among them), a service worker at the root
 //    that is activated and controls the page, the headers the server serves them with.
-// 2. Offline: B's network goes away (a link the test cuts, plus the context's offline
-//    mode); B writes a message, reloads: the shell, the room and its history come from the
-//    service worker, the message from the outbox (IndexedDB), shown as waiting. Back
-//    online it is sent with its client_msg_id and arrives exactly once.
+// 2. Offline: B's link goes half-dead (a send reaches the server, its ack is lost), then
+//    the network goes away (a link the test cuts, plus the context's offline mode); B
+//    writes another message and reloads: the shell, the room and its history come from
+//    the service worker, both messages from the outbox (IndexedDB), shown as waiting.
+//    Back online both are sent with their client_msg_id, and each arrives exactly once.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -47,11 +48,13 @@ after(async () => {
  * A TCP link from a browser to the server that the test can cut like a lost network:
  * open connections (the WebSocket, keep-alive HTTP) are reset and new ones refused, for
  * the service worker's fetches as well as the page's (the context's offline mode does
- * not reach a service worker in every Chromium).
+ * not reach a service worker in every Chromium). `mute()` first drops only what the
+ * server says: a send gets through, its ack never comes back.
  */
 async function cuttableLink(upstream) {
   const { hostname, port } = new URL(upstream);
   let cut = false;
+  let muted = false;
   const open = new Set();
   const link = createServer((down) => {
     if (cut) {
@@ -66,7 +69,8 @@ async function cuttableLink(upstream) {
     down.on('error', () => up.destroy());
     up.on('error', () => down.destroy());
     down.pipe(up);
-    up.pipe(down);
+    up.on('data', (bytes) => muted || down.write(bytes));
+    up.on('end', () => down.end());
   });
   await new Promise((ok, fail) => {
     link.on('error', fail);
@@ -74,12 +78,15 @@ async function cuttableLink(upstream) {
   });
   return {
     url: `http://127.0.0.1:${link.address().port}`,
+    mute() {
+      muted = true;
+    },
     cut() {
       cut = true;
       for (const s of open) s.destroy();
     },
     restore() {
-      cut = false;
+      cut = muted = false;
     },
     close() {
       for (const s of open) s.destroy();
@@ -229,6 +236,14 @@ test('offline: the shell and history load from the worker, the outbox sends once
       { timeout: T, polling: 100 },
     );
 
+    // The link goes half-dead: B's send reaches the server (A gets it), its ack does not
+    // come back, so B still has it in the outbox when the network goes away for good.
+    link.mute();
+    const unconfirmed = `sent, never acked ${rand()}`;
+    await sendMessage(b, unconfirmed);
+    await waitMessageCount(a, unconfirmed, 1);
+    await b.locator('[data-testid=message][data-status=sending]', { hasText: unconfirmed }).waitFor({ timeout: T });
+
     // The network goes away.
     link.cut();
     await ctxB.setOffline(true);
@@ -249,6 +264,7 @@ test('offline: the shell and history load from the worker, the outbox sends once
     await b.getByRole('heading', { name: roomName }).waitFor({ timeout: T });
     await waitMessageCount(b, earlier, 1);
     await waiting.waitFor({ timeout: T });
+    await b.locator('[data-testid=message][data-status=sending]', { hasText: unconfirmed }).waitFor({ timeout: T });
     await b.locator('[data-testid=connection-status]', { hasText: /Offline|Reconnecting/ }).waitFor({ timeout: T });
     await b.screenshot({ path: join(ARTIFACTS, 'pwa-01-offline-reload-B.png') });
     assert.equal(await countMessages(a, queued), 0, 'nothing reached A while B was offline');
@@ -258,14 +274,17 @@ test('offline: the shell and history load from the worker, the outbox sends once
     await ctxB.setOffline(false);
     await waitConn(b, 'Online');
     await b.locator('[data-testid=message][data-status=sent]', { hasText: queued }).waitFor({ timeout: T });
+    await b.locator('[data-testid=message][data-status=sent]', { hasText: unconfirmed }).waitFor({ timeout: T });
     await waitMessageCount(a, queued, 1);
     await waitMessageCount(b, meanwhile, 1);
     // A later message proves the stream went on: a duplicate would have shown by then.
     const later = `after the outage ${rand()}`;
     await sendMessage(b, later);
     await waitMessageCount(a, later, 1);
-    assert.equal(await countMessages(a, queued), 1, 'A sees the offline message exactly once');
-    assert.equal(await countMessages(b, queued), 1, 'B sees it exactly once');
+    for (const text of [queued, unconfirmed]) {
+      assert.equal(await countMessages(a, text), 1, `A sees "${text}" exactly once`);
+      assert.equal(await countMessages(b, text), 1, `B sees "${text}" exactly once`);
+    }
     const outboxSize = () =>
       b.evaluate(
         () =>
@@ -284,12 +303,12 @@ test('offline: the shell and history load from the worker, the outbox sends once
     assert.equal(await outboxSize(), 0, 'the outbox is empty once the server confirmed');
 
     // The server stored it once: fresh history on both sides says so.
-    await a.reload();
-    await waitMessageCount(a, later, 1);
-    assert.equal(await countMessages(a, queued), 1);
-    await b.reload();
-    await waitMessageCount(b, later, 1);
-    assert.equal(await countMessages(b, queued), 1);
+    for (const page of [a, b]) {
+      await page.reload();
+      await waitMessageCount(page, later, 1);
+      assert.equal(await countMessages(page, queued), 1);
+      assert.equal(await countMessages(page, unconfirmed), 1);
+    }
     await b.screenshot({ path: join(ARTIFACTS, 'pwa-02-back-online-B.png') });
 
     // Logging out forgets the copies of history this browser kept.
