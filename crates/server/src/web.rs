@@ -2,6 +2,9 @@
 //!
 //! - Hashed bundle files (`/assets/*`) are cached for a year (`immutable`).
 //! - `index.html` is `no-cache`, so a new release is picked up on the next load.
+//! - The service worker (`/sw.js`, scope `/`: it sits at the root) and the web app
+//!   manifest are `no-cache` too: a new release's worker must be found at once, since it
+//!   is the one that swaps the offline copy of the app (see `web/src/sw/`).
 //! - Any other GET that is not an API, WebSocket or ops path serves `index.html`, so
 //!   deep links (`/rooms/5`) work; the single-page app routes on the client.
 //! - Unknown `/api/…` (and ops) paths stay JSON problem 404s.
@@ -27,6 +30,9 @@ struct Assets;
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const NO_CACHE: &str = "no-cache";
 const SHORT: &str = "public, max-age=3600";
+
+/// Top-level files revalidated on every load (the rest of `public/` may be an hour old).
+const REVALIDATED: &[&str] = &["sw.js", "manifest.webmanifest"];
 
 /// Paths owned by the server, never answered with the app shell.
 const RESERVED: &[&str] = &[
@@ -67,12 +73,7 @@ async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let relative = path.trim_start_matches('/');
     if !relative.is_empty() && relative != "index.html" {
         if let Some(file) = Assets::get(relative) {
-            let cache = if relative.starts_with("assets/") {
-                IMMUTABLE
-            } else {
-                SHORT
-            };
-            return file_response(&file, cache, &headers);
+            return file_response(&file, cache_control(relative), &headers);
         }
         // A missing bundle file must not turn into HTML the browser tries to run.
         if relative.starts_with("assets/") {
@@ -82,6 +83,17 @@ async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     match Assets::get("index.html") {
         Some(file) => file_response(&file, NO_CACHE, &headers),
         None => not_built(),
+    }
+}
+
+/// The `Cache-Control` of a bundle file (`relative`: its path without the leading `/`).
+fn cache_control(relative: &str) -> &'static str {
+    if relative.starts_with("assets/") {
+        IMMUTABLE
+    } else if REVALIDATED.contains(&relative) {
+        NO_CACHE
+    } else {
+        SHORT
     }
 }
 
@@ -149,7 +161,16 @@ fn not_built() -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::is_reserved;
+    use super::{IMMUTABLE, NO_CACHE, SHORT, cache_control, is_reserved};
+
+    #[test]
+    fn the_service_worker_and_manifest_are_revalidated_hashed_assets_kept() {
+        assert_eq!(cache_control("sw.js"), NO_CACHE);
+        assert_eq!(cache_control("manifest.webmanifest"), NO_CACHE);
+        assert_eq!(cache_control("assets/index-abc123.js"), IMMUTABLE);
+        assert_eq!(cache_control("icons/icon-192.png"), SHORT);
+        assert_eq!(cache_control("favicon.svg"), SHORT);
+    }
 
     #[test]
     fn api_and_ops_paths_are_reserved() {

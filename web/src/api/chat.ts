@@ -13,6 +13,7 @@ import {
   unreadNotifications,
 } from './notifications';
 import { RoomTimeline, newClientMsgId, unreadCount } from './timeline';
+import { defaultOutbox, type Outbox, type OutboxEntry } from './outbox';
 import type {
   Ban,
   ErrorCode,
@@ -72,6 +73,8 @@ type Deps = {
   now?: () => number;
   /** Whether the user is looking (tab visible): only then are messages marked read. */
   isVisible?: () => boolean;
+  /** Where unsent messages survive a reload (./outbox); IndexedDB by default. */
+  outbox?: Outbox;
 };
 
 const NOT_RETRYABLE: ErrorCode[] = ['content_too_long', 'invalid_input', 'forbidden', 'not_found', 'frame_too_large'];
@@ -102,9 +105,15 @@ export class ChatClient {
   private unsubscribeAuth: () => void;
   private readonly now: () => number;
   private readonly isVisible: () => boolean;
+  private readonly outbox: Outbox;
+  /** client_msg_ids this client put in the outbox (or restored from it) and not removed. */
+  private outboxed = new Set<string>();
+  /** Restored outbox entries whose room is not known yet, by room. */
+  private restored = new Map<RoomId, OutboxEntry[]>();
 
   constructor(private readonly deps: Deps) {
     this.now = deps.now ?? (() => Date.now());
+    this.outbox = deps.outbox ?? defaultOutbox();
     this.isVisible = deps.isVisible ?? (() => typeof document === 'undefined' || document.visibilityState === 'visible');
     this.socket = new HubSocket({
       url: deps.socketUrl,
@@ -113,6 +122,7 @@ export class ChatClient {
       onFrame: (f) => this.onFrame(f),
       onState: (s) => {
         this.conn = s;
+        this.showKeptHistory();
         this.changed();
       },
       onReady: () => this.onReady(),
@@ -193,7 +203,90 @@ export class ChatClient {
 
   async start(): Promise<void> {
     this.socket.start();
-    await Promise.all([this.refreshRooms(), this.loadNotifications()]);
+    await Promise.all([this.refreshRooms(), this.loadNotifications(), this.restoreOutbox()]);
+  }
+
+  // ---- the outbox (./outbox): unsent messages survive a reload ------------------------
+
+  /** Shows the user's unsent messages again, as pending; they go out once rooms are joined. */
+  private async restoreOutbox(): Promise<void> {
+    const me = this.me;
+    if (!me) return;
+    let entries: OutboxEntry[];
+    try {
+      entries = await this.outbox.list(me.id);
+    } catch {
+      return; // no IndexedDB (private mode): nothing was kept
+    }
+    for (const e of entries) {
+      this.outboxed.add(e.clientMsgId);
+      const list = this.restored.get(e.roomId) ?? [];
+      list.push(e);
+      this.restored.set(e.roomId, list);
+    }
+    for (const roomId of [...this.restored.keys()]) {
+      const r = this.rooms.get(roomId);
+      if (r) this.placeRestored(r);
+    }
+    this.changed();
+  }
+
+  /** Puts the room's restored entries back in its timeline as pending sends. */
+  private placeRestored(r: RoomState): void {
+    const list = this.restored.get(r.room.id);
+    if (!list || !r.room.is_member) return;
+    this.restored.delete(r.room.id);
+    for (const e of list) {
+      if (r.timeline.findPending(e.clientMsgId)) continue;
+      if (r.timeline.messages.some((m) => m.client_msg_id === e.clientMsgId)) {
+        this.forget(e.clientMsgId); // confirmed by history meanwhile
+        continue;
+      }
+      r.timeline.addPending(e.clientMsgId, e.content, e.createdAt);
+      this.transmit(r, e.clientMsgId); // waits for room_joined when not joined yet
+    }
+  }
+
+  private persist(entry: OutboxEntry): void {
+    this.outboxed.add(entry.clientMsgId);
+    void this.outbox.put(entry).catch(() => {});
+  }
+
+  /** The message is confirmed, refused for good or discarded: it leaves the outbox. */
+  private forget(clientMsgId: string): void {
+    if (!this.outboxed.delete(clientMsgId)) return;
+    void this.outbox.remove(clientMsgId).catch(() => {});
+  }
+
+  /** Mine among `messages` are stored: their outbox entries go. */
+  private forgetConfirmed(messages: Message[]): void {
+    if (!this.outboxed.size) return;
+    for (const m of messages) if (m.client_msg_id) this.forget(m.client_msg_id);
+  }
+
+  /** The room's unsent messages will never go (the user left or was removed). */
+  private forgetRoom(r: RoomState | undefined): void {
+    if (!r) return;
+    for (const p of r.timeline.pending) this.forget(p.clientMsgId);
+    this.restored.delete(r.room.id);
+  }
+
+  /**
+   * Without a connection no `room_joined` comes to load the open room's history: load it
+   * now, so what the service worker kept of it shows (an app started offline). Once the
+   * socket is back, the room resumes from the newest message loaded.
+   */
+  private showKeptHistory(): void {
+    if (this.conn !== 'offline' && this.conn !== 'reconnecting') return;
+    const r = this.activeRoomId === null ? undefined : this.rooms.get(this.activeRoomId);
+    if (r && r.room.is_member && r.timeline.olderCursor === undefined) void this.loadNewest(r.room.id);
+  }
+
+  /** Empties the outbox of this browser, every user's (logout on a shared device). */
+  async clearOutbox(): Promise<void> {
+    this.outboxed.clear();
+    this.restored.clear();
+    await this.outbox.clear();
   }
 
   /** Reads the unread (and recent) notifications; live ones come as frames. */
@@ -277,6 +370,7 @@ export class ChatClient {
   private dropMembership(roomId: RoomId, text: string | null): void {
     const r = this.rooms.get(roomId);
     if (this.removedFrom.has(roomId) && !r?.room.is_member) return; // told already
+    this.forgetRoom(r);
     if (r) {
       if (r.room.is_private) this.rooms.delete(roomId);
       else {
@@ -328,6 +422,7 @@ export class ChatClient {
         last_read_seq: Math.max(view.last_read_seq, existing.room.last_read_seq),
       };
       if (becameMember) this.joinOnSocket(existing);
+      this.placeRestored(existing);
       return existing;
     }
     const state: RoomState = {
@@ -341,6 +436,8 @@ export class ChatClient {
     };
     this.rooms.set(view.id, state);
     if (view.is_member) this.joinOnSocket(state);
+    this.placeRestored(state);
+    this.showKeptHistory();
     return state;
   }
 
@@ -389,8 +486,12 @@ export class ChatClient {
         const gap = !resumed && hadHistory && r.timeline.highestSeq() < f.last_seq;
         r.timeline.joined(f.last_seq, resumed);
         r.room.last_seq = Math.max(r.room.last_seq, f.last_seq);
-        // Pending sends of this room go (again) now; the server dedupes by client_msg_id.
-        for (const p of r.timeline.pending) if (p.status === 'sending') this.transmit(r, p.clientMsgId);
+        // Pending sends of this room go (again) now, those that timed out waiting for their
+        // ack too; the server dedupes by client_msg_id.
+        for (const p of r.timeline.pending) {
+          if (p.status === 'failed' && p.retryable) Object.assign(p, { status: 'sending', error: undefined });
+          if (p.status === 'sending') this.transmit(r, p.clientMsgId);
+        }
         if (this.activeRoomId === f.room_id && (!hadHistory || gap)) void this.loadNewest(f.room_id);
         this.changed();
         return;
@@ -428,6 +529,7 @@ export class ChatClient {
       case 'room_deleted': {
         const name = this.displayName(f.room_id);
         const wasMember = this.rooms.get(f.room_id)?.room.is_member;
+        this.forgetRoom(this.rooms.get(f.room_id));
         this.rooms.delete(f.room_id);
         this.removedFrom.add(f.room_id);
         if (wasMember && f.by.id !== this.me?.id) this.notice(`${f.by.username} deleted the room “${name}”.`);
@@ -478,7 +580,10 @@ export class ChatClient {
   private receive(m: Message, delivered: boolean): void {
     const r = this.rooms.get(m.room_id);
     if (!r) return;
-    if (m.client_msg_id) this.clearAckTimer(m.client_msg_id);
+    if (m.client_msg_id) {
+      this.clearAckTimer(m.client_msg_id);
+      if (m.user.id === this.me?.id) this.forget(m.client_msg_id);
+    }
     // Only chat frames move the resume point: an ack may overtake chats in flight.
     if (delivered) r.timeline.addChat(m);
     else r.timeline.addAcked(m);
@@ -509,7 +614,9 @@ export class ChatClient {
           p.error = humanizeCode(code);
           setTimeout(() => this.transmit(r, ref), Math.max(retryAfterMs ?? 1_500, 50));
         } else {
-          r.timeline.markFailed(ref, sendRefusal(code, message, r.room.is_direct), !NOT_RETRYABLE.includes(code));
+          const retryable = !NOT_RETRYABLE.includes(code);
+          r.timeline.markFailed(ref, sendRefusal(code, message, r.room.is_direct), retryable);
+          if (!retryable) this.forget(ref); // refused for good: a reload must not send it again
         }
         this.changed();
         return;
@@ -583,6 +690,7 @@ export class ChatClient {
     try {
       const page = await this.deps.rest.messages(roomId);
       r.timeline.addNewestPage(page.messages, page.next_before_seq);
+      this.forgetConfirmed(page.messages);
       const newest = page.messages[0]?.seq ?? 0;
       r.room.last_seq = Math.max(r.room.last_seq, newest);
       r.error = undefined;
@@ -609,6 +717,7 @@ export class ChatClient {
     this.changed();
     try {
       const page = await this.deps.rest.messages(roomId, cursor);
+      this.forgetConfirmed(page.messages);
       return r.timeline.addOlderPage(page.messages, page.next_before_seq);
     } catch (err) {
       r.error = describeError(err);
@@ -627,7 +736,10 @@ export class ChatClient {
     const id = newClientMsgId();
     // The typing that led to this message is over; a trailing notice would outlive it.
     this.cancelTrailingTyping(roomId);
-    r.timeline.addPending(id, text, this.now());
+    const createdAt = this.now();
+    r.timeline.addPending(id, text, createdAt);
+    const me = this.me;
+    if (me) this.persist({ clientMsgId: id, userId: me.id, roomId, content: text, createdAt });
     this.transmit(r, id);
     this.changed();
     return id;
@@ -644,6 +756,7 @@ export class ChatClient {
 
   discard(roomId: RoomId, clientMsgId: string): void {
     this.rooms.get(roomId)?.timeline.dropPending(clientMsgId);
+    this.forget(clientMsgId);
     this.changed();
   }
 
@@ -751,6 +864,7 @@ export class ChatClient {
     await this.deps.rest.leaveRoom(roomId);
     this.socket.send({ type: 'leave_room', room_id: roomId });
     const r = this.rooms.get(roomId);
+    this.forgetRoom(r);
     if (r) {
       if (r.room.is_private) this.rooms.delete(roomId);
       else {
@@ -859,6 +973,7 @@ export class ChatClient {
   /** Deletes the room (owner); it leaves the lists here without waiting for `room_deleted`. */
   async deleteRoom(roomId: RoomId): Promise<void> {
     await this.deps.rest.deleteRoom(roomId);
+    this.forgetRoom(this.rooms.get(roomId));
     this.rooms.delete(roomId);
     this.removedFrom.add(roomId);
     if (this.activeRoomId === roomId) this.activeRoomId = null;

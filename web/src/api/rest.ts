@@ -297,7 +297,7 @@ export class RestClient {
   ) {}
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const token = await this.auth.accessToken();
+    const token = await this.tokenFor(method);
     if (!token) throw new ApiError(401, 'unauthorized', '');
     try {
       return await call<T>(this.fetchFn, `${this.base}${path}`, json(method, body, token));
@@ -307,6 +307,21 @@ export class RestClient {
         if (!fresh) throw err;
         return call<T>(this.fetchFn, `${this.base}${path}`, json(method, body, fresh.accessToken));
       }
+      throw err;
+    }
+  }
+
+  /**
+   * The access token for a call. Offline, an expired one cannot be refreshed; a GET still
+   * goes out with it, so the service worker can answer from its copy of recent history
+   * (`src/sw/`) and the app starts offline. Online, the server refuses it and the call
+   * refreshes as usual.
+   */
+  private async tokenFor(method: string): Promise<string | null> {
+    try {
+      return await this.auth.accessToken();
+    } catch (err) {
+      if (method === 'GET' && err instanceof ApiError && err.code === 'network') return this.auth.session?.accessToken ?? null;
       throw err;
     }
   }

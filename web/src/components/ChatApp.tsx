@@ -1,5 +1,6 @@
 import { useEffect, useMemo, useState, useSyncExternalStore } from 'react';
 import { ChatClient, RestClient, defaultSocketUrl, pageTitle, type AuthManager, type ConnState } from '../api';
+import { logOut } from '../pwa/pwa';
 import { inviteTokenFromPath, roomIdFromPath, usePath } from '../router';
 import { ChatView } from './ChatView';
 import { InviteLanding, NotificationBell, Notices, ProfilePage, StartDirect } from './People';
@@ -119,7 +120,7 @@ export function ChatApp({ auth }: { auth: AuthManager }) {
             {me.username}
           </button>
         )}
-        <button className="ghost" onClick={() => void auth.logout()}>
+        <button className="ghost" onClick={() => void logOut({ auth, client })}>
           Log out
         </button>
       </header>

@@ -1,6 +1,7 @@
 import { useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import { asRole, canManageRoom, describeError, type ChatClient, type Message, type PendingMessage, type RoomId } from '../api';
 import { dayKey, dayLabel, timeLabel } from '../format';
+import { pendingLabel } from '../api/outbox';
 import { DirectIcon, RoomIcon } from './Icons';
 import { InvitePanel, MembersPanel } from './RoomPanels';
 import { BlockButton } from './People';
@@ -318,7 +319,7 @@ function Conversation({ client, roomId, navigate }: Props) {
             <li key={row.key} className={`msg mine pending ${p.status}`} data-status={p.status} data-testid="message">
               <div className="meta">
                 <span className="author">You</span>
-                <span className="status">{p.status === 'sending' ? 'Sending…' : 'Not sent'}</span>
+                <span className="status">{pendingLabel(p, client.conn)}</span>
               </div>
               <div className="content">{p.content}</div>
               {p.status === 'failed' && (
