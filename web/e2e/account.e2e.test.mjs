@@ -178,7 +178,7 @@ test('presence dots, people search, invitation-only rooms, password change and a
     // C deletes their account (with confirmation) and cannot sign in again.
     await register(c, userC, 'correct horse C');
     await c.goto(base + '/account');
-    await c.getByRole('heading', { name: 'Account' }).waitFor({ timeout: T });
+    await c.getByRole('heading', { name: 'Account', exact: true }).waitFor({ timeout: T });
     await assertNoHorizontalOverflow(c, 'phone, account page');
     await c.screenshot({ path: join(ARTIFACTS, '34-account-phone-C-account.png') });
     await c.getByLabel('Password', { exact: true }).fill('correct horse C');

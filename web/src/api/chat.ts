@@ -827,6 +827,8 @@ export class ChatClient {
     this.peers.set(dm.room.id, dm.peer);
     this.upsertRoom(dm.room);
     this.changed();
+    // Sharing a DM makes the peer's presence mine to see: read it now, frames follow.
+    void this.refreshPresence([dm.peer.id]).catch(() => {});
     return dm.room;
   }
 
