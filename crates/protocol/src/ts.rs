@@ -19,9 +19,9 @@ use crate::rest::{
     AccountExport, Ban, BanList, BanRequest, ChangePassword, CreateInviteLink, CreateRoom,
     Credentials, DeleteAccount, DirectList, DirectView, Invitation, InvitationList, InviteLink,
     InviteLinkList, InvitePreview, InviteUser, JoinRoom, KickRequest, MarkNotificationsRead,
-    MarkRead, MemberList, MessagePage, MuteRequest, NotificationList, OpenDirect, Problem, Profile,
-    Readiness, RefreshRequest, RoomList, RoomView, SendMessage, Session, SetRole,
-    TransferOwnership, UnreadCount, UpdateProfile, UpdateRoom, UserPage, PresenceList, UserPresence,
+    MarkRead, MemberList, MessagePage, MuteRequest, NotificationList, OpenDirect, PresenceList,
+    Problem, Profile, Readiness, RefreshRequest, RoomList, RoomView, SendMessage, Session, SetRole,
+    TransferOwnership, UnreadCount, UpdateProfile, UpdateRoom, UserPage, UserPresence,
 };
 
 /// Where the web client keeps the generated files, relative to this crate's manifest.

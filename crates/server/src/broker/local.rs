@@ -130,7 +130,10 @@ impl Broker for LocalBroker {
     }
 
     fn publish_to_user(&self, user_id: UserId, frame: Utf8Bytes) {
-        let _ = self.inner.user_frames.send((Recipients::One(user_id), frame));
+        let _ = self
+            .inner
+            .user_frames
+            .send((Recipients::One(user_id), frame));
     }
 
     fn user_frames(&self) -> broadcast::Receiver<UserFrame> {
@@ -138,7 +141,10 @@ impl Broker for LocalBroker {
     }
 
     fn publish_to_watchers(&self, users: Arc<[UserId]>, frame: Utf8Bytes) {
-        let _ = self.inner.user_frames.send((Recipients::Watchers(users), frame));
+        let _ = self
+            .inner
+            .user_frames
+            .send((Recipients::Watchers(users), frame));
     }
 
     async fn set_user_presence(
@@ -248,14 +254,26 @@ mod tests {
     async fn user_presence_reports_only_changes() {
         use PresenceStatus::{Away, Offline, Online};
         let broker = LocalBroker::new();
-        assert_eq!(broker.set_user_presence(1, Some(Online)).await.ok(), Some(Some(Online)));
-        assert_eq!(broker.set_user_presence(1, Some(Online)).await.ok(), Some(None));
-        assert_eq!(broker.set_user_presence(1, Some(Away)).await.ok(), Some(Some(Away)));
+        assert_eq!(
+            broker.set_user_presence(1, Some(Online)).await.ok(),
+            Some(Some(Online))
+        );
+        assert_eq!(
+            broker.set_user_presence(1, Some(Online)).await.ok(),
+            Some(None)
+        );
+        assert_eq!(
+            broker.set_user_presence(1, Some(Away)).await.ok(),
+            Some(Some(Away))
+        );
         assert_eq!(
             broker.user_presence(&[1, 2]).await.ok(),
             Some(vec![Away, Offline])
         );
-        assert_eq!(broker.set_user_presence(1, None).await.ok(), Some(Some(Offline)));
+        assert_eq!(
+            broker.set_user_presence(1, None).await.ok(),
+            Some(Some(Offline))
+        );
         assert_eq!(broker.set_user_presence(1, None).await.ok(), Some(None));
     }
 }

@@ -755,7 +755,10 @@ impl Broker for RedisBroker {
 
     fn publish_to_user(&self, user_id: UserId, frame: Utf8Bytes) {
         let payload = encode_user_frame(&self.inner.instance, user_id, &frame);
-        let _ = self.inner.user_frames.send((Recipients::One(user_id), frame));
+        let _ = self
+            .inner
+            .user_frames
+            .send((Recipients::One(user_id), frame));
         let inner = self.inner.clone();
         // One short task per notification, bounded by the command timeout; a frame that
         // cannot be carried is sent from the store on the user's next connect.
@@ -915,8 +918,7 @@ fn decode_user_frame(payload: &[u8]) -> Option<(&str, UserFrame)> {
     let (origin, users) = header.split_once(' ')?;
     let recipients = match users.strip_prefix('w') {
         Some(watchers) => {
-            let ids: Option<Vec<UserId>> =
-                watchers.split(',').map(|id| id.parse().ok()).collect();
+            let ids: Option<Vec<UserId>> = watchers.split(',').map(|id| id.parse().ok()).collect();
             Recipients::Watchers(Arc::from(ids?))
         }
         None => Recipients::One(users.parse().ok()?),

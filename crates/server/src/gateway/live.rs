@@ -245,6 +245,7 @@ impl Drop for SessionGuard {
                 inner.by_session.remove(sid);
             }
         }
+        let inner = &mut *inner;
         for index in [&mut inner.sockets_of, &mut inner.watchers_of] {
             if let Some(sessions) = index.get_mut(&self.user_id) {
                 sessions.retain(|s| s.id() != self.id);

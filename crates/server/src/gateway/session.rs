@@ -142,7 +142,11 @@ fn connection(
 
 /// An admitted connection: its session, started, and its claims on its user's cap and
 /// under its login session.
-struct Admitted(Arc<Shared>, Queue, Box<(UserGuard, SessionGuard, PresenceGuard)>);
+struct Admitted(
+    Arc<Shared>,
+    Queue,
+    Box<(UserGuard, SessionGuard, PresenceGuard)>,
+);
 
 /// A refused connection: the error and close reason to send.
 struct Refused(Gateway, ServerFrame, CloseReason);
@@ -488,7 +492,7 @@ fn frame_reference(text: &str) -> Option<String> {
         | ClientFrame::LeaveRoom { room_id }
         | ClientFrame::Typing { room_id }
         | ClientFrame::Read { room_id, .. } => Some(room_id.to_string()),
-        ClientFrame::Auth { .. } | ClientFrame::Ping => None,
+        ClientFrame::Auth { .. } | ClientFrame::Ping | ClientFrame::Presence { .. } => None,
     }
 }
 

@@ -216,7 +216,9 @@ impl Presence {
             status,
             last_seen_at,
         });
-        self.0.broker.publish_to_watchers(Arc::from(contacts), frame);
+        self.0
+            .broker
+            .publish_to_watchers(Arc::from(contacts), frame);
     }
 
     /// The presence of those of `users` who share a room or DM with `viewer` (and of
@@ -278,8 +280,9 @@ pub struct PresenceGuard {
 impl Drop for PresenceGuard {
     fn drop(&mut self) {
         let session_id = self.session_id;
-        self.presence
-            .update(self.user_id, |sessions| sessions.retain(|(id, _)| *id != session_id));
+        self.presence.update(self.user_id, |sessions| {
+            sessions.retain(|(id, _)| *id != session_id)
+        });
     }
 }
 

@@ -78,7 +78,10 @@ mod tests {
         assert_eq!(parse_ids("3, 1,3,").ok(), Some(vec![3, 1]));
         assert!(parse_ids("").is_err());
         assert!(parse_ids("1,x").is_err());
-        let many = (1..=201).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        let many = (1..=201)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
         assert!(parse_ids(&many).is_err());
     }
 }

@@ -60,7 +60,11 @@ impl PresenceStore {
         for user_id in users {
             query = query.bind(*user_id);
         }
-        Ok(query.fetch_all(self.db.reader()).await?.into_iter().collect())
+        Ok(query
+            .fetch_all(self.db.reader())
+            .await?
+            .into_iter()
+            .collect())
     }
 
     /// Records that `user_id` went offline now; returns the time stored.

@@ -254,7 +254,11 @@ pub async fn profile(
 
 /// Fills in the presence of the people `viewer` may see (sharing a room or DM) and
 /// takes last seen away from the others: both say when someone is around.
-async fn with_presence(presence: &Presence, viewer: UserId, profiles: &mut [Profile]) -> Result<()> {
+async fn with_presence(
+    presence: &Presence,
+    viewer: UserId,
+    profiles: &mut [Profile],
+) -> Result<()> {
     let ids: Vec<UserId> = profiles.iter().map(|p| p.id).collect();
     let visible = presence.visible(viewer, &ids).await?;
     for profile in profiles {

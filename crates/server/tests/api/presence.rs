@@ -12,7 +12,9 @@ use socket_hub_protocol::{
     ClientFrame, ErrorCode, NotificationKind, PresenceStatus, ServerFrame, UserId,
 };
 
-use crate::helpers::{TestApp, WAIT, assert_quiet, join, next_error, refused, spawn_app, spawn_with};
+use crate::helpers::{
+    TestApp, WAIT, assert_quiet, join, next_error, refused, spawn_app, spawn_with,
+};
 use crate::support::TestDatabase;
 
 /// Runs `test` on a fresh app on SQLite, then on a fresh PostgreSQL database.
@@ -56,9 +58,7 @@ async fn next_presence(ws: &mut Connection, user_id: UserId) -> (PresenceStatus,
 /// What `GET /users/presence?ids=` tells `client` about `user_id`.
 async fn presence_of(client: &Client, user_id: UserId) -> Option<PresenceStatus> {
     let seen = client.presence(&[user_id]).await.expect("presence");
-    seen.iter()
-        .find(|p| p.user_id == user_id)
-        .map(|p| p.status)
+    seen.iter().find(|p| p.user_id == user_id).map(|p| p.status)
 }
 
 #[tokio::test]
@@ -76,16 +76,28 @@ async fn a_roommate_sees_online_away_and_offline_and_a_stranger_sees_nothing() {
         let alice_id = alice_s.user.id;
         let mut b = watching(&app, &bob_s).await;
         let mut c = watching(&app, &carol_s).await;
-        assert_eq!(presence_of(&bob, alice_id).await, Some(PresenceStatus::Offline));
+        assert_eq!(
+            presence_of(&bob, alice_id).await,
+            Some(PresenceStatus::Offline)
+        );
 
         // Alice's first connection: online, told live to Bob.
         let mut phone = app.connect(&alice_s).await;
-        assert_eq!(next_presence(&mut b, alice_id).await, (PresenceStatus::Online, false));
-        assert_eq!(presence_of(&bob, alice_id).await, Some(PresenceStatus::Online));
+        assert_eq!(
+            next_presence(&mut b, alice_id).await,
+            (PresenceStatus::Online, false)
+        );
+        assert_eq!(
+            presence_of(&bob, alice_id).await,
+            Some(PresenceStatus::Online)
+        );
         let profile = bob.profile(alice_id).await.expect("profile");
         assert_eq!(profile.presence, Some(PresenceStatus::Online));
         let members = bob.members(room.id).await.expect("members").members;
-        let listed = members.iter().find(|m| m.user.id == alice_id).expect("alice");
+        let listed = members
+            .iter()
+            .find(|m| m.user.id == alice_id)
+            .expect("alice");
         assert_eq!(listed.presence, Some(PresenceStatus::Online));
 
         // The only connection says away: Alice is away.
@@ -93,10 +105,16 @@ async fn a_roommate_sees_online_away_and_offline_and_a_stranger_sees_nothing() {
             .set_presence(PresenceStatus::Away)
             .await
             .expect("away");
-        assert_eq!(next_presence(&mut b, alice_id).await, (PresenceStatus::Away, false));
+        assert_eq!(
+            next_presence(&mut b, alice_id).await,
+            (PresenceStatus::Away, false)
+        );
         // A second connection is online: so is Alice.
         let mut laptop = app.connect(&alice_s).await;
-        assert_eq!(next_presence(&mut b, alice_id).await, (PresenceStatus::Online, false));
+        assert_eq!(
+            next_presence(&mut b, alice_id).await,
+            (PresenceStatus::Online, false)
+        );
         // One of two closing changes nothing: the next change Bob hears is the other
         // going away, not an offline in between.
         phone.close().await.expect("close");
@@ -104,12 +122,27 @@ async fn a_roommate_sees_online_away_and_offline_and_a_stranger_sees_nothing() {
             .set_presence(PresenceStatus::Away)
             .await
             .expect("away");
-        assert_eq!(next_presence(&mut b, alice_id).await, (PresenceStatus::Away, false));
+        assert_eq!(
+            next_presence(&mut b, alice_id).await,
+            (PresenceStatus::Away, false)
+        );
         // The last one closing: offline, with the time she was last seen.
         laptop.close().await.expect("close");
-        assert_eq!(next_presence(&mut b, alice_id).await, (PresenceStatus::Offline, true));
-        assert_eq!(presence_of(&bob, alice_id).await, Some(PresenceStatus::Offline));
-        assert!(bob.profile(alice_id).await.expect("profile").last_seen_at.is_some());
+        assert_eq!(
+            next_presence(&mut b, alice_id).await,
+            (PresenceStatus::Offline, true)
+        );
+        assert_eq!(
+            presence_of(&bob, alice_id).await,
+            Some(PresenceStatus::Offline)
+        );
+        assert!(
+            bob.profile(alice_id)
+                .await
+                .expect("profile")
+                .last_seen_at
+                .is_some()
+        );
 
         // Carol shares nothing with Alice: no frame, and REST tells her nothing.
         let mut frames = Vec::new();
@@ -121,7 +154,9 @@ async fn a_roommate_sees_online_away_and_offline_and_a_stranger_sees_nothing() {
             }
         }
         assert!(
-            !frames.iter().any(|f| matches!(f, ServerFrame::Presence { .. })),
+            !frames
+                .iter()
+                .any(|f| matches!(f, ServerFrame::Presence { .. })),
             "{frames:?}"
         );
         assert_eq!(presence_of(&carol, alice_id).await, None);
@@ -134,11 +169,18 @@ async fn a_roommate_sees_online_away_and_offline_and_a_stranger_sees_nothing() {
             .users;
         assert_eq!(found.len(), 1);
         assert_eq!((found[0].presence, found[0].last_seen_at), (None, None));
-        let members = carol.members(room.id).await.expect("public members").members;
+        let members = carol
+            .members(room.id)
+            .await
+            .expect("public members")
+            .members;
         assert!(members.iter().all(|m| m.presence.is_none()));
         // Once they share a DM, Carol may see her.
         carol.open_direct("alice").await.expect("dm");
-        assert_eq!(presence_of(&carol, alice_id).await, Some(PresenceStatus::Offline));
+        assert_eq!(
+            presence_of(&carol, alice_id).await,
+            Some(PresenceStatus::Offline)
+        );
         app
     })
     .await;
@@ -231,7 +273,11 @@ async fn reading_past_a_mention_marks_it_read_over_rest_and_websocket() {
             .expect("mention notified");
         }
         assert_eq!(bob.unread_notifications().await.expect("unread").unread, 2);
-        let listed = bob.notifications(None, None).await.expect("list").notifications;
+        let listed = bob
+            .notifications(None, None)
+            .await
+            .expect("list")
+            .notifications;
         assert!(listed.iter().all(|n| n.kind == NotificationKind::Mentioned));
         assert_eq!(
             listed.iter().map(|n| n.seq).collect::<Vec<_>>(),

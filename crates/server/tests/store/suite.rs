@@ -1404,7 +1404,10 @@ pub async fn presence_contacts_visibility_and_mentions_read_by_marker(db: &Backe
         .await
         .expect("bob joins");
     let presence = &db.store.presence;
-    assert_eq!(presence.contacts(ada.id).await.expect("contacts"), vec![bob.id]);
+    assert_eq!(
+        presence.contacts(ada.id).await.expect("contacts"),
+        vec![bob.id]
+    );
     assert!(presence.contacts(cy.id).await.expect("contacts").is_empty());
     let seen = presence
         .visible_to(bob.id, &[ada.id, bob.id, cy.id])
@@ -1416,7 +1419,10 @@ pub async fn presence_contacts_visibility_and_mentions_read_by_marker(db: &Backe
     );
     assert!(seen[&ada.id].is_none(), "never seen yet");
     presence.went_offline(ada.id).await.expect("offline");
-    let seen = presence.visible_to(bob.id, &[ada.id]).await.expect("visible");
+    let seen = presence
+        .visible_to(bob.id, &[ada.id])
+        .await
+        .expect("visible");
     assert!(seen[&ada.id].is_some());
     assert!(
         presence
@@ -1452,7 +1458,23 @@ pub async fn presence_contacts_visibility_and_mentions_read_by_marker(db: &Backe
     let listed = store.list(bob.id, 0, 10, false).await.expect("list");
     assert_eq!(listed[0].seq, Some(3));
     assert!(listed[0].read && !listed[1].read);
-    assert_eq!(store.mark_mentions_read(bob.id, room.id, 5).await.expect("again"), 0);
-    assert_eq!(store.mark_mentions_read(bob.id, room.id, 99).await.expect("all"), 1);
-    assert_eq!(store.unread(bob.id).await.expect("unread"), 1, "the invitation stays");
+    assert_eq!(
+        store
+            .mark_mentions_read(bob.id, room.id, 5)
+            .await
+            .expect("again"),
+        0
+    );
+    assert_eq!(
+        store
+            .mark_mentions_read(bob.id, room.id, 99)
+            .await
+            .expect("all"),
+        1
+    );
+    assert_eq!(
+        store.unread(bob.id).await.expect("unread"),
+        1,
+        "the invitation stays"
+    );
 }
