@@ -158,6 +158,15 @@ impl Connection {
         self.send_text(text).await
     }
 
+    /// Says this connection is `away` (hidden, idle) or `online` again; the user shows
+    /// as away to others once every connection of theirs says so.
+    pub async fn set_presence(
+        &mut self,
+        status: socket_hub_protocol::PresenceStatus,
+    ) -> Result<(), ClientError> {
+        self.send(&ClientFrame::Presence { status }).await
+    }
+
     /// Sends raw text (tests use it to send malformed frames).
     pub async fn send_text(&mut self, text: impl Into<String>) -> Result<(), ClientError> {
         self.ws

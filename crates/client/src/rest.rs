@@ -9,7 +9,7 @@ use socket_hub_protocol::rest::{
     InvitePreview, InviteUser, JoinRoom, KickRequest, MarkNotificationsRead, MarkRead, MemberList,
     MessagePage, MuteRequest, NotificationList, OpenDirect, Problem, Profile, RefreshRequest,
     RoomList, RoomView, SendMessage, Session, SetRole, TransferOwnership, UnreadCount,
-    UpdateProfile, UpdateRoom, UserPage,
+    UpdateProfile, UpdateRoom, UserPage, UserPresence,
 };
 use socket_hub_protocol::{Message, Role, RoomId, Seq, User, UserId};
 
@@ -591,6 +591,16 @@ impl Client {
     /// Changes the signed-in user's display name or status (`""` clears one).
     pub async fn update_profile(&self, update: &UpdateProfile) -> Result<Profile, ClientError> {
         self.call(Method::PATCH, "/users/me", Some(update)).await
+    }
+
+    /// Online, away or offline (with last seen) for those of `users` who share a room
+    /// or DM with the signed-in user; the others are left out of the answer.
+    pub async fn presence(&self, users: &[UserId]) -> Result<Vec<UserPresence>, ClientError> {
+        let ids: Vec<String> = users.iter().map(ToString::to_string).collect();
+        let path = format!("/users/presence?ids={}", ids.join(","));
+        let list: socket_hub_protocol::rest::PresenceList =
+            self.call(Method::GET, &path, None::<&()>).await?;
+        Ok(list.users)
     }
 
     /// One page of the users whose name starts with `query`.

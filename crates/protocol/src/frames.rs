@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Message, Notification, RoomId, Seq, User};
+use crate::model::{Message, Notification, PresenceStatus, RoomId, Seq, User, UserId};
 
 /// A frame sent by a client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +39,9 @@ pub enum ClientFrame {
     Read { room_id: RoomId, seq: Seq },
     /// Application-level keepalive; answered with `pong`.
     Ping,
+    /// This connection's presence: `away` (the tab is hidden or the user idle) or
+    /// `online` again. The user is away when every connection of theirs is.
+    Presence { status: PresenceStatus },
 }
 
 /// A frame sent by the server.
@@ -99,6 +102,14 @@ pub enum ServerFrame {
     /// An entry of your notification stream: live to every connection of yours, and
     /// your unread ones again after each `ready`. Deduplicate by `notification.id`.
     Notification { notification: Notification },
+    /// A person who shares a room or DM with you went online, away or offline
+    /// (`last_seen_at` with `offline`). Sent once per change to each connection.
+    Presence {
+        user_id: UserId,
+        status: PresenceStatus,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_seen_at: Option<chrono::DateTime<chrono::Utc>>,
+    },
 }
 
 /// Machine-readable reasons in `error` frames and REST problem responses.

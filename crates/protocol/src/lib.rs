@@ -19,8 +19,8 @@ pub mod ts;
 
 pub use frames::{ClientFrame, CloseCode, ErrorCode, ServerFrame};
 pub use model::{
-    Member, Message, Notification, NotificationKind, Role, Room, RoomEvent, RoomId, Seq, User,
-    UserId,
+    Member, Message, Notification, NotificationKind, PresenceStatus, Role, Room, RoomEvent, RoomId,
+    Seq, User, UserId,
 };
 
 /// The WebSocket subprotocol the server speaks; browsers must offer it alongside a

@@ -62,6 +62,24 @@ pub struct Member {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub muted_until: Option<DateTime<Utc>>,
     pub joined_at: DateTime<Utc>,
+    /// The member's global presence; only for a caller who is a member too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<PresenceStatus>,
+}
+
+/// Whether a person is reachable now, as seen by people who share a room or DM with
+/// them (see `docs/protocol.md`, presence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceStatus {
+    /// At least one connection, and not every one of them said `away`.
+    Online,
+    /// Connected, but every connection said `away` (hidden tab, idle).
+    Away,
+    /// No connection anywhere; see `last_seen_at`.
+    Offline,
 }
 
 /// A room's per-member roles, highest first. Stored and sent as snake_case strings.
@@ -207,6 +225,10 @@ pub struct Notification {
     /// A short text: the room's name, or the message that mentioned you.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// For `mentioned`: the mentioning message's seq. Moving your read marker of the
+    /// room to it or past it marks the notification read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<Seq>,
     pub read: bool,
     pub created_at: DateTime<Utc>,
 }

@@ -404,9 +404,33 @@ pub struct Profile {
     pub initials: String,
     /// ... on this background colour (`#rrggbb`, fixed per user id).
     pub avatar_color: String,
-    /// When the user last connected over the WebSocket.
+    /// When the user last connected over the WebSocket, or went offline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen_at: Option<DateTime<Utc>>,
+    /// Online, away or offline: only for yourself and for people who share a room or
+    /// DM with you (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<crate::model::PresenceStatus>,
+}
+
+/// One person's presence, as `GET /users/presence` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct UserPresence {
+    pub user_id: UserId,
+    pub status: crate::model::PresenceStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+/// `GET /users/presence?ids=`: the presence of those of the people asked about who
+/// share a room or DM with the caller (the others are left out).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct PresenceList {
+    pub users: Vec<UserPresence>,
 }
 
 /// `POST /users/me/password`.

@@ -12,14 +12,16 @@
 use ts_rs::{Config, TS};
 
 use crate::frames::{ClientFrame, CloseCode, ErrorCode, ServerFrame};
-use crate::model::{Member, Message, Notification, NotificationKind, Role, Room, RoomEvent, User};
+use crate::model::{
+    Member, Message, Notification, NotificationKind, PresenceStatus, Role, Room, RoomEvent, User,
+};
 use crate::rest::{
     AccountExport, Ban, BanList, BanRequest, ChangePassword, CreateInviteLink, CreateRoom,
     Credentials, DeleteAccount, DirectList, DirectView, Invitation, InvitationList, InviteLink,
     InviteLinkList, InvitePreview, InviteUser, JoinRoom, KickRequest, MarkNotificationsRead,
-    MarkRead, MemberList, MessagePage, MuteRequest, NotificationList, OpenDirect, Problem, Profile,
-    Readiness, RefreshRequest, RoomList, RoomView, SendMessage, Session, SetRole,
-    TransferOwnership, UnreadCount, UpdateProfile, UpdateRoom, UserPage,
+    MarkRead, MemberList, MessagePage, MuteRequest, NotificationList, OpenDirect, PresenceList,
+    Problem, Profile, Readiness, RefreshRequest, RoomList, RoomView, SendMessage, Session, SetRole,
+    TransferOwnership, UnreadCount, UpdateProfile, UpdateRoom, UserPage, UserPresence,
 };
 
 /// Where the web client keeps the generated files, relative to this crate's manifest.
@@ -61,6 +63,9 @@ pub fn render() -> Result<Vec<(String, String)>, ts_rs::ExportError> {
         User,
         Room,
         Member,
+        PresenceStatus,
+        PresenceList,
+        UserPresence,
         Message,
         Credentials,
         Session,

@@ -25,12 +25,13 @@ use crate::client_addr::{self, TrustedProxies};
 use crate::config::{Config, ConfigError};
 use crate::gateway::{Gateway, Hub};
 use crate::notifications::Notifier;
+use crate::presence::Presence;
 use crate::quota::Quotas;
 use crate::rooms::{AppendOptions, Rooms};
 use crate::state::{AppState, Store};
 use crate::store::{DbOptions, StoreError};
 use crate::users::People;
-use crate::{auth, gateway, notifications, ops, rooms, telemetry, users, web};
+use crate::{auth, gateway, notifications, ops, presence, rooms, telemetry, users, web};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -156,7 +157,15 @@ impl App {
             profiles: store.profiles.clone(),
             guard,
         };
-        let gateway = Gateway::new(hub, auth.clone(), rooms.clone(), config.clone());
+        let presence = Presence::new(broker.clone(), store.presence.clone());
+        let gateway = Gateway::new(
+            hub,
+            auth.clone(),
+            rooms.clone(),
+            presence.clone(),
+            config.clone(),
+        );
+        tokio::spawn(presence.clone().run(gateway.shutdown.clone()));
         tokio::spawn(revocations.sync(
             store.tokens.clone(),
             newest_revocation,
@@ -173,6 +182,7 @@ impl App {
             rooms,
             notifier,
             people,
+            presence,
             gateway,
         };
         let router = router(state.clone());
@@ -286,7 +296,8 @@ fn router(state: AppState) -> Router {
             )
             .merge(users::routes::<AppState>())
             .merge(rooms::routes::<AppState>())
-            .merge(notifications::routes::<AppState>());
+            .merge(notifications::routes::<AppState>())
+            .merge(presence::routes::<AppState>());
         http = http
             .nest("/api/v1", api)
             .merge(gateway::spaces::broadcast_routes::<AppState>())

@@ -11,6 +11,8 @@
 //! - [`gateway`]: the WebSocket endpoint and this process's live rooms (`Gateway`).
 //! - [`rooms`]: rooms, memberships, messages: routes, sending, and their queries
 //!   (`Rooms`).
+//! - [`presence`]: who is online, away or offline, told to people who share a room
+//!   (`Presence`); used by the gateway, rooms and users.
 //! - [`users`], then [`auth`] (accounts, credentials, tokens, the `AuthUser`
 //!   extractor; `Auth`): routes and their queries.
 //! - [`http`], [`client_addr`], [`browser`] (security headers, the origin check) and
@@ -39,6 +41,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod openapi;
 pub mod ops;
+pub mod presence;
 pub mod quota;
 pub mod rooms;
 pub mod state;

@@ -49,6 +49,8 @@ const DELIVERED: &str = "socket_hub_frames_delivered_total";
 const REFILLS: &str = "socket_hub_room_refills_total";
 const PUBLISH_DROPPED: &str = "socket_hub_publish_dropped_total";
 const WRITER_DISCARDED: &str = "socket_hub_store_writer_discarded_total";
+const PRESENCE_CHANGES: &str = "socket_hub_presence_changes_total";
+const PRESENCE_RECIPIENTS: &str = "socket_hub_presence_recipients_total";
 
 /// The process-wide Prometheus recorder, installed on first use (with its upkeep
 /// thread); `None` if another recorder was installed first.
@@ -135,6 +137,14 @@ fn describe() {
         WRITER_DISCARDED,
         "Write transactions discarded by the store writer"
     );
+    describe_counter!(
+        PRESENCE_CHANGES,
+        "Global presence changes (online, away, offline) this process announced"
+    );
+    describe_counter!(
+        PRESENCE_RECIPIENTS,
+        "People those presence changes were addressed to (their contacts)"
+    );
     describe_gauge!("socket_hub_connections", "Open WebSocket connections");
     describe_gauge!(
         "socket_hub_live_rooms",
@@ -219,9 +229,15 @@ pub fn publish_dropped() {
     FAN_OUT.publish_dropped.increment(1);
 }
 
+/// This process announced a presence change to `recipients` people.
+pub fn presence_change(recipients: usize) {
+    counter(PRESENCE_CHANGES, &[]).increment(1);
+    counter(PRESENCE_RECIPIENTS, &[]).increment(recipients as u64);
+}
+
 // ---------------------------------------------------------------- frames in
 
-const IN_KINDS: [&str; 8] = [
+const IN_KINDS: [&str; 9] = [
     "auth",
     "join_room",
     "leave_room",
@@ -229,6 +245,7 @@ const IN_KINDS: [&str; 8] = [
     "typing",
     "read",
     "ping",
+    "presence",
     "invalid",
 ];
 
@@ -248,6 +265,7 @@ fn in_index(frame: &ClientFrame) -> usize {
         ClientFrame::Typing { .. } => 4,
         ClientFrame::Read { .. } => 5,
         ClientFrame::Ping => 6,
+        ClientFrame::Presence { .. } => 7,
     }
 }
 

@@ -13,6 +13,7 @@ use crate::broker::Broker;
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::notifications::{NotificationStore, Notifier};
+use crate::presence::{Presence, PresenceStore};
 use crate::rooms::{AppendOptions, MessageStore, RoomStore, Rooms};
 use crate::store::{Backend, Db, DbOptions, StoreError};
 use crate::users::{People, ProfileStore};
@@ -27,6 +28,7 @@ pub struct Store {
     pub messages: MessageStore,
     pub notifications: NotificationStore,
     pub profiles: ProfileStore,
+    pub presence: PresenceStore,
     db: Db,
 }
 
@@ -45,6 +47,7 @@ impl Store {
             messages: MessageStore::new(db.clone()),
             notifications: NotificationStore::new(db.clone()),
             profiles: ProfileStore::new(db.clone()),
+            presence: PresenceStore::new(db.clone()),
             db,
         }
     }
@@ -89,6 +92,7 @@ pub struct AppState {
     pub rooms: Rooms,
     pub notifier: Notifier,
     pub people: People,
+    pub presence: Presence,
     /// Its shutdown token and connection tracker are the process's too.
     pub gateway: Gateway,
 }

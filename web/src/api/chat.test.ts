@@ -501,4 +501,51 @@ describe('ChatClient: invitations, DMs, notifications, removals', () => {
     expect(client.myRooms().map((r) => r.room.id)).toEqual([11, 7]); // by name: room11, room7
     expect(await client.answerInvitation(12, true)).toBeNull();
   });
+
+  it('counts a notification once when it comes live and again in the replay after ready', async () => {
+    const { client, rest } = setup();
+    // The REST page (read while the socket starts) and the live frame carry the same one,
+    // and the server's unread replay after `ready` sends it again.
+    (rest.notifications as ReturnType<typeof vi.fn>).mockResolvedValue({ notifications: [note(6, 'mentioned')], unread: 1 });
+    const ws = await online(client);
+    ws.frame({ type: 'notification', notification: note(6, 'mentioned') });
+    ws.frame({ type: 'notification', notification: note(6, 'mentioned') });
+    await flush();
+    expect(client.notifications.map((n) => n.id)).toEqual([6]);
+    expect(client.unreadNotifications()).toBe(1);
+    client.stop();
+  });
+
+  it('says its presence after ready, tracks others, and says away only on change', async () => {
+    const { client, rest } = setup();
+    Object.assign(rest, { presence: vi.fn(async () => [{ user_id: 2, status: 'away' }]) });
+    const ws = await online(client);
+    expect(ws.sentOf('presence')).toEqual([{ type: 'presence', status: 'online' }]);
+    ws.frame({ type: 'presence', user_id: 2, status: 'online' });
+    expect(client.presenceOf(2)?.status).toBe('online');
+    ws.frame({ type: 'presence', user_id: 2, status: 'offline', last_seen_at: '2024-05-01T10:00:00Z' });
+    expect(client.presenceOf(2)).toEqual({ status: 'offline', lastSeenAt: '2024-05-01T10:00:00Z' });
+    client.setOwnPresence('away');
+    client.setOwnPresence('away');
+    expect(ws.sentOf('presence')).toHaveLength(2);
+    await client.refreshPresence([2]);
+    expect(client.presenceOf(2)).toEqual({ status: 'away', lastSeenAt: '2024-05-01T10:00:00Z' });
+    client.stop();
+  });
+
+  it('reading a room marks its mentions read in the bell', async () => {
+    const { client, rest } = setup();
+    (rest.notifications as ReturnType<typeof vi.fn>).mockResolvedValue({
+      notifications: [note(1, 'mentioned', { seq: 3 }), note(2, 'mentioned', { room_id: 8, seq: 1 })],
+      unread: 2,
+    });
+    const ws = await online(client);
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME], last_seq: 3 });
+    expect(client.unreadNotifications()).toBe(2);
+    client.open(7);
+    await flush();
+    expect(ws.sentOf('read')).toEqual([{ type: 'read', room_id: 7, seq: 3 }]);
+    expect(client.unreadNotifications()).toBe(1);
+    client.stop();
+  });
 });

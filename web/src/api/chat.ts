@@ -3,8 +3,10 @@
 import { ApiError, describeError, humanizeCode, sendRefusal } from './errors';
 import type { AuthManager, RestClient } from './rest';
 import { HubSocket, type ConnState, type HubSocketOptions } from './socket';
+import { applyPresence, mergePresence, type PresenceEntry } from './presence';
 import {
   describeNotification,
+  markMentionsRead,
   markReadUpTo,
   mergeNotifications,
   newestId,
@@ -23,6 +25,7 @@ import type {
   Message,
   Notification,
   Profile,
+  PresenceStatus,
   Role,
   RoomId,
   RoomView,
@@ -93,6 +96,10 @@ export class ChatClient {
   readonly removedFrom = new Set<RoomId>();
   /** The open room, when the user was just removed from it: its view should close. */
   closeRequested: RoomId | null = null;
+  /** Presence of the people sharing a room or DM with me (docs/protocol.md §5). */
+  presence: ReadonlyMap<UserId, PresenceEntry> = new Map();
+  /** What this tab says about me; sent after every `ready`. */
+  private ownPresence: 'online' | 'away' = 'online';
   private noticeSeq = 0;
   private listeners = new Set<() => void>();
   private socket: HubSocket;
@@ -356,11 +363,13 @@ export class ChatClient {
   /** Reloads the direct conversations (`GET /dms`). */
   async refreshDirects(): Promise<void> {
     const dms = await this.deps.rest.dms();
+    const fresh = dms.filter((dm) => !this.presence.has(dm.peer.id)).map((dm) => dm.peer.id);
     for (const dm of dms) {
       this.peers.set(dm.room.id, dm.peer);
       this.upsertRoom(dm.room);
     }
     this.changed();
+    if (fresh.length) void this.refreshPresence(fresh).catch(() => {});
   }
 
   /**
@@ -456,6 +465,35 @@ export class ChatClient {
 
   private onReady(): void {
     for (const r of this.rooms.values()) if (r.room.is_member) this.joinOnSocket(r);
+    // Saying my presence also subscribes this connection to my contacts' changes; what
+    // changed while it was down is read once.
+    this.socket.send({ type: 'presence', status: this.ownPresence });
+    void this.refreshPresence().catch(() => {});
+    this.changed();
+  }
+
+  /** Says whether this tab is away (hidden, idle) or online; sent only when it changes. */
+  setOwnPresence(status: 'online' | 'away'): void {
+    if (status === this.ownPresence) return;
+    this.ownPresence = status;
+    this.socket.send({ type: 'presence', status });
+  }
+
+  /** The presence of one person, when they share a room or DM with me and it is known. */
+  presenceOf(userId: UserId): PresenceEntry | undefined {
+    return this.presence.get(userId);
+  }
+
+  /** Reads the presence of `ids` (default: my DM peers) from `GET /users/presence`. */
+  async refreshPresence(ids?: readonly UserId[]): Promise<void> {
+    const wanted = ids ?? [...this.peers.values()].map((u) => u.id);
+    if (wanted.length === 0) return;
+    this.presence = mergePresence(this.presence, await this.deps.rest.presence(wanted));
+    this.changed();
+  }
+
+  private setPresence(userId: UserId, status: PresenceStatus, lastSeenAt?: string | null): void {
+    this.presence = applyPresence(this.presence, userId, status, lastSeenAt);
     this.changed();
   }
 
@@ -539,6 +577,9 @@ export class ChatClient {
       }
       case 'notification':
         this.onNotification(f.notification);
+        return;
+      case 'presence':
+        this.setPresence(f.user_id, f.status, f.last_seen_at);
         return;
       case 'ack':
         this.clearAckTimer(f.client_msg_id);
@@ -837,6 +878,8 @@ export class ChatClient {
     const seq = Math.max(r.room.last_seq, r.timeline.highestSeq());
     if (seq <= 0 || seq <= (this.readSent.get(roomId) ?? 0)) return;
     r.room.last_read_seq = Math.max(r.room.last_read_seq, seq);
+    // The server marks the room's mentions up to the marker read; so does the bell here.
+    this.notifications = markMentionsRead(this.notifications, roomId, seq);
     const sent = r.joined && this.socket.send({ type: 'read', room_id: roomId, seq });
     if (sent) this.readSent.set(roomId, seq);
     else
@@ -898,6 +941,8 @@ export class ChatClient {
     this.peers.set(dm.room.id, dm.peer);
     this.upsertRoom(dm.room);
     this.changed();
+    // Sharing a DM makes the peer's presence mine to see: read it now, frames follow.
+    void this.refreshPresence([dm.peer.id]).catch(() => {});
     return dm.room;
   }
 
@@ -910,8 +955,40 @@ export class ChatClient {
     return view;
   }
 
-  members(roomId: RoomId): Promise<Member[]> {
-    return this.deps.rest.members(roomId);
+  /** A room's members; their presence (listed when I am a member) is kept too. */
+  async members(roomId: RoomId): Promise<Member[]> {
+    const members = await this.deps.rest.members(roomId);
+    let book = this.presence;
+    for (const m of members) if (m.presence) book = applyPresence(book, m.user.id, m.presence);
+    if (book !== this.presence) {
+      this.presence = book;
+      this.changed();
+    }
+    return members;
+  }
+
+  // ---- people and account ---------------------------------------------------------
+
+  searchUsers(query: string): Promise<Profile[]> {
+    return this.deps.rest.searchUsers(query.trim());
+  }
+
+  profile(userId: UserId): Promise<Profile> {
+    return this.deps.rest.profile(userId);
+  }
+
+  changePassword(current: string, next: string): Promise<void> {
+    return this.deps.rest.changePassword(current, next);
+  }
+
+  /** Deletes my account, then signs this browser out. */
+  async deleteAccount(password: string): Promise<void> {
+    await this.deps.rest.deleteAccount(password);
+    await this.deps.auth.logout();
+  }
+
+  exportAccount(): Promise<unknown> {
+    return this.deps.rest.exportAccount();
   }
 
   inviteUser(roomId: RoomId, username: string): Promise<unknown> {

@@ -104,3 +104,24 @@ describe('notification frames', () => {
     }
   });
 });
+
+describe('presence frames', () => {
+  it('parses a presence change, with last seen when offline', () => {
+    expect(parseServerFrame('{"type":"presence","user_id":2,"status":"away"}')).toEqual({
+      type: 'presence',
+      user_id: 2,
+      status: 'away',
+    });
+    expect(parseServerFrame('{"type":"presence","user_id":2,"status":"offline","last_seen_at":"t"}')).toEqual({
+      type: 'presence',
+      user_id: 2,
+      status: 'offline',
+      last_seen_at: 't',
+    });
+  });
+  it('drops a malformed one', () => {
+    for (const bad of ['{"type":"presence","user_id":"2","status":"away"}', '{"type":"presence","user_id":2,"status":"gone"}']) {
+      expect(parseServerFrame(bad)).toBeNull();
+    }
+  });
+});

@@ -34,7 +34,8 @@ export function isNotification(v: unknown): v is Notification {
     isStr(v.created_at) &&
     (v.room_id === undefined || v.room_id === null || isInt(v.room_id)) &&
     (v.from === undefined || v.from === null || isUser(v.from)) &&
-    (v.message === undefined || v.message === null || isStr(v.message))
+    (v.message === undefined || v.message === null || isStr(v.message)) &&
+    (v.seq === undefined || v.seq === null || isInt(v.seq))
   );
 }
 
@@ -91,6 +92,15 @@ export function parseServerFrame(text: string): ServerFrame | null {
       return { type: 'pong' };
     case 'notification':
       return isNotification(v.notification) ? { type: 'notification', notification: v.notification } : null;
+    case 'presence':
+      return isInt(v.user_id) && (v.status === 'online' || v.status === 'away' || v.status === 'offline')
+        ? {
+            type: 'presence',
+            user_id: v.user_id,
+            status: v.status,
+            ...(isStr(v.last_seen_at) ? { last_seen_at: v.last_seen_at } : {}),
+          }
+        : null;
     default:
       return null;
   }

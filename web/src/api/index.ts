@@ -7,6 +7,7 @@ export * from './rest';
 export * from './socket';
 export * from './timeline';
 export * from './notifications';
+export * from './presence';
 export * from './roles';
 export * from './settings';
 export * from './chat';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   MAX_KEPT,
+  markMentionsRead,
   describeNotification,
   markReadUpTo,
   mergeNotifications,
@@ -62,5 +63,17 @@ describe('notifications', () => {
     expect(pageTitle(0)).toBe('Socket-Hub');
     expect(pageTitle(6)).toBe('(6) Socket-Hub');
     expect(pageTitle(150)).toBe('(99+) Socket-Hub');
+  });
+
+  it('marks the mentions of a room read up to the read marker', () => {
+    const list = [
+      n(1, false, { seq: 4 }),
+      n(2, false, { seq: 9 }),
+      n(3, false, { room_id: 8, seq: 1 }),
+      n(4, false, { kind: 'invited', seq: null }),
+    ];
+    const marked = markMentionsRead(list, 3, 5);
+    expect(marked.map((x) => x.read)).toEqual([true, false, false, false]);
+    expect(markMentionsRead(marked, 3, 5)).toBe(marked);
   });
 });

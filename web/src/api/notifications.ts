@@ -27,6 +27,20 @@ export function markReadUpTo(list: readonly Notification[], upTo: number): Notif
   return list.map((n) => (n.id <= upTo && !n.read ? { ...n, read: true } : n));
 }
 
+/**
+ * Mentions in `roomId` at or before `seq` marked read: what moving the room's read marker
+ * there does on the server (docs/protocol.md §6), so the bell agrees at once.
+ */
+export function markMentionsRead(list: readonly Notification[], roomId: number, seq: number): Notification[] {
+  let changed = false;
+  const next = list.map((n) => {
+    if (n.read || n.kind !== 'mentioned' || n.room_id !== roomId || n.seq == null || n.seq > seq) return n;
+    changed = true;
+    return { ...n, read: true };
+  });
+  return changed ? next : (list as Notification[]);
+}
+
 export function unreadNotifications(list: readonly Notification[]): number {
   return list.reduce((sum, n) => sum + (n.read ? 0 : 1), 0);
 }

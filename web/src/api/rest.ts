@@ -11,6 +11,10 @@ import {
 } from './tokens';
 import { webLock, type TabLock } from './tabs';
 import type {
+  AccountExport,
+  PresenceList,
+  UserPage,
+  UserPresence,
   Ban,
   BanList,
   DirectList,
@@ -500,6 +504,34 @@ export class RestClient {
 
   updateProfile(patch: UpdateProfile): Promise<Profile> {
     return this.request('PATCH', '/users/me', patch);
+  }
+
+  /** The presence of those of `ids` who share a room or DM with me (others left out). */
+  async presence(ids: readonly UserId[]): Promise<UserPresence[]> {
+    if (ids.length === 0) return [];
+    const list = await this.request<PresenceList>('GET', `/users/presence?ids=${ids.slice(0, 200).join(',')}`);
+    return list.users;
+  }
+
+  /** People whose username starts with `query` (one page). */
+  async searchUsers(query: string, limit = 20): Promise<Profile[]> {
+    const page = await this.request<UserPage>('GET', `/users?query=${encodeURIComponent(query)}&limit=${limit}`);
+    return page.users;
+  }
+
+  /** Changes my password; every other login session of mine is signed out. */
+  changePassword(current: string, next: string): Promise<void> {
+    return this.request('POST', '/users/me/password', { current_password: current, new_password: next });
+  }
+
+  /** Deletes my account (the password again, as the server asks). */
+  deleteAccount(password: string): Promise<void> {
+    return this.request('DELETE', '/users/me', { password });
+  }
+
+  /** Everything the server keeps that is mine, as one JSON document. */
+  exportAccount(): Promise<AccountExport> {
+    return this.request('GET', '/users/me/export');
   }
 
   block(userId: UserId): Promise<void> {

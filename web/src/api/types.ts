@@ -4,6 +4,11 @@
 // adds what only the web client needs.
 
 export type {
+  AccountExport,
+  PresenceList,
+  PresenceStatus,
+  UserPage,
+  UserPresence,
   Ban,
   BanList,
   ClientFrame,

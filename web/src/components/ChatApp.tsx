@@ -2,6 +2,7 @@ import { useEffect, useMemo, useState, useSyncExternalStore } from 'react';
 import { ChatClient, RestClient, defaultSocketUrl, pageTitle, type AuthManager, type ConnState } from '../api';
 import { logOut } from '../pwa/pwa';
 import { inviteTokenFromPath, roomIdFromPath, usePath } from '../router';
+import { AccountPage, PeopleSearch, UserProfilePage, userIdFromPath, usePresenceReporter } from './Account';
 import { ChatView } from './ChatView';
 import { InviteLanding, NotificationBell, Notices, ProfilePage, StartDirect } from './People';
 import { BrowseRooms, CreateRoom, JoinPrivateRoom } from './RoomForms';
@@ -25,6 +26,8 @@ export function ChatApp({ auth }: { auth: AuthManager }) {
   const [loadError, setLoadError] = useState<string | null>(null);
   const roomId = roomIdFromPath(path);
   const inviteToken = inviteTokenFromPath(path);
+  const profileId = userIdFromPath(path);
+  usePresenceReporter(client);
 
   useEffect(() => {
     client.start().catch((err) => setLoadError(err instanceof Error ? err.message : String(err)));
@@ -73,6 +76,9 @@ export function ChatApp({ auth }: { auth: AuthManager }) {
     if (path === '/join') return <JoinPrivateRoom client={client} navigate={navigate} />;
     if (path === '/dm') return <StartDirect client={client} navigate={navigate} />;
     if (path === '/profile') return <ProfilePage client={client} navigate={navigate} />;
+    if (path === '/account') return <AccountPage client={client} navigate={navigate} />;
+    if (path === '/people') return <PeopleSearch client={client} navigate={navigate} />;
+    if (profileId !== null) return <UserProfilePage client={client} userId={profileId} navigate={navigate} />;
     if (inviteToken !== null) return <InviteLanding client={client} token={inviteToken} navigate={navigate} />;
     if (roomId !== null) return <ChatView key={roomId} client={client} roomId={roomId} navigate={navigate} />;
     return (

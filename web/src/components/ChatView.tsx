@@ -1,4 +1,5 @@
 import { useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
+import { PeerPresence } from './Account';
 import { asRole, canManageRoom, describeError, type ChatClient, type Message, type PendingMessage, type RoomId } from '../api';
 import { dayKey, dayLabel, timeLabel } from '../format';
 import { pendingLabel } from '../api/outbox';
@@ -205,13 +206,22 @@ function Conversation({ client, roomId, navigate }: Props) {
             {title}
           </h2>
           {room.is_direct ? (
-            <p className="muted small">Direct message</p>
+            client.peers.get(roomId) ? (
+              <PeerPresence client={client} userId={client.peers.get(roomId)!.id} />
+            ) : (
+              <p className="muted small">Direct message</p>
+            )
           ) : (
             <p className="muted small">
               Room ID <span data-testid="room-id">{room.id}</span>
               {room.is_private ? ' · private' : ' · public'} · {room.member_count} member
               {room.member_count === 1 ? '' : 's'}
               {room.role ? ` · you are ${room.role}` : ''}
+            </p>
+          )}
+          {!room.is_direct && room.topic && (
+            <p className="small room-topic" data-testid="room-topic">
+              {room.topic}
             </p>
           )}
         </div>

@@ -3,6 +3,7 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { describeError, describeNotification, type ChatClient, type User } from '../api';
 import { BellIcon } from './Icons';
+import { Avatar } from './Account';
 import { useLoaded } from './useLoaded';
 
 type Nav = (to: string) => void;
@@ -296,9 +297,16 @@ export function ProfilePage({ client, navigate }: { client: ChatClient; navigate
       ) : (
         <form className="form" onSubmit={save}>
           {profile && (
-            <p className="muted small">
-              Signed in as <strong>{profile.username}</strong>
-            </p>
+            <div className="profile-card">
+              <Avatar profile={profile} size="large" />
+              <p className="muted small">
+                Signed in as <strong>{profile.username}</strong>
+                <br />
+                <button type="button" className="link" onClick={() => navigate('/account')}>
+                  Account: password, export, deletion
+                </button>
+              </p>
+            </div>
           )}
           <label htmlFor="profile-name">Display name</label>
           <input id="profile-name" maxLength={64} value={name} onChange={(e) => setDisplayName(e.target.value)} />

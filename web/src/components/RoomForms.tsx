@@ -86,13 +86,14 @@ export function CreateRoom({ client, navigate }: Props) {
   async function submit(e: FormEvent) {
     e.preventDefault();
     setError(null);
-    if (isPrivate && [...code].length < 8) {
-      setError('The access code needs at least 8 characters.');
+    // No code: an invitation-only room (people come in by invitation or invite link).
+    if (isPrivate && code !== '' && [...code].length < 8) {
+      setError('The access code needs at least 8 characters (or leave it empty).');
       return;
     }
     setBusy(true);
     try {
-      const room = await client.createRoom(name.trim(), isPrivate, isPrivate ? code : undefined);
+      const room = await client.createRoom(name.trim(), isPrivate, isPrivate && code !== '' ? code : undefined);
       navigate(`/rooms/${room.id}`);
     } catch (err) {
       setError(
@@ -119,21 +120,22 @@ export function CreateRoom({ client, navigate }: Props) {
           Private room
         </label>
         <p id="private-hint" className="hint">
-          Only people with the room ID and its access code can join a private room.
+          Only people you invite (or, with an access code, people with the room ID and the code) can join a private room.
         </p>
         {isPrivate && (
           <>
             <label htmlFor="room-code">Access code</label>
             <input
               id="room-code"
-              required
               minLength={8}
               maxLength={64}
               autoComplete="off"
               value={code}
               onChange={(e) => setCode(e.target.value)}
             />
-            <p className="hint">Share the room ID and this code with the people you want to invite.</p>
+            <p className="hint">
+              Optional. Leave it empty for an invitation-only room: invite people by name or with an invite link.
+            </p>
           </>
         )}
         {error && (

@@ -12,6 +12,7 @@ import {
   type MemberAction,
   type RoomId,
 } from '../api';
+import { PresenceDot } from './Account';
 import { Feedback } from './Feedback';
 import { useLoaded } from './useLoaded';
 
@@ -151,7 +152,7 @@ export function MembersPanel({ client, roomId, onClose }: { client: ChatClient; 
             return (
               <li key={m.user.id} data-testid="member" data-role={m.role}>
                 <span className="member-name">
-                  {m.user.username}
+                  <PresenceDot client={client} userId={m.user.id} /> {m.user.username}
                   {m.user.id === me?.id ? ' (you)' : ''}
                 </span>
                 <span className="role">{m.role}</span>

@@ -1,4 +1,5 @@
 import type { ChatClient, RoomId, RoomState } from '../api';
+import { PresenceDot } from './Account';
 import { DirectIcon, RoomIcon } from './Icons';
 
 type Nav = (to: string) => void;
@@ -36,6 +37,7 @@ function RoomLink({
         <span className="room-name">
           {room.is_direct ? <DirectIcon /> : <RoomIcon isPrivate={room.is_private} />} 
           {name}
+          {room.is_direct && client.peers.get(room.id) && <PresenceDot client={client} userId={client.peers.get(room.id)!.id} />}
         </span>
         {unread > 0 && (
           <span className="badge" data-testid="unread" aria-hidden="true">
@@ -77,6 +79,9 @@ export function Sidebar({
         </button>
         <button className={path === '/dm' ? 'active' : ''} onClick={() => navigate('/dm')}>
           New direct message
+        </button>
+        <button className={path === '/people' ? 'active' : ''} onClick={() => navigate('/people')}>
+          Find people
         </button>
       </div>
       <h2 className="sidebar-title">My rooms</h2>

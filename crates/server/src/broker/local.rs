@@ -4,12 +4,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use socket_hub_protocol::{RoomId, User, UserId};
+use socket_hub_protocol::{PresenceStatus, RoomId, User, UserId};
 use tokio::sync::broadcast;
 
 use super::{
-    Broker, BrokerError, Envelope, REVOCATION_CAPACITY, Received, RoomSubscribers, Subscription,
-    UserFrame,
+    Broker, BrokerError, Envelope, PRESENCE_EVENT_CAPACITY, PresenceEvent, REVOCATION_CAPACITY,
+    Received, Recipients, RoomSubscribers, Subscription, UserFrame,
 };
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -29,6 +29,11 @@ struct Inner {
     revocations: broadcast::Sender<Arc<str>>,
     /// Frames for users (notifications), straight back to this process's listener.
     user_frames: broadcast::Sender<UserFrame>,
+    /// Users with connections and what they say (one process: that is global).
+    // std Mutex: map operations only, never held across an `.await`.
+    users: Mutex<HashMap<UserId, PresenceStatus>>,
+    /// Never sent to: one process has no other process to outlive.
+    presence_events: broadcast::Sender<PresenceEvent>,
 }
 
 impl Default for Inner {
@@ -38,6 +43,8 @@ impl Default for Inner {
             presence: Mutex::default(),
             revocations: broadcast::channel(REVOCATION_CAPACITY).0,
             user_frames: broadcast::channel(REVOCATION_CAPACITY).0,
+            users: Mutex::default(),
+            presence_events: broadcast::channel(PRESENCE_EVENT_CAPACITY).0,
         }
     }
 }
@@ -123,11 +130,55 @@ impl Broker for LocalBroker {
     }
 
     fn publish_to_user(&self, user_id: UserId, frame: Utf8Bytes) {
-        let _ = self.inner.user_frames.send((user_id, frame));
+        let _ = self
+            .inner
+            .user_frames
+            .send((Recipients::One(user_id), frame));
     }
 
     fn user_frames(&self) -> broadcast::Receiver<UserFrame> {
         self.inner.user_frames.subscribe()
+    }
+
+    fn publish_to_watchers(&self, users: Arc<[UserId]>, frame: Utf8Bytes) {
+        let _ = self
+            .inner
+            .user_frames
+            .send((Recipients::Watchers(users), frame));
+    }
+
+    async fn set_user_presence(
+        &self,
+        user_id: UserId,
+        here: Option<PresenceStatus>,
+    ) -> Result<Option<PresenceStatus>, BrokerError> {
+        let mut users = self.inner.users.lock().unwrap_or_else(|e| e.into_inner());
+        let before = users
+            .get(&user_id)
+            .copied()
+            .unwrap_or(PresenceStatus::Offline);
+        match here {
+            Some(status) if status != PresenceStatus::Offline => {
+                users.insert(user_id, status);
+            }
+            _ => {
+                users.remove(&user_id);
+            }
+        }
+        let after = here.unwrap_or(PresenceStatus::Offline);
+        Ok((before != after).then_some(after))
+    }
+
+    async fn user_presence(&self, ids: &[UserId]) -> Result<Vec<PresenceStatus>, BrokerError> {
+        let users = self.inner.users.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(ids
+            .iter()
+            .map(|id| users.get(id).copied().unwrap_or(PresenceStatus::Offline))
+            .collect())
+    }
+
+    fn presence_events(&self) -> broadcast::Receiver<PresenceEvent> {
+        self.inner.presence_events.subscribe()
     }
 
     fn backend(&self) -> &'static str {
@@ -197,5 +248,32 @@ mod tests {
         assert!(!broker.presence_exit(9, 1).await.expect("exit"));
         assert!(broker.presence_exit(9, 1).await.expect("exit"));
         assert!(broker.presence_list(9).await.expect("list").is_empty());
+    }
+
+    #[tokio::test]
+    async fn user_presence_reports_only_changes() {
+        use PresenceStatus::{Away, Offline, Online};
+        let broker = LocalBroker::new();
+        assert_eq!(
+            broker.set_user_presence(1, Some(Online)).await.ok(),
+            Some(Some(Online))
+        );
+        assert_eq!(
+            broker.set_user_presence(1, Some(Online)).await.ok(),
+            Some(None)
+        );
+        assert_eq!(
+            broker.set_user_presence(1, Some(Away)).await.ok(),
+            Some(Some(Away))
+        );
+        assert_eq!(
+            broker.user_presence(&[1, 2]).await.ok(),
+            Some(vec![Away, Offline])
+        );
+        assert_eq!(
+            broker.set_user_presence(1, None).await.ok(),
+            Some(Some(Offline))
+        );
+        assert_eq!(broker.set_user_presence(1, None).await.ok(), Some(None));
     }
 }

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use async_trait::async_trait;
-use socket_hub_protocol::{Message, RoomId, Seq, ServerFrame, User, UserId};
+use socket_hub_protocol::{Message, PresenceStatus, RoomId, Seq, ServerFrame, User, UserId};
 use tokio::sync::{broadcast, mpsc};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -141,6 +141,24 @@ pub trait Broker: Send + Sync + 'static {
     fn publish_to_user(&self, user_id: UserId, frame: Utf8Bytes);
     /// Frames for users as any process publishes them, from now on.
     fn user_frames(&self) -> broadcast::Receiver<UserFrame>;
+    /// Hands `frame` to every process for the presence-watching connections of each of
+    /// `users` (a presence change, for the people who may see it): one message, not one
+    /// per user. Never waits; what cannot be carried is read again over REST.
+    fn publish_to_watchers(&self, users: Arc<[UserId]>, frame: Utf8Bytes);
+    /// Records what this process's connections of `user_id` say (`None`: it has none
+    /// left) and returns the user's global status when that changed, for this process
+    /// to announce. Global: online if any process says online, away if all that have
+    /// connections say away, offline when none has.
+    async fn set_user_presence(
+        &self,
+        user_id: UserId,
+        here: Option<PresenceStatus>,
+    ) -> Result<Option<PresenceStatus>, BrokerError>;
+    /// The global status of each of `users`, in order (offline when unknown).
+    async fn user_presence(&self, users: &[UserId]) -> Result<Vec<PresenceStatus>, BrokerError>;
+    /// What the broker finds by itself: a crashed process's users going offline (to
+    /// announce), or that it lost this process's presence records (to send again).
+    fn presence_events(&self) -> broadcast::Receiver<PresenceEvent>;
     /// Short name for readiness and logs.
     fn backend(&self) -> &'static str;
     /// Whether fan-out currently works (readiness).
@@ -178,8 +196,43 @@ pub(crate) struct Subscriber {
     lagged: Arc<AtomicBool>,
 }
 
-/// A frame for every live connection of one user.
-pub type UserFrame = (UserId, Utf8Bytes);
+/// A frame for live connections of some users (a notification for one user, a
+/// presence change for a person's contacts).
+pub type UserFrame = (Recipients, Utf8Bytes);
+
+/// Who a [`UserFrame`] is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipients {
+    /// Every connection of one user.
+    One(UserId),
+    /// The connections of these users that watch presence (they sent a `presence`
+    /// frame): one list shared by every process's delivery.
+    Watchers(Arc<[UserId]>),
+}
+
+impl Recipients {
+    /// The users, as a slice.
+    pub fn as_slice(&self) -> &[UserId] {
+        match self {
+            Self::One(user_id) => std::slice::from_ref(user_id),
+            Self::Watchers(users) => users,
+        }
+    }
+}
+
+/// What a broker tells this process about presence on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresenceEvent {
+    /// The user's global status changed without this process doing anything (another
+    /// process crashed and its lease ran out): announce it.
+    Changed(UserId, PresenceStatus),
+    /// The broker lost this process's presence records (Redis restarted, or this
+    /// process was unreachable longer than a lease): set every local user again.
+    Resync,
+}
+
+/// Presence events buffered for a slow listener (it then resyncs).
+pub(crate) const PRESENCE_EVENT_CAPACITY: usize = 1024;
 
 /// Revocations buffered for a slow listener before it lags (and rescans instead).
 pub(crate) const REVOCATION_CAPACITY: usize = 1024;

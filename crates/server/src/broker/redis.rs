@@ -24,9 +24,24 @@
 //! - Revocations: one channel (`<prefix>revoked`) every process subscribes to, carrying
 //!   `<origin instance> <session id>`. What Pub/Sub drops meanwhile, the store poll of
 //!   [`crate::auth::Revocations`] finds.
-//! - Frames for users (notifications): one channel (`<prefix>users`) every process
-//!   subscribes to, carrying `<origin instance> <user id>\n<frame>`. What Pub/Sub drops
-//!   meanwhile, the user gets from the store on their next connect.
+//! - Frames for users (notifications, presence changes): one channel (`<prefix>users`)
+//!   every process subscribes to, carrying `<origin instance> <user id>\n<frame>` (or
+//!   `w<id>,<id>…` for the presence watchers among a person's contacts).
+//!   What Pub/Sub drops meanwhile, the user gets from the store on their next connect
+//!   (notifications) or the next `GET /users/presence` (presence).
+//! - Global presence (online, away, offline per user, whatever the room): a hash per
+//!   user (`<prefix>upresence:user:<id>`) with one field per process that has
+//!   connections of the user (`o` online, `a` away) and `_s`, the status last announced;
+//!   a set per process of the users it has fields for (`<prefix>upresence:of:<instance>`);
+//!   and one sorted set of processes scored by heartbeat expiry
+//!   (`<prefix>upresence:instances`), renewed every third of a lease: one command per
+//!   process, not one per user. A Lua script changes a field and recomputes the status
+//!   from the fields of live processes atomically, so two processes never both announce
+//!   (or both miss) a change. Any process reaps a process whose heartbeat expired (a
+//!   crash): it takes it out of the set of processes (only the one whose ZREM removes
+//!   it goes on), clears its fields, and announces the users that went offline. A
+//!   process that finds its own heartbeat gone (Redis restarted, or it was stopped
+//!   longer than a lease) sets all its users again.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,13 +53,13 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use socket_hub_protocol::{RoomId, ServerFrame, User, UserId};
+use socket_hub_protocol::{PresenceStatus, RoomId, ServerFrame, User, UserId};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::{
-    Broker, BrokerError, Envelope, EnvelopeKind, REVOCATION_CAPACITY, Received, RoomSubscribers,
-    Subscription, UserFrame,
+    Broker, BrokerError, Envelope, EnvelopeKind, PRESENCE_EVENT_CAPACITY, PresenceEvent,
+    REVOCATION_CAPACITY, Received, Recipients, RoomSubscribers, Subscription, UserFrame,
 };
 
 /// Settings of the Redis broker.
@@ -101,6 +116,13 @@ struct Inner {
     user_frames: broadcast::Sender<UserFrame>,
     /// `<prefix>users`, computed once.
     user_channel: String,
+    /// `<prefix>upresence:instances`, computed once.
+    instances_key: String,
+    /// Whether this process's heartbeat was ever recorded: recorded anew after that,
+    /// Redis lost it, and with it this process's presence fields.
+    registered: AtomicBool,
+    /// Presence changes found here without a caller (reaped processes), and resyncs.
+    presence_events: broadcast::Sender<PresenceEvent>,
 }
 
 enum Control {
@@ -126,6 +148,7 @@ impl RedisBroker {
         let instance = format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
         let revocation_channel = format!("{}revoked", settings.prefix);
         let user_channel = format!("{}users", settings.prefix);
+        let instances_key = format!("{}upresence:instances", settings.prefix);
         let inner = Arc::new(Inner {
             settings,
             instance,
@@ -141,6 +164,9 @@ impl RedisBroker {
             revocation_channel,
             user_frames: broadcast::channel(REVOCATION_CAPACITY).0,
             user_channel,
+            instances_key,
+            registered: AtomicBool::new(false),
+            presence_events: broadcast::channel(PRESENCE_EVENT_CAPACITY).0,
         });
         tokio::spawn(pubsub_task(Arc::downgrade(&inner), control_rx));
         tokio::spawn(presence_task(Arc::downgrade(&inner)));
@@ -350,6 +376,8 @@ async fn pubsub_task(inner: Weak<Inner>, mut control: mpsc::Receiver<Control>) {
                 "redis pub/sub reconnected; rooms refill from the store"
             );
             strong.rooms.lag_all();
+            // Changes may have failed meanwhile: set every local user again.
+            let _ = strong.presence_events.send(PresenceEvent::Resync);
         }
         first = false;
         drop(strong);
@@ -423,6 +451,9 @@ async fn presence_task(inner: Weak<Inner>) {
         if let Err(err) = renew_and_reap(&strong).await {
             tracing::debug!(error = %err, "presence upkeep failed; retrying next tick");
         }
+        if let Err(err) = heartbeat_and_reap_instances(&strong).await {
+            tracing::debug!(error = %err, "user presence upkeep failed; retrying next tick");
+        }
     }
 }
 
@@ -466,6 +497,132 @@ async fn renew_and_reap(inner: &Inner) -> redis::RedisResult<()> {
         }
     }
     Ok(())
+}
+
+/// Sets one process's field of a user's presence hash (`''` clears it), renews that
+/// process's heartbeat unless told not to (reaping a dead one), and recomputes the
+/// user's status from the fields of live processes. Returns the status announced
+/// before, the status now, and whether the heartbeat had to be added anew.
+const SET_USER_PRESENCE: &str = r"
+local hash, instances, owned = KEYS[1], KEYS[2], KEYS[3]
+local me, state, now, uid, lease = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local added = 0
+if lease ~= '' then added = redis.call('ZADD', instances, lease, me) end
+if state == '' then
+  redis.call('HDEL', hash, me)
+  redis.call('SREM', owned, uid)
+else
+  redis.call('HSET', hash, me, state)
+  redis.call('SADD', owned, uid)
+end
+local status = 'offline'
+local fields = redis.call('HGETALL', hash)
+for i = 1, #fields, 2 do
+  local f, v = fields[i], fields[i + 1]
+  if f ~= '_s' then
+    local until_ms = redis.call('ZSCORE', instances, f)
+    if until_ms and tonumber(until_ms) > now then
+      if v == 'o' then status = 'online' elseif status == 'offline' then status = 'away' end
+    end
+  end
+end
+local before = redis.call('HGET', hash, '_s') or 'offline'
+if status == 'offline' then redis.call('HDEL', hash, '_s') else redis.call('HSET', hash, '_s', status) end
+return {before, status, added}
+";
+
+impl Inner {
+    fn user_presence_key(&self, user_id: UserId) -> String {
+        format!("{}upresence:user:{user_id}", self.settings.prefix)
+    }
+
+    fn owned_key(&self, instance: &str) -> String {
+        format!("{}upresence:of:{instance}", self.settings.prefix)
+    }
+
+    /// Runs [`SET_USER_PRESENCE`] for `instance`'s field of `user_id`; the status when
+    /// it changed.
+    async fn set_field(
+        &self,
+        instance: &str,
+        user_id: UserId,
+        state: &str,
+        renew: bool,
+    ) -> redis::RedisResult<Option<PresenceStatus>> {
+        let mut conn = self.commands.clone();
+        let lease = if renew {
+            self.lease_expiry().to_string()
+        } else {
+            String::new()
+        };
+        let (before, after, added): (String, String, i64) = redis::cmd("EVAL")
+            .arg(SET_USER_PRESENCE)
+            .arg(3)
+            .arg(self.user_presence_key(user_id))
+            .arg(&self.instances_key)
+            .arg(self.owned_key(instance))
+            .arg(instance)
+            .arg(state)
+            .arg(now_ms())
+            .arg(user_id)
+            .arg(lease)
+            .query_async(&mut conn)
+            .await?;
+        if renew {
+            self.heartbeat_recorded(added == 1);
+        }
+        Ok((before != after).then(|| status_from(&after)))
+    }
+
+    /// Notes that this process's heartbeat was written; `added` anew after the first
+    /// time means Redis had lost it (and this process's fields): ask for a resync.
+    fn heartbeat_recorded(&self, added: bool) {
+        let was = self.registered.swap(true, Ordering::AcqRel);
+        if added && was {
+            tracing::info!("redis lost this instance's presence; setting it again");
+            let _ = self.presence_events.send(PresenceEvent::Resync);
+        }
+    }
+}
+
+/// Renews this process's heartbeat, and reaps processes whose heartbeat expired:
+/// their users' fields go, and those who went offline are announced (by the one
+/// process whose ZREM took the dead one out).
+async fn heartbeat_and_reap_instances(inner: &Inner) -> redis::RedisResult<()> {
+    let mut conn = inner.commands.clone();
+    let added: i64 = conn
+        .zadd(&inner.instances_key, &inner.instance, inner.lease_expiry())
+        .await?;
+    inner.heartbeat_recorded(added == 1);
+    let dead: Vec<String> = conn
+        .zrangebyscore(&inner.instances_key, "-inf", now_ms())
+        .await?;
+    for instance in dead {
+        let removed: i64 = conn.zrem(&inner.instances_key, &instance).await?;
+        if removed != 1 {
+            continue;
+        }
+        let owned = inner.owned_key(&instance);
+        let users: Vec<UserId> = conn.smembers(&owned).await?;
+        tracing::info!(%instance, users = users.len(), "reaping a dead instance's presence");
+        for user_id in users {
+            if let Some(status) = inner.set_field(&instance, user_id, "", false).await? {
+                let _ = inner
+                    .presence_events
+                    .send(PresenceEvent::Changed(user_id, status));
+            }
+        }
+        let _: () = conn.del(&owned).await?;
+    }
+    Ok(())
+}
+
+fn status_from(name: &str) -> PresenceStatus {
+    match name {
+        "online" => PresenceStatus::Online,
+        "away" => PresenceStatus::Away,
+        _ => PresenceStatus::Offline,
+    }
 }
 
 #[async_trait]
@@ -598,7 +755,10 @@ impl Broker for RedisBroker {
 
     fn publish_to_user(&self, user_id: UserId, frame: Utf8Bytes) {
         let payload = encode_user_frame(&self.inner.instance, user_id, &frame);
-        let _ = self.inner.user_frames.send((user_id, frame));
+        let _ = self
+            .inner
+            .user_frames
+            .send((Recipients::One(user_id), frame));
         let inner = self.inner.clone();
         // One short task per notification, bounded by the command timeout; a frame that
         // cannot be carried is sent from the store on the user's next connect.
@@ -617,6 +777,68 @@ impl Broker for RedisBroker {
 
     fn user_frames(&self) -> broadcast::Receiver<UserFrame> {
         self.inner.user_frames.subscribe()
+    }
+
+    fn publish_to_watchers(&self, users: Arc<[UserId]>, frame: Utf8Bytes) {
+        if users.is_empty() {
+            return;
+        }
+        let recipients = Recipients::Watchers(users);
+        let payload = encode_recipients_frame(&self.inner.instance, &recipients, &frame);
+        let _ = self.inner.user_frames.send((recipients, frame));
+        let inner = self.inner.clone();
+        // As for notifications: one short task per change, bounded by the timeout.
+        tokio::spawn(async move {
+            let mut conn = inner.commands.clone();
+            let sent = tokio::time::timeout(
+                inner.settings.timeout,
+                conn.publish::<_, _, i64>(inner.user_channel.as_str(), payload),
+            )
+            .await;
+            if !matches!(sent, Ok(Ok(_))) {
+                tracing::debug!("cannot publish a presence change to other instances");
+            }
+        });
+    }
+
+    async fn set_user_presence(
+        &self,
+        user_id: UserId,
+        here: Option<PresenceStatus>,
+    ) -> Result<Option<PresenceStatus>, BrokerError> {
+        let state = match here {
+            Some(PresenceStatus::Online) => "o",
+            Some(PresenceStatus::Away) => "a",
+            Some(PresenceStatus::Offline) | None => "",
+        };
+        let inner = &self.inner;
+        inner
+            .set_field(&inner.instance, user_id, state, true)
+            .await
+            .map_err(|e| BrokerError::Unavailable(e.to_string()))
+    }
+
+    async fn user_presence(&self, users: &[UserId]) -> Result<Vec<PresenceStatus>, BrokerError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for user_id in users {
+            pipe.hget(self.inner.user_presence_key(*user_id), "_s");
+        }
+        let mut conn = self.inner.commands.clone();
+        let statuses: Vec<Option<String>> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| BrokerError::Unavailable(e.to_string()))?;
+        Ok(statuses
+            .iter()
+            .map(|s| s.as_deref().map_or(PresenceStatus::Offline, status_from))
+            .collect())
+    }
+
+    fn presence_events(&self) -> broadcast::Receiver<PresenceEvent> {
+        self.inner.presence_events.subscribe()
     }
 
     fn backend(&self) -> &'static str {
@@ -663,7 +885,28 @@ fn encode(envelope: &Envelope, origin: &str) -> Vec<u8> {
 
 /// `<origin> <user id>\n<frame>`.
 fn encode_user_frame(origin: &str, user_id: UserId, frame: &Utf8Bytes) -> Vec<u8> {
-    let mut out = format!("{origin} {user_id}\n").into_bytes();
+    encode_recipients_frame(origin, &Recipients::One(user_id), frame)
+}
+
+/// `<origin> <user id>\n<frame>`, or `<origin> w<user id>[,<user id>…]\n<frame>` for
+/// presence watchers.
+fn encode_recipients_frame(origin: &str, recipients: &Recipients, frame: &Utf8Bytes) -> Vec<u8> {
+    use std::fmt::Write as _;
+    let users = recipients.as_slice();
+    let mut header = String::with_capacity(origin.len() + 3 + users.len() * 8);
+    header.push_str(origin);
+    header.push(' ');
+    if let Recipients::Watchers(_) = recipients {
+        header.push('w');
+    }
+    for (i, user_id) in users.iter().enumerate() {
+        if i > 0 {
+            header.push(',');
+        }
+        let _ = write!(header, "{user_id}");
+    }
+    header.push('\n');
+    let mut out = header.into_bytes();
     out.extend_from_slice(frame.as_str().as_bytes());
     out
 }
@@ -672,9 +915,16 @@ fn encode_user_frame(origin: &str, user_id: UserId, frame: &Utf8Bytes) -> Vec<u8
 fn decode_user_frame(payload: &[u8]) -> Option<(&str, UserFrame)> {
     let split = payload.iter().position(|b| *b == b'\n')?;
     let header = std::str::from_utf8(&payload[..split]).ok()?;
-    let (origin, user) = header.split_once(' ')?;
+    let (origin, users) = header.split_once(' ')?;
+    let recipients = match users.strip_prefix('w') {
+        Some(watchers) => {
+            let ids: Option<Vec<UserId>> = watchers.split(',').map(|id| id.parse().ok()).collect();
+            Recipients::Watchers(Arc::from(ids?))
+        }
+        None => Recipients::One(users.parse().ok()?),
+    };
     let frame = Utf8Bytes::try_from(Bytes::copy_from_slice(&payload[split + 1..])).ok()?;
-    Some((origin, (user.parse().ok()?, frame)))
+    Some((origin, (recipients, frame)))
 }
 
 /// The envelope and the instance that published it.
@@ -736,9 +986,17 @@ mod tests {
         let (origin, (user, decoded)) = decode_user_frame(&wire).expect("decodes");
         assert_eq!(
             (origin, user, decoded.as_str()),
-            ("abc", 42, frame.as_str())
+            ("abc", Recipients::One(42), frame.as_str())
         );
+        for watchers in [vec![1, 22, 333], vec![7]] {
+            let watchers = Recipients::Watchers(Arc::from(watchers));
+            let wire = encode_recipients_frame("abc", &watchers, &frame);
+            let (_, (users, _)) = decode_user_frame(&wire).expect("decodes");
+            assert_eq!(users, watchers);
+        }
         assert!(decode_user_frame(b"no newline").is_none());
+        assert!(decode_user_frame(b"abc w1,x\n{}").is_none());
+        assert!(decode_user_frame(b"abc 1,2\n{}").is_none());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use socket_hub_protocol::UserId;
 use socket_hub_protocol::{ErrorCode, ServerFrame};
 
 use super::outbound::{CloseReason, Outbound, SessionHandle};
-use crate::broker::encode;
+use crate::broker::{Recipients, encode};
 
 /// This process's live connections, by what limits them.
 #[derive(Default)]
@@ -35,6 +35,11 @@ struct Inner {
     by_user: HashMap<UserId, usize>,
     /// Authenticated connections per login session (`sid`), for logout.
     by_session: HashMap<Arc<str>, Vec<SessionHandle>>,
+    /// Authenticated connections per user, for frames addressed to users
+    /// (notifications, presence): delivery costs the user's own sockets, not a scan.
+    sockets_of: HashMap<UserId, Vec<SessionHandle>>,
+    /// The sockets among those that watch presence (they sent a `presence` frame).
+    watchers_of: HashMap<UserId, Vec<SessionHandle>>,
 }
 
 /// Why an unauthenticated handshake was refused.
@@ -88,29 +93,35 @@ impl Live {
         })
     }
 
-    /// Records `session` as a socket of login session `sid` until the guard drops.
+    /// Records `session` as a socket of its user and of login session `sid` (when its
+    /// token names one) until the guard drops.
     pub(crate) fn register(
         self: &Arc<Self>,
-        sid: Arc<str>,
+        sid: Option<Arc<str>>,
         session: SessionHandle,
     ) -> SessionGuard {
         let id = session.id();
+        let user_id = session.user().id;
         let mut inner = self.lock();
         // The map's own key when the login session is listed already: one `sid`
         // allocation per login session, not one per socket.
-        let sid = match inner.by_session.get_key_value(&*sid) {
+        let sid = sid.map(|sid| match inner.by_session.get_key_value(&*sid) {
             Some((listed, _)) => listed.clone(),
             None => sid,
-        };
-        inner
-            .by_session
-            .entry(sid.clone())
-            .or_default()
-            .push(session);
+        });
+        if let Some(sid) = &sid {
+            inner
+                .by_session
+                .entry(sid.clone())
+                .or_default()
+                .push(session.clone());
+        }
+        inner.sockets_of.entry(user_id).or_default().push(session);
         drop(inner);
         SessionGuard {
             live: self.clone(),
             sid,
+            user_id,
             id,
         }
     }
@@ -125,16 +136,32 @@ impl Live {
         sessions.len()
     }
 
-    /// This process's sockets of `user_id` (a scan: used for notifications, which are
-    /// rare next to messages).
-    pub(crate) fn sessions_of(&self, user_id: UserId) -> Vec<SessionHandle> {
-        self.lock()
-            .by_session
-            .values()
+    /// This process's sockets `recipients` names, collected under the lock and handed
+    /// over after it is released (a push may wake a writer; no lock is held for that):
+    /// one lookup per recipient, never a scan of every socket.
+    pub(crate) fn sockets_of(&self, recipients: &Recipients) -> Vec<SessionHandle> {
+        let inner = self.lock();
+        let index = match recipients {
+            Recipients::One(_) => &inner.sockets_of,
+            Recipients::Watchers(_) => &inner.watchers_of,
+        };
+        recipients
+            .as_slice()
+            .iter()
+            .filter_map(|user_id| index.get(user_id))
             .flatten()
-            .filter(|session| session.user().id == user_id)
             .cloned()
             .collect()
+    }
+
+    /// From now on `session` also gets the presence changes of its user's contacts
+    /// (until it closes); a no-op when it already does.
+    pub(crate) fn watch(&self, session: &SessionHandle) {
+        let mut inner = self.lock();
+        let watchers = inner.watchers_of.entry(session.user().id).or_default();
+        if !watchers.iter().any(|s| s.id() == session.id()) {
+            watchers.push(session.clone());
+        }
     }
 
     /// Closes the sockets of every session `revoked` names (after missed notices).
@@ -199,20 +226,32 @@ impl Drop for UserGuard {
     }
 }
 
-/// A socket's entry under its login session.
+/// A socket's entry under its user and its login session.
 pub(crate) struct SessionGuard {
     live: Arc<Live>,
-    sid: Arc<str>,
+    sid: Option<Arc<str>>,
+    user_id: UserId,
     id: u64,
 }
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
         let mut inner = self.live.lock();
-        if let Some(sessions) = inner.by_session.get_mut(&self.sid) {
+        if let Some(sid) = &self.sid
+            && let Some(sessions) = inner.by_session.get_mut(sid)
+        {
             sessions.retain(|s| s.id() != self.id);
             if sessions.is_empty() {
-                inner.by_session.remove(&self.sid);
+                inner.by_session.remove(sid);
+            }
+        }
+        let inner = &mut *inner;
+        for index in [&mut inner.sockets_of, &mut inner.watchers_of] {
+            if let Some(sessions) = index.get_mut(&self.user_id) {
+                sessions.retain(|s| s.id() != self.id);
+                if sessions.is_empty() {
+                    index.remove(&self.user_id);
+                }
             }
         }
     }
@@ -240,6 +279,40 @@ mod tests {
         );
         drop(first);
         assert!(live.admit_pending(a, 2, 3).is_ok());
+    }
+
+    fn handle(id: u64, user_id: UserId) -> SessionHandle {
+        let user = socket_hub_protocol::User {
+            id: user_id,
+            username: format!("u{user_id}"),
+        };
+        SessionHandle::new(id, user, 4, tokio_util::sync::CancellationToken::new()).0
+    }
+
+    fn ids(sessions: Vec<SessionHandle>) -> Vec<u64> {
+        let mut ids: Vec<u64> = sessions.iter().map(SessionHandle::id).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    #[test]
+    fn frames_for_users_find_only_their_sockets_and_watchers_until_they_close() {
+        let live = Arc::new(Live::default());
+        let a1 = live.register(Some(Arc::from("s1")), handle(1, 7));
+        let _a2 = live.register(None, handle(2, 7));
+        let _b = live.register(Some(Arc::from("s3")), handle(3, 8));
+        assert_eq!(ids(live.sockets_of(&Recipients::One(7))), vec![1, 2]);
+        assert_eq!(ids(live.sockets_of(&Recipients::One(9))), Vec::<u64>::new());
+        let watchers = Recipients::Watchers(Arc::from(vec![7, 8]));
+        assert!(live.sockets_of(&watchers).is_empty(), "nobody watches yet");
+        live.watch(&handle(1, 7));
+        live.watch(&handle(1, 7));
+        live.watch(&handle(3, 8));
+        assert_eq!(ids(live.sockets_of(&watchers)), vec![1, 3]);
+        drop(a1);
+        assert_eq!(ids(live.sockets_of(&Recipients::One(7))), vec![2]);
+        assert_eq!(ids(live.sockets_of(&watchers)), vec![3]);
+        assert_eq!(live.close_session("s1"), 0);
     }
 
     #[test]

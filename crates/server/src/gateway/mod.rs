@@ -50,6 +50,7 @@ use crate::browser::check_origin;
 use crate::client_addr::ClientAddr;
 use crate::config::Config;
 use crate::error::{Error, problem_response};
+use crate::presence::Presence;
 use crate::rooms::Rooms;
 
 /// What `/ws` and its sessions need: the gateway's own slice of the app state (the
@@ -86,15 +87,24 @@ pub struct GatewayState {
     pub connection_slots: Arc<Semaphore>,
     /// Who holds the slots: unauthenticated ones per address, per user, per session.
     pub(crate) live: Arc<live::Live>,
+    /// Counts each connection in global presence; `presence` frames set it.
+    pub presence: Presence,
 }
 
 impl Gateway {
     /// The gateway's own state over `hub`, `auth` and `rooms`, sized by `config`.
-    pub fn new(hub: Arc<Hub>, auth: Auth, rooms: Rooms, config: Arc<Config>) -> Self {
+    pub fn new(
+        hub: Arc<Hub>,
+        auth: Auth,
+        rooms: Rooms,
+        presence: Presence,
+        config: Arc<Config>,
+    ) -> Self {
         Self(Arc::new(GatewayState {
             hub,
             auth,
             rooms,
+            presence,
             connection_slots: Arc::new(Semaphore::new(config.max_connections)),
             config,
             shutdown: CancellationToken::new(),
@@ -129,8 +139,9 @@ pub async fn close_revoked_sessions(gateway: Gateway) {
     }
 }
 
-/// Hands frames published for users (notifications) on any instance to this process's
-/// sockets of those users, until shutdown. Spawned once per process. A frame missed
+/// Hands frames published for users (notifications, presence changes) on any instance
+/// to this process's sockets of those users, until shutdown: a lookup per recipient in
+/// the per-user index, never a scan of every socket. Spawned once per process. A frame missed
 /// (lag) reaches the user from the store on their next connect.
 pub async fn deliver_user_frames(gateway: Gateway) {
     let mut frames = gateway.rooms.broker.user_frames();
@@ -140,8 +151,9 @@ pub async fn deliver_user_frames(gateway: Gateway) {
             next = frames.recv() => next,
         };
         match next {
-            Ok((user_id, frame)) => {
-                for session in gateway.live.sessions_of(user_id) {
+            Ok((users, frame)) => {
+                // Sockets collected under the lock, pushed after it is released.
+                for session in gateway.live.sockets_of(&users) {
                     session.push(outbound::Outbound::Frame(frame.clone()));
                 }
             }

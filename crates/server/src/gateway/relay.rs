@@ -154,7 +154,7 @@ impl Relay {
             gateway.shutdown.child_token(),
         );
         let listed = admission.claims.sid.as_deref().map(|sid| {
-            let guard = gateway.live.register(Arc::from(sid), session.clone());
+            let guard = gateway.live.register(Some(Arc::from(sid)), session.clone());
             if gateway.auth.revocations.is_revoked(sid) {
                 close_revoked(&session);
             }

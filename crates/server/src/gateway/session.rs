@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use socket_hub_protocol::{ClientFrame, ErrorCode, RoomId, Seq, ServerFrame, User};
+use socket_hub_protocol::{ClientFrame, ErrorCode, PresenceStatus, RoomId, Seq, ServerFrame, User};
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -31,6 +31,7 @@ use super::seq::{SeqCursor, SeqStep};
 use crate::auth::Claims;
 use crate::broker::encode;
 use crate::error::Error;
+use crate::presence::PresenceGuard;
 use crate::rooms;
 
 /// Messages read from the store per query when replaying.
@@ -141,7 +142,11 @@ fn connection(
 
 /// An admitted connection: its session, started, and its claims on its user's cap and
 /// under its login session.
-struct Admitted(Arc<Shared>, Queue, Box<(UserGuard, Option<SessionGuard>)>);
+struct Admitted(
+    Arc<Shared>,
+    Queue,
+    Box<(UserGuard, SessionGuard, PresenceGuard)>,
+);
 
 /// A refused connection: the error and close reason to send.
 struct Refused(Gateway, ServerFrame, CloseReason);
@@ -170,20 +175,28 @@ fn admit(gateway: Gateway, claims: Claims) -> Result<Box<Admitted>, Box<Refused>
         )));
     };
     let (shared, queue) = start(gateway, user, claims.exp);
-    let listed = claims.sid.map(|sid| list(&shared, Arc::from(sid)));
+    let listed = list(&shared, claims.sid.map(Arc::from));
+    let online = shared
+        .gateway
+        .presence
+        .connect(shared.session.user().id, shared.session.id());
     Ok(Box::new(Admitted(
         shared,
         queue,
-        Box::new((user_slot, listed)),
+        Box::new((user_slot, listed, online)),
     )))
 }
 
-/// Lists the connection under its login session, so a logout closes it.
-fn list(shared: &Shared, sid: Arc<str>) -> SessionGuard {
+/// Lists the connection under its user (frames for users) and its login session, so
+/// a logout closes it.
+fn list(shared: &Shared, sid: Option<Arc<str>>) -> SessionGuard {
     let session = &shared.session;
-    let listed = shared.gateway.live.register(sid.clone(), session.clone());
+    let revoked = sid
+        .as_deref()
+        .is_some_and(|sid| shared.gateway.auth.revocations.is_revoked(sid));
+    let listed = shared.gateway.live.register(sid, session.clone());
     // Revoked between the token check and the listing: no notice will come for it.
-    if shared.gateway.auth.revocations.is_revoked(&sid) {
+    if revoked {
         close_revoked(session);
     }
     listed
@@ -479,7 +492,7 @@ fn frame_reference(text: &str) -> Option<String> {
         | ClientFrame::LeaveRoom { room_id }
         | ClientFrame::Typing { room_id }
         | ClientFrame::Read { room_id, .. } => Some(room_id.to_string()),
-        ClientFrame::Auth { .. } | ClientFrame::Ping => None,
+        ClientFrame::Auth { .. } | ClientFrame::Ping | ClientFrame::Presence { .. } => None,
     }
 }
 
@@ -575,11 +588,12 @@ impl Reader {
             ClientFrame::Typing { room_id } => self.typing(shared, room_id),
             ClientFrame::Read { room_id, seq } => {
                 let user_id = shared.session.user().id;
-                let mark = shared.gateway.rooms.store.mark_read(room_id, user_id, seq);
+                let mark = rooms::mark_read(&shared.gateway.rooms, room_id, user_id, seq);
                 if let Err(err) = Box::pin(mark).await {
-                    shared.reply_error(&err.into(), Some(room_id.to_string()));
+                    shared.reply_error(&err, Some(room_id.to_string()));
                 }
             }
+            ClientFrame::Presence { status } => self.presence(shared, status),
         }
     }
 
@@ -614,6 +628,24 @@ impl Reader {
             access_code,
         )
         .await
+    }
+
+    fn presence(&self, shared: &Shared, status: PresenceStatus) {
+        if status == PresenceStatus::Offline {
+            let refused = Error::InvalidInput(
+                "presence status must be online or away (offline is when you disconnect)".into(),
+            );
+            shared.reply_error(&refused, None);
+            return;
+        }
+        let session = &shared.session;
+        // A client that shows its own presence shows others' too: from now on this
+        // connection gets its contacts' `presence` frames.
+        shared.gateway.live.watch(session);
+        shared
+            .gateway
+            .presence
+            .set(session.user().id, session.id(), status);
     }
 
     fn typing(&mut self, shared: &Shared, room_id: RoomId) {

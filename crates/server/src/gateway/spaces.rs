@@ -595,7 +595,8 @@ impl Wire for SpacesWire<'_> {
             | ServerFrame::Banned { .. }
             | ServerFrame::Unbanned { .. }
             | ServerFrame::RoomDeleted { .. }
-            | ServerFrame::Notification { .. } => Ok(()),
+            | ServerFrame::Notification { .. }
+            | ServerFrame::Presence { .. } => Ok(()),
         }
     }
 

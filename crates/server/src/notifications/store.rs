@@ -1,6 +1,6 @@
 //! Queries on `notifications`, one text for both backends.
 
-use socket_hub_protocol::{Notification, NotificationKind, RoomId, User, UserId};
+use socket_hub_protocol::{Notification, NotificationKind, RoomId, Seq, User, UserId};
 
 use crate::store::{Db, StoreError, from_millis, now_millis};
 
@@ -12,6 +12,7 @@ struct NotificationRow {
     from_id: Option<i64>,
     from_name: Option<String>,
     message: Option<String>,
+    seq: Option<i64>,
     read_at: Option<i64>,
     created_at: i64,
 }
@@ -27,6 +28,7 @@ impl NotificationRow {
                 _ => None,
             },
             message: self.message,
+            seq: self.seq,
             read: self.read_at.is_some(),
             created_at: from_millis(self.created_at),
         })
@@ -34,7 +36,7 @@ impl NotificationRow {
 }
 
 const COLUMNS: &str = "SELECT n.id, n.kind, n.room_id, n.from_user_id AS from_id,
-        u.username AS from_name, n.message, n.read_at, n.created_at
+        u.username AS from_name, n.message, n.seq, n.read_at, n.created_at
      FROM notifications n LEFT JOIN users u ON u.id = n.from_user_id";
 
 /// The stored name of a kind.
@@ -69,6 +71,8 @@ pub struct NewNotification {
     pub room_id: Option<RoomId>,
     pub from: Option<User>,
     pub message: Option<String>,
+    /// For a mention, the mentioning message's seq (read markers mark it read).
+    pub seq: Option<Seq>,
 }
 
 /// Every user's notification stream.
@@ -94,14 +98,15 @@ impl NotificationStore {
         for user_id in users {
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO notifications (user_id, kind, room_id, from_user_id, message,
-                                            created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                                            seq, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
             )
             .bind(*user_id)
             .bind(kind_name(new.kind))
             .bind(new.room_id)
             .bind(new.from.as_ref().map(|u| u.id))
             .bind(new.message.as_deref())
+            .bind(new.seq)
             .bind(now)
             .fetch_one(&mut *tx)
             .await?;
@@ -113,6 +118,7 @@ impl NotificationStore {
                     room_id: new.room_id,
                     from: new.from.clone(),
                     message: new.message.clone(),
+                    seq: new.seq,
                     read: false,
                     created_at: from_millis(now),
                 },
@@ -174,5 +180,44 @@ impl NotificationStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await
+    }
+
+    /// Marks `user_id`'s unread mentions in `room_id` at or before `seq` read (the read
+    /// marker moved there); returns how many.
+    pub async fn mark_mentions_read(
+        &self,
+        user_id: UserId,
+        room_id: RoomId,
+        seq: Seq,
+    ) -> Result<u64, StoreError> {
+        // Read markers move often and mentions are rare: a read on the partial index of
+        // unread notifications first, so most markers cost no write transaction.
+        let pending: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM notifications
+             WHERE user_id = $1 AND room_id = $2 AND read_at IS NULL
+               AND kind = 'mentioned' AND seq <= $3 LIMIT 1",
+        )
+        .bind(user_id)
+        .bind(room_id)
+        .bind(seq)
+        .fetch_optional(self.db.reader())
+        .await?;
+        if pending.is_none() {
+            return Ok(0);
+        }
+        let mut tx = self.db.begin().await?;
+        let done = sqlx::query(
+            "UPDATE notifications SET read_at = $4
+             WHERE user_id = $1 AND room_id = $2 AND read_at IS NULL
+               AND kind = 'mentioned' AND seq <= $3",
+        )
+        .bind(user_id)
+        .bind(room_id)
+        .bind(seq)
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
     }
 }

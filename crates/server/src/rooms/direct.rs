@@ -84,6 +84,7 @@ pub async fn open_direct(
                     room_id: Some(room_id),
                     from: Some(user),
                     message: None,
+                    seq: None,
                 },
             )
             .await;

@@ -118,6 +118,7 @@ pub async fn invite(
                 room_id: Some(room_id),
                 from: Some(user),
                 message: Some(invitation.room_name.clone()),
+                seq: None,
             },
         )
         .await;

@@ -235,7 +235,7 @@ fn notify_mentions(rooms: &Rooms, message: &Message) {
         return;
     }
     let rooms = rooms.clone();
-    let (room_id, from) = (message.room_id, message.user.clone());
+    let (room_id, seq, from) = (message.room_id, message.seq, message.user.clone());
     let quote: String = message.content.chars().take(MENTION_QUOTE_CHARS).collect();
     tokio::spawn(async move {
         match rooms.store.members_named(room_id, &names).await {
@@ -250,6 +250,7 @@ fn notify_mentions(rooms: &Rooms, message: &Message) {
                             room_id: Some(room_id),
                             from: Some(from),
                             message: Some(quote),
+                            seq: Some(seq),
                         },
                     )
                     .await;
@@ -257,6 +258,24 @@ fn notify_mentions(rooms: &Rooms, message: &Message) {
             Err(err) => tracing::warn!(error = %err, "cannot resolve mentions"),
         }
     });
+}
+
+/// Moves `user_id`'s read marker of the room forward and marks their mentions up to
+/// it read, so the bell stops counting what they have read. The one read path of REST
+/// and the gateway.
+pub(crate) async fn mark_read(
+    rooms: &Rooms,
+    room_id: RoomId,
+    user_id: socket_hub_protocol::UserId,
+    seq: socket_hub_protocol::Seq,
+) -> Result<()> {
+    rooms.store.mark_read(room_id, user_id, seq).await?;
+    rooms
+        .notifier
+        .store
+        .mark_mentions_read(user_id, room_id, seq)
+        .await?;
+    Ok(())
 }
 
 /// Tells the room's other members that `user` is typing. Ephemeral: never stored.

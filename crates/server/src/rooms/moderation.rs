@@ -156,6 +156,7 @@ async fn notify(
                 room_id: Some(room_id),
                 from: Some(actor.clone()),
                 message: Some(room_name),
+                seq: None,
             },
         )
         .await;

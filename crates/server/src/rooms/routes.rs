@@ -20,6 +20,7 @@ use crate::auth::{Auth, AuthUser};
 use crate::broker::Envelope;
 use crate::error::{Error, Result};
 use crate::http::{JsonBody, OptionalJson, PathParam, QueryParams, created};
+use crate::presence::Presence;
 
 /// Largest history page.
 const MAX_PAGE: u32 = 200;
@@ -73,6 +74,7 @@ where
     S: Clone + Send + Sync + 'static,
     Rooms: FromRef<S>,
     Auth: FromRef<S>,
+    Presence: FromRef<S>,
 {
     Router::new()
         .route("/rooms", post(create_room).get(list_rooms))
@@ -93,13 +95,14 @@ where
         .merge(super::direct::routes())
 }
 
-/// Create a room; the creator is its owner and first member.
+/// Create a room; the creator is its owner and first member. A private room without
+/// an access code is invitation-only.
 #[utoipa::path(post, path = "/api/v1/rooms", tag = "rooms",
     security(("bearer" = [])),
     request_body = CreateRoom,
     responses(
         (status = 201, description = "Room created", body = RoomView),
-        (status = 422, description = "Invalid name or access code (8-64 characters)", body = Problem),
+        (status = 422, description = "Invalid name or access code (8-64 characters), or a code on a public room", body = Problem),
         (status = 429, description = "Room-creation quota used up; see Retry-After", body = Problem),
     ))]
 pub async fn create_room(
@@ -115,11 +118,8 @@ pub async fn create_room(
             validate_access_code(&code)?;
             Some(rooms.guard.hasher.hash(code).await?)
         }
-        (true, None) => {
-            return Err(Error::InvalidInput(
-                "a private room needs an access_code".into(),
-            ));
-        }
+        // Invitation-only: members come in by invitation or invite link alone.
+        (true, None) => None,
         (false, Some(_)) => {
             return Err(Error::InvalidInput(
                 "only private rooms take an access_code".into(),
@@ -251,20 +251,29 @@ pub async fn leave_room(
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "Room id"), ListQuery),
     responses(
-        (status = 200, description = "A page of members; follow `next`", body = MemberList),
+        (status = 200, description = "A page of members (with presence when the caller is one); follow `next`", body = MemberList),
         (status = 404, description = "No such room", body = Problem),
         (status = 422, description = "limit out of 1-500", body = Problem),
     ))]
 pub async fn list_members(
     State(rooms): State<Rooms>,
+    State(presence): State<Presence>,
     AuthUser(user): AuthUser,
     PathParam(room_id): PathParam<RoomId>,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Json<MemberList>> {
     let (after, limit) = query.page()?;
-    visible_room(&rooms, &user, room_id).await?;
+    let room = visible_room(&rooms, &user, room_id).await?;
     let rows = rooms.store.members(room_id, after, limit + 1).await?;
-    let (members, next) = paginate(rows, limit, |member| member.user.id);
+    let (mut members, next) = paginate(rows, limit, |member| member.user.id);
+    // Fellow members share this room, so each other's presence is theirs to see.
+    if room.view.room.is_member {
+        let ids: Vec<_> = members.iter().map(|m| m.user.id).collect();
+        let statuses = presence.statuses(&ids).await;
+        for (member, status) in members.iter_mut().zip(statuses) {
+            member.presence = Some(status);
+        }
+    }
     Ok(Json(MemberList { members, next }))
 }
 
@@ -355,6 +364,6 @@ pub async fn mark_read(
     JsonBody(body): JsonBody<MarkRead>,
 ) -> Result<Response> {
     visible_room(&rooms, &user, room_id).await?;
-    rooms.store.mark_read(room_id, user.id, body.seq).await?;
+    super::mark_read(&rooms, room_id, user.id, body.seq).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

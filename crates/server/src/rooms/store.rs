@@ -77,6 +77,7 @@ impl From<MemberRow> for Member {
                 .filter(|until| *until > now_millis())
                 .map(from_millis),
             joined_at: from_millis(row.joined_at),
+            presence: None,
         }
     }
 }

@@ -23,6 +23,7 @@ use crate::auth::{Auth, AuthUser, Guard, authenticate, bearer_token, validate_pa
 use crate::error::{Error, Result};
 use crate::http::{JsonBody, PathParam, QueryParams};
 use crate::notifications::Notifier;
+use crate::presence::Presence;
 use crate::rooms::Rooms;
 
 /// Most messages, and most of anything else, an export lists.
@@ -51,6 +52,7 @@ where
     People: FromRef<S>,
     Rooms: FromRef<S>,
     Notifier: FromRef<S>,
+    Presence: FromRef<S>,
 {
     Router::new()
         .route("/users/me", get(me).patch(update_me).delete(delete_me))
@@ -228,7 +230,8 @@ async fn profile_of(people: &People, user_id: UserId) -> Result<Json<Profile>> {
     ))
 }
 
-/// A user's profile.
+/// A user's profile. Presence and last seen only when the caller shares a room or DM
+/// with them (or is them); to anyone else they are left out.
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "User id")),
@@ -238,10 +241,33 @@ async fn profile_of(people: &People, user_id: UserId) -> Result<Json<Profile>> {
     ))]
 pub async fn profile(
     State(people): State<People>,
-    AuthUser(_user): AuthUser,
+    State(presence): State<Presence>,
+    AuthUser(user): AuthUser,
     PathParam(user_id): PathParam<UserId>,
 ) -> Result<Json<Profile>> {
-    profile_of(&people, user_id).await
+    let Json(profile) = profile_of(&people, user_id).await?;
+    let mut profiles = [profile];
+    with_presence(&presence, user.id, &mut profiles).await?;
+    let [profile] = profiles;
+    Ok(Json(profile))
+}
+
+/// Fills in the presence of the people `viewer` may see (sharing a room or DM) and
+/// takes last seen away from the others: both say when someone is around.
+async fn with_presence(
+    presence: &Presence,
+    viewer: UserId,
+    profiles: &mut [Profile],
+) -> Result<()> {
+    let ids: Vec<UserId> = profiles.iter().map(|p| p.id).collect();
+    let visible = presence.visible(viewer, &ids).await?;
+    for profile in profiles {
+        match visible.iter().find(|seen| seen.user_id == profile.id) {
+            Some(seen) => profile.presence = Some(seen.status),
+            None => profile.last_seen_at = None,
+        }
+    }
+    Ok(())
 }
 
 /// Query of `GET /users`.
@@ -266,6 +292,7 @@ pub struct SearchQuery {
     ))]
 pub async fn search(
     State(people): State<People>,
+    State(presence): State<Presence>,
     AuthUser(user): AuthUser,
     QueryParams(query): QueryParams<SearchQuery>,
 ) -> Result<Json<UserPage>> {
@@ -288,5 +315,6 @@ pub async fn search(
     } else {
         None
     };
+    with_presence(&presence, user.id, &mut users).await?;
     Ok(Json(UserPage { users, next }))
 }

@@ -32,6 +32,7 @@ impl From<ProfileRow> for Profile {
             initials,
             avatar_color: AVATAR_COLORS[color].to_owned(),
             last_seen_at: row.last_seen_at.map(from_millis),
+            presence: None,
         }
     }
 }

@@ -19,6 +19,7 @@ mod notifications;
 mod origin;
 mod pagination;
 mod people;
+mod presence;
 mod quotas;
 mod rooms;
 mod secrets;

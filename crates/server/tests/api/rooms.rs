@@ -247,9 +247,9 @@ async fn bad_rest_input_gets_problem_json() {
     assert_eq!(response.status(), 404);
 
     let err = alice
-        .create_room("private without code", true, None)
+        .create_room("public with code", false, Some("letmein!"))
         .await
-        .expect_err("needs code");
+        .expect_err("codes are for private rooms");
     assert_eq!(err.status(), Some(422));
     let err = alice
         .create_room("   ", false, None)

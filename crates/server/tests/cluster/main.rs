@@ -6,6 +6,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod presence;
+
 use std::time::Duration;
 
 use socket_hub_client::{Auth, Client, ClientError, Connection, Event};

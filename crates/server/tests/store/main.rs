@@ -55,6 +55,7 @@ for_each_backend!(
     notifications_are_per_user_with_unread_counts,
     profiles_edit_and_search_by_prefix,
     deleted_accounts_stay_as_deleted_user,
+    presence_contacts_visibility_and_mentions_read_by_marker,
 );
 
 mod postgres_only {

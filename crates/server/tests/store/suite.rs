@@ -1253,6 +1253,7 @@ pub async fn notifications_are_per_user_with_unread_counts(db: &Backend) {
         room_id: Some(7),
         from: Some(ada.clone()),
         message: Some("hello".into()),
+        seq: None,
     };
     let first = store
         .create(&[bob.id, ada.id], &new(NotificationKind::Invited))
@@ -1385,4 +1386,95 @@ pub async fn deleted_accounts_stay_as_deleted_user(db: &Backend) {
             .expect("member")
     );
     user(db, "bob").await;
+}
+
+/// Presence: contacts are the people sharing a room (or DM) with a user; presence is
+/// visible to them and to the user, not to strangers; going offline stores last seen.
+/// Mentions are read by moving the read marker past them, and only mentions.
+pub async fn presence_contacts_visibility_and_mentions_read_by_marker(db: &Backend) {
+    use socket_hub::notifications::NewNotification;
+    use socket_hub_protocol::NotificationKind;
+    let ada = user(db, "ada").await;
+    let bob = user(db, "bob").await;
+    let cy = user(db, "cy").await;
+    let room = public_room(db, &ada, "lab").await;
+    db.store
+        .rooms
+        .add_member(room.id, bob.id, "member")
+        .await
+        .expect("bob joins");
+    let presence = &db.store.presence;
+    assert_eq!(
+        presence.contacts(ada.id).await.expect("contacts"),
+        vec![bob.id]
+    );
+    assert!(presence.contacts(cy.id).await.expect("contacts").is_empty());
+    let seen = presence
+        .visible_to(bob.id, &[ada.id, bob.id, cy.id])
+        .await
+        .expect("visible");
+    assert_eq!(
+        seen.keys().copied().collect::<BTreeSet<_>>(),
+        BTreeSet::from([ada.id, bob.id])
+    );
+    assert!(seen[&ada.id].is_none(), "never seen yet");
+    presence.went_offline(ada.id).await.expect("offline");
+    let seen = presence
+        .visible_to(bob.id, &[ada.id])
+        .await
+        .expect("visible");
+    assert!(seen[&ada.id].is_some());
+    assert!(
+        presence
+            .visible_to(cy.id, &[ada.id])
+            .await
+            .expect("visible")
+            .is_empty()
+    );
+
+    let store = &db.store.notifications;
+    let new = |kind, seq| NewNotification {
+        kind,
+        room_id: Some(room.id),
+        from: Some(ada.clone()),
+        message: Some("hi @bob".into()),
+        seq,
+    };
+    store
+        .create(&[bob.id], &new(NotificationKind::Mentioned, Some(3)))
+        .await
+        .expect("create");
+    store
+        .create(&[bob.id], &new(NotificationKind::Mentioned, Some(8)))
+        .await
+        .expect("create");
+    store
+        .create(&[bob.id], &new(NotificationKind::Invited, None))
+        .await
+        .expect("create");
+    let marked = store.mark_mentions_read(bob.id, room.id, 5).await;
+    assert_eq!(marked.expect("mark"), 1);
+    assert_eq!(store.unread(bob.id).await.expect("unread"), 2);
+    let listed = store.list(bob.id, 0, 10, false).await.expect("list");
+    assert_eq!(listed[0].seq, Some(3));
+    assert!(listed[0].read && !listed[1].read);
+    assert_eq!(
+        store
+            .mark_mentions_read(bob.id, room.id, 5)
+            .await
+            .expect("again"),
+        0
+    );
+    assert_eq!(
+        store
+            .mark_mentions_read(bob.id, room.id, 99)
+            .await
+            .expect("all"),
+        1
+    );
+    assert_eq!(
+        store.unread(bob.id).await.expect("unread"),
+        1,
+        "the invitation stays"
+    );
 }

@@ -19,4 +19,9 @@ from?: User | null,
 /**
  * A short text: the room's name, or the message that mentioned you.
  */
-message?: string | null, read: boolean, created_at: string, };
+message?: string | null, 
+/**
+ * For `mentioned`: the mentioning message's seq. Moving your read marker of the
+ * room to it or past it marks the notification read.
+ */
+seq?: number | null, read: boolean, created_at: string, };

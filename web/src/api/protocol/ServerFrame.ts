@@ -3,6 +3,7 @@
 import type { ErrorCode } from "./ErrorCode";
 import type { Message } from "./Message";
 import type { Notification } from "./Notification";
+import type { PresenceStatus } from "./PresenceStatus";
 import type { User } from "./User";
 
 /**
@@ -12,4 +13,4 @@ export type ServerFrame = { "type": "ready", user: User, } | { "type": "room_joi
 /**
  * With `rate_limited`: milliseconds until the connection may send again.
  */
-retry_after_ms?: number | null, } | { "type": "pong" } | { "type": "room_updated", message: Message, } | { "type": "member_updated", message: Message, } | { "type": "kicked", message: Message, } | { "type": "banned", message: Message, } | { "type": "unbanned", message: Message, } | { "type": "room_deleted", room_id: number, by: User, } | { "type": "notification", notification: Notification, };
+retry_after_ms?: number | null, } | { "type": "pong" } | { "type": "room_updated", message: Message, } | { "type": "member_updated", message: Message, } | { "type": "kicked", message: Message, } | { "type": "banned", message: Message, } | { "type": "unbanned", message: Message, } | { "type": "room_deleted", room_id: number, by: User, } | { "type": "notification", notification: Notification, } | { "type": "presence", user_id: number, status: PresenceStatus, last_seen_at?: string | null, };
