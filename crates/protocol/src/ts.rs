@@ -16,7 +16,8 @@ use crate::model::{Member, Message, Notification, NotificationKind, Role, Room, 
 use crate::rest::{
     AccountExport, Ban, BanList, BanRequest, ChangePassword, CreateInviteLink, CreateRoom,
     Credentials, DeleteAccount, DirectList, DirectView, Invitation, InvitationList, InviteLink,
-    InviteLinkList, InvitePreview, InviteUser, JoinRoom, KickRequest, MarkNotificationsRead,
+    InviteLinkList, InvitePreview, InviteUser, JoinRoom, ReadReceipt, ReadReceipts, SearchHit,
+    SearchResults, SnippetPart, KickRequest, MarkNotificationsRead,
     MarkRead, MemberList, MessagePage, MuteRequest, NotificationList, OpenDirect, Problem, Profile,
     Readiness, RefreshRequest, RoomList, RoomView, SendMessage, Session, SetRole,
     TransferOwnership, UnreadCount, UpdateProfile, UpdateRoom, UserPage,
@@ -106,6 +107,11 @@ pub fn render() -> Result<Vec<(String, String)>, ts_rs::ExportError> {
         ChangePassword,
         DeleteAccount,
         AccountExport,
+        SearchResults,
+        SearchHit,
+        SnippetPart,
+        ReadReceipt,
+        ReadReceipts,
     );
     files.push(("constants.ts".into(), constants()));
     names.sort();
