@@ -574,10 +574,10 @@ impl Reader {
             }
             ClientFrame::Typing { room_id } => self.typing(shared, room_id),
             ClientFrame::Read { room_id, seq } => {
-                let user_id = shared.session.user().id;
-                let mark = shared.gateway.rooms.store.mark_read(room_id, user_id, seq);
+                let user = shared.session.user();
+                let mark = rooms::reading::mark_read(&shared.gateway.rooms, user, room_id, seq);
                 if let Err(err) = Box::pin(mark).await {
-                    shared.reply_error(&err.into(), Some(room_id.to_string()));
+                    shared.reply_error(&err, Some(room_id.to_string()));
                 }
             }
         }

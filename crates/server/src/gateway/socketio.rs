@@ -595,6 +595,7 @@ impl Wire for SocketIoWire {
             ServerFrame::Ready { .. }
             | ServerFrame::RoomJoined { .. }
             | ServerFrame::Ack { .. }
+            | ServerFrame::ReadMarker { .. }
             | ServerFrame::Pong => Ok(()),
         }
     }

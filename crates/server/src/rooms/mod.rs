@@ -10,7 +10,10 @@ pub mod invites;
 mod message_store;
 pub mod moderation;
 pub mod policy;
+pub mod reading;
 pub mod routes;
+pub mod search;
+mod snippet;
 mod store;
 
 use std::sync::Arc;

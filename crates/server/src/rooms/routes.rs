@@ -91,6 +91,8 @@ where
         .merge(super::moderation::routes())
         .merge(super::invites::routes())
         .merge(super::direct::routes())
+        .merge(super::reading::routes())
+        .merge(super::search::routes())
 }
 
 /// Create a room; the creator is its owner and first member.
@@ -355,6 +357,6 @@ pub async fn mark_read(
     JsonBody(body): JsonBody<MarkRead>,
 ) -> Result<Response> {
     visible_room(&rooms, &user, room_id).await?;
-    rooms.store.mark_read(room_id, user.id, body.seq).await?;
+    super::reading::mark_read(&rooms, &user, room_id, body.seq).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

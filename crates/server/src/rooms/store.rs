@@ -3,6 +3,7 @@
 use socket_hub_protocol::rest::{Ban, DirectView, Invitation, InviteLink, InvitePreview, RoomView};
 use socket_hub_protocol::{Member, Message, Role, Room, RoomEvent, RoomId, Seq, User, UserId};
 
+use super::reading::UNREAD_COLUMN;
 use crate::store::{Backend, Db, StoreError, WriteTx, from_millis, now_millis};
 
 /// A room as seen by one user, plus the hash needed to check its access code.
@@ -26,6 +27,8 @@ pub(super) struct RoomRow {
     member_count: i64,
     is_member: i64,
     last_read_seq: i64,
+    /// See [`super::reading::UNREAD_COLUMN`].
+    unread: i64,
     role: Option<String>,
     access_code_hash: Option<String>,
 }
@@ -49,6 +52,7 @@ impl From<RoomRow> for RoomAccess {
                 },
                 last_read_seq: row.last_read_seq,
                 role: row.role.as_deref().and_then(Role::parse),
+                unread: u32::try_from(row.unread).unwrap_or(0),
             },
             access_code_hash: row.access_code_hash,
         }
@@ -102,6 +106,11 @@ impl RoomStore {
         Self { db }
     }
 
+    /// The database, for the rooms service's other query modules (search, reading).
+    pub(super) fn db(&self) -> &Db {
+        &self.db
+    }
+
     /// Creates a room with `owner_id` as its first member.
     pub async fn create(
         &self,
@@ -131,6 +140,7 @@ impl RoomStore {
             },
             last_read_seq: 0,
             role: Some(Role::Owner),
+            unread: 0,
         })
     }
 
@@ -195,17 +205,19 @@ impl RoomStore {
         room_id: RoomId,
         user_id: UserId,
     ) -> Result<Option<RoomAccess>, StoreError> {
-        let row: Option<RoomRow> = sqlx::query_as(
+        let sql = format!(
             "SELECT r.id, r.name, r.topic, CASE WHEN r.is_private THEN 1 ELSE 0 END AS is_private,
                     CASE WHEN r.kind = 'dm' THEN 1 ELSE 0 END AS is_direct,
                     r.owner_id, r.last_seq, r.created_at,
                     (SELECT COUNT(*) FROM memberships c WHERE c.room_id = r.id) AS member_count,
                     CASE WHEN m.user_id IS NULL THEN 0 ELSE 1 END AS is_member,
-                    COALESCE(m.last_read_seq, 0) AS last_read_seq, m.role, r.access_code_hash
+                    COALESCE(m.last_read_seq, 0) AS last_read_seq, m.role, r.access_code_hash,
+                    {UNREAD_COLUMN}
              FROM rooms r
              LEFT JOIN memberships m ON m.room_id = r.id AND m.user_id = $2
-             WHERE r.id = $1",
-        )
+             WHERE r.id = $1"
+        );
+        let row: Option<RoomRow> = sqlx::query_as(&sql)
         .bind(room_id)
         .bind(user_id)
         .fetch_optional(self.db.reader())
@@ -233,7 +245,8 @@ impl RoomStore {
                     r.owner_id, r.last_seq, r.created_at,
                     (SELECT COUNT(*) FROM memberships c WHERE c.room_id = r.id) AS member_count,
                     CASE WHEN m.user_id IS NULL THEN 0 ELSE 1 END AS is_member,
-                    COALESCE(m.last_read_seq, 0) AS last_read_seq, m.role, r.access_code_hash
+                    COALESCE(m.last_read_seq, 0) AS last_read_seq, m.role, r.access_code_hash,
+                    {UNREAD_COLUMN}
              FROM rooms r
              LEFT JOIN memberships m ON m.room_id = r.id AND m.user_id = $1
              WHERE {visible} AND r.kind = 'room' AND r.id > $2
@@ -1246,19 +1259,20 @@ impl RoomStore {
         user_id: UserId,
         limit: u32,
     ) -> Result<Vec<DirectView>, StoreError> {
-        let rows: Vec<DirectRow> = sqlx::query_as(
+        let sql = format!(
             "SELECT r.id, r.name, r.topic, CASE WHEN r.is_private THEN 1 ELSE 0 END AS is_private,
                     1 AS is_direct, r.owner_id, r.last_seq, r.created_at,
                     (SELECT COUNT(*) FROM memberships c WHERE c.room_id = r.id) AS member_count,
-                    1 AS is_member, m.last_read_seq, m.role, r.access_code_hash,
+                    1 AS is_member, m.last_read_seq, m.role, r.access_code_hash, {UNREAD_COLUMN},
                     u.id AS peer_id, u.username AS peer_name
              FROM direct_rooms d
              JOIN rooms r ON r.id = d.room_id
              JOIN memberships m ON m.room_id = d.room_id AND m.user_id = $1
              JOIN users u ON u.id = CASE WHEN d.user_low = $1 THEN d.user_high ELSE d.user_low END
              WHERE d.user_low = $1 OR d.user_high = $1
-             ORDER BY r.id DESC LIMIT $2",
-        )
+             ORDER BY r.id DESC LIMIT $2"
+        );
+        let rows: Vec<DirectRow> = sqlx::query_as(&sql)
         .bind(user_id)
         .bind(i64::from(limit))
         .fetch_all(self.db.reader())
