@@ -4,6 +4,7 @@ import { inviteTokenFromPath, roomIdFromPath, usePath } from '../router';
 import { ChatView } from './ChatView';
 import { InviteLanding, NotificationBell, Notices, ProfilePage, StartDirect } from './People';
 import { BrowseRooms, CreateRoom, JoinPrivateRoom } from './RoomForms';
+import { SearchPage } from './Search';
 import { Sidebar } from './Sidebar';
 
 const CONN_LABEL: Record<ConnState, string> = {
@@ -71,6 +72,7 @@ export function ChatApp({ auth }: { auth: AuthManager }) {
     if (path === '/new') return <CreateRoom client={client} navigate={navigate} />;
     if (path === '/join') return <JoinPrivateRoom client={client} navigate={navigate} />;
     if (path === '/dm') return <StartDirect client={client} navigate={navigate} />;
+    if (path === '/search') return <SearchPage client={client} navigate={navigate} />;
     if (path === '/profile') return <ProfilePage client={client} navigate={navigate} />;
     if (inviteToken !== null) return <InviteLanding client={client} token={inviteToken} navigate={navigate} />;
     if (roomId !== null) return <ChatView key={roomId} client={client} roomId={roomId} navigate={navigate} />;

@@ -1,5 +1,6 @@
 import type { ChatClient, RoomId, RoomState } from '../api';
 import { DirectIcon, RoomIcon } from './Icons';
+import { SearchBox } from './Search';
 
 type Nav = (to: string) => void;
 
@@ -65,6 +66,7 @@ export function Sidebar({
   );
   return (
     <nav className="sidebar" aria-label="Rooms">
+      <SearchBox client={client} navigate={navigate} />
       <div className="sidebar-actions">
         <button className={path === '/browse' ? 'active' : ''} onClick={() => navigate('/browse')}>
           Browse rooms

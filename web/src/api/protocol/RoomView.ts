@@ -13,7 +13,7 @@ last_read_seq: number,
 /**
  * The asking user's role (absent when not a member).
  */
-role?: Role | null, id: number, name: string, is_private: boolean, owner_id: number, 
+role?: Role | null, unread: number, id: number, name: string, is_private: boolean, owner_id: number, 
 /**
  * What the room is about; set by its owner or admins.
  */
