@@ -7,9 +7,9 @@ use socket_hub_protocol::rest::{
     AccountExport, BanList, BanRequest, ChangePassword, CreateInviteLink, CreateRoom, Credentials,
     DeleteAccount, DirectList, DirectView, Invitation, InvitationList, InviteLink, InviteLinkList,
     InvitePreview, InviteUser, JoinRoom, KickRequest, MarkNotificationsRead, MarkRead, MemberList,
-    MessagePage, MuteRequest, NotificationList, OpenDirect, Problem, Profile, RefreshRequest,
-    ReadReceipts, RoomList, RoomView, SearchResults, SendMessage, Session, SetRole, TransferOwnership, UnreadCount,
-    UpdateProfile, UpdateRoom, UserPage,
+    MessagePage, MuteRequest, NotificationList, OpenDirect, Problem, Profile, ReadReceipts,
+    RefreshRequest, RoomList, RoomView, SearchResults, SendMessage, Session, SetRole,
+    TransferOwnership, UnreadCount, UpdateProfile, UpdateRoom, UserPage,
 };
 use socket_hub_protocol::{Message, Role, RoomId, Seq, User, UserId};
 

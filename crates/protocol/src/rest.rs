@@ -87,7 +87,7 @@ pub struct RoomView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
     /// Chat messages of others after `last_read_seq` (room events and erased messages
-    /// do not count), computed by the server; at most [`MAX_UNREAD`] (read it as "that
+    /// do not count), computed by the server; at most 1000 (`MAX_UNREAD`; read it as "that
     /// many or more"). 0 when not a member. Live changes: `chat` frames of others add
     /// one, `read_marker` frames of your own say the new count.
     #[serde(default)]

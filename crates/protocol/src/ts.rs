@@ -16,11 +16,11 @@ use crate::model::{Member, Message, Notification, NotificationKind, Role, Room, 
 use crate::rest::{
     AccountExport, Ban, BanList, BanRequest, ChangePassword, CreateInviteLink, CreateRoom,
     Credentials, DeleteAccount, DirectList, DirectView, Invitation, InvitationList, InviteLink,
-    InviteLinkList, InvitePreview, InviteUser, JoinRoom, ReadReceipt, ReadReceipts, SearchHit,
-    SearchResults, SnippetPart, KickRequest, MarkNotificationsRead,
+    InviteLinkList, InvitePreview, InviteUser, JoinRoom, KickRequest, MarkNotificationsRead,
     MarkRead, MemberList, MessagePage, MuteRequest, NotificationList, OpenDirect, Problem, Profile,
-    Readiness, RefreshRequest, RoomList, RoomView, SendMessage, Session, SetRole,
-    TransferOwnership, UnreadCount, UpdateProfile, UpdateRoom, UserPage,
+    ReadReceipt, ReadReceipts, Readiness, RefreshRequest, RoomList, RoomView, SearchHit,
+    SearchResults, SendMessage, Session, SetRole, SnippetPart, TransferOwnership, UnreadCount,
+    UpdateProfile, UpdateRoom, UserPage,
 };
 
 /// Where the web client keeps the generated files, relative to this crate's manifest.

@@ -179,11 +179,7 @@ fn fts5_match(terms: &[Term]) -> String {
         .iter()
         .map(|term| {
             let quoted = format!("\"{}\"", term.text.replace('"', "\"\""));
-            if term.prefix {
-                quoted + "*"
-            } else {
-                quoted
-            }
+            if term.prefix { quoted + "*" } else { quoted }
         })
         .collect::<Vec<_>>()
         .join(" AND ")
@@ -256,7 +252,6 @@ struct Ranked {
     id: i64,
     score: f64,
 }
-
 
 /// The page of hits `search` asks for, best first, each with its score.
 async fn find(db: &Db, search: &Search<'_>) -> Result<Vec<(SearchHit, f64)>, StoreError> {
@@ -394,7 +389,10 @@ mod tests {
         assert!(parse_terms("  -- ** \" ").is_err());
         assert!(parse_terms("").is_err());
         assert!(parse_terms("a\0b").is_err());
-        assert!(parse_terms(&"a ".repeat(200)).is_ok(), "duplicates collapse");
+        assert!(
+            parse_terms(&"a ".repeat(200)).is_ok(),
+            "duplicates collapse"
+        );
         let many: String = (0..20).map(|i| format!("w{i} ")).collect();
         assert!(parse_terms(&many).is_err());
     }
@@ -410,7 +408,13 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_exactly() {
-        for score in [-1.375e-6, -0.6501417029748973, 0.0, -12.5, f64::MIN_POSITIVE] {
+        for score in [
+            -1.375e-6,
+            -0.6501417029748973,
+            0.0,
+            -12.5,
+            f64::MIN_POSITIVE,
+        ] {
             let cursor = Cursor { score, id: 42 };
             assert_eq!(Cursor::parse(&cursor.to_string()).expect("parses"), cursor);
         }

@@ -25,7 +25,8 @@ pub(super) struct QueryWord {
 
 /// Words of `text` as engines see them: runs of letters, digits and combining marks.
 fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || matches!(u32::from(c), 0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x20D0..=0x20FF)
+    c.is_alphanumeric()
+        || matches!(u32::from(c), 0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x20D0..=0x20FF)
 }
 
 /// The words of a query term (`foo-bar*` is `foo`, then `bar` as a prefix).
@@ -102,7 +103,11 @@ pub(super) fn snippet(content: &str, query: &[QueryWord]) -> Vec<SnippetPart> {
         .min(words.len().saturating_sub(WINDOW_WORDS));
     let end_word = (start_word + WINDOW_WORDS).min(words.len());
     // Runs from the window's first word (or the start) to its last (or the end).
-    let from = if start_word == 0 { 0 } else { words[start_word] };
+    let from = if start_word == 0 {
+        0
+    } else {
+        words[start_word]
+    };
     let to = if end_word >= words.len() {
         runs.len()
     } else {
@@ -146,10 +151,7 @@ mod tests {
     }
 
     fn query(words: &[(&str, bool)]) -> Vec<QueryWord> {
-        words
-            .iter()
-            .flat_map(|(w, p)| query_words(w, *p))
-            .collect()
+        words.iter().flat_map(|(w, p)| query_words(w, *p)).collect()
     }
 
     #[test]
@@ -164,7 +166,10 @@ mod tests {
             render(&snippet("a long summer, summary", &q)),
             "[a] long [summer], [summary]"
         );
-        assert_eq!(render(&snippet("café cafe", &query(&[("café", false)]))), "[café] cafe");
+        assert_eq!(
+            render(&snippet("café cafe", &query(&[("café", false)]))),
+            "[café] cafe"
+        );
     }
 
     #[test]
@@ -178,7 +183,10 @@ mod tests {
         assert!(text.ends_with("w65…"), "{text}");
         // Near the end, the window ends with the message.
         let text = render(&snippet(&content, &query(&[("w98", false)])));
-        assert!(text.starts_with("…w76 ") && text.ends_with("[w98] w99"), "{text}");
+        assert!(
+            text.starts_with("…w76 ") && text.ends_with("[w98] w99"),
+            "{text}"
+        );
     }
 
     #[test]

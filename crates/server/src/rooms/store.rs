@@ -218,10 +218,10 @@ impl RoomStore {
              WHERE r.id = $1"
         );
         let row: Option<RoomRow> = sqlx::query_as(&sql)
-        .bind(room_id)
-        .bind(user_id)
-        .fetch_optional(self.db.reader())
-        .await?;
+            .bind(room_id)
+            .bind(user_id)
+            .fetch_optional(self.db.reader())
+            .await?;
         Ok(row.map(RoomAccess::from))
     }
 
@@ -1273,10 +1273,10 @@ impl RoomStore {
              ORDER BY r.id DESC LIMIT $2"
         );
         let rows: Vec<DirectRow> = sqlx::query_as(&sql)
-        .bind(user_id)
-        .bind(i64::from(limit))
-        .fetch_all(self.db.reader())
-        .await?;
+            .bind(user_id)
+            .bind(i64::from(limit))
+            .fetch_all(self.db.reader())
+            .await?;
         Ok(rows
             .into_iter()
             .map(|row| DirectView {

@@ -69,7 +69,11 @@ async fn unread_counts_only_others_chat_messages_after_the_marker() {
     on_both_backends(|app| async move {
         let (alice, _) = app.user("alice").await;
         let (bob, _) = app.user("bob").await;
-        let room = alice.create_room("general", false, None).await.expect("room").room;
+        let room = alice
+            .create_room("general", false, None)
+            .await
+            .expect("room")
+            .room;
         bob.join_room(room.id, None).await.expect("join");
         let first = say(&alice, room.id, "one").await;
         let second = say(&alice, room.id, "two").await;
@@ -94,10 +98,17 @@ async fn unread_counts_only_others_chat_messages_after_the_marker() {
         assert_eq!(bob.room(room.id).await.expect("room").unread, 3);
         // A public room bob sees but is not in has nothing unread for him.
         let (carol, _) = app.user("carol").await;
-        let other = carol.create_room("other", false, None).await.expect("room").room;
+        let other = carol
+            .create_room("other", false, None)
+            .await
+            .expect("room")
+            .room;
         say(&carol, other.id, "hello").await;
         let listed = bob.list_rooms().await.expect("list");
-        let other_view = listed.iter().find(|v| v.room.id == other.id).expect("listed");
+        let other_view = listed
+            .iter()
+            .find(|v| v.room.id == other.id)
+            .expect("listed");
         assert_eq!(other_view.unread, 0);
 
         // An erased (deleted) message is not unread any more.
@@ -114,16 +125,22 @@ async fn unread_counts_only_others_chat_messages_after_the_marker() {
         bob.mark_read(room.id, second.seq).await.expect("mark");
         let view = joined(&bob, room.id).await;
         assert_eq!((view.last_read_seq, view.unread), (second.seq, 1));
-        bob.mark_read(room.id, 1_000).await.expect("mark past the end");
+        bob.mark_read(room.id, 1_000)
+            .await
+            .expect("mark past the end");
         let view = joined(&bob, room.id).await;
         assert_eq!((view.last_read_seq, view.unread), (5, 0));
 
         // DMs count the same way.
-        let dm = alice.open_direct("bob").await.expect("dm").room;
+        let dm = alice.open_direct("bob").await.expect("dm").room.room;
         say(&alice, dm.id, "psst").await;
         say(&alice, dm.id, "psst again").await;
         let dms = bob.directs().await.expect("dms");
-        let dm_view = dms.directs.iter().find(|d| d.room.room.id == dm.id).expect("dm");
+        let dm_view = dms
+            .dms
+            .iter()
+            .find(|d| d.room.room.id == dm.id)
+            .expect("dm");
         assert_eq!(dm_view.room.unread, 2);
         app
     })
@@ -174,7 +191,12 @@ async fn moving_a_marker_tells_my_devices_the_count_and_a_small_room_who_read() 
         assert_quiet(&mut duo.b).await;
         assert_quiet(&mut duo.a).await;
 
-        let receipts = duo.alice.receipts(room_id).await.expect("receipts").receipts;
+        let receipts = duo
+            .alice
+            .receipts(room_id)
+            .await
+            .expect("receipts")
+            .receipts;
         let got: Vec<_> = receipts
             .iter()
             .map(|r| (r.user.username.as_str(), r.last_read_seq))
@@ -244,6 +266,14 @@ async fn rooms_over_fifty_members_keep_read_markers_private() {
             .expect("read");
         let (_, seq, unread, _) = next_marker(&mut duo.b).await;
         assert_eq!((seq, unread), (m1.seq, Some(1)));
+        // Alice's connection has her own two messages, and nothing after them.
+        duo.a
+            .wait_for(WAIT, |f| match f {
+                ServerFrame::Chat { message } if message.seq == m2.seq => Some(()),
+                _ => None,
+            })
+            .await
+            .expect("own chat");
         assert_quiet(&mut duo.a).await;
         assert_eq!(refused(duo.alice.receipts(room_id).await), INVALID);
         // At exactly 50 members the room hears again.
@@ -264,7 +294,15 @@ async fn rooms_over_fifty_members_keep_read_markers_private() {
             .expect("read");
         let (user, seq, _, _) = next_marker(&mut duo.a).await;
         assert_eq!((user.username.as_str(), seq), ("bob", m2.seq));
-        assert_eq!(duo.alice.receipts(room_id).await.expect("receipts").receipts.len(), 50);
+        assert_eq!(
+            duo.alice
+                .receipts(room_id)
+                .await
+                .expect("receipts")
+                .receipts
+                .len(),
+            50
+        );
         app
     })
     .await;

@@ -76,18 +76,31 @@ async fn search_finds_only_messages_of_my_rooms_ranked_with_snippets() {
         let (alice, _) = app.user("alice").await;
         let (bob, _) = app.user("bob").await;
         let (carol, _) = app.user("carol").await;
-        let general = alice.create_room("general", false, None).await.expect("room").room;
+        let general = alice
+            .create_room("general", false, None)
+            .await
+            .expect("room")
+            .room;
         bob.join_room(general.id, None).await.expect("join");
         let secret = alice
             .create_room("secret", true, Some("correct horse code"))
             .await
             .expect("private")
             .room;
-        let elsewhere = carol.create_room("elsewhere", false, None).await.expect("room").room;
-        let dm = alice.open_direct("bob").await.expect("dm").room;
+        let elsewhere = carol
+            .create_room("elsewhere", false, None)
+            .await
+            .expect("room")
+            .room;
+        let dm = alice.open_direct("bob").await.expect("dm").room.room;
 
         for i in 0..8 {
-            say(&alice, general.id, &format!("filler number {i} about nothing")).await;
+            say(
+                &alice,
+                general.id,
+                &format!("filler number {i} about nothing"),
+            )
+            .await;
         }
         let best = say(&alice, general.id, "zephyr zephyr zephyr wind").await;
         let weak = say(
@@ -98,7 +111,12 @@ async fn search_finds_only_messages_of_my_rooms_ranked_with_snippets() {
         .await;
         let in_dm = say(&alice, dm.id, "our zephyr <b>secret</b> & stuff").await;
         say(&alice, secret.id, "zephyr in the private room").await;
-        say(&carol, elsewhere.id, "zephyr in a public room bob never joined").await;
+        say(
+            &carol,
+            elsewhere.id,
+            "zephyr in a public room bob never joined",
+        )
+        .await;
 
         let found = search(&bob, "Zephyr").await;
         assert_eq!(found.next, None);
@@ -110,10 +128,19 @@ async fn search_finds_only_messages_of_my_rooms_ranked_with_snippets() {
         assert_eq!(got, want, "only rooms and DMs bob is in");
 
         // Snippets are plain-text pieces; the matched word is a hit, markup stays text.
-        let hit = found.hits.iter().find(|h| h.message.id == in_dm).expect("dm hit");
+        let hit = found
+            .hits
+            .iter()
+            .find(|h| h.message.id == in_dm)
+            .expect("dm hit");
         let text: String = hit.snippet.iter().map(|p| p.text.as_str()).collect();
         assert_eq!(text, "our zephyr <b>secret</b> & stuff");
-        let marked: Vec<_> = hit.snippet.iter().filter(|p| p.hit).map(|p| p.text.as_str()).collect();
+        let marked: Vec<_> = hit
+            .snippet
+            .iter()
+            .filter(|p| p.hit)
+            .map(|p| p.text.as_str())
+            .collect();
         assert_eq!(marked, ["zephyr"]);
 
         // Every word is required; a trailing * makes a prefix.
@@ -122,13 +149,25 @@ async fn search_finds_only_messages_of_my_rooms_ranked_with_snippets() {
         assert_eq!(ids(&search(&bob, "summ").await), Vec::<MessageId>::new());
 
         // Narrowed to one room.
-        let only = bob.search("zephyr", Some(dm.id), None, None).await.expect("in dm");
+        let only = bob
+            .search("zephyr", Some(dm.id), None, None)
+            .await
+            .expect("in dm");
         assert_eq!(ids(&only), [in_dm]);
         // Rooms bob is not in are refused like their history: a private room of others
         // does not exist for him, a public one needs joining first.
-        assert_eq!(refused(bob.search("zephyr", Some(secret.id), None, None).await), NOT_FOUND);
-        assert_eq!(refused(bob.search("zephyr", Some(elsewhere.id), None, None).await), FORBIDDEN);
-        assert_eq!(refused(bob.search("zephyr", Some(999_999), None, None).await), NOT_FOUND);
+        assert_eq!(
+            refused(bob.search("zephyr", Some(secret.id), None, None).await),
+            NOT_FOUND
+        );
+        assert_eq!(
+            refused(bob.search("zephyr", Some(elsewhere.id), None, None).await),
+            FORBIDDEN
+        );
+        assert_eq!(
+            refused(bob.search("zephyr", Some(999_999), None, None).await),
+            NOT_FOUND
+        );
         // Leaving a room takes its messages out of my results.
         bob.leave_room(general.id).await.expect("leave");
         assert_eq!(ids(&search(&bob, "zephyr").await), [in_dm]);
@@ -141,7 +180,11 @@ async fn search_finds_only_messages_of_my_rooms_ranked_with_snippets() {
 async fn search_pages_by_cursor_without_repeats_or_gaps() {
     on_both_backends(roomy_quota, |app| async move {
         let (alice, _) = app.user("alice").await;
-        let room = alice.create_room("pages", false, None).await.expect("room").room;
+        let room = alice
+            .create_room("pages", false, None)
+            .await
+            .expect("room")
+            .room;
         for i in 0..4 {
             say(&alice, room.id, &format!("unrelated chatter {i}")).await;
         }
@@ -154,7 +197,10 @@ async fn search_pages_by_cursor_without_repeats_or_gaps() {
             };
             all.push(say(&alice, room.id, &content).await);
         }
-        let whole = alice.search("nebula", None, None, Some(50)).await.expect("all");
+        let whole = alice
+            .search("nebula", None, None, Some(50))
+            .await
+            .expect("all");
         assert_eq!(whole.hits.len(), 7);
 
         let mut seen = Vec::new();
@@ -175,19 +221,37 @@ async fn search_pages_by_cursor_without_repeats_or_gaps() {
         assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 7);
 
         // A cursor survives new messages arriving between pages (no repeats).
-        let first = alice.search("nebula", None, None, Some(3)).await.expect("first");
+        let first = alice
+            .search("nebula", None, None, Some(3))
+            .await
+            .expect("first");
         say(&alice, room.id, "nebula nebula nebula").await;
         let second = alice
             .search("nebula", None, first.next.as_deref(), Some(50))
             .await
             .expect("second");
         let firsts: HashSet<_> = ids(&first).into_iter().collect();
-        assert!(ids(&second).iter().all(|id| !firsts.contains(id)), "no repeats");
+        assert!(
+            ids(&second).iter().all(|id| !firsts.contains(id)),
+            "no repeats"
+        );
 
-        assert_eq!(refused(alice.search("nebula", None, Some("garbage"), None).await), INVALID);
-        assert_eq!(refused(alice.search("nebula", None, Some("NaN_4"), None).await), INVALID);
-        assert_eq!(refused(alice.search("nebula", None, None, Some(0)).await), INVALID);
-        assert_eq!(refused(alice.search("nebula", None, None, Some(51)).await), INVALID);
+        assert_eq!(
+            refused(alice.search("nebula", None, Some("garbage"), None).await),
+            INVALID
+        );
+        assert_eq!(
+            refused(alice.search("nebula", None, Some("NaN_4"), None).await),
+            INVALID
+        );
+        assert_eq!(
+            refused(alice.search("nebula", None, None, Some(0)).await),
+            INVALID
+        );
+        assert_eq!(
+            refused(alice.search("nebula", None, None, Some(51)).await),
+            INVALID
+        );
         app
     })
     .await;
@@ -197,7 +261,11 @@ async fn search_pages_by_cursor_without_repeats_or_gaps() {
 async fn room_events_never_match_edits_reindex_and_erased_messages_vanish() {
     on_both_backends(roomy_quota, |app| async move {
         let (alice, _) = app.user("alice").await;
-        let room = alice.create_room("lobby", false, None).await.expect("room").room;
+        let room = alice
+            .create_room("lobby", false, None)
+            .await
+            .expect("room")
+            .room;
         // A room event whose text has the word: stored in the stream, never found.
         alice
             .update_room(
@@ -224,7 +292,11 @@ async fn room_events_never_match_edits_reindex_and_erased_messages_vanish() {
         assert!(search(&alice, "wombat").await.hits.is_empty());
         assert!(search(&alice, "noon").await.hits.is_empty());
         // Deleting the room (cascading its messages) leaves no stale entry behind.
-        let other = alice.create_room("doomed", false, None).await.expect("room").room;
+        let other = alice
+            .create_room("doomed", false, None)
+            .await
+            .expect("room")
+            .room;
         say(&alice, other.id, "ephemeral aardvark").await;
         alice.delete_room(other.id).await.expect("delete");
         assert!(search(&alice, "aardvark").await.hits.is_empty());
@@ -239,7 +311,11 @@ async fn room_events_never_match_edits_reindex_and_erased_messages_vanish() {
 async fn query_syntax_is_never_interpreted_and_bad_queries_are_422() {
     on_both_backends(roomy_quota, |app| async move {
         let (alice, _) = app.user("alice").await;
-        let room = alice.create_room("syntax", false, None).await.expect("room").room;
+        let room = alice
+            .create_room("syntax", false, None)
+            .await
+            .expect("room")
+            .room;
         let id = say(&alice, room.id, "near the column: select or not").await;
         for q in [
             "\"unbalanced",
@@ -259,10 +335,20 @@ async fn query_syntax_is_never_interpreted_and_bad_queries_are_422() {
         }
         assert_eq!(ids(&search(&alice, "(near) column: NOT*").await), [id]);
         for q in ["", "   ", "*", "\"\" ()", "-- !!"] {
-            assert_eq!(refused(alice.search(q, None, None, None).await), INVALID, "{q:?}");
+            assert_eq!(
+                refused(alice.search(q, None, None, None).await),
+                INVALID,
+                "{q:?}"
+            );
         }
-        assert_eq!(refused(alice.search(&"a".repeat(257), None, None, None).await), INVALID);
-        assert_eq!(refused(alice.search("a\u{0}b", None, None, None).await), INVALID);
+        assert_eq!(
+            refused(alice.search(&"a".repeat(257), None, None, None).await),
+            INVALID
+        );
+        assert_eq!(
+            refused(alice.search("a\u{0}b", None, None, None).await),
+            INVALID
+        );
         app
     })
     .await;
@@ -278,12 +364,23 @@ async fn search_is_rate_limited_per_user() {
     let (alice, _) = app.user("alice").await;
     let (bob, _) = app.user("bob").await;
     for _ in 0..2 {
-        alice.search("anything", None, None, None).await.expect("within quota");
+        alice
+            .search("anything", None, None, None)
+            .await
+            .expect("within quota");
     }
-    let err = alice.search("anything", None, None, None).await.expect_err("limited");
+    let err = alice
+        .search("anything", None, None, None)
+        .await
+        .expect_err("limited");
     assert_eq!(err.status(), Some(429));
     assert_eq!(err.code(), Some(ErrorCode::RateLimited));
     // Shared with the people search, and per user.
-    assert_eq!(refused(alice.search_users("bo", None, None).await).0, Some(429));
-    bob.search("anything", None, None, None).await.expect("bob has his own");
+    assert_eq!(
+        refused(alice.search_users("bo", None, None).await).0,
+        Some(429)
+    );
+    bob.search("anything", None, None, None)
+        .await
+        .expect("bob has his own");
 }
