@@ -124,8 +124,8 @@ pub(super) fn snippet(content: &str, query: &[QueryWord]) -> Vec<SnippetPart> {
     if from > 0 {
         push(ELLIPSIS, false);
     }
-    for i in from..to {
-        push(runs[i].text, hit(i));
+    for (i, run) in runs.iter().enumerate().take(to).skip(from) {
+        push(run.text, hit(i));
     }
     if to < runs.len() {
         push(ELLIPSIS, false);
