@@ -164,6 +164,7 @@ test('search finds an old message, highlights it safely and opens it in context'
     await page.waitForURL(new RegExp(`/rooms/${room}$`), { timeout: T });
     const target = page.locator(`li.msg.focused[data-seq="${needle.seq}"]`);
     await target.waitFor({ timeout: T });
+    await page.screenshot({ path: join(ARTIFACTS, 'reading-04-in-context.png') });
     await page.waitForFunction(
       (seq) => {
         const el = document.querySelector(`li[data-seq="${seq}"]`);

@@ -155,9 +155,9 @@ function Conversation({ client, roomId, navigate }: Props) {
       el.scrollTop = el.scrollHeight;
     }
   }, [lastKey, firstKey, rows.length]);
-  useScrollToDivider(listRef, dividerSeq, stick);
-  useReadOnScreen(client, roomId, listRef);
   const focusedSeq = useFocusMessage(client, roomId, listRef, stick);
+  useScrollToDivider(listRef, focusedSeq === null ? dividerSeq : undefined, stick, timeline.olderCursor !== undefined);
+  useReadOnScreen(client, roomId, listRef);
 
   useEffect(() => {
     inputRef.current?.focus();

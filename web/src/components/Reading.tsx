@@ -19,6 +19,9 @@ export function useReadOnScreen(client: ChatClient, roomId: RoomId, listRef: Ref
     if (!list || typeof IntersectionObserver === 'undefined') return;
     const io = new IntersectionObserver(
       (entries) => {
+        // Before the newest page is in, a live message alone on screen is not "read up
+        // to here": the history below it was never shown.
+        if (client.rooms.get(roomId)?.timeline.olderCursor === undefined) return;
         let newest = 0;
         for (const e of entries) {
           if (!e.isIntersecting) continue;
@@ -71,16 +74,18 @@ export function UnreadDivider() {
 /**
  * Scrolls to the divider once when the room opens with unread messages, instead of the
  * bottom, so what is unread is read from its start. `stick` is the view's "follow the
- * newest message" flag, turned off here.
+ * newest message" flag, turned off here; `loaded`: the newest history page is in.
  */
 export function useScrollToDivider(
   listRef: RefObject<HTMLElement | null>,
   dividerSeq: Seq | undefined,
   stick: { current: boolean },
+  loaded: boolean,
 ): void {
   const done = useRef(false);
   useLayoutEffect(() => {
-    if (done.current || dividerSeq === undefined) return;
+    // Only once the newest page is in: live messages may have come before it.
+    if (done.current || dividerSeq === undefined || !loaded) return;
     const el = listRef.current?.querySelector<HTMLElement>('[data-testid="unread-divider"]');
     if (!el) return;
     done.current = true;
@@ -104,15 +109,22 @@ export function useFocusMessage(
   const request = client.focusRequest;
   const [focused, setFocused] = useState<Seq | null>(null);
   const [ready, setReady] = useState<Seq | null>(null);
+  // Loading stops when the view goes, not when the request is taken (which re-renders).
+  const alive = useRef(true);
+  useEffect(() => {
+    alive.current = true;
+    return () => {
+      alive.current = false;
+    };
+  }, []);
   useEffect(() => {
     if (!request || request.roomId !== roomId) return;
     client.focusRequest = null;
     const { seq } = request;
-    let cancelled = false;
     setFocused(seq);
     stick.current = false;
     void (async () => {
-      for (let page = 0; page < MAX_FOCUS_PAGES && !cancelled; page++) {
+      for (let page = 0; page < MAX_FOCUS_PAGES && alive.current; page++) {
         const r = client.rooms.get(roomId);
         if (!r) return;
         const oldest = r.timeline.oldestSeq();
@@ -121,11 +133,8 @@ export function useFocusMessage(
         if (r.loadingHistory) await nextChange(client);
         else await client.loadOlder(roomId);
       }
-      if (!cancelled) setReady(seq);
+      if (alive.current) setReady(seq);
     })();
-    return () => {
-      cancelled = true;
-    };
   }, [client, roomId, request, stick]);
   useLayoutEffect(() => {
     if (ready === null) return;
