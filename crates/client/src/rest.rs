@@ -7,9 +7,9 @@ use socket_hub_protocol::rest::{
     AccountExport, BanList, BanRequest, ChangePassword, CreateInviteLink, CreateRoom, Credentials,
     DeleteAccount, DirectList, DirectView, Invitation, InvitationList, InviteLink, InviteLinkList,
     InvitePreview, InviteUser, JoinRoom, KickRequest, MarkNotificationsRead, MarkRead, MemberList,
-    MessagePage, MuteRequest, NotificationList, OpenDirect, Problem, Profile, RefreshRequest,
-    RoomList, RoomView, SendMessage, Session, SetRole, TransferOwnership, UnreadCount,
-    UpdateProfile, UpdateRoom, UserPage, UserPresence,
+    MessagePage, MuteRequest, NotificationList, OpenDirect, Problem, Profile, ReadReceipts,
+    RefreshRequest, RoomList, RoomView, SearchResults, SendMessage, Session, SetRole,
+    TransferOwnership, UnreadCount, UpdateProfile, UpdateRoom, UserPage, UserPresence,
 };
 use socket_hub_protocol::{Message, Role, RoomId, Seq, User, UserId};
 
@@ -618,6 +618,38 @@ impl Client {
             path = base;
         }
         self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    /// Full-text search over the messages of my rooms and DMs, best match first
+    /// (`before`: the previous page's `next`).
+    pub async fn search(
+        &self,
+        q: &str,
+        room_id: Option<RoomId>,
+        before: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<SearchResults, ClientError> {
+        let mut path = format!("/search?q={}", urlencoding(q));
+        if let Some(room_id) = room_id {
+            path.push_str(&format!("&room_id={room_id}"));
+        }
+        if let Some(before) = before {
+            path.push_str(&format!("&before={}", urlencoding(before)));
+        }
+        if let Some(limit) = limit {
+            path.push_str(&format!("&limit={limit}"));
+        }
+        self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    /// Every member's read marker in a room of at most 50 members ("seen by").
+    pub async fn receipts(&self, room_id: RoomId) -> Result<ReadReceipts, ClientError> {
+        self.call(
+            Method::GET,
+            &format!("/rooms/{room_id}/receipts"),
+            None::<&()>,
+        )
+        .await
     }
 }
 

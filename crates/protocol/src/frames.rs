@@ -99,6 +99,19 @@ pub enum ServerFrame {
     /// The room and its history are gone (deleted by its owner); `room_left` follows.
     /// Not part of the seq stream: a client resuming the room gets `not_found`.
     RoomDeleted { room_id: RoomId, by: User },
+    /// A read marker moved. To every connection of `user`, with `unread`: their unread
+    /// count of the room, counted up to `last_seq` (the room's newest seq then; a later
+    /// `chat` of others adds one). And, in rooms of at most 50 members, to the room's
+    /// other members, without those two, for "seen by".
+    ReadMarker {
+        room_id: RoomId,
+        user: User,
+        seq: Seq,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unread: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_seq: Option<Seq>,
+    },
     /// An entry of your notification stream: live to every connection of yours, and
     /// your unread ones again after each `ready`. Deduplicate by `notification.id`.
     Notification { notification: Notification },

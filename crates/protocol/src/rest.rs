@@ -86,7 +86,17 @@ pub struct RoomView {
     /// The asking user's role (absent when not a member).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
+    /// Chat messages of others after `last_read_seq` (room events and erased messages
+    /// do not count), computed by the server; at most 1000 (`MAX_UNREAD`; read it as "that
+    /// many or more"). 0 when not a member. Live changes: `chat` frames of others add
+    /// one, `read_marker` frames of your own say the new count.
+    #[serde(default)]
+    pub unread: u32,
 }
+
+/// The most an unread count says: counting stops there, so listing rooms with huge
+/// backlogs stays cheap.
+pub const MAX_UNREAD: u32 = 1000;
 
 /// `PATCH /rooms/{id}`: the settings to change; absent fields stay as they are. Each
 /// field is its own action in the permission table.
@@ -490,3 +500,59 @@ pub struct AccountExport {
     pub notifications: Vec<Notification>,
     pub invitations: Vec<Invitation>,
 }
+
+/// `GET /search`: one page of hits, best first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct SearchResults {
+    pub hits: Vec<SearchHit>,
+    /// Pass as `before` to get the next (less relevant) page; absent on the last page.
+    /// Opaque: a rank and a message id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// A message that matched a search, with the matching part of its text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct SearchHit {
+    pub message: Message,
+    /// An excerpt of the message around the matches, as plain-text pieces in order;
+    /// `hit` pieces are the matched words. Render each piece as text (never as HTML).
+    pub snippet: Vec<SnippetPart>,
+}
+
+/// One piece of a search snippet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct SnippetPart {
+    pub text: String,
+    /// Whether this piece is a matched word (to highlight).
+    #[serde(default)]
+    pub hit: bool,
+}
+
+/// How far one member has read a room: `GET /rooms/{id}/receipts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct ReadReceipt {
+    pub user: User,
+    /// The member's read marker: every message up to this seq is read.
+    pub last_read_seq: Seq,
+}
+
+/// `GET /rooms/{id}/receipts`: every member's read marker, for "seen by" in rooms of at
+/// most [`MAX_RECEIPT_MEMBERS`] members (larger rooms are refused).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
+pub struct ReadReceipts {
+    pub receipts: Vec<ReadReceipt>,
+}
+
+/// Largest room whose read markers are shared with its members ("seen by").
+pub const MAX_RECEIPT_MEMBERS: i64 = 50;

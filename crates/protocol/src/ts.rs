@@ -20,8 +20,9 @@ use crate::rest::{
     Credentials, DeleteAccount, DirectList, DirectView, Invitation, InvitationList, InviteLink,
     InviteLinkList, InvitePreview, InviteUser, JoinRoom, KickRequest, MarkNotificationsRead,
     MarkRead, MemberList, MessagePage, MuteRequest, NotificationList, OpenDirect, PresenceList,
-    Problem, Profile, Readiness, RefreshRequest, RoomList, RoomView, SendMessage, Session, SetRole,
-    TransferOwnership, UnreadCount, UpdateProfile, UpdateRoom, UserPage, UserPresence,
+    Problem, Profile, ReadReceipt, ReadReceipts, Readiness, RefreshRequest, RoomList, RoomView,
+    SearchHit, SearchResults, SendMessage, Session, SetRole, SnippetPart, TransferOwnership,
+    UnreadCount, UpdateProfile, UpdateRoom, UserPage, UserPresence,
 };
 
 /// Where the web client keeps the generated files, relative to this crate's manifest.
@@ -111,6 +112,11 @@ pub fn render() -> Result<Vec<(String, String)>, ts_rs::ExportError> {
         ChangePassword,
         DeleteAccount,
         AccountExport,
+        SearchResults,
+        SearchHit,
+        SnippetPart,
+        ReadReceipt,
+        ReadReceipts,
     );
     files.push(("constants.ts".into(), constants()));
     names.sort();

@@ -26,6 +26,7 @@ use crate::{auth, gateway, notifications, presence, rooms, users};
         rooms::invites::preview_link, rooms::invites::accept_link,
         rooms::direct::open_direct, rooms::direct::list_directs,
         rooms::direct::block, rooms::direct::unblock,
+        rooms::reading::receipts, rooms::search::search,
         notifications::list, notifications::unread, notifications::mark_read,
         presence::routes::list,
     ),

@@ -3,7 +3,7 @@ import { ChatClient } from './chat';
 import type { AuthManager, RestClient } from './rest';
 import { backoffMs, type WebSocketLike } from './socket';
 import type { StoredSession } from './tokens';
-import type { Message, Notification, RoomView } from './types';
+import type { Message, Notification, ReadReceipt, RoomView } from './types';
 
 class FakeWS implements WebSocketLike {
   static all: FakeWS[] = [];
@@ -58,6 +58,7 @@ const room = (id: number, last_seq = 0): RoomView => ({
   is_member: true,
   created_at: '2024-05-01T10:00:00Z',
   last_read_seq: 0,
+  unread: 0,
 });
 const msg = (seq: number, extra: Partial<Message> = {}): Message => ({
   id: seq,
@@ -98,17 +99,18 @@ function setup() {
     },
   } as unknown as AuthManager;
   const rest = {
-    rooms: vi.fn(async () => [room(7, 3)]),
+    rooms: vi.fn(async () => [{ ...room(7, 3), unread: 3 }]),
     room: vi.fn(async () => ({ ...room(7, 3), member_count: 3 })),
     messages: vi.fn(async () => ({ messages: [msg(3), msg(2), msg(1)] })),
     markRead: vi.fn(async () => {}),
     dms: vi.fn(async () => []),
     notifications: vi.fn(async () => ({ notifications: [note(1, 'invited')], unread: 1 })),
     markNotificationsRead: vi.fn(async () => {}),
-  } as unknown as RestClient;
+    receipts: vi.fn(async (): Promise<ReadReceipt[]> => []),
+  };
   const client = new ChatClient({
     auth,
-    rest,
+    rest: rest as unknown as RestClient,
     socketUrl: 'ws://test/ws',
     createSocket: (url, protocols) => new FakeWS(url, protocols),
     isVisible: () => true,
@@ -304,7 +306,12 @@ describe('ChatClient over a fake socket', () => {
     ws.frame({ type: 'chat', message: msg(6) });
     expect(t.messages.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(t.resumeSeq()).toBe(6);
-    // Viewing the room marks it read.
+    // Opening the room marks nothing read: only what the user has on screen is.
+    expect(ws.sentOf('read')).toEqual([]);
+    client.sawMessage(7, 5);
+    expect(ws.sentOf('read').at(-1)).toEqual({ type: 'read', room_id: 7, seq: 5 });
+    expect(client.unread(7)).toBe(1);
+    client.sawMessage(7, 6);
     expect(ws.sentOf('read').at(-1)).toEqual({ type: 'read', room_id: 7, seq: 6 });
     expect(client.unread(7)).toBe(0);
     client.stop();
@@ -338,16 +345,53 @@ describe('ChatClient over a fake socket', () => {
     client.stop();
   });
 
-  it('counts unread messages of rooms not being viewed', async () => {
-    const { client } = setup();
+  it('counts unread messages from the server count plus others\' chats since', async () => {
+    const { client, rest } = setup();
+    rest.rooms.mockResolvedValue([{ ...room(7, 3), unread: 2 }]);
     const ws = await online(client);
     ws.frame({ type: 'room_joined', room_id: 7, members: [ME], last_seq: 3 });
     await flush();
-    expect(client.unread(7)).toBe(3);
+    expect(client.unread(7)).toBe(2);
     ws.frame({ type: 'chat', message: msg(4) });
-    expect(client.unread(7)).toBe(4);
+    expect(client.unread(7)).toBe(3);
+    // My own messages and room events are not unread.
+    ws.frame({ type: 'chat', message: msg(5, { user: ME }) });
+    ws.frame({
+      type: 'room_updated',
+      message: msg(6, { content: 'topic', event: { type: 'room_updated', name: null, topic: 'x', is_private: null } as never }),
+    });
+    ws.frame({ type: 'chat', message: msg(7) });
+    expect(client.unread(7)).toBe(1); // my message at 5 means I read up to it
+    // Opening the room reads nothing until the messages are on screen.
     client.open(7);
+    expect(client.unread(7)).toBe(1);
+    client.sawMessage(7, 7);
     expect(client.unread(7)).toBe(0);
+    expect(ws.sentOf('read').at(-1)).toEqual({ type: 'read', room_id: 7, seq: 7 });
+    client.stop();
+  });
+
+  it('takes my read markers from other devices with their count, and others\' for seen by', async () => {
+    const { client, rest } = setup();
+    rest.rooms.mockResolvedValue([{ ...room(7, 4), unread: 4 }]);
+    rest.receipts.mockResolvedValue([{ user: BOB, last_read_seq: 2 }, { user: ME, last_read_seq: 0 }]);
+    const ws = await online(client);
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME, BOB], last_seq: 4 });
+    expect(client.unread(7)).toBe(4);
+    ws.frame({ type: 'chat', message: msg(5) });
+    // Read on my phone up to 3, counted when the room's newest was 4; chat 5 came after.
+    ws.frame({ type: 'read_marker', room_id: 7, user: ME, seq: 3, unread: 1, last_seq: 4 });
+    expect(client.unread(7)).toBe(2);
+    expect(client.rooms.get(7)!.room.last_read_seq).toBe(3);
+    client.open(7);
+    await flush();
+    expect(rest.receipts).toHaveBeenCalledWith(7);
+    expect(client.receipts.get(7)!.get(BOB.id)!.last_read_seq).toBe(2);
+    ws.frame({ type: 'read_marker', room_id: 7, user: BOB, seq: 5 });
+    expect(client.receipts.get(7)!.get(BOB.id)!.last_read_seq).toBe(5);
+    // A marker never moves back.
+    ws.frame({ type: 'read_marker', room_id: 7, user: BOB, seq: 1 });
+    expect(client.receipts.get(7)!.get(BOB.id)!.last_read_seq).toBe(5);
     client.stop();
   });
 
@@ -497,7 +541,7 @@ describe('ChatClient: invitations, DMs, notifications, removals', () => {
     });
     const view = await client.answerInvitation(11, true);
     expect(view?.id).toBe(11);
-    expect(rest.acceptInvitation).toHaveBeenCalledWith(4);
+    expect((rest as unknown as RestClient).acceptInvitation).toHaveBeenCalledWith(4);
     expect(client.myRooms().map((r) => r.room.id)).toEqual([11, 7]); // by name: room11, room7
     expect(await client.answerInvitation(12, true)).toBeNull();
   });

@@ -14,8 +14,9 @@ import {
   totalUnread,
   unreadNotifications,
 } from './notifications';
-import { RoomTimeline, newClientMsgId, unreadCount } from './timeline';
+import { RoomTimeline, newClientMsgId } from './timeline';
 import { defaultOutbox, type Outbox, type OutboxEntry } from './outbox';
+import { MAX_RECEIPT_MEMBERS, unreadOf, type UnreadBase } from './reading';
 import type {
   Ban,
   ErrorCode,
@@ -26,9 +27,12 @@ import type {
   Notification,
   Profile,
   PresenceStatus,
+  ReadReceipt,
   Role,
   RoomId,
   RoomView,
+  SearchResults,
+  Seq,
   ServerFrame,
   UpdateProfile,
   UpdateRoom,
@@ -53,6 +57,8 @@ export interface RoomState {
   error?: string;
   /** Bumped by every room event (roles, kicks, settings): member lists reload on it. */
   eventCount: number;
+  /** The server's unread count and the seq it was counted at (see ./reading). */
+  unreadBase: UnreadBase;
 }
 
 /** Something the user must be told once (e.g. they were removed from a room). */
@@ -101,6 +107,12 @@ export class ChatClient {
   /** What this tab says about me; sent after every `ready`. */
   private ownPresence: 'online' | 'away' = 'online';
   private noticeSeq = 0;
+  /** Members' read markers of small rooms, by user ("seen by"); loaded when a room opens. */
+  readonly receipts = new Map<RoomId, Map<UserId, ReadReceipt>>();
+  /** A message to show in context when its room opens (a search result). */
+  focusRequest: { roomId: RoomId; seq: Seq } | null = null;
+  /** The newest seq of each room the user has had on screen: marking read stops there. */
+  private seenOnScreen = new Map<RoomId, Seq>();
   private listeners = new Set<() => void>();
   private socket: HubSocket;
   private lastTypingSent = new Map<RoomId, number>();
@@ -194,9 +206,10 @@ export class ChatClient {
     return totalUnread(rooms, this.unreadNotifications());
   }
 
+  /** Unread messages of others (server count, kept live: see ./reading). */
   unread(roomId: RoomId): number {
     const r = this.rooms.get(roomId);
-    return r ? unreadCount(r.room.last_seq, r.room.last_read_seq) : 0;
+    return r && r.room.is_member ? unreadOf(r.unreadBase, r.room.last_read_seq, r.timeline.messages, this.me?.id) : 0;
   }
 
   typingUsers(roomId: RoomId): User[] {
@@ -430,6 +443,7 @@ export class ChatClient {
         last_seq: Math.max(view.last_seq, existing.room.last_seq),
         last_read_seq: Math.max(view.last_read_seq, existing.room.last_read_seq),
       };
+      if (view.last_seq >= existing.unreadBase.through) existing.unreadBase = { count: view.unread, through: view.last_seq };
       if (becameMember) this.joinOnSocket(existing);
       this.placeRestored(existing);
       return existing;
@@ -442,6 +456,7 @@ export class ChatClient {
       joined: false,
       loadingHistory: false,
       eventCount: 0,
+      unreadBase: { count: view.unread, through: view.last_seq },
     };
     this.rooms.set(view.id, state);
     if (view.is_member) this.joinOnSocket(state);
@@ -523,6 +538,8 @@ export class ChatClient {
         const hadHistory = r.timeline.olderCursor !== undefined;
         const gap = !resumed && hadHistory && r.timeline.highestSeq() < f.last_seq;
         r.timeline.joined(f.last_seq, resumed);
+        // Messages stored between the room list and this join are in no count yet.
+        if (!resumed && f.last_seq > r.unreadBase.through) this.refreshRoomSoon(f.room_id);
         r.room.last_seq = Math.max(r.room.last_seq, f.last_seq);
         // Pending sends of this room go (again) now, those that timed out waiting for their
         // ack too; the server dedupes by client_msg_id.
@@ -581,6 +598,9 @@ export class ChatClient {
       case 'presence':
         this.setPresence(f.user_id, f.status, f.last_seen_at);
         return;
+      case 'read_marker':
+        this.onReadMarker(f);
+        return;
       case 'ack':
         this.clearAckTimer(f.client_msg_id);
         this.receive(f.message, false);
@@ -615,6 +635,21 @@ export class ChatClient {
         this.onError(f.code, f.message, f.ref, f.retry_after_ms);
         return;
     }
+  }
+
+  /** A read marker moved: mine (on any device, with my new count) or another member's. */
+  private onReadMarker(f: Extract<ServerFrame, { type: 'read_marker' }>): void {
+    const receipts = this.receipts.get(f.room_id);
+    const known = receipts?.get(f.user.id);
+    if (receipts && (!known || known.last_read_seq < f.seq)) receipts.set(f.user.id, { user: f.user, last_read_seq: f.seq });
+    const r = this.rooms.get(f.room_id);
+    if (r && f.user.id === this.me?.id) {
+      r.room.last_read_seq = Math.max(r.room.last_read_seq, f.seq);
+      this.readSent.set(f.room_id, Math.max(this.readSent.get(f.room_id) ?? 0, f.seq));
+      if (f.unread != null && f.last_seq != null && f.last_seq >= r.unreadBase.through)
+        r.unreadBase = { count: f.unread, through: f.last_seq };
+    }
+    this.changed();
   }
 
   /** A stored message: from a `chat` frame (`delivered`) or the `ack` of my own send. */
@@ -719,6 +754,7 @@ export class ChatClient {
     if (roomId === null) return;
     const r = this.rooms.get(roomId);
     if (r && r.room.is_member && r.timeline.olderCursor === undefined) void this.loadNewest(roomId);
+    if (r && r.room.is_member && r.room.member_count <= MAX_RECEIPT_MEMBERS) void this.loadReceipts(roomId);
     this.markRead(roomId);
     this.changed();
   }
@@ -871,11 +907,51 @@ export class ChatClient {
     this.typingTrailing.delete(roomId);
   }
 
-  /** Marks the open room read up to its newest message (when the user can see it). */
+  /**
+   * The user has had the message `seq` of the room on screen (see the chat view's
+   * observer): the room is marked read up to it.
+   */
+  sawMessage(roomId: RoomId, seq: Seq): void {
+    if (seq <= (this.seenOnScreen.get(roomId) ?? 0)) return;
+    this.seenOnScreen.set(roomId, seq);
+    this.markRead(roomId);
+    this.changed();
+  }
+
+  /** Reloads the read markers of a small room ("seen by"). */
+  async loadReceipts(roomId: RoomId): Promise<void> {
+    try {
+      const list = await this.deps.rest.receipts(roomId);
+      const known = this.receipts.get(roomId);
+      const next = new Map(list.map((r) => [r.user.id, r] as const));
+      // Frames that arrived while loading are newer than the list.
+      for (const [id, r] of known ?? []) if ((next.get(id)?.last_read_seq ?? -1) < r.last_read_seq) next.set(id, r);
+      this.receipts.set(roomId, next);
+      this.changed();
+    } catch {
+      // "Seen by" is a nicety: a room over the limit, or a failure, shows none.
+    }
+  }
+
+  /** Full-text search over my rooms and DMs (docs/protocol.md §6 Search). */
+  search(q: string, before?: string): Promise<SearchResults> {
+    return this.deps.rest.search(q, before);
+  }
+
+  /** Opens `roomId` at the message `seq` (loaded with the history around it). */
+  focusOn(roomId: RoomId, seq: Seq): void {
+    this.focusRequest = { roomId, seq };
+    this.changed();
+  }
+
+  /**
+   * Marks the open room read up to the newest message the user has had on screen (and
+   * only while the tab is visible).
+   */
   markRead(roomId: RoomId): void {
     const r = this.rooms.get(roomId);
     if (!r || !r.room.is_member || !this.isVisible()) return;
-    const seq = Math.max(r.room.last_seq, r.timeline.highestSeq());
+    const seq = Math.min(Math.max(r.room.last_seq, r.timeline.highestSeq()), this.seenOnScreen.get(roomId) ?? 0);
     if (seq <= 0 || seq <= (this.readSent.get(roomId) ?? 0)) return;
     r.room.last_read_seq = Math.max(r.room.last_read_seq, seq);
     // The server marks the room's mentions up to the marker read; so does the bell here.

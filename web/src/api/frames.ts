@@ -90,6 +90,17 @@ export function parseServerFrame(text: string): ServerFrame | null {
         : null;
     case 'pong':
       return { type: 'pong' };
+    case 'read_marker':
+      return isInt(v.room_id) && isUser(v.user) && isInt(v.seq)
+        ? {
+            type: 'read_marker',
+            room_id: v.room_id,
+            user: v.user,
+            seq: v.seq,
+            ...(isInt(v.unread) && v.unread >= 0 ? { unread: v.unread } : {}),
+            ...(isInt(v.last_seq) ? { last_seq: v.last_seq } : {}),
+          }
+        : null;
     case 'notification':
       return isNotification(v.notification) ? { type: 'notification', notification: v.notification } : null;
     case 'presence':

@@ -28,11 +28,14 @@ import type {
   Message,
   MessagePage,
   NotificationList,
+  ReadReceipt,
+  ReadReceipts,
   Role,
   RoomId,
   RoomList,
   Profile,
   RoomView,
+  SearchResults,
   Seq,
   UpdateProfile,
   UpdateRoom,
@@ -398,6 +401,19 @@ export class RestClient {
 
   markRead(id: RoomId, seq: Seq): Promise<void> {
     return this.request('POST', `/rooms/${id}/read`, { seq });
+  }
+
+  /** Every member's read marker (rooms of at most 50 members). */
+  async receipts(id: RoomId): Promise<ReadReceipt[]> {
+    return (await this.request<ReadReceipts>('GET', `/rooms/${id}/receipts`)).receipts;
+  }
+
+  /** Full-text search over my rooms and DMs, best first; `before` is a previous page's `next`. */
+  search(q: string, before?: string, roomId?: RoomId): Promise<SearchResults> {
+    const params = new URLSearchParams({ q });
+    if (before) params.set('before', before);
+    if (roomId !== undefined) params.set('room_id', String(roomId));
+    return this.request('GET', `/search?${params}`);
   }
 
   // ---- people: invitations, moderation, direct messages, notifications ------------

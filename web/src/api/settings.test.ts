@@ -13,6 +13,7 @@ const room = (extra: Partial<RoomView> = {}): RoomView => ({
   is_direct: false,
   last_seq: 0,
   last_read_seq: 0,
+  unread: 0,
   member_count: 2,
   is_member: true,
   role: 'owner',

@@ -6,6 +6,7 @@ import { AccountPage, PeopleSearch, UserProfilePage, userIdFromPath, usePresence
 import { ChatView } from './ChatView';
 import { InviteLanding, NotificationBell, Notices, ProfilePage, StartDirect } from './People';
 import { BrowseRooms, CreateRoom, JoinPrivateRoom } from './RoomForms';
+import { SearchPage } from './Search';
 import { Sidebar } from './Sidebar';
 
 const CONN_LABEL: Record<ConnState, string> = {
@@ -75,6 +76,7 @@ export function ChatApp({ auth }: { auth: AuthManager }) {
     if (path === '/new') return <CreateRoom client={client} navigate={navigate} />;
     if (path === '/join') return <JoinPrivateRoom client={client} navigate={navigate} />;
     if (path === '/dm') return <StartDirect client={client} navigate={navigate} />;
+    if (path === '/search') return <SearchPage client={client} navigate={navigate} />;
     if (path === '/profile') return <ProfilePage client={client} navigate={navigate} />;
     if (path === '/account') return <AccountPage client={client} navigate={navigate} />;
     if (path === '/people') return <PeopleSearch client={client} navigate={navigate} />;

@@ -7,6 +7,7 @@ import { DirectIcon, RoomIcon } from './Icons';
 import { InvitePanel, MembersPanel } from './RoomPanels';
 import { BlockButton } from './People';
 import { RoomSettingsPanel } from './RoomSettings';
+import { SeenBy, UnreadDivider, useFocusMessage, useReadOnScreen, useScrollToDivider, useUnreadDivider } from './Reading';
 
 type Props = { client: ChatClient; roomId: RoomId; navigate: (to: string) => void };
 
@@ -97,7 +98,14 @@ function JoinPrompt({ client, roomId, isPrivate }: { client: ChatClient; roomId:
 type Row =
   | { kind: 'day'; key: string; label: string }
   | { kind: 'msg'; key: string; message: Message }
-  | { kind: 'pending'; key: string; pending: PendingMessage };
+  | { kind: 'pending'; key: string; pending: PendingMessage }
+  | { kind: 'divider'; key: string };
+
+/** `rows` with the "new messages" divider above the message `seq` (if shown). */
+function withDivider(rows: Row[], seq: number | undefined): Row[] {
+  const at = seq === undefined ? -1 : rows.findIndex((r) => r.kind === 'msg' && r.message.seq === seq);
+  return at < 0 ? rows : [...rows.slice(0, at), { kind: 'divider', key: 'unread-divider' }, ...rows.slice(at)];
+}
 
 function buildRows(messages: Message[], pending: PendingMessage[], now: Date): Row[] {
   const rows: Row[] = [];
@@ -132,7 +140,8 @@ function Conversation({ client, roomId, navigate }: Props) {
   const stick = useRef(true);
   const restore = useRef<{ height: number; top: number } | null>(null);
 
-  const rows = buildRows(timeline.messages, timeline.pending, new Date());
+  const dividerSeq = useUnreadDivider(client, roomId);
+  const rows = withDivider(buildRows(timeline.messages, timeline.pending, new Date()), dividerSeq);
   const lastKey = rows.length ? rows[rows.length - 1].key : '';
   const firstKey = rows.length ? rows[0].key : '';
 
@@ -148,6 +157,9 @@ function Conversation({ client, roomId, navigate }: Props) {
       el.scrollTop = el.scrollHeight;
     }
   }, [lastKey, firstKey, rows.length]);
+  const focusedSeq = useFocusMessage(client, roomId, listRef, stick);
+  useScrollToDivider(listRef, focusedSeq === null ? dividerSeq : undefined, stick, timeline.olderCursor !== undefined);
+  useReadOnScreen(client, roomId, listRef);
 
   useEffect(() => {
     inputRef.current?.focus();
@@ -290,6 +302,7 @@ function Conversation({ client, roomId, navigate }: Props) {
                 : ''}
         </li>
         {rows.map((row) => {
+          if (row.kind === 'divider') return <UnreadDivider key={row.key} />;
           if (row.kind === 'day') {
             return (
               <li key={row.key} className="day" role="separator" aria-label={row.label}>
@@ -310,7 +323,7 @@ function Conversation({ client, roomId, navigate }: Props) {
             }
             const mine = m.user.id === me?.id;
             return (
-              <li key={row.key} className={`msg${mine ? ' mine' : ''}`} data-seq={m.seq} data-status="sent" data-testid="message">
+              <li key={row.key} className={`msg${mine ? ' mine' : ''}${m.seq === focusedSeq ? ' focused' : ''}`} data-seq={m.seq} data-status="sent" data-testid="message">
                 <div className="meta">
                   <span className="author">{mine ? 'You' : m.user.username}</span>
                   <time dateTime={m.created_at}>{timeLabel(new Date(m.created_at))}</time>
@@ -348,6 +361,7 @@ function Conversation({ client, roomId, navigate }: Props) {
             </li>
           );
         })}
+        <SeenBy client={client} roomId={roomId} />
       </ol>
       <div className="typing" aria-live="polite" data-testid="typing">
         {typing.length === 1

@@ -1,6 +1,7 @@
 import type { ChatClient, RoomId, RoomState } from '../api';
 import { PresenceDot } from './Account';
 import { DirectIcon, RoomIcon } from './Icons';
+import { SearchBox } from './Search';
 
 type Nav = (to: string) => void;
 
@@ -67,6 +68,7 @@ export function Sidebar({
   );
   return (
     <nav className="sidebar" aria-label="Rooms">
+      <SearchBox client={client} navigate={navigate} />
       <div className="sidebar-actions">
         <button className={path === '/browse' ? 'active' : ''} onClick={() => navigate('/browse')}>
           Browse rooms

@@ -587,8 +587,8 @@ impl Reader {
             }
             ClientFrame::Typing { room_id } => self.typing(shared, room_id),
             ClientFrame::Read { room_id, seq } => {
-                let user_id = shared.session.user().id;
-                let mark = rooms::mark_read(&shared.gateway.rooms, room_id, user_id, seq);
+                let user = shared.session.user();
+                let mark = rooms::reading::mark_read(&shared.gateway.rooms, user, room_id, seq);
                 if let Err(err) = Box::pin(mark).await {
                     shared.reply_error(&err, Some(room_id.to_string()));
                 }

@@ -596,6 +596,7 @@ impl Wire for SocketIoWire {
             | ServerFrame::RoomJoined { .. }
             | ServerFrame::Ack { .. }
             | ServerFrame::Presence { .. }
+            | ServerFrame::ReadMarker { .. }
             | ServerFrame::Pong => Ok(()),
         }
     }

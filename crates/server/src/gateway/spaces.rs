@@ -595,6 +595,7 @@ impl Wire for SpacesWire<'_> {
             | ServerFrame::Banned { .. }
             | ServerFrame::Unbanned { .. }
             | ServerFrame::RoomDeleted { .. }
+            | ServerFrame::ReadMarker { .. }
             | ServerFrame::Notification { .. }
             | ServerFrame::Presence { .. } => Ok(()),
         }

@@ -10,7 +10,10 @@ pub mod invites;
 mod message_store;
 pub mod moderation;
 pub mod policy;
+pub mod reading;
 pub mod routes;
+pub mod search;
+mod snippet;
 mod store;
 
 use std::sync::Arc;
@@ -258,24 +261,6 @@ fn notify_mentions(rooms: &Rooms, message: &Message) {
             Err(err) => tracing::warn!(error = %err, "cannot resolve mentions"),
         }
     });
-}
-
-/// Moves `user_id`'s read marker of the room forward and marks their mentions up to
-/// it read, so the bell stops counting what they have read. The one read path of REST
-/// and the gateway.
-pub(crate) async fn mark_read(
-    rooms: &Rooms,
-    room_id: RoomId,
-    user_id: socket_hub_protocol::UserId,
-    seq: socket_hub_protocol::Seq,
-) -> Result<()> {
-    rooms.store.mark_read(room_id, user_id, seq).await?;
-    rooms
-        .notifier
-        .store
-        .mark_mentions_read(user_id, room_id, seq)
-        .await?;
-    Ok(())
 }
 
 /// Tells the room's other members that `user` is typing. Ephemeral: never stored.

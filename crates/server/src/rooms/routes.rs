@@ -93,6 +93,8 @@ where
         .merge(super::moderation::routes())
         .merge(super::invites::routes())
         .merge(super::direct::routes())
+        .merge(super::reading::routes())
+        .merge(super::search::routes())
 }
 
 /// Create a room; the creator is its owner and first member. A private room without
@@ -364,6 +366,6 @@ pub async fn mark_read(
     JsonBody(body): JsonBody<MarkRead>,
 ) -> Result<Response> {
     visible_room(&rooms, &user, room_id).await?;
-    super::mark_read(&rooms, room_id, user.id, body.seq).await?;
+    super::reading::mark_read(&rooms, &user, room_id, body.seq).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -3,6 +3,7 @@
 use socket_hub_protocol::rest::{Ban, DirectView, Invitation, InviteLink, InvitePreview, RoomView};
 use socket_hub_protocol::{Member, Message, Role, Room, RoomEvent, RoomId, Seq, User, UserId};
 
+use super::reading::UNREAD_COLUMN;
 use crate::store::{Backend, Db, StoreError, WriteTx, from_millis, now_millis};
 
 /// A room as seen by one user, plus the hash needed to check its access code.
@@ -26,6 +27,8 @@ pub(super) struct RoomRow {
     member_count: i64,
     is_member: i64,
     last_read_seq: i64,
+    /// See [`super::reading::UNREAD_COLUMN`].
+    unread: i64,
     role: Option<String>,
     access_code_hash: Option<String>,
 }
@@ -49,6 +52,7 @@ impl From<RoomRow> for RoomAccess {
                 },
                 last_read_seq: row.last_read_seq,
                 role: row.role.as_deref().and_then(Role::parse),
+                unread: u32::try_from(row.unread).unwrap_or(0),
             },
             access_code_hash: row.access_code_hash,
         }
@@ -103,6 +107,11 @@ impl RoomStore {
         Self { db }
     }
 
+    /// The database, for the rooms service's other query modules (search, reading).
+    pub(super) fn db(&self) -> &Db {
+        &self.db
+    }
+
     /// Creates a room with `owner_id` as its first member.
     pub async fn create(
         &self,
@@ -132,6 +141,7 @@ impl RoomStore {
             },
             last_read_seq: 0,
             role: Some(Role::Owner),
+            unread: 0,
         })
     }
 
@@ -196,21 +206,23 @@ impl RoomStore {
         room_id: RoomId,
         user_id: UserId,
     ) -> Result<Option<RoomAccess>, StoreError> {
-        let row: Option<RoomRow> = sqlx::query_as(
+        let sql = format!(
             "SELECT r.id, r.name, r.topic, CASE WHEN r.is_private THEN 1 ELSE 0 END AS is_private,
                     CASE WHEN r.kind = 'dm' THEN 1 ELSE 0 END AS is_direct,
                     r.owner_id, r.last_seq, r.created_at,
                     (SELECT COUNT(*) FROM memberships c WHERE c.room_id = r.id) AS member_count,
                     CASE WHEN m.user_id IS NULL THEN 0 ELSE 1 END AS is_member,
-                    COALESCE(m.last_read_seq, 0) AS last_read_seq, m.role, r.access_code_hash
+                    COALESCE(m.last_read_seq, 0) AS last_read_seq, m.role, r.access_code_hash,
+                    {UNREAD_COLUMN}
              FROM rooms r
              LEFT JOIN memberships m ON m.room_id = r.id AND m.user_id = $2
-             WHERE r.id = $1",
-        )
-        .bind(room_id)
-        .bind(user_id)
-        .fetch_optional(self.db.reader())
-        .await?;
+             WHERE r.id = $1"
+        );
+        let row: Option<RoomRow> = sqlx::query_as(&sql)
+            .bind(room_id)
+            .bind(user_id)
+            .fetch_optional(self.db.reader())
+            .await?;
         Ok(row.map(RoomAccess::from))
     }
 
@@ -234,7 +246,8 @@ impl RoomStore {
                     r.owner_id, r.last_seq, r.created_at,
                     (SELECT COUNT(*) FROM memberships c WHERE c.room_id = r.id) AS member_count,
                     CASE WHEN m.user_id IS NULL THEN 0 ELSE 1 END AS is_member,
-                    COALESCE(m.last_read_seq, 0) AS last_read_seq, m.role, r.access_code_hash
+                    COALESCE(m.last_read_seq, 0) AS last_read_seq, m.role, r.access_code_hash,
+                    {UNREAD_COLUMN}
              FROM rooms r
              LEFT JOIN memberships m ON m.room_id = r.id AND m.user_id = $1
              WHERE {visible} AND r.kind = 'room' AND r.id > $2
@@ -321,26 +334,29 @@ impl RoomStore {
     }
 
     /// Raises the member's read marker to `seq` (never lowers it, never past the room's
-    /// newest message).
+    /// newest message); the new marker when it moved, so only a real move is announced.
     pub async fn mark_read(
         &self,
         room_id: RoomId,
         user_id: UserId,
         seq: Seq,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<Seq>, StoreError> {
         let mut tx = self.db.begin().await?;
-        sqlx::query(
+        let moved: Option<Seq> = sqlx::query_scalar(
             "UPDATE memberships
              SET last_read_seq = (SELECT CASE WHEN $3 < r.last_seq THEN $3 ELSE r.last_seq END
                                   FROM rooms r WHERE r.id = $1)
-             WHERE room_id = $1 AND user_id = $2 AND last_read_seq < $3",
+             WHERE room_id = $1 AND user_id = $2 AND last_read_seq < $3
+               AND last_read_seq < (SELECT r.last_seq FROM rooms r WHERE r.id = $1)
+             RETURNING last_read_seq",
         )
         .bind(room_id)
         .bind(user_id)
         .bind(seq)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        Ok(moved)
     }
 }
 
@@ -1247,23 +1263,24 @@ impl RoomStore {
         user_id: UserId,
         limit: u32,
     ) -> Result<Vec<DirectView>, StoreError> {
-        let rows: Vec<DirectRow> = sqlx::query_as(
+        let sql = format!(
             "SELECT r.id, r.name, r.topic, CASE WHEN r.is_private THEN 1 ELSE 0 END AS is_private,
                     1 AS is_direct, r.owner_id, r.last_seq, r.created_at,
                     (SELECT COUNT(*) FROM memberships c WHERE c.room_id = r.id) AS member_count,
-                    1 AS is_member, m.last_read_seq, m.role, r.access_code_hash,
+                    1 AS is_member, m.last_read_seq, m.role, r.access_code_hash, {UNREAD_COLUMN},
                     u.id AS peer_id, u.username AS peer_name
              FROM direct_rooms d
              JOIN rooms r ON r.id = d.room_id
              JOIN memberships m ON m.room_id = d.room_id AND m.user_id = $1
              JOIN users u ON u.id = CASE WHEN d.user_low = $1 THEN d.user_high ELSE d.user_low END
              WHERE d.user_low = $1 OR d.user_high = $1
-             ORDER BY r.id DESC LIMIT $2",
-        )
-        .bind(user_id)
-        .bind(i64::from(limit))
-        .fetch_all(self.db.reader())
-        .await?;
+             ORDER BY r.id DESC LIMIT $2"
+        );
+        let rows: Vec<DirectRow> = sqlx::query_as(&sql)
+            .bind(user_id)
+            .bind(i64::from(limit))
+            .fetch_all(self.db.reader())
+            .await?;
         Ok(rows
             .into_iter()
             .map(|row| DirectView {

@@ -13,7 +13,14 @@ last_read_seq: number,
 /**
  * The asking user's role (absent when not a member).
  */
-role?: Role | null, id: number, name: string, is_private: boolean, owner_id: number, 
+role?: Role | null, 
+/**
+ * Chat messages of others after `last_read_seq` (room events and erased messages
+ * do not count), computed by the server; at most 1000 (`MAX_UNREAD`; read it as "that
+ * many or more"). 0 when not a member. Live changes: `chat` frames of others add
+ * one, `read_marker` frames of your own say the new count.
+ */
+unread: number, id: number, name: string, is_private: boolean, owner_id: number, 
 /**
  * What the room is about; set by its owner or admins.
  */
