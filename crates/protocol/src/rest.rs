@@ -201,6 +201,9 @@ pub struct SendMessage {
     pub content: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_msg_id: Option<String>,
+    /// The id of a message of the same room this one answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<i64>,
 }
 
 /// `POST /rooms/{id}/read`.

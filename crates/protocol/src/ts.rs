@@ -12,6 +12,7 @@
 use ts_rs::{Config, TS};
 
 use crate::frames::{ClientFrame, CloseCode, ErrorCode, ServerFrame};
+use crate::lifecycle::{EditMessage, ReactionCount, ReplyQuote};
 use crate::model::{Member, Message, Notification, NotificationKind, Role, Room, RoomEvent, User};
 use crate::rest::{
     AccountExport, Ban, BanList, BanRequest, ChangePassword, CreateInviteLink, CreateRoom,
@@ -106,6 +107,9 @@ pub fn render() -> Result<Vec<(String, String)>, ts_rs::ExportError> {
         ChangePassword,
         DeleteAccount,
         AccountExport,
+        ReplyQuote,
+        ReactionCount,
+        EditMessage,
     );
     files.push(("constants.ts".into(), constants()));
     names.sort();

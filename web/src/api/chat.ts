@@ -405,6 +405,9 @@ export class ChatClient {
         return;
       }
       case 'chat':
+      case 'message_updated':
+      case 'message_deleted':
+      case 'reaction':
         this.receive(f.message, true);
         return;
       case 'room_updated':
@@ -479,6 +482,7 @@ export class ChatClient {
     const r = this.rooms.get(m.room_id);
     if (!r) return;
     if (m.client_msg_id) this.clearAckTimer(m.client_msg_id);
+    r.timeline.me = this.me?.id ?? null;
     // Only chat frames move the resume point: an ack may overtake chats in flight.
     if (delivered) r.timeline.addChat(m);
     else r.timeline.addAcked(m);
@@ -620,17 +624,50 @@ export class ChatClient {
   }
 
   /** Sends a message: shown at once as pending, confirmed by `ack`. */
-  send(roomId: RoomId, content: string): string | null {
+  send(roomId: RoomId, content: string, replyTo?: number): string | null {
     const r = this.rooms.get(roomId);
     const text = content.trim();
     if (!r || !text) return null;
     const id = newClientMsgId();
     // The typing that led to this message is over; a trailing notice would outlive it.
     this.cancelTrailingTyping(roomId);
-    r.timeline.addPending(id, text, this.now());
+    r.timeline.addPending(id, text, this.now(), replyTo);
     this.transmit(r, id);
     this.changed();
     return id;
+  }
+
+  /** Edits one of my messages; the `message_updated` event updates every view. */
+  async editMessage(roomId: RoomId, messageId: number, content: string): Promise<void> {
+    await this.deps.rest.editMessage(roomId, messageId, content);
+  }
+
+  /** Deletes a message (mine, or as an admin); the `message_deleted` event follows. */
+  async deleteMessage(roomId: RoomId, messageId: number): Promise<void> {
+    await this.deps.rest.deleteMessage(roomId, messageId);
+  }
+
+  /** Adds my `emoji` reaction, or takes it back when I already made it. */
+  async toggleReaction(roomId: RoomId, message: Message, emoji: string): Promise<void> {
+    const mine = message.reactions?.some((r) => r.emoji === emoji && r.me) ?? false;
+    await this.deps.rest.react(roomId, message.id, emoji, !mine);
+  }
+
+  /**
+   * Makes sure the message `seq` is in the timeline, loading older pages until it is
+   * (or the room's start). Returns whether it is there.
+   */
+  async reveal(roomId: RoomId, seq: number): Promise<boolean> {
+    for (let pages = 0; pages < 200; pages++) {
+      const r = this.rooms.get(roomId);
+      if (!r) return false;
+      if (r.timeline.messages.some((m) => m.seq === seq)) return true;
+      if (r.timeline.olderCursor === null) return false;
+      // A page already on its way (scrolling) is waited for rather than requested again.
+      if (r.loadingHistory) await new Promise((done) => setTimeout(done, 100));
+      else await this.loadOlder(roomId);
+    }
+    return false;
   }
 
   /** Sends a failed message again with the same client_msg_id (never duplicated). */
@@ -657,6 +694,7 @@ export class ChatClient {
       room_id: r.room.id,
       client_msg_id: clientMsgId,
       content: p.content,
+      ...(p.replyTo !== undefined ? { reply_to: p.replyTo } : {}),
     });
     if (!sent) return;
     p.attempts++;

@@ -6,6 +6,7 @@ export * from './tabs';
 export * from './rest';
 export * from './socket';
 export * from './timeline';
+export * from './lifecycle';
 export * from './notifications';
 export * from './roles';
 export * from './settings';

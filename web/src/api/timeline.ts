@@ -1,7 +1,8 @@
 // Per-room message bookkeeping: confirmed messages deduplicated by seq, pending sends
 // reconciled by client_msg_id, the resume point for `join_room {since_seq}`, and the
 // cursor for paging history backwards.
-import type { Message, Seq } from './types';
+import { applyChange, isLifecycleEvent } from './lifecycle';
+import type { Message, Seq, UserId } from './types';
 
 export type PendingStatus = 'sending' | 'failed';
 
@@ -15,6 +16,8 @@ export interface PendingMessage {
   retryable: boolean;
   createdAt: number;
   attempts: number;
+  /** The id of the message this one answers. */
+  replyTo?: number;
 }
 
 export class RoomTimeline {
@@ -32,6 +35,8 @@ export class RoomTimeline {
   known = false;
   /** `undefined`: newest page never loaded; `null`: no older page; else next before_seq. */
   olderCursor: Seq | null | undefined = undefined;
+  /** Whose view this is: decides `me` of reactions folded from `reaction` events. */
+  me: UserId | null = null;
   private seqs = new Set<Seq>();
   /** Seqs delivered by `chat` frames above `maxSeq`, waiting for the gap below them to fill. */
   private delivered = new Set<Seq>();
@@ -47,6 +52,11 @@ export class RoomTimeline {
       if (m.client_msg_id) this.dropPending(m.client_msg_id);
       if (this.seqs.has(m.seq)) continue;
       this.seqs.add(m.seq);
+      // Edits, deletions and reactions change the message they name (./lifecycle).
+      if (isLifecycleEvent(m)) {
+        applyChange(this.messages, m, this.me);
+        continue;
+      }
       const last = this.messages[this.messages.length - 1];
       if (last && last.seq > m.seq) needsSort = true;
       this.messages.push(m);
@@ -127,8 +137,9 @@ export class RoomTimeline {
     return this.messages[0]?.seq;
   }
 
-  addPending(clientMsgId: string, content: string, now: number): PendingMessage {
+  addPending(clientMsgId: string, content: string, now: number, replyTo?: number): PendingMessage {
     const p: PendingMessage = { clientMsgId, content, status: 'sending', retryable: true, createdAt: now, attempts: 0 };
+    if (replyTo !== undefined) p.replyTo = replyTo;
     this.pending.push(p);
     return p;
   }

@@ -12,4 +12,4 @@ export type ServerFrame = { "type": "ready", user: User, } | { "type": "room_joi
 /**
  * With `rate_limited`: milliseconds until the connection may send again.
  */
-retry_after_ms?: number | null, } | { "type": "pong" } | { "type": "room_updated", message: Message, } | { "type": "member_updated", message: Message, } | { "type": "kicked", message: Message, } | { "type": "banned", message: Message, } | { "type": "unbanned", message: Message, } | { "type": "room_deleted", room_id: number, by: User, } | { "type": "notification", notification: Notification, };
+retry_after_ms?: number | null, } | { "type": "pong" } | { "type": "room_updated", message: Message, } | { "type": "member_updated", message: Message, } | { "type": "kicked", message: Message, } | { "type": "banned", message: Message, } | { "type": "unbanned", message: Message, } | { "type": "message_updated", message: Message, } | { "type": "message_deleted", message: Message, } | { "type": "reaction", message: Message, } | { "type": "room_deleted", room_id: number, by: User, } | { "type": "notification", notification: Notification, };
