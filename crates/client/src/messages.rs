@@ -46,7 +46,11 @@ impl Client {
     }
 
     /// Deletes a message (yours, or as an admin); deleting it again succeeds too.
-    pub async fn delete_message(&self, room_id: RoomId, message_id: i64) -> Result<(), ClientError> {
+    pub async fn delete_message(
+        &self,
+        room_id: RoomId,
+        message_id: i64,
+    ) -> Result<(), ClientError> {
         let path = format!("/rooms/{room_id}/messages/{message_id}");
         self.call_empty(Method::DELETE, &path, None::<&()>).await
     }

@@ -586,7 +586,7 @@ export class ChatClient {
     this.changed();
     try {
       const page = await this.deps.rest.messages(roomId);
-      r.timeline.addNewestPage(page.messages, page.next_before_seq);
+      r.timeline.addNewestPage(page.messages, page.next_before_seq, page.last_seq);
       const newest = page.messages[0]?.seq ?? 0;
       r.room.last_seq = Math.max(r.room.last_seq, newest);
       r.error = undefined;
@@ -613,7 +613,7 @@ export class ChatClient {
     this.changed();
     try {
       const page = await this.deps.rest.messages(roomId, cursor);
-      return r.timeline.addOlderPage(page.messages, page.next_before_seq);
+      return r.timeline.addOlderPage(page.messages, page.next_before_seq, page.last_seq);
     } catch (err) {
       r.error = describeError(err);
       return 0;

@@ -47,6 +47,19 @@ describe('folding message lifecycle events into a timeline', () => {
     expect(t.resumeSeq()).toBe(7);
   });
 
+  it('folds into a page only the events after the page was read', () => {
+    const t = new RoomTimeline();
+    t.me = bob.id;
+    const liked = m(1, { reactions: [{ emoji: '👍', count: 1, me: true }] });
+    // Read as of seq 3: the reaction event (seq 2) is already counted in the page.
+    t.addNewestPage([liked], null, 3);
+    expect(t.resumeSeq()).toBe(3);
+    t.addChat(ev(2, { type: 'reaction', message_id: 10, emoji: '👍', added: true }, bob)); // late delivery
+    expect(t.messages[0].reactions).toEqual([{ emoji: '👍', count: 1, me: true }]);
+    t.addChat(ev(4, { type: 'reaction', message_id: 10, emoji: '👍', added: true }, ada));
+    expect(t.messages[0].reactions).toEqual([{ emoji: '👍', count: 2, me: true }]);
+  });
+
   it('ignores events about messages it does not hold', () => {
     const list = [m(5)];
     expect(applyChange(list, ev(6, { type: 'message_deleted', message_id: 999, deleted_at: 'x' }), 1)).toBe(false);

@@ -38,6 +38,11 @@ export class RoomTimeline {
   /** Whose view this is: decides `me` of reactions folded from `reaction` events. */
   me: UserId | null = null;
   private seqs = new Set<Seq>();
+  /**
+   * For messages from a history page: the page's `last_seq`, up to which the page already
+   * shows their edits, deletions and reactions (later events only are folded in).
+   */
+  private asOf = new Map<number, Seq>();
   /** Seqs delivered by `chat` frames above `maxSeq`, waiting for the gap below them to fill. */
   private delivered = new Set<Seq>();
 
@@ -54,7 +59,8 @@ export class RoomTimeline {
       this.seqs.add(m.seq);
       // Edits, deletions and reactions change the message they name (./lifecycle).
       if (isLifecycleEvent(m)) {
-        applyChange(this.messages, m, this.me);
+        const target = m.event && 'message_id' in m.event ? m.event.message_id : -1;
+        if (m.seq > (this.asOf.get(target) ?? 0)) applyChange(this.messages, m, this.me);
         continue;
       }
       const last = this.messages[this.messages.length - 1];
@@ -100,16 +106,22 @@ export class RoomTimeline {
     this.advance();
   }
 
-  /** The newest page from REST (newest first); makes the resume point known. */
-  addNewestPage(page: Message[], nextBeforeSeq?: Seq | null): void {
+  /**
+   * The newest page from REST (newest first), read when the room's newest seq was
+   * `lastSeq`; makes the resume point known.
+   */
+  addNewestPage(page: Message[], nextBeforeSeq?: Seq | null, lastSeq?: Seq): void {
+    this.notePage(page, lastSeq);
     this.add(page);
     this.olderCursor = nextBeforeSeq ?? null;
-    // The newest page holds everything stored up to its newest message.
-    this.raiseTo(page.reduce((max, m) => Math.max(max, m.seq), 0));
+    // The newest page holds everything stored up to its newest message, and reflects
+    // every edit, deletion and reaction up to `lastSeq`.
+    this.raiseTo(Math.max(lastSeq ?? 0, page.reduce((max, m) => Math.max(max, m.seq), 0)));
   }
 
-  /** An older page from REST (newest first). */
-  addOlderPage(page: Message[], nextBeforeSeq?: Seq | null): number {
+  /** An older page from REST (newest first), read as of `lastSeq`. */
+  addOlderPage(page: Message[], nextBeforeSeq?: Seq | null, lastSeq?: Seq): number {
+    this.notePage(page, lastSeq);
     const added = this.add(page);
     this.olderCursor = nextBeforeSeq ?? null;
     return added;
@@ -122,6 +134,12 @@ export class RoomTimeline {
   joined(lastSeq: Seq, resumed: boolean): void {
     if (resumed) return; // replayed chat frames advance maxSeq as they come
     this.raiseTo(lastSeq);
+  }
+
+  /** Remembers up to which seq the page's messages (those new here) show their changes. */
+  private notePage(page: Message[], lastSeq?: Seq): void {
+    if (lastSeq === undefined) return;
+    for (const m of page) if (!this.seqs.has(m.seq)) this.asOf.set(m.id, lastSeq);
   }
 
   /** `since_seq` for the next `join_room`, or undefined for a fresh join. */

@@ -91,11 +91,7 @@ pub(super) async fn add_reactions(
         return Ok(());
     }
     // Ids are numbers this server read: inlined, as the list's length varies.
-    let list = ids
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
     let rows: Vec<(i64, String, i64, i64, i64)> = sqlx::query_as(&format!(
         "SELECT message_id, emoji, COUNT(*) AS n,
                 CAST(MAX(CASE WHEN user_id = $1 THEN 1 ELSE 0 END) AS BIGINT) AS me,
@@ -134,23 +130,25 @@ pub(super) async fn quote(
     .bind(room_id)
     .fetch_optional(db.reader())
     .await?;
-    Ok(row.map(|(id, seq, user_id, username, excerpt, deleted_at)| {
-        let deleted = deleted_at.is_some();
-        ReplyQuote {
-            id,
-            seq,
-            user: User {
-                id: user_id,
-                username,
-            },
-            excerpt: if deleted {
-                DELETED_EXCERPT.to_owned()
-            } else {
-                excerpt
-            },
-            deleted,
-        }
-    }))
+    Ok(
+        row.map(|(id, seq, user_id, username, excerpt, deleted_at)| {
+            let deleted = deleted_at.is_some();
+            ReplyQuote {
+                id,
+                seq,
+                user: User {
+                    id: user_id,
+                    username,
+                },
+                excerpt: if deleted {
+                    DELETED_EXCERPT.to_owned()
+                } else {
+                    excerpt
+                },
+                deleted,
+            }
+        }),
+    )
 }
 
 /// A chat message as an edit, deletion or reaction needs it.
@@ -175,14 +173,14 @@ impl RoomChange {
         .bind(room_id)
         .fetch_optional(&mut **self.tx()?)
         .await?;
-        Ok(row.map(
-            |(user_id, content, created_at, deleted_at)| Original {
+        Ok(
+            row.map(|(user_id, content, created_at, deleted_at)| Original {
                 user_id,
                 content,
                 created_at,
                 deleted: deleted_at.is_some(),
-            },
-        ))
+            }),
+        )
     }
 
     /// Replaces the content of message `id`; returns when (Unix ms).
@@ -212,13 +210,12 @@ impl RoomChange {
             .bind(id)
             .execute(&mut **self.tx()?)
             .await?;
-        let edits: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT id, event FROM messages WHERE target_id = $1 AND event LIKE $2",
-        )
-        .bind(id)
-        .bind("{\"type\":\"message_updated\"%")
-        .fetch_all(&mut **self.tx()?)
-        .await?;
+        let edits: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, event FROM messages WHERE target_id = $1 AND event LIKE $2")
+                .bind(id)
+                .bind("{\"type\":\"message_updated\"%")
+                .fetch_all(&mut **self.tx()?)
+                .await?;
         for (event_id, json) in edits {
             let Ok(mut event) = serde_json::from_str(&json) else {
                 continue;
@@ -242,7 +239,11 @@ impl RoomChange {
     }
 
     /// Marks the room event `event_id` as being about message `target`.
-    pub(super) async fn set_target(&mut self, event_id: i64, target: i64) -> Result<(), StoreError> {
+    pub(super) async fn set_target(
+        &mut self,
+        event_id: i64,
+        target: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE messages SET target_id = $2 WHERE id = $1")
             .bind(event_id)
             .bind(target)

@@ -143,7 +143,9 @@ pub async fn edit_message(
     } else if original.deleted {
         Err(Error::Gone("the message was deleted"))
     } else if window_ms > 0 && now_millis().saturating_sub(original.created_at) > window_ms {
-        Err(Error::Forbidden("the edit window of this message has passed"))
+        Err(Error::Forbidden(
+            "the edit window of this message has passed",
+        ))
     } else {
         Ok(())
     };

@@ -105,6 +105,18 @@ impl MessageStore {
         limit: u32,
         viewer: UserId,
     ) -> Result<Vec<Message>, StoreError> {
+        Ok(self.history_page(room_id, before, limit, viewer).await?.0)
+    }
+
+    /// [`Self::history`] with the room's newest seq in the same snapshot: the point up
+    /// to which the page reflects every edit, deletion and reaction.
+    pub async fn history_page(
+        &self,
+        room_id: RoomId,
+        before: Option<Seq>,
+        limit: u32,
+        viewer: UserId,
+    ) -> Result<(Vec<Message>, Seq), StoreError> {
         let mut tx = self.db.reader().begin().await?;
         if self.db.backend() == Backend::Postgres {
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -123,8 +135,12 @@ impl MessageStore {
         .await?;
         let mut messages: Vec<Message> = rows.into_iter().map(Message::from).collect();
         super::message_changes::add_reactions(&mut tx, &mut messages, viewer).await?;
+        let last_seq: Option<Seq> = sqlx::query_scalar("SELECT last_seq FROM rooms WHERE id = $1")
+            .bind(room_id)
+            .fetch_optional(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(messages)
+        Ok((messages, last_seq.unwrap_or(0)))
     }
 
     /// Up to `limit` messages with `seq > after`, oldest first: replay and gap filling.

@@ -356,7 +356,10 @@ mod tests {
             Err(Denied::Target)
         );
         assert_eq!(authorize(React, None, false, None), Err(Denied::NotMember));
-        assert_eq!(authorize(EditOwnMessage, Some(Role::Member), true, None), Ok(()));
+        assert_eq!(
+            authorize(EditOwnMessage, Some(Role::Member), true, None),
+            Ok(())
+        );
     }
 
     /// The matrix written out independently of `authorize`'s structure.

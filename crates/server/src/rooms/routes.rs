@@ -301,9 +301,9 @@ pub async fn history(
     if !room.view.room.is_member {
         return Err(Error::Forbidden("join the room to read its history"));
     }
-    let messages = rooms
+    let (messages, last_seq) = rooms
         .messages
-        .history(room_id, query.before_seq, limit, user.id)
+        .history_page(room_id, query.before_seq, limit, user.id)
         .await?;
     let next_before_seq = match messages.last() {
         Some(oldest) if messages.len() == limit as usize && oldest.seq > 1 => Some(oldest.seq),
@@ -312,6 +312,7 @@ pub async fn history(
     Ok(Json(MessagePage {
         messages,
         next_before_seq,
+        last_seq,
     }))
 }
 

@@ -10,8 +10,8 @@ use socket_hub_protocol::lifecycle::{DELETED_EXCERPT, ReactionCount, fold};
 use socket_hub_protocol::{ClientFrame, ErrorCode, Message, RoomEvent, ServerFrame};
 
 use crate::helpers::{
-    CONFLICT, FORBIDDEN, GONE, INVALID, NOT_FOUND, TestApp, WAIT, assert_quiet, duo, join,
-    members, next_chat, refused, spawn_with,
+    CONFLICT, FORBIDDEN, GONE, INVALID, NOT_FOUND, TestApp, WAIT, assert_quiet, duo, join, members,
+    next_chat, refused, spawn_with,
 };
 use crate::support::TestDatabase;
 
@@ -49,7 +49,13 @@ async fn next_change(ws: &mut Connection) -> Message {
 }
 
 /// Sends `content` over the WebSocket answering `reply_to`; the ack's message.
-async fn send_reply(ws: &mut Connection, room_id: i64, id: &str, content: &str, reply_to: i64) -> Message {
+async fn send_reply(
+    ws: &mut Connection,
+    room_id: i64,
+    id: &str,
+    content: &str,
+    reply_to: i64,
+) -> Message {
     ws.send(&ClientFrame::MessageSend {
         room_id,
         client_msg_id: id.into(),
@@ -88,13 +94,12 @@ fn find(messages: &[Message], id: i64) -> Message {
 
 /// Whether any stored row (content or event) still holds `text`.
 async fn stored_anywhere(app: &TestApp, text: &str) -> bool {
-    let count: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM messages WHERE content LIKE $1 OR event LIKE $1",
-    )
-    .bind(format!("%{text}%"))
-    .fetch_one(app.state.store.db().reader())
-    .await
-    .expect("count");
+    let count: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE content LIKE $1 OR event LIKE $1")
+            .bind(format!("%{text}%"))
+            .fetch_one(app.state.store.db().reader())
+            .await
+            .expect("count");
     count > 0
 }
 
@@ -240,7 +245,11 @@ async fn admins_delete_members_messages_and_members_cannot() {
             "nor the owner's"
         );
         d.alice
-            .set_role(room, carol_id(&carol).await, socket_hub_protocol::Role::Admin)
+            .set_role(
+                room,
+                carol_id(&carol).await,
+                socket_hub_protocol::Role::Admin,
+            )
             .await
             .expect("promote");
         carol
@@ -290,7 +299,7 @@ async fn refusals_are_clear() {
         let mut tx = app.state.store.db().begin().await.expect("tx");
         sqlx::query("UPDATE messages SET created_at = created_at - 120000 WHERE id = $1")
             .bind(mine.id)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .expect("backdate");
         tx.commit().await.expect("commit");
@@ -394,11 +403,16 @@ async fn a_resuming_client_ends_with_the_view_of_one_that_never_left() {
             let (id, content) = (format!("m{i}"), format!("message {i}"));
             sent.push(crate::helpers::send(&mut a, room, &id, &content).await);
         }
-        bob.add_reaction(room, sent[2].id, "👍").await.expect("react");
+        bob.add_reaction(room, sent[2].id, "👍")
+            .await
+            .expect("react");
 
-        // B's view: a history page, then everything live.
-        let mut timeline = history(&bob, room).await;
-        let mut last_seq = timeline.last().map_or(0, |m| m.seq);
+        // B's view: a history page (as of its `last_seq`), then every later event live.
+        let page = bob.history(room, None, Some(200)).await.expect("history");
+        let mut timeline = page.messages;
+        timeline.reverse();
+        let mut last_seq = page.last_seq;
+        assert!(last_seq > sent[3].seq, "the page covers the reaction event");
         loop {
             let message = b
                 .wait_for(WAIT, |f| match f {
@@ -410,6 +424,7 @@ async fn a_resuming_client_ends_with_the_view_of_one_that_never_left() {
                 })
                 .await
                 .expect("live frame");
+            // The page already shows everything up to its last_seq.
             if message.seq > last_seq {
                 fold(&mut timeline, &message, bob_id);
                 last_seq = message.seq;
@@ -422,15 +437,27 @@ async fn a_resuming_client_ends_with_the_view_of_one_that_never_left() {
 
         // While B is away.
         let (s0, s1, s2, s3) = (sent[0].id, sent[1].id, sent[2].id, sent[3].id);
-        alice.edit_message(room, s0, "message 0, fixed").await.expect("edit");
+        alice
+            .edit_message(room, s0, "message 0, fixed")
+            .await
+            .expect("edit");
         alice.delete_message(room, s1).await.expect("delete");
         alice.add_reaction(room, s2, "🎉").await.expect("react");
         alice.add_reaction(room, s2, "👍").await.expect("react");
         alice.add_reaction(room, s3, "😮").await.expect("react");
-        alice.remove_reaction(room, s3, "😮").await.expect("unreact");
-        alice.edit_message(room, s2, "message 2, fixed").await.expect("edit");
+        alice
+            .remove_reaction(room, s3, "😮")
+            .await
+            .expect("unreact");
+        alice
+            .edit_message(room, s2, "message 2, fixed")
+            .await
+            .expect("edit");
         let reply = send_reply(&mut a, room, "late", "late reply", s0).await;
-        alice.delete_message(room, s0).await.expect("delete the replied one");
+        alice
+            .delete_message(room, s0)
+            .await
+            .expect("delete the replied one");
         let last = crate::helpers::send(&mut a, room, "end", "the end").await;
 
         // B resumes.
