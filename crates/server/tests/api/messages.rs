@@ -48,6 +48,16 @@ async fn next_change(ws: &mut Connection) -> Message {
     .expect("a message_updated, message_deleted or reaction frame")
 }
 
+/// The `chat` frame of message `id` on `ws`, skipping everything else.
+async fn chat_with_id(ws: &mut Connection, id: i64) -> Message {
+    ws.wait_for(WAIT, |f| match f {
+        ServerFrame::Chat { message } if message.id == id => Some(message.clone()),
+        _ => None,
+    })
+    .await
+    .expect("the chat frame")
+}
+
 /// Sends `content` over the WebSocket answering `reply_to`; the ack's message.
 async fn send_reply(
     ws: &mut Connection,
@@ -117,7 +127,7 @@ async fn edit_delete_reply_and_react_are_seen_live_and_in_history() {
         let quote = reply.reply_to.clone().expect("quote");
         assert_eq!((quote.id, quote.seq), (original.id, original.seq));
         assert_eq!((quote.user.id, quote.excerpt.as_str()), (original.user.id, "hello @Bob"));
-        assert_eq!(next_chat(&mut d.a).await.reply_to, Some(quote));
+        assert_eq!(chat_with_id(&mut d.a, reply.id).await.reply_to, Some(quote));
         // And over REST.
         let rest_reply = d
             .bob
@@ -125,7 +135,8 @@ async fn edit_delete_reply_and_react_are_seen_live_and_in_history() {
             .await
             .expect("rest reply");
         assert_eq!(rest_reply.reply_to.as_ref().map(|q| q.id), Some(original.id));
-        next_chat(&mut d.a).await;
+        let live = chat_with_id(&mut d.a, rest_reply.id).await;
+        assert_eq!(live.reply_to, rest_reply.reply_to);
 
         // Edit: the author's REST call returns it edited; members get message_updated.
         let edited = d
