@@ -303,7 +303,7 @@ struct Plan {
 enum Planned {
     NotMember,
     /// Stored before this batch: the original.
-    Existing(Message),
+    Existing(Box<Message>),
     /// Repeats the key of the request at this index, stored by this batch.
     SameAs(usize),
     Stored {
@@ -319,7 +319,7 @@ fn answer(plan: Plan, messages: Vec<Pending>, replies: Vec<oneshot::Sender<Outco
     for (planned, message) in plan.outcomes.into_iter().zip(messages) {
         let outcome = match planned {
             Planned::NotMember => Appended::NotMember,
-            Planned::Existing(original) => Appended::Duplicate(original),
+            Planned::Existing(original) => Appended::Duplicate(*original),
             // `store_batch` only points at an earlier request it stored.
             Planned::SameAs(first) => match outcomes.get(first) {
                 Some(Appended::Stored(original)) => Appended::Duplicate(original.clone()),
@@ -366,7 +366,7 @@ async fn store_batch(db: &Db, messages: &[Pending]) -> Result<Plan, StoreError> 
         }
         if let Some(key) = message.key() {
             if let Some(original) = existing.get(&(key.0, key.1, key.2.to_owned())) {
-                outcomes.push(Planned::Existing(original.clone()));
+                outcomes.push(Planned::Existing(Box::new(original.clone())));
                 continue;
             }
             if let Some(&first) = first_of_key.get(&key) {
@@ -484,7 +484,7 @@ fn store_batch_sqlite(writer: &mut SqliteWriter, messages: &[Pending]) -> Result
                     })
                     .optional()?;
                 if let Some(row) = stored {
-                    outcomes.push(Planned::Existing(Message::from(row)));
+                    outcomes.push(Planned::Existing(Box::new(Message::from(row))));
                     continue;
                 }
                 first_of_key.insert(key, index);

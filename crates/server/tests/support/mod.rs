@@ -331,6 +331,7 @@ impl Instance {
 }
 
 /// What a `message_send` came back with: the ack, or the error frame's code and ref.
+#[allow(clippy::large_enum_variant)] // test code: moved once per send
 pub enum Outcome {
     Acked(socket_hub_protocol::Message),
     Refused(socket_hub_protocol::ErrorCode, Option<String>),
