@@ -18,6 +18,7 @@
 //! ```
 
 mod connection;
+mod messages;
 mod rest;
 
 pub use connection::{Auth, ConnectOptions, Connection, Event, RawEvent, RawText};

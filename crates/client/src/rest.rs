@@ -247,6 +247,7 @@ impl Client {
         let body = SendMessage {
             content: content.to_owned(),
             client_msg_id: client_msg_id.map(str::to_owned),
+            reply_to: None,
         };
         self.call(
             Method::POST,
@@ -303,7 +304,7 @@ impl Client {
         Err(ClientError::Http { status, problem })
     }
 
-    async fn call<B: Serialize, T: DeserializeOwned>(
+    pub(crate) async fn call<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
@@ -316,7 +317,7 @@ impl Client {
             .map_err(|e| ClientError::Decode(e.to_string()))
     }
 
-    async fn call_empty<B: Serialize>(
+    pub(crate) async fn call_empty<B: Serialize>(
         &self,
         method: Method,
         path: &str,

@@ -32,6 +32,9 @@ pub enum ClientFrame {
         room_id: RoomId,
         client_msg_id: String,
         content: String,
+        /// The id of a message of the same room this one answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<i64>,
     },
     /// Tells the room's other members this user is typing. Never stored.
     Typing { room_id: RoomId },
@@ -96,6 +99,13 @@ pub enum ServerFrame {
     Banned { message: Message },
     /// A room event: a ban was lifted.
     Unbanned { message: Message },
+    /// A room event: a message was edited (`message.event` says which, and its new
+    /// content).
+    MessageUpdated { message: Message },
+    /// A room event: a message was deleted; show it as a tombstone.
+    MessageDeleted { message: Message },
+    /// A room event: a reaction was added to or removed from a message.
+    Reaction { message: Message },
     /// The room and its history are gone (deleted by its owner); `room_left` follows.
     /// Not part of the seq stream: a client resuming the room gets `not_found`.
     RoomDeleted { room_id: RoomId, by: User },
@@ -337,6 +347,7 @@ mod tests {
             client_msg_id: None,
             event: None,
             created_at: chrono::DateTime::from_timestamp_millis(0).expect("epoch"),
+            ..Default::default()
         };
         let borrowed = encode_chat(&message);
         assert_eq!(borrowed, encode_stored(&message));
@@ -364,6 +375,7 @@ mod tests {
                 reason: None,
             }),
             created_at: chrono::DateTime::from_timestamp_millis(0).expect("epoch"),
+            ..Default::default()
         };
         let json = encode_stored(&message);
         let frame: ServerFrame = serde_json::from_str(&json).expect("decodes");

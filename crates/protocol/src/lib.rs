@@ -10,8 +10,11 @@
 //!   ([`ServerFrame`]), plus close codes and error codes.
 //! - [`rest`]: request and response bodies of the REST API under `/api/v1`.
 //! - [`model`]: the chat domain shared by both: users, rooms, messages.
+//! - [`lifecycle`]: edits, deletions, replies and reactions, and the [`lifecycle::fold`]
+//!   that applies their events to what a client shows.
 
 pub mod frames;
+pub mod lifecycle;
 pub mod model;
 pub mod rest;
 #[cfg(any(test, feature = "ts"))]

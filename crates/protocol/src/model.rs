@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::lifecycle::{ReactionCount, ReplyQuote};
+
 /// A user's stable numeric id.
 pub type UserId = i64;
 /// A room's stable numeric id.
@@ -12,7 +14,7 @@ pub type RoomId = i64;
 pub type Seq = i64;
 
 /// The public face of an account: what other members see.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
 pub struct User {
@@ -153,6 +155,29 @@ pub enum RoomEvent {
     },
     /// `user`'s ban was lifted.
     Unbanned { user: User },
+    /// The message `message_id` was edited by its author (the event's `user`): its
+    /// content is now `content`.
+    MessageUpdated {
+        message_id: i64,
+        content: String,
+        edited_at: DateTime<Utc>,
+        /// The `@username`s the new content names (see [`Message::mentions`]).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<String>,
+    },
+    /// The message `message_id` was deleted (by its author or a room admin): its
+    /// content is erased and its reactions removed; it stays as a tombstone.
+    MessageDeleted {
+        message_id: i64,
+        deleted_at: DateTime<Utc>,
+    },
+    /// The event's `user` added (`added: true`) or removed their `emoji` reaction to
+    /// `message_id`.
+    Reaction {
+        message_id: i64,
+        emoji: String,
+        added: bool,
+    },
 }
 
 impl RoomEvent {
@@ -164,12 +189,17 @@ impl RoomEvent {
             Self::Kicked { .. } => "kicked",
             Self::Banned { .. } => "banned",
             Self::Unbanned { .. } => "unbanned",
+            Self::MessageUpdated { .. } => "message_updated",
+            Self::MessageDeleted { .. } => "message_deleted",
+            Self::Reaction { .. } => "reaction",
         }
     }
 }
 
-/// A stored chat message. Messages are immutable once stored; `seq` orders them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A stored chat message; `seq` orders them. Its author may edit it and it may be
+/// deleted (see `RoomEvent::MessageUpdated`/`MessageDeleted`): history returns the
+/// current state, the stream carries each change as an event of its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(any(test, feature = "ts"), derive(ts_rs::TS))]
 pub struct Message {
@@ -186,6 +216,25 @@ pub struct Message {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<RoomEvent>,
     pub created_at: DateTime<Utc>,
+    /// The message this one answers, quoted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<ReplyQuote>,
+    /// The `@username`s the content names (lower-cased, each once), parsed by the server.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<String>,
+    /// When the content was last edited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<DateTime<Utc>>,
+    /// A tombstone: the message was deleted and its content erased.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    /// When it was deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// Reactions, aggregated per emoji in the order they were first added (history
+    /// only; live and replayed messages get them through `reaction` events).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<ReactionCount>,
 }
 
 /// Why a user is notified.

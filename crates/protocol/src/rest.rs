@@ -211,6 +211,9 @@ pub struct SendMessage {
     pub content: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_msg_id: Option<String>,
+    /// The id of a message of the same room this one answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<i64>,
 }
 
 /// `POST /rooms/{id}/read`.
@@ -230,6 +233,11 @@ pub struct MessagePage {
     /// Pass as `before_seq` to get the next (older) page; absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_before_seq: Option<Seq>,
+    /// The room's newest seq when the page was read: the page shows its messages as
+    /// they were then (edits, deletions, reactions up to this seq applied). Resume with
+    /// `since_seq` = this, and fold only later events into these messages.
+    #[serde(default)]
+    pub last_seq: Seq,
 }
 
 /// An RFC 9457 problem document, the body of every REST error.

@@ -12,6 +12,7 @@
 use ts_rs::{Config, TS};
 
 use crate::frames::{ClientFrame, CloseCode, ErrorCode, ServerFrame};
+use crate::lifecycle::{EditMessage, ReactionCount, ReplyQuote};
 use crate::model::{
     Member, Message, Notification, NotificationKind, PresenceStatus, Role, Room, RoomEvent, User,
 };
@@ -117,6 +118,9 @@ pub fn render() -> Result<Vec<(String, String)>, ts_rs::ExportError> {
         SnippetPart,
         ReadReceipt,
         ReadReceipts,
+        ReplyQuote,
+        ReactionCount,
+        EditMessage,
     );
     files.push(("constants.ts".into(), constants()));
     names.sort();

@@ -67,6 +67,7 @@ async fn run(fixture: &Fixture, appenders: usize, total: u64) -> Duration {
                             user: &user,
                             client_msg_id: None,
                             content: "a benchmark message of a typical chat length, 64 bytes.",
+                            reply_to: None,
                         })
                         .await
                         .expect("append");

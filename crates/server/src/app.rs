@@ -150,6 +150,7 @@ impl App {
             messages: store.messages.clone(),
             broker: broker.clone(),
             max_content_chars: config.max_content_chars,
+            edit_window_secs: config.edit_window_secs,
             guard: guard.clone(),
             notifier: notifier.clone(),
         };

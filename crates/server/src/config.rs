@@ -134,6 +134,11 @@ pub struct Config {
     #[arg(long, env = "SOCKET_HUB_MAX_CONTENT_CHARS", default_value_t = 4000)]
     pub max_content_chars: usize,
 
+    /// How long after sending its author may edit a message, in seconds; 0 means for
+    /// ever. Deleting is not limited.
+    #[arg(long, env = "SOCKET_HUB_EDIT_WINDOW_SECS", default_value_t = 86_400)]
+    pub edit_window_secs: u64,
+
     /// Sustained frames per second a connection may send.
     #[arg(long, env = "SOCKET_HUB_RATE_PER_SEC", default_value_t = 20)]
     pub rate_per_sec: u32,

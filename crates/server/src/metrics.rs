@@ -592,6 +592,7 @@ mod tests {
             client_msg_id: None,
             event: None,
             created_at: chrono::DateTime::from_timestamp_millis(1_700_000_000_123).expect("date"),
+            ..Default::default()
         };
         let frame = socket_hub_protocol::frames::encode_chat(&message);
         assert_eq!(created_at_millis(&frame), Some(1_700_000_000_123));

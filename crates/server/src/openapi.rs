@@ -15,6 +15,8 @@ use crate::{auth, gateway, notifications, presence, rooms, users};
         rooms::routes::get_room,
         rooms::routes::join_room, rooms::routes::leave_room, rooms::routes::list_members,
         rooms::routes::history, rooms::routes::post_message, rooms::routes::mark_read,
+        rooms::message_lifecycle::edit_message, rooms::message_lifecycle::delete_message,
+        rooms::message_lifecycle::add_reaction, rooms::message_lifecycle::remove_reaction,
         gateway::spaces::broadcast,
         rooms::moderation::update_room, rooms::moderation::delete_room,
         rooms::moderation::kick, rooms::moderation::ban, rooms::moderation::unban,

@@ -262,7 +262,7 @@ export class ChatClient {
         this.forget(e.clientMsgId); // confirmed by history meanwhile
         continue;
       }
-      r.timeline.addPending(e.clientMsgId, e.content, e.createdAt);
+      r.timeline.addPending(e.clientMsgId, e.content, e.createdAt, e.replyTo);
       this.transmit(r, e.clientMsgId); // waits for room_joined when not joined yet
     }
   }
@@ -561,6 +561,9 @@ export class ChatClient {
         return;
       }
       case 'chat':
+      case 'message_updated':
+      case 'message_deleted':
+      case 'reaction':
         this.receive(f.message, true);
         return;
       case 'room_updated':
@@ -660,6 +663,7 @@ export class ChatClient {
       this.clearAckTimer(m.client_msg_id);
       if (m.user.id === this.me?.id) this.forget(m.client_msg_id);
     }
+    r.timeline.me = this.me?.id ?? null;
     // Only chat frames move the resume point: an ack may overtake chats in flight.
     if (delivered) r.timeline.addChat(m);
     else r.timeline.addAcked(m);
@@ -766,7 +770,7 @@ export class ChatClient {
     this.changed();
     try {
       const page = await this.deps.rest.messages(roomId);
-      r.timeline.addNewestPage(page.messages, page.next_before_seq);
+      r.timeline.addNewestPage(page.messages, page.next_before_seq, page.last_seq);
       this.forgetConfirmed(page.messages);
       const newest = page.messages[0]?.seq ?? 0;
       r.room.last_seq = Math.max(r.room.last_seq, newest);
@@ -795,7 +799,7 @@ export class ChatClient {
     try {
       const page = await this.deps.rest.messages(roomId, cursor);
       this.forgetConfirmed(page.messages);
-      return r.timeline.addOlderPage(page.messages, page.next_before_seq);
+      return r.timeline.addOlderPage(page.messages, page.next_before_seq, page.last_seq);
     } catch (err) {
       r.error = describeError(err);
       return 0;
@@ -806,7 +810,7 @@ export class ChatClient {
   }
 
   /** Sends a message: shown at once as pending, confirmed by `ack`. */
-  send(roomId: RoomId, content: string): string | null {
+  send(roomId: RoomId, content: string, replyTo?: number): string | null {
     const r = this.rooms.get(roomId);
     const text = content.trim();
     if (!r || !text) return null;
@@ -814,12 +818,45 @@ export class ChatClient {
     // The typing that led to this message is over; a trailing notice would outlive it.
     this.cancelTrailingTyping(roomId);
     const createdAt = this.now();
-    r.timeline.addPending(id, text, createdAt);
+    r.timeline.addPending(id, text, createdAt, replyTo);
     const me = this.me;
-    if (me) this.persist({ clientMsgId: id, userId: me.id, roomId, content: text, createdAt });
+    if (me) this.persist({ clientMsgId: id, userId: me.id, roomId, content: text, createdAt, replyTo });
     this.transmit(r, id);
     this.changed();
     return id;
+  }
+
+  /** Edits one of my messages; the `message_updated` event updates every view. */
+  async editMessage(roomId: RoomId, messageId: number, content: string): Promise<void> {
+    await this.deps.rest.editMessage(roomId, messageId, content);
+  }
+
+  /** Deletes a message (mine, or as an admin); the `message_deleted` event follows. */
+  async deleteMessage(roomId: RoomId, messageId: number): Promise<void> {
+    await this.deps.rest.deleteMessage(roomId, messageId);
+  }
+
+  /** Adds my `emoji` reaction, or takes it back when I already made it. */
+  async toggleReaction(roomId: RoomId, message: Message, emoji: string): Promise<void> {
+    const mine = message.reactions?.some((r) => r.emoji === emoji && r.me) ?? false;
+    await this.deps.rest.react(roomId, message.id, emoji, !mine);
+  }
+
+  /**
+   * Makes sure the message `seq` is in the timeline, loading older pages until it is
+   * (or the room's start). Returns whether it is there.
+   */
+  async reveal(roomId: RoomId, seq: number): Promise<boolean> {
+    for (let pages = 0; pages < 200; pages++) {
+      const r = this.rooms.get(roomId);
+      if (!r) return false;
+      if (r.timeline.messages.some((m) => m.seq === seq)) return true;
+      if (r.timeline.olderCursor === null) return false;
+      // A page already on its way (scrolling) is waited for rather than requested again.
+      if (r.loadingHistory) await new Promise((done) => setTimeout(done, 100));
+      else await this.loadOlder(roomId);
+    }
+    return false;
   }
 
   /** Sends a failed message again with the same client_msg_id (never duplicated). */
@@ -847,6 +884,7 @@ export class ChatClient {
       room_id: r.room.id,
       client_msg_id: clientMsgId,
       content: p.content,
+      ...(p.replyTo !== undefined ? { reply_to: p.replyTo } : {}),
     });
     if (!sent) return;
     p.attempts++;

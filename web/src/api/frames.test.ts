@@ -48,6 +48,19 @@ describe('parseServerFrame', () => {
     expect(parseServerFrame('{"type":"pong"}')).toEqual({ type: 'pong' });
   });
 
+  it('parses the message lifecycle events, and refuses them without an event', () => {
+    const events = {
+      message_updated: { type: 'message_updated', message_id: 3, content: 'x', edited_at: '2024-05-01T10:00:00Z' },
+      message_deleted: { type: 'message_deleted', message_id: 3, deleted_at: '2024-05-01T10:00:00Z' },
+      reaction: { type: 'reaction', message_id: 3, emoji: '👍', added: true },
+    } as const;
+    for (const [type, event] of Object.entries(events)) {
+      const message = { ...msg, client_msg_id: undefined, event };
+      expect(parseServerFrame(JSON.stringify({ type, message }))).toEqual({ type, message: JSON.parse(JSON.stringify(message)) });
+      expect(parseServerFrame(JSON.stringify({ type, message: msg }))).toBeNull();
+    }
+  });
+
   it('drops what it does not understand instead of throwing', () => {
     for (const bad of [
       'not json',

@@ -65,6 +65,9 @@ export function parseServerFrame(text: string): ServerFrame | null {
     case 'kicked':
     case 'banned':
     case 'unbanned':
+    case 'message_updated':
+    case 'message_deleted':
+    case 'reaction':
       return isMessage(v.message) && isObj(v.message.event)
         ? { type: v.type, message: normalizeMessage(v.message) }
         : null;

@@ -7,6 +7,7 @@ export * from './rest';
 export * from './socket';
 export * from './timeline';
 export * from './reading';
+export * from './lifecycle';
 export * from './notifications';
 export * from './presence';
 export * from './roles';

@@ -16,6 +16,8 @@ export interface OutboxEntry {
   content: string;
   /** Unix ms when it was written (the order it is shown and sent in). */
   createdAt: number;
+  /** The message it answers, when it is a reply. */
+  replyTo?: number;
 }
 
 export interface Outbox {

@@ -557,4 +557,17 @@ export class RestClient {
   unblock(userId: UserId): Promise<void> {
     return this.request('DELETE', `/users/${userId}/block`);
   }
+
+  editMessage(id: RoomId, messageId: number, content: string): Promise<Message> {
+    return this.request('PATCH', `/rooms/${id}/messages/${messageId}`, { content });
+  }
+
+  deleteMessage(id: RoomId, messageId: number): Promise<void> {
+    return this.request('DELETE', `/rooms/${id}/messages/${messageId}`);
+  }
+
+  /** Adds (`on`) or takes back the caller's `emoji` reaction. */
+  react(id: RoomId, messageId: number, emoji: string, on: boolean): Promise<void> {
+    return this.request(on ? 'PUT' : 'DELETE', `/rooms/${id}/messages/${messageId}/reactions/${encodeURIComponent(emoji)}`);
+  }
 }

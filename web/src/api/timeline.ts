@@ -1,7 +1,8 @@
 // Per-room message bookkeeping: confirmed messages deduplicated by seq, pending sends
 // reconciled by client_msg_id, the resume point for `join_room {since_seq}`, and the
 // cursor for paging history backwards.
-import type { Message, Seq } from './types';
+import { applyChange, isLifecycleEvent } from './lifecycle';
+import type { Message, Seq, UserId } from './types';
 
 export type PendingStatus = 'sending' | 'failed';
 
@@ -15,6 +16,8 @@ export interface PendingMessage {
   retryable: boolean;
   createdAt: number;
   attempts: number;
+  /** The id of the message this one answers. */
+  replyTo?: number;
 }
 
 export class RoomTimeline {
@@ -32,7 +35,14 @@ export class RoomTimeline {
   known = false;
   /** `undefined`: newest page never loaded; `null`: no older page; else next before_seq. */
   olderCursor: Seq | null | undefined = undefined;
+  /** Whose view this is: decides `me` of reactions folded from `reaction` events. */
+  me: UserId | null = null;
   private seqs = new Set<Seq>();
+  /**
+   * For messages from a history page: the page's `last_seq`, up to which the page already
+   * shows their edits, deletions and reactions (later events only are folded in).
+   */
+  private asOf = new Map<number, Seq>();
   /** Seqs delivered by `chat` frames above `maxSeq`, waiting for the gap below them to fill. */
   private delivered = new Set<Seq>();
 
@@ -47,6 +57,12 @@ export class RoomTimeline {
       if (m.client_msg_id) this.dropPending(m.client_msg_id);
       if (this.seqs.has(m.seq)) continue;
       this.seqs.add(m.seq);
+      // Edits, deletions and reactions change the message they name (./lifecycle).
+      if (isLifecycleEvent(m)) {
+        const target = m.event && 'message_id' in m.event ? m.event.message_id : -1;
+        if (m.seq > (this.asOf.get(target) ?? 0)) applyChange(this.messages, m, this.me);
+        continue;
+      }
       const last = this.messages[this.messages.length - 1];
       if (last && last.seq > m.seq) needsSort = true;
       this.messages.push(m);
@@ -90,16 +106,22 @@ export class RoomTimeline {
     this.advance();
   }
 
-  /** The newest page from REST (newest first); makes the resume point known. */
-  addNewestPage(page: Message[], nextBeforeSeq?: Seq | null): void {
+  /**
+   * The newest page from REST (newest first), read when the room's newest seq was
+   * `lastSeq`; makes the resume point known.
+   */
+  addNewestPage(page: Message[], nextBeforeSeq?: Seq | null, lastSeq?: Seq): void {
+    this.notePage(page, lastSeq);
     this.add(page);
     this.olderCursor = nextBeforeSeq ?? null;
-    // The newest page holds everything stored up to its newest message.
-    this.raiseTo(page.reduce((max, m) => Math.max(max, m.seq), 0));
+    // The newest page holds everything stored up to its newest message, and reflects
+    // every edit, deletion and reaction up to `lastSeq`.
+    this.raiseTo(Math.max(lastSeq ?? 0, page.reduce((max, m) => Math.max(max, m.seq), 0)));
   }
 
-  /** An older page from REST (newest first). */
-  addOlderPage(page: Message[], nextBeforeSeq?: Seq | null): number {
+  /** An older page from REST (newest first), read as of `lastSeq`. */
+  addOlderPage(page: Message[], nextBeforeSeq?: Seq | null, lastSeq?: Seq): number {
+    this.notePage(page, lastSeq);
     const added = this.add(page);
     this.olderCursor = nextBeforeSeq ?? null;
     return added;
@@ -112,6 +134,12 @@ export class RoomTimeline {
   joined(lastSeq: Seq, resumed: boolean): void {
     if (resumed) return; // replayed chat frames advance maxSeq as they come
     this.raiseTo(lastSeq);
+  }
+
+  /** Remembers up to which seq the page's messages (those new here) show their changes. */
+  private notePage(page: Message[], lastSeq?: Seq): void {
+    if (lastSeq === undefined) return;
+    for (const m of page) if (!this.seqs.has(m.seq)) this.asOf.set(m.id, lastSeq);
   }
 
   /** `since_seq` for the next `join_room`, or undefined for a fresh join. */
@@ -127,8 +155,9 @@ export class RoomTimeline {
     return this.messages[0]?.seq;
   }
 
-  addPending(clientMsgId: string, content: string, now: number): PendingMessage {
+  addPending(clientMsgId: string, content: string, now: number, replyTo?: number): PendingMessage {
     const p: PendingMessage = { clientMsgId, content, status: 'sending', retryable: true, createdAt: now, attempts: 0 };
+    if (replyTo !== undefined) p.replyTo = replyTo;
     this.pending.push(p);
     return p;
   }

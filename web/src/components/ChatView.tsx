@@ -8,6 +8,7 @@ import { InvitePanel, MembersPanel } from './RoomPanels';
 import { BlockButton } from './People';
 import { RoomSettingsPanel } from './RoomSettings';
 import { SeenBy, UnreadDivider, useFocusMessage, useReadOnScreen, useScrollToDivider, useUnreadDivider } from './Reading';
+import { MessageBody, ReplyBar } from './MessageLifecycle';
 
 type Props = { client: ChatClient; roomId: RoomId; navigate: (to: string) => void };
 
@@ -136,6 +137,7 @@ function Conversation({ client, roomId, navigate }: Props) {
   const [draft, setDraft] = useState('');
   const [leaveError, setLeaveError] = useState<string | null>(null);
   const [panel, setPanel] = useState<'invite' | 'members' | 'settings' | null>(null);
+  const [replyTo, setReplyTo] = useState<Message | null>(null);
   const title = client.displayName(roomId);
   const stick = useRef(true);
   const restore = useRef<{ height: number; top: number } | null>(null);
@@ -180,9 +182,23 @@ function Conversation({ client, roomId, navigate }: Props) {
     e?.preventDefault();
     const text = draft.trim();
     if (!text || text.length > MAX_CHARS) return;
-    client.send(roomId, text);
+    client.send(roomId, text, replyTo?.id);
     stick.current = true;
     setDraft('');
+    setReplyTo(null);
+  }
+
+  /** Scrolls to the message `seq` (loading older pages until it is there) and flashes it. */
+  async function jump(seq: number) {
+    stick.current = false;
+    if (!(await client.reveal(roomId, seq))) return;
+    requestAnimationFrame(() => {
+      const el = listRef.current?.querySelector<HTMLElement>(`[data-seq="${seq}"]`);
+      if (!el) return;
+      el.scrollIntoView({ block: 'center' });
+      el.classList.add('flash');
+      setTimeout(() => el.classList.remove('flash'), 1_500);
+    });
   }
 
   function onKeyDown(e: KeyboardEvent<HTMLTextAreaElement>) {
@@ -333,7 +349,18 @@ function Conversation({ client, roomId, navigate }: Props) {
                     </span>
                   )}
                 </div>
-                <div className="content">{m.content}</div>
+                <MessageBody
+                  client={client}
+                  roomId={roomId}
+                  message={m}
+                  mine={mine}
+                  moderator={canManageRoom(asRole(room.role))}
+                  onReply={(target) => {
+                    setReplyTo(target);
+                    inputRef.current?.focus();
+                  }}
+                  onJump={(seq) => void jump(seq)}
+                />
               </li>
             );
           }
@@ -370,6 +397,7 @@ function Conversation({ client, roomId, navigate }: Props) {
             ? `${typing.map((u) => u.username).join(', ')} are typing…`
             : ''}
       </div>
+      {replyTo && <ReplyBar message={replyTo} onCancel={() => setReplyTo(null)} />}
       <form className="composer" onSubmit={send}>
         <label htmlFor="composer-input" className="sr-only">
           Message

@@ -519,8 +519,9 @@ impl<W: Wire> Writer<'_, W> {
     /// The latest page of the room up to `last_seq`, oldest first.
     async fn history(&mut self, room_id: RoomId, last_seq: Seq) -> Result<Vec<Message>, Stop> {
         let messages = &self.relay.gateway.rooms.messages;
+        let viewer = self.relay.user().id;
         match messages
-            .history(room_id, Some(last_seq + 1), HISTORY_PAGE)
+            .history(room_id, Some(last_seq + 1), HISTORY_PAGE, viewer)
             .await
         {
             Ok(mut page) => {

@@ -568,14 +568,16 @@ impl Reader {
                 room_id,
                 client_msg_id,
                 content,
+                reply_to,
             } => {
                 let user = shared.session.user();
-                let send = rooms::send_message(
+                let send = rooms::send_reply(
                     &shared.gateway.rooms,
                     user,
                     room_id,
                     Some(&client_msg_id),
                     &content,
+                    reply_to,
                 );
                 match Box::pin(send).await {
                     Ok(message) => shared.reply(&ServerFrame::Ack {

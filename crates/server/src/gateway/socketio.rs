@@ -580,7 +580,10 @@ impl Wire for SocketIoWire {
             | ServerFrame::MemberUpdated { message }
             | ServerFrame::Kicked { message }
             | ServerFrame::Banned { message }
-            | ServerFrame::Unbanned { message } => self.emit(event::CHAT_MESSAGE, &message).await,
+            | ServerFrame::Unbanned { message }
+            | ServerFrame::MessageUpdated { message }
+            | ServerFrame::MessageDeleted { message }
+            | ServerFrame::Reaction { message } => self.emit(event::CHAT_MESSAGE, &message).await,
             ServerFrame::RoomDeleted { room_id, by } => {
                 let deleted = serde_json::json!({ "room_id": room_id, "by": by });
                 self.emit(event::ROOM_DELETED, &deleted).await

@@ -594,6 +594,9 @@ impl Wire for SpacesWire<'_> {
             | ServerFrame::Kicked { .. }
             | ServerFrame::Banned { .. }
             | ServerFrame::Unbanned { .. }
+            | ServerFrame::MessageUpdated { .. }
+            | ServerFrame::MessageDeleted { .. }
+            | ServerFrame::Reaction { .. }
             | ServerFrame::RoomDeleted { .. }
             | ServerFrame::ReadMarker { .. }
             | ServerFrame::Notification { .. }

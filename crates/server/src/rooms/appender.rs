@@ -63,7 +63,7 @@ use crate::store::{Backend, Db, SqliteWriter, StoreError, WriteTx, from_millis, 
 /// 65,535), with room to spare.
 const MAX_BIND_PARAMS: usize = 30_000;
 /// Columns bound per inserted message.
-const INSERT_COLUMNS: usize = 6;
+const INSERT_COLUMNS: usize = 7;
 /// Largest batch allowed: its lookups (three parameters per message at most) stay within
 /// one statement.
 pub const MAX_BATCH: usize = 4096;
@@ -98,6 +98,7 @@ struct Pending {
     user: User,
     client_msg_id: Option<String>,
     content: String,
+    reply_to: Option<i64>,
 }
 
 impl Pending {
@@ -149,6 +150,7 @@ impl Appender {
                 user: new.user.clone(),
                 client_msg_id: new.client_msg_id.map(str::to_owned),
                 content: new.content.to_owned(),
+                reply_to: new.reply_to,
             },
             reply,
         };
@@ -301,7 +303,7 @@ struct Plan {
 enum Planned {
     NotMember,
     /// Stored before this batch: the original.
-    Existing(Message),
+    Existing(Box<Message>),
     /// Repeats the key of the request at this index, stored by this batch.
     SameAs(usize),
     Stored {
@@ -317,7 +319,7 @@ fn answer(plan: Plan, messages: Vec<Pending>, replies: Vec<oneshot::Sender<Outco
     for (planned, message) in plan.outcomes.into_iter().zip(messages) {
         let outcome = match planned {
             Planned::NotMember => Appended::NotMember,
-            Planned::Existing(original) => Appended::Duplicate(original),
+            Planned::Existing(original) => Appended::Duplicate(*original),
             // `store_batch` only points at an earlier request it stored.
             Planned::SameAs(first) => match outcomes.get(first) {
                 Some(Appended::Stored(original)) => Appended::Duplicate(original.clone()),
@@ -330,8 +332,8 @@ fn answer(plan: Plan, messages: Vec<Pending>, replies: Vec<oneshot::Sender<Outco
                 user: message.user,
                 content: message.content,
                 client_msg_id: message.client_msg_id,
-                event: None,
                 created_at,
+                ..Message::default()
             }),
         };
         outcomes.push(outcome);
@@ -364,7 +366,7 @@ async fn store_batch(db: &Db, messages: &[Pending]) -> Result<Plan, StoreError> 
         }
         if let Some(key) = message.key() {
             if let Some(original) = existing.get(&(key.0, key.1, key.2.to_owned())) {
-                outcomes.push(Planned::Existing(original.clone()));
+                outcomes.push(Planned::Existing(Box::new(original.clone())));
                 continue;
             }
             if let Some(&first) = first_of_key.get(&key) {
@@ -437,8 +439,9 @@ fn store_batch_sqlite(writer: &mut SqliteWriter, messages: &[Pending]) -> Result
             "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
         )?;
         let mut insert = conn.prepare_cached(
-            "INSERT INTO messages (room_id, seq, user_id, client_msg_id, content, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO messages (room_id, seq, user_id, client_msg_id, content, created_at,
+                                   reply_to)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         let created_at = now_millis();
         let mut members: HashMap<(RoomId, UserId), bool> = HashMap::new();
@@ -481,7 +484,7 @@ fn store_batch_sqlite(writer: &mut SqliteWriter, messages: &[Pending]) -> Result
                     })
                     .optional()?;
                 if let Some(row) = stored {
-                    outcomes.push(Planned::Existing(Message::from(row)));
+                    outcomes.push(Planned::Existing(Box::new(Message::from(row))));
                     continue;
                 }
                 first_of_key.insert(key, index);
@@ -494,6 +497,7 @@ fn store_batch_sqlite(writer: &mut SqliteWriter, messages: &[Pending]) -> Result
                 message.client_msg_id.as_deref(),
                 message.content.as_str(),
                 created_at,
+                message.reply_to,
             ))?;
             outcomes.push(Planned::Stored {
                 id: conn.last_insert_rowid(),
@@ -679,7 +683,7 @@ async fn reserve_and_insert(
     outcomes: &mut [Planned],
     created_at: i64,
 ) -> Result<(), StoreError> {
-    const COLUMNS: usize = 5;
+    const COLUMNS: usize = 6;
     const _: () = assert!(MAX_BATCH * COLUMNS < MAX_BIND_PARAMS);
     let mut position: HashMap<RoomId, i64> = HashMap::new();
     let mut rows: Vec<(&Pending, i64)> = Vec::with_capacity(messages.len());
@@ -691,7 +695,7 @@ async fn reserve_and_insert(
         }
     }
     let mut sql = String::with_capacity(rows.len() * 40 + 640);
-    sql.push_str("WITH k (room_id, pos, user_id, client_msg_id, content) AS (");
+    sql.push_str("WITH k (room_id, pos, user_id, client_msg_id, content, reply_to) AS (");
     sql.push_str(&values_from(Backend::Postgres, 2, rows.len(), COLUMNS));
     sql.push_str(
         "), r AS (
@@ -699,8 +703,10 @@ async fn reserve_and_insert(
            FROM (SELECT room_id, count(*) AS n FROM k GROUP BY room_id) AS c
            WHERE rooms.id = c.room_id
            RETURNING rooms.id, rooms.last_seq - c.n AS base)
-         INSERT INTO messages (room_id, seq, user_id, client_msg_id, content, created_at)
-         SELECT k.room_id, r.base + k.pos, k.user_id, k.client_msg_id, k.content, $1
+         INSERT INTO messages (room_id, seq, user_id, client_msg_id, content, created_at,
+                               reply_to)
+         SELECT k.room_id, r.base + k.pos, k.user_id, k.client_msg_id, k.content, $1,
+                k.reply_to
          FROM k JOIN r ON r.id = k.room_id
          RETURNING id, room_id, seq",
     );
@@ -711,7 +717,8 @@ async fn reserve_and_insert(
             .bind(*position)
             .bind(message.user.id)
             .bind(message.client_msg_id.as_deref())
-            .bind(message.content.as_str());
+            .bind(message.content.as_str())
+            .bind(message.reply_to);
     }
     let inserted = query.fetch_all(&mut **tx).await?;
     let mut first: HashMap<RoomId, Seq> = HashMap::with_capacity(position.len());
@@ -749,7 +756,8 @@ async fn insert(
     let mut ids = HashMap::with_capacity(rows.len());
     for chunk in rows.chunks(MAX_BIND_PARAMS / INSERT_COLUMNS) {
         let sql = format!(
-            "INSERT INTO messages (room_id, seq, user_id, client_msg_id, content, created_at)
+            "INSERT INTO messages (room_id, seq, user_id, client_msg_id, content, created_at,
+                                   reply_to)
              {} RETURNING id, room_id, seq",
             values(backend, chunk.len(), INSERT_COLUMNS)
         );
@@ -761,7 +769,8 @@ async fn insert(
                 .bind(message.user.id)
                 .bind(message.client_msg_id.as_deref())
                 .bind(message.content.as_str())
-                .bind(created_at);
+                .bind(created_at)
+                .bind(message.reply_to);
         }
         for (id, room, seq) in query.fetch_all(&mut **tx).await? {
             ids.insert((room, seq), id);

@@ -7,6 +7,8 @@
 pub mod appender;
 pub mod direct;
 pub mod invites;
+mod message_changes;
+pub mod message_lifecycle;
 mod message_store;
 pub mod moderation;
 pub mod policy;
@@ -46,6 +48,9 @@ pub struct Rooms {
     pub broker: Arc<dyn Broker>,
     /// Longest message content, in characters (`--max-content-chars`).
     pub max_content_chars: usize,
+    /// How long after sending a message may be edited, in seconds; 0: for ever
+    /// (`--edit-window-secs`).
+    pub edit_window_secs: u64,
     /// The argon2 queue and the wrong-access-code counters.
     pub guard: Arc<Guard>,
     /// Invitations, mentions, new DMs and moderation notify the people concerned.
@@ -162,6 +167,19 @@ pub(crate) async fn send_message(
     client_msg_id: Option<&str>,
     content: &str,
 ) -> Result<Message> {
+    send_reply(rooms, user, room_id, client_msg_id, content, None).await
+}
+
+/// [`send_message`], answering the message `reply_to` of the same room when given (the
+/// stored message then carries its quote).
+pub(crate) async fn send_reply(
+    rooms: &Rooms,
+    user: &User,
+    room_id: RoomId,
+    client_msg_id: Option<&str>,
+    content: &str,
+    reply_to: Option<i64>,
+) -> Result<Message> {
     validate_content(content, rooms.max_content_chars)?;
     if client_msg_id.is_some_and(|id| id.is_empty() || id.len() > 64 || id.contains('\0')) {
         return Err(Error::InvalidInput(
@@ -171,6 +189,12 @@ pub(crate) async fn send_message(
     // One bucket per user whichever door the message came in by, so REST cannot be
     // used to get around the WebSocket's limit, nor many connections to multiply it.
     rooms.guard.quotas.sends.check(&user.id)?;
+    let quote = match reply_to {
+        Some(id) => Some(rooms.messages.quote(room_id, id).await?.ok_or_else(|| {
+            Error::InvalidInput("reply_to must name a message of the same room".into())
+        })?),
+        None => None,
+    };
     let appended = rooms
         .messages
         .append(NewMessage {
@@ -178,19 +202,26 @@ pub(crate) async fn send_message(
             user,
             client_msg_id,
             content,
+            reply_to,
         })
         .await?;
     match appended {
-        Appended::Stored(message) => {
+        Appended::Stored(mut message) => {
+            message.reply_to = quote;
+            message.mentions = mentioned_names(&message.content);
             crate::metrics::messages_stored(1);
             // Stored is what counts: if fan-out drops it, receivers refill from the store.
             rooms.broker.publish(Envelope::chat(&message));
-            if message.content.contains('@') {
+            if !message.mentions.is_empty() {
                 notify_mentions(rooms, &message);
             }
             Ok(message)
         }
-        Appended::Duplicate(message) => Ok(message),
+        Appended::Duplicate(mut message) => {
+            message.reply_to = quote;
+            message.mentions = mentioned_names(&message.content);
+            Ok(message)
+        }
         Appended::NotMember => {
             if visible_room(rooms, user, room_id)
                 .await?
@@ -213,6 +244,9 @@ const MENTION_QUOTE_CHARS: usize = 200;
 /// The lower-cased names `@mentioned` in `content`, each once, at most [`MAX_MENTIONS`].
 fn mentioned_names(content: &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
+    if !content.contains('@') {
+        return names;
+    }
     for (at, _) in content.match_indices('@') {
         let name: String = content[at + 1..]
             .chars()
@@ -233,7 +267,7 @@ fn mentioned_names(content: &str) -> Vec<String> {
 /// Notifies the members `message` mentions (never its sender), in a task of its own:
 /// the sender's ack does not wait for it.
 fn notify_mentions(rooms: &Rooms, message: &Message) {
-    let names = mentioned_names(&message.content);
+    let names = message.mentions.clone();
     if names.is_empty() {
         return;
     }

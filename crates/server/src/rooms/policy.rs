@@ -35,11 +35,19 @@ pub enum Action {
     TransferOwnership,
     DeleteRoom,
     Leave,
+    /// Edit one's own message (within the edit window).
+    EditOwnMessage,
+    /// Delete one's own message.
+    DeleteOwnMessage,
+    /// Delete someone else's message.
+    DeleteMessage,
+    /// Add or remove one's reaction to a message.
+    React,
 }
 
 impl Action {
     /// Every action, in the order of the documented table.
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 20] = [
         Action::Rename,
         Action::SetTopic,
         Action::ChangeAccessCode,
@@ -56,6 +64,10 @@ impl Action {
         Action::TransferOwnership,
         Action::DeleteRoom,
         Action::Leave,
+        Action::EditOwnMessage,
+        Action::DeleteOwnMessage,
+        Action::DeleteMessage,
+        Action::React,
     ];
 
     /// How the documentation names the action and its REST call.
@@ -92,6 +104,22 @@ impl Action {
             Self::TransferOwnership => ("transfer ownership", "`POST /rooms/{id}/transfer`"),
             Self::DeleteRoom => ("delete the room", "`DELETE /rooms/{id}`"),
             Self::Leave => ("leave", "`POST /rooms/{id}/leave`"),
+            Self::EditOwnMessage => (
+                "edit your message",
+                "`PATCH /rooms/{id}/messages/{message_id}`",
+            ),
+            Self::DeleteOwnMessage => (
+                "delete your message",
+                "`DELETE /rooms/{id}/messages/{message_id}`",
+            ),
+            Self::DeleteMessage => (
+                "delete another's message",
+                "`DELETE /rooms/{id}/messages/{message_id}`",
+            ),
+            Self::React => (
+                "react to a message",
+                "`PUT`/`DELETE /rooms/{id}/messages/{message_id}/reactions/{emoji}`",
+            ),
         }
     }
 
@@ -104,6 +132,10 @@ impl Action {
             Self::Promote => "a `member`",
             Self::Demote => "an `admin`",
             Self::TransferOwnership => "another member (the owner becomes `admin`)",
+            Self::EditOwnMessage => "within `--edit-window-secs` of sending",
+            Self::DeleteMessage => {
+                "a message whose author is a member of a lower role, or no longer a member"
+            }
             _ => "",
         }
     }
@@ -186,7 +218,7 @@ pub fn authorize(
             at_least(Role::Admin)?;
             below(target)
         }
-        Action::Ban => {
+        Action::Ban | Action::DeleteMessage => {
             at_least(Role::Admin)?;
             match target {
                 None => Ok(()),
@@ -213,6 +245,7 @@ pub fn authorize(
         Action::DeleteRoom => at_least(Role::Owner),
         Action::Leave if actor == Role::Owner => Err(Denied::OwnerLeaving),
         Action::Leave => Ok(()),
+        Action::EditOwnMessage | Action::DeleteOwnMessage | Action::React => Ok(()),
     }
 }
 
@@ -308,6 +341,25 @@ mod tests {
         );
         assert_eq!(authorize(Rename, None, true, None), Err(Denied::Hidden));
         assert_eq!(authorize(Rename, None, false, None), Err(Denied::NotMember));
+        assert_eq!(
+            authorize(DeleteMessage, Some(Role::Member), false, Some(Role::Member)),
+            Err(Denied::Role),
+            "a member cannot delete another's message"
+        );
+        assert_eq!(
+            authorize(DeleteMessage, Some(Role::Admin), false, None),
+            Ok(()),
+            "an admin may delete the message of someone who left"
+        );
+        assert_eq!(
+            authorize(DeleteMessage, Some(Role::Admin), false, Some(Role::Owner)),
+            Err(Denied::Target)
+        );
+        assert_eq!(authorize(React, None, false, None), Err(Denied::NotMember));
+        assert_eq!(
+            authorize(EditOwnMessage, Some(Role::Member), true, None),
+            Ok(())
+        );
     }
 
     /// The matrix written out independently of `authorize`'s structure.
@@ -332,7 +384,7 @@ mod tests {
             Owner => 2,
         };
         let needed = match action {
-            Leave => Member,
+            Leave | EditOwnMessage | DeleteOwnMessage | React => Member,
             Invite if !private => Member,
             Promote | Demote | TransferOwnership | DeleteRoom => Owner,
             _ => Admin,
@@ -343,7 +395,9 @@ mod tests {
         match (action, target) {
             (Leave, _) if actor == Owner => Err(Denied::OwnerLeaving),
             (Kick | Mute | TransferOwnership | Promote | Demote, None) => Err(Denied::NoTarget),
-            (Kick | Mute | Ban | TransferOwnership, Some(t)) if rank(t) >= rank(actor) => {
+            (Kick | Mute | Ban | DeleteMessage | TransferOwnership, Some(t))
+                if rank(t) >= rank(actor) =>
+            {
                 Err(Denied::Target)
             }
             (Promote, Some(t)) if t != Member => Err(Denied::Target),

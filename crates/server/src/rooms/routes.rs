@@ -14,7 +14,7 @@ use socket_hub_protocol::{Message, RoomId, Seq};
 
 use super::policy::{Action, authorize};
 use super::{
-    Rooms, ensure_member, send_message, validate_access_code, validate_room_name, visible_room,
+    Rooms, ensure_member, send_reply, validate_access_code, validate_room_name, visible_room,
 };
 use crate::auth::{Auth, AuthUser};
 use crate::broker::Envelope;
@@ -90,6 +90,7 @@ where
         .route("/rooms/{id}/members", get(list_members))
         .route("/rooms/{id}/messages", get(history).post(post_message))
         .route("/rooms/{id}/read", post(mark_read))
+        .merge(super::message_lifecycle::routes())
         .merge(super::moderation::routes())
         .merge(super::invites::routes())
         .merge(super::direct::routes())
@@ -311,9 +312,9 @@ pub async fn history(
     if !room.view.room.is_member {
         return Err(Error::Forbidden("join the room to read its history"));
     }
-    let messages = rooms
+    let (messages, last_seq) = rooms
         .messages
-        .history(room_id, query.before_seq, limit)
+        .history_page(room_id, query.before_seq, limit, user.id)
         .await?;
     let next_before_seq = match messages.last() {
         Some(oldest) if messages.len() == limit as usize && oldest.seq > 1 => Some(oldest.seq),
@@ -322,6 +323,7 @@ pub async fn history(
     Ok(Json(MessagePage {
         messages,
         next_before_seq,
+        last_seq,
     }))
 }
 
@@ -333,7 +335,7 @@ pub async fn history(
     responses(
         (status = 201, description = "Stored (or, for a repeated client_msg_id, the original)", body = Message),
         (status = 403, description = "Not a member", body = Problem),
-        (status = 422, description = "Empty or too long", body = Problem),
+        (status = 422, description = "Empty or too long, or `reply_to` not a message of this room", body = Problem),
         (status = 429, description = "Send quota (shared with the WebSocket) used up; see Retry-After", body = Problem),
     ))]
 pub async fn post_message(
@@ -342,12 +344,13 @@ pub async fn post_message(
     PathParam(room_id): PathParam<RoomId>,
     JsonBody(body): JsonBody<SendMessage>,
 ) -> Result<Response> {
-    let message = send_message(
+    let message = send_reply(
         &rooms,
         &user,
         room_id,
         body.client_msg_id.as_deref(),
         &body.content,
+        body.reply_to,
     )
     .await?;
     Ok(created(message))

@@ -539,7 +539,7 @@ impl RoomChange {
         self.room_id
     }
 
-    fn tx(&mut self) -> Result<&mut WriteTx, StoreError> {
+    pub(super) fn tx(&mut self) -> Result<&mut WriteTx, StoreError> {
         self.tx
             .as_mut()
             .ok_or_else(|| StoreError::Database("room change already finished".into()))
@@ -739,6 +739,7 @@ impl RoomChange {
             client_msg_id: None,
             event: Some(event),
             created_at: from_millis(created_at),
+            ..Message::default()
         })
     }
 

@@ -138,6 +138,7 @@ pub async fn send(
         room_id,
         client_msg_id: client_msg_id.into(),
         content: content.into(),
+        reply_to: None,
     })
     .await
     .expect("send message");

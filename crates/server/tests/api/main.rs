@@ -13,6 +13,7 @@ mod hygiene;
 mod invitations;
 mod lifecycle;
 mod limits;
+mod messages;
 mod metrics;
 mod moderation;
 mod notifications;

@@ -158,6 +158,7 @@ async fn send_many(ws: &mut Connection, room_id: RoomId, tag: &str, count: usize
             room_id,
             client_msg_id: id.clone(),
             content: format!("{tag} {i}"),
+            reply_to: None,
         })
         .await
         .expect("send");
@@ -547,6 +548,7 @@ async fn chatter(
                 room_id,
                 client_msg_id: format!("{tag}-{sent}"),
                 content: format!("{tag} {sent}"),
+                reply_to: None,
             };
             if ws.send(&frame).await.is_err() {
                 sending = false;
@@ -650,6 +652,7 @@ async fn sigterm_under_load_closes_every_client_with_1012_and_keeps_every_ack() 
             room_id,
             client_msg_id: id.clone(),
             content: body.clone(),
+            reply_to: None,
         })
         .await
         .expect("send");
@@ -1036,5 +1039,62 @@ async fn a_kick_and_a_notification_reach_a_user_on_another_instance() {
     })
     .await
     .expect("room_left on b");
+    cluster.finish().await;
+}
+
+/// Edits, deletions and reactions made through one instance reach a member connected
+/// to another, as room events in seq order right after the message they change.
+#[tokio::test]
+async fn message_changes_reach_a_user_on_another_instance() {
+    let cluster = Cluster::new().await;
+    let [a, b]: [Instance; 2] = cluster.instances(2).await.try_into().ok().expect("two");
+    let (alice, _) = user(&a.url, "alice").await;
+    let (bob, bob_s) = user(&a.url, "bob").await;
+    let room = alice
+        .create_room("changes", false, None)
+        .await
+        .expect("room")
+        .room;
+    bob.join_room(room.id, None).await.expect("join");
+    let mut on_b = connect(&b.url, &bob_s).await.expect("connect");
+    join(&mut on_b, room.id, None).await.expect("join on b");
+
+    let sent = alice
+        .send_message(room.id, "typo", None)
+        .await
+        .expect("send");
+    alice
+        .edit_message(room.id, sent.id, "fixed")
+        .await
+        .expect("edit through a");
+    alice
+        .add_reaction(room.id, sent.id, "👍")
+        .await
+        .expect("react through a");
+    alice
+        .delete_message(room.id, sent.id)
+        .await
+        .expect("delete through a");
+    let mut kinds = Vec::new();
+    let mut seqs = Vec::new();
+    while kinds.len() < 4 {
+        let (kind, seq) = on_b
+            .wait_for(WAIT, |f| match f {
+                ServerFrame::Chat { message } => Some(("chat", message.seq)),
+                ServerFrame::MessageUpdated { message } => Some(("message_updated", message.seq)),
+                ServerFrame::Reaction { message } => Some(("reaction", message.seq)),
+                ServerFrame::MessageDeleted { message } => Some(("message_deleted", message.seq)),
+                _ => None,
+            })
+            .await
+            .expect("a frame on b");
+        kinds.push(kind);
+        seqs.push(seq);
+    }
+    assert_eq!(
+        kinds,
+        ["chat", "message_updated", "reaction", "message_deleted"]
+    );
+    assert_eq!(seqs, [sent.seq, sent.seq + 1, sent.seq + 2, sent.seq + 3]);
     cluster.finish().await;
 }

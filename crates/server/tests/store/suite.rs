@@ -43,6 +43,7 @@ async fn append(
             user,
             client_msg_id: id,
             content,
+            reply_to: None,
         })
         .await
         .expect("append")
@@ -368,7 +369,7 @@ pub async fn history_pages_and_replay_ranges(db: &Backend) {
         seqs(
             db.store
                 .messages
-                .history(room.id, None, 4)
+                .history(room.id, None, 4, 0)
                 .await
                 .expect("page")
         ),
@@ -378,7 +379,7 @@ pub async fn history_pages_and_replay_ranges(db: &Backend) {
         seqs(
             db.store
                 .messages
-                .history(room.id, Some(7), 4)
+                .history(room.id, Some(7), 4, 0)
                 .await
                 .expect("page")
         ),
@@ -388,7 +389,7 @@ pub async fn history_pages_and_replay_ranges(db: &Backend) {
         seqs(
             db.store
                 .messages
-                .history(room.id, Some(3), 4)
+                .history(room.id, Some(3), 4, 0)
                 .await
                 .expect("page")
         ),
@@ -411,7 +412,7 @@ pub async fn history_pages_and_replay_ranges(db: &Backend) {
     let message = db
         .store
         .messages
-        .history(room.id, None, 1)
+        .history(room.id, None, 1, 0)
         .await
         .expect("page")
         .remove(0);
@@ -441,6 +442,7 @@ pub async fn concurrent_writers_from_several_instances_get_unique_gap_free_seqs(
                     user: &ada,
                     client_msg_id: Some(&id),
                     content: "x",
+                    reply_to: None,
                 };
                 match store.messages.append(new).await.expect("append") {
                     Appended::Stored(message) => seqs.push(message.seq),
@@ -634,6 +636,7 @@ async fn append_all(
                         user: &user,
                         client_msg_id: id.as_deref(),
                         content: &content,
+                        reply_to: None,
                     })
                     .await
             })
@@ -956,6 +959,7 @@ pub async fn room_events_take_gap_free_seqs_between_messages(db: &Backend) {
                         user: &ada,
                         client_msg_id: None,
                         content: &content,
+                        reply_to: None,
                     })
                     .await
                     .expect("append");

@@ -331,6 +331,7 @@ impl Instance {
 }
 
 /// What a `message_send` came back with: the ack, or the error frame's code and ref.
+#[allow(clippy::large_enum_variant)] // test code: moved once per send
 pub enum Outcome {
     Acked(socket_hub_protocol::Message),
     Refused(socket_hub_protocol::ErrorCode, Option<String>),
@@ -349,6 +350,7 @@ pub async fn send_for_outcome(
         room_id,
         client_msg_id: id.into(),
         content: content.into(),
+        reply_to: None,
     })
     .await
     .expect("send");

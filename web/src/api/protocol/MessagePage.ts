@@ -9,4 +9,10 @@ export type MessagePage = { messages: Array<Message>,
 /**
  * Pass as `before_seq` to get the next (older) page; absent on the last page.
  */
-next_before_seq?: number | null, };
+next_before_seq?: number | null, 
+/**
+ * The room's newest seq when the page was read: the page shows its messages as
+ * they were then (edits, deletions, reactions up to this seq applied). Resume with
+ * `since_seq` = this, and fold only later events into these messages.
+ */
+last_seq: number, };

@@ -8,4 +8,8 @@ import type { User } from "./User";
  * with its own `seq` (see `Message::event`), so members see it live and a client that
  * resumes with `since_seq` replays it like any message.
  */
-export type RoomEvent = { "type": "room_updated", name: string, topic?: string | null, is_private: boolean, has_access_code: boolean, } | { "type": "member_updated", user: User, role: Role, muted_until?: string | null, } | { "type": "kicked", user: User, reason?: string | null, } | { "type": "banned", user: User, reason?: string | null, until?: string | null, } | { "type": "unbanned", user: User, };
+export type RoomEvent = { "type": "room_updated", name: string, topic?: string | null, is_private: boolean, has_access_code: boolean, } | { "type": "member_updated", user: User, role: Role, muted_until?: string | null, } | { "type": "kicked", user: User, reason?: string | null, } | { "type": "banned", user: User, reason?: string | null, until?: string | null, } | { "type": "unbanned", user: User, } | { "type": "message_updated", message_id: number, content: string, edited_at: string, 
+/**
+ * The `@username`s the new content names (see [`Message::mentions`]).
+ */
+mentions?: Array<string>, } | { "type": "message_deleted", message_id: number, deleted_at: string, } | { "type": "reaction", message_id: number, emoji: string, added: boolean, };

@@ -4,4 +4,8 @@
 /**
  * `POST /rooms/{id}/messages`.
  */
-export type SendMessage = { content: string, client_msg_id?: string | null, };
+export type SendMessage = { content: string, client_msg_id?: string | null, 
+/**
+ * The id of a message of the same room this one answers.
+ */
+reply_to?: number | null, };
