@@ -27,11 +27,14 @@ pub enum ClientFrame {
     /// Stops receiving a room on this connection (membership is kept).
     LeaveRoom { room_id: RoomId },
     /// Sends a message. `client_msg_id` makes the send idempotent: resending it returns
-    /// the original message instead of storing a duplicate.
+    /// the original message instead of storing a duplicate. `attachments` names the
+    /// sender's own uploads (`POST /uploads`); with some, `content` may be empty.
     MessageSend {
         room_id: RoomId,
         client_msg_id: String,
         content: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<crate::attachments::UploadId>,
     },
     /// Tells the room's other members this user is typing. Never stored.
     Typing { room_id: RoomId },
@@ -146,6 +149,10 @@ pub enum ErrorCode {
     /// It existed but cannot be used any more: an expired, used-up or revoked invite
     /// link.
     Gone,
+    /// An upload is larger than the server's per-file limit.
+    FileTooLarge,
+    /// An upload would take the user past their storage quota.
+    QuotaExceeded,
 }
 
 impl ErrorCode {
@@ -171,6 +178,8 @@ impl ErrorCode {
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
             Self::Gone => "gone",
+            Self::FileTooLarge => "file_too_large",
+            Self::QuotaExceeded => "quota_exceeded",
         }
     }
 }
@@ -313,6 +322,7 @@ mod tests {
             client_msg_id: None,
             event: None,
             created_at: chrono::DateTime::from_timestamp_millis(0).expect("epoch"),
+            attachments: Vec::new(),
         };
         let borrowed = encode_chat(&message);
         assert_eq!(borrowed, encode_stored(&message));
@@ -340,6 +350,7 @@ mod tests {
                 reason: None,
             }),
             created_at: chrono::DateTime::from_timestamp_millis(0).expect("epoch"),
+            attachments: Vec::new(),
         };
         let json = encode_stored(&message);
         let frame: ServerFrame = serde_json::from_str(&json).expect("decodes");

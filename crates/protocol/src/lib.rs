@@ -10,13 +10,16 @@
 //!   ([`ServerFrame`]), plus close codes and error codes.
 //! - [`rest`]: request and response bodies of the REST API under `/api/v1`.
 //! - [`model`]: the chat domain shared by both: users, rooms, messages.
+//! - [`attachments`]: files attached to messages, uploads and their download links.
 
+pub mod attachments;
 pub mod frames;
 pub mod model;
 pub mod rest;
 #[cfg(any(test, feature = "ts"))]
 pub mod ts;
 
+pub use attachments::{Attachment, Upload, UploadId, UploadLink};
 pub use frames::{ClientFrame, CloseCode, ErrorCode, ServerFrame};
 pub use model::{
     Member, Message, Notification, NotificationKind, Role, Room, RoomEvent, RoomId, Seq, User,

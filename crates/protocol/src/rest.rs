@@ -201,6 +201,9 @@ pub struct SendMessage {
     pub content: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_msg_id: Option<String>,
+    /// Ids of the sender's own uploads to attach; with some, `content` may be empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::attachments::UploadId>,
 }
 
 /// `POST /rooms/{id}/read`.

@@ -11,6 +11,7 @@
 
 use ts_rs::{Config, TS};
 
+use crate::attachments::{Attachment, Upload, UploadLink};
 use crate::frames::{ClientFrame, CloseCode, ErrorCode, ServerFrame};
 use crate::model::{Member, Message, Notification, NotificationKind, Role, Room, RoomEvent, User};
 use crate::rest::{
@@ -106,6 +107,9 @@ pub fn render() -> Result<Vec<(String, String)>, ts_rs::ExportError> {
         ChangePassword,
         DeleteAccount,
         AccountExport,
+        Attachment,
+        Upload,
+        UploadLink,
     );
     files.push(("constants.ts".into(), constants()));
     names.sort();
