@@ -242,6 +242,7 @@ impl Link {
                     room_id: room.id,
                     client_msg_id: id.to_owned(),
                     content: body,
+                    attachments: Vec::new(),
                 })
                 .await
                 .map_err(|e| LoadError::Protocol(e.to_string())),

@@ -67,6 +67,7 @@ async fn run(fixture: &Fixture, appenders: usize, total: u64) -> Duration {
                             user: &user,
                             client_msg_id: None,
                             content: "a benchmark message of a typical chat length, 64 bytes.",
+                            attachments: None,
                         })
                         .await
                         .expect("append");

@@ -24,6 +24,7 @@ fn fan_out_encode(c: &mut Criterion) {
         event: None,
         created_at: chrono::DateTime::from_timestamp_millis(1_732_356_000_123)
             .expect("a valid timestamp"),
+        attachments: Vec::new(),
     };
     let mut group = c.benchmark_group("fan_out_encode");
     for members in [100, 1000] {

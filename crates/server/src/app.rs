@@ -29,8 +29,9 @@ use crate::quota::Quotas;
 use crate::rooms::{AppendOptions, Rooms};
 use crate::state::{AppState, Store};
 use crate::store::{DbOptions, StoreError};
+use crate::uploads::{LinkSigner, LocalDisk, UploadLimits, Uploads};
 use crate::users::People;
-use crate::{auth, gateway, notifications, ops, rooms, telemetry, users, web};
+use crate::{auth, gateway, notifications, ops, rooms, telemetry, uploads, users, web};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +46,8 @@ pub enum StartError {
     Lockout(#[from] LockoutError),
     #[error("cannot read or create the JWT secret in {dir}: {source}")]
     Secret { dir: String, source: std::io::Error },
+    #[error("cannot create the upload directory {dir}: {source}")]
+    Uploads { dir: String, source: std::io::Error },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -93,6 +96,25 @@ impl App {
                 presence_lease: Duration::from_millis(config.presence_lease_ms),
                 timeout: Duration::from_millis(config.redis_timeout_ms),
             })?)
+        };
+        let upload_dir = config.upload_dir();
+        let blobs = LocalDisk::open(&upload_dir).map_err(|source| StartError::Uploads {
+            dir: upload_dir.display().to_string(),
+            source,
+        })?;
+        let uploads = Uploads {
+            store: store.uploads.clone(),
+            blobs: Arc::new(blobs),
+            links: Arc::new(LinkSigner::new(
+                &secret,
+                Duration::from_secs(config.upload_link_ttl_secs),
+            )),
+            limits: UploadLimits {
+                max_bytes: config.upload_max_bytes,
+                quota_bytes: config.upload_quota_bytes,
+                max_pixels: config.upload_max_pixels,
+            },
+            thumbnailers: Arc::new(tokio::sync::Semaphore::new(uploads::THUMBNAIL_WORKERS)),
         };
         let hub = Hub::new(store.messages.clone(), broker.clone());
         let listener =
@@ -151,6 +173,7 @@ impl App {
             max_content_chars: config.max_content_chars,
             guard: guard.clone(),
             notifier: notifier.clone(),
+            uploads: store.uploads.clone(),
         };
         let people = People {
             profiles: store.profiles.clone(),
@@ -173,6 +196,7 @@ impl App {
             rooms,
             notifier,
             people,
+            uploads,
             gateway,
         };
         let router = router(state.clone());
@@ -286,7 +310,8 @@ fn router(state: AppState) -> Router {
             )
             .merge(users::routes::<AppState>())
             .merge(rooms::routes::<AppState>())
-            .merge(notifications::routes::<AppState>());
+            .merge(notifications::routes::<AppState>())
+            .merge(uploads::routes::<AppState>());
         http = http
             .nest("/api/v1", api)
             .merge(gateway::spaces::broadcast_routes::<AppState>())

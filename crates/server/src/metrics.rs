@@ -394,7 +394,7 @@ pub fn connection_closed(code: u16) {
     }
 }
 
-const ERROR_CODES: [ErrorCode; 19] = [
+const ERROR_CODES: [ErrorCode; 21] = [
     ErrorCode::MalformedJson,
     ErrorCode::UnknownType,
     ErrorCode::InvalidInput,
@@ -414,6 +414,8 @@ const ERROR_CODES: [ErrorCode; 19] = [
     ErrorCode::Internal,
     ErrorCode::Unavailable,
     ErrorCode::Gone,
+    ErrorCode::FileTooLarge,
+    ErrorCode::QuotaExceeded,
 ];
 
 /// Which door an error left by.
@@ -573,6 +575,7 @@ mod tests {
             content: r#""created_at":"1999-01-01T00:00:00Z""#.into(),
             client_msg_id: None,
             event: None,
+            attachments: Vec::new(),
             created_at: chrono::DateTime::from_timestamp_millis(1_700_000_000_123).expect("date"),
         };
         let frame = socket_hub_protocol::frames::encode_chat(&message);

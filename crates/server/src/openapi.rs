@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{auth, gateway, notifications, rooms, users};
+use crate::{auth, gateway, notifications, rooms, uploads, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,6 +27,9 @@ use crate::{auth, gateway, notifications, rooms, users};
         rooms::direct::open_direct, rooms::direct::list_directs,
         rooms::direct::block, rooms::direct::unblock,
         notifications::list, notifications::unread, notifications::mark_read,
+        uploads::routes::upload, uploads::routes::download,
+        uploads::routes::download_thumbnail, uploads::routes::link,
+        uploads::routes::delete_upload,
     ),
     modifiers(&BearerAuth),
 )]

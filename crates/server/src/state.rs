@@ -15,6 +15,7 @@ use crate::gateway::Gateway;
 use crate::notifications::{NotificationStore, Notifier};
 use crate::rooms::{AppendOptions, MessageStore, RoomStore, Rooms};
 use crate::store::{Backend, Db, DbOptions, StoreError};
+use crate::uploads::{UploadStore, Uploads};
 use crate::users::{People, ProfileStore};
 
 /// Everything the server persists: each service's store over one shared [`Db`].
@@ -27,6 +28,7 @@ pub struct Store {
     pub messages: MessageStore,
     pub notifications: NotificationStore,
     pub profiles: ProfileStore,
+    pub uploads: UploadStore,
     db: Db,
 }
 
@@ -45,6 +47,7 @@ impl Store {
             messages: MessageStore::new(db.clone()),
             notifications: NotificationStore::new(db.clone()),
             profiles: ProfileStore::new(db.clone()),
+            uploads: UploadStore::new(db.clone()),
             db,
         }
     }
@@ -89,6 +92,7 @@ pub struct AppState {
     pub rooms: Rooms,
     pub notifier: Notifier,
     pub people: People,
+    pub uploads: Uploads,
     /// Its shutdown token and connection tracker are the process's too.
     pub gateway: Gateway,
 }

@@ -555,14 +555,16 @@ impl Reader {
                 room_id,
                 client_msg_id,
                 content,
+                attachments,
             } => {
                 let user = shared.session.user();
-                let send = rooms::send_message(
+                let send = rooms::send_message_with(
                     &shared.gateway.rooms,
                     user,
                     room_id,
                     Some(&client_msg_id),
                     &content,
+                    &attachments,
                 );
                 match Box::pin(send).await {
                     Ok(message) => shared.reply(&ServerFrame::Ack {

@@ -63,7 +63,7 @@ use crate::store::{Backend, Db, SqliteWriter, StoreError, WriteTx, from_millis, 
 /// 65,535), with room to spare.
 const MAX_BIND_PARAMS: usize = 30_000;
 /// Columns bound per inserted message.
-const INSERT_COLUMNS: usize = 6;
+const INSERT_COLUMNS: usize = 7;
 /// Largest batch allowed: its lookups (three parameters per message at most) stay within
 /// one statement.
 pub const MAX_BATCH: usize = 4096;
@@ -98,6 +98,7 @@ struct Pending {
     user: User,
     client_msg_id: Option<String>,
     content: String,
+    attachments: Option<String>,
 }
 
 impl Pending {
@@ -149,6 +150,7 @@ impl Appender {
                 user: new.user.clone(),
                 client_msg_id: new.client_msg_id.map(str::to_owned),
                 content: new.content.to_owned(),
+                attachments: new.attachments.map(str::to_owned),
             },
             reply,
         };
@@ -331,6 +333,8 @@ fn answer(plan: Plan, messages: Vec<Pending>, replies: Vec<oneshot::Sender<Outco
                 content: message.content,
                 client_msg_id: message.client_msg_id,
                 event: None,
+                // Filled in by the sender, which has them decoded already.
+                attachments: Vec::new(),
                 created_at,
             }),
         };
@@ -428,7 +432,7 @@ fn store_batch_sqlite(writer: &mut SqliteWriter, messages: &[Pending]) -> Result
         // `client_msg_id IS NOT NULL` lets SQLite use the partial unique index.
         let mut original = conn.prepare_cached(
             "SELECT m.id, m.room_id, m.seq, m.user_id, u.username, m.content,
-                    m.client_msg_id, m.created_at
+                    m.client_msg_id, m.created_at, m.attachments
              FROM messages m JOIN users u ON u.id = m.user_id
              WHERE m.room_id = ?1 AND m.user_id = ?2 AND m.client_msg_id = ?3
                AND m.client_msg_id IS NOT NULL",
@@ -437,8 +441,9 @@ fn store_batch_sqlite(writer: &mut SqliteWriter, messages: &[Pending]) -> Result
             "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
         )?;
         let mut insert = conn.prepare_cached(
-            "INSERT INTO messages (room_id, seq, user_id, client_msg_id, content, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO messages (room_id, seq, user_id, client_msg_id, content, created_at,
+                                   attachments)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         let created_at = now_millis();
         let mut members: HashMap<(RoomId, UserId), bool> = HashMap::new();
@@ -476,6 +481,7 @@ fn store_batch_sqlite(writer: &mut SqliteWriter, messages: &[Pending]) -> Result
                             client_msg_id: row.get(6)?,
                             // Only chat messages carry a client_msg_id.
                             event: None,
+                            attachments: row.get(8)?,
                             created_at: row.get(7)?,
                         })
                     })
@@ -494,6 +500,7 @@ fn store_batch_sqlite(writer: &mut SqliteWriter, messages: &[Pending]) -> Result
                 message.client_msg_id.as_deref(),
                 message.content.as_str(),
                 created_at,
+                message.attachments.as_deref(),
             ))?;
             outcomes.push(Planned::Stored {
                 id: conn.last_insert_rowid(),
@@ -555,7 +562,7 @@ async fn checks(
     let sql = format!(
         "SELECT k.column1 AS key_room, k.column2 AS key_user, mb.user_id AS member,
                 mb.muted_until, m.id, m.room_id, m.seq, m.user_id, u.username, m.content,
-                m.client_msg_id, m.created_at
+                m.client_msg_id, m.attachments, m.created_at
          FROM ({}) AS k
          LEFT JOIN memberships mb ON mb.room_id = k.column1 AND mb.user_id = k.column2
          LEFT JOIN messages m ON mb.user_id IS NOT NULL
@@ -607,6 +614,7 @@ struct CheckRow {
     username: Option<String>,
     content: Option<String>,
     client_msg_id: Option<String>,
+    attachments: Option<String>,
     created_at: Option<i64>,
 }
 
@@ -622,6 +630,7 @@ impl CheckRow {
             content: self.content?,
             client_msg_id: self.client_msg_id,
             event: None,
+            attachments: self.attachments,
             created_at: self.created_at?,
         }))
     }
@@ -679,7 +688,7 @@ async fn reserve_and_insert(
     outcomes: &mut [Planned],
     created_at: i64,
 ) -> Result<(), StoreError> {
-    const COLUMNS: usize = 5;
+    const COLUMNS: usize = 6;
     const _: () = assert!(MAX_BATCH * COLUMNS < MAX_BIND_PARAMS);
     let mut position: HashMap<RoomId, i64> = HashMap::new();
     let mut rows: Vec<(&Pending, i64)> = Vec::with_capacity(messages.len());
@@ -691,7 +700,7 @@ async fn reserve_and_insert(
         }
     }
     let mut sql = String::with_capacity(rows.len() * 40 + 640);
-    sql.push_str("WITH k (room_id, pos, user_id, client_msg_id, content) AS (");
+    sql.push_str("WITH k (room_id, pos, user_id, client_msg_id, content, attachments) AS (");
     sql.push_str(&values_from(Backend::Postgres, 2, rows.len(), COLUMNS));
     sql.push_str(
         "), r AS (
@@ -699,8 +708,10 @@ async fn reserve_and_insert(
            FROM (SELECT room_id, count(*) AS n FROM k GROUP BY room_id) AS c
            WHERE rooms.id = c.room_id
            RETURNING rooms.id, rooms.last_seq - c.n AS base)
-         INSERT INTO messages (room_id, seq, user_id, client_msg_id, content, created_at)
-         SELECT k.room_id, r.base + k.pos, k.user_id, k.client_msg_id, k.content, $1
+         INSERT INTO messages (room_id, seq, user_id, client_msg_id, content, created_at,
+                               attachments)
+         SELECT k.room_id, r.base + k.pos, k.user_id, k.client_msg_id, k.content, $1,
+                k.attachments
          FROM k JOIN r ON r.id = k.room_id
          RETURNING id, room_id, seq",
     );
@@ -711,7 +722,8 @@ async fn reserve_and_insert(
             .bind(*position)
             .bind(message.user.id)
             .bind(message.client_msg_id.as_deref())
-            .bind(message.content.as_str());
+            .bind(message.content.as_str())
+            .bind(message.attachments.as_deref());
     }
     let inserted = query.fetch_all(&mut **tx).await?;
     let mut first: HashMap<RoomId, Seq> = HashMap::with_capacity(position.len());
@@ -749,7 +761,8 @@ async fn insert(
     let mut ids = HashMap::with_capacity(rows.len());
     for chunk in rows.chunks(MAX_BIND_PARAMS / INSERT_COLUMNS) {
         let sql = format!(
-            "INSERT INTO messages (room_id, seq, user_id, client_msg_id, content, created_at)
+            "INSERT INTO messages (room_id, seq, user_id, client_msg_id, content, created_at,
+                                   attachments)
              {} RETURNING id, room_id, seq",
             values(backend, chunk.len(), INSERT_COLUMNS)
         );
@@ -761,7 +774,8 @@ async fn insert(
                 .bind(message.user.id)
                 .bind(message.client_msg_id.as_deref())
                 .bind(message.content.as_str())
-                .bind(created_at);
+                .bind(created_at)
+                .bind(message.attachments.as_deref());
         }
         for (id, room, seq) in query.fetch_all(&mut **tx).await? {
             ids.insert((room, seq), id);

@@ -5,6 +5,7 @@
 //! whichever door it came in by.
 
 pub mod appender;
+mod attachments;
 pub mod direct;
 pub mod invites;
 mod message_store;
@@ -47,6 +48,8 @@ pub struct Rooms {
     pub guard: Arc<Guard>,
     /// Invitations, mentions, new DMs and moderation notify the people concerned.
     pub notifier: Notifier,
+    /// Uploads a message attaches are claimed for its room here.
+    pub uploads: crate::uploads::UploadStore,
 }
 
 /// A room the user may see (public, or private and a member); private rooms of others
@@ -159,7 +162,22 @@ pub(crate) async fn send_message(
     client_msg_id: Option<&str>,
     content: &str,
 ) -> Result<Message> {
-    validate_content(content, rooms.max_content_chars)?;
+    send_message_with(rooms, user, room_id, client_msg_id, content, &[]).await
+}
+
+/// [`send_message`] with attachments: the ids of the sender's own uploads, attached to
+/// this room (see [`attachments::claim`]); with some, `content` may be empty.
+pub(crate) async fn send_message_with(
+    rooms: &Rooms,
+    user: &User,
+    room_id: RoomId,
+    client_msg_id: Option<&str>,
+    content: &str,
+    upload_ids: &[String],
+) -> Result<Message> {
+    if upload_ids.is_empty() || !content.is_empty() {
+        validate_content(content, rooms.max_content_chars)?;
+    }
     if client_msg_id.is_some_and(|id| id.is_empty() || id.len() > 64 || id.contains('\0')) {
         return Err(Error::InvalidInput(
             "client_msg_id must be 1-64 bytes, without NUL".into(),
@@ -168,6 +186,7 @@ pub(crate) async fn send_message(
     // One bucket per user whichever door the message came in by, so REST cannot be
     // used to get around the WebSocket's limit, nor many connections to multiply it.
     rooms.guard.quotas.sends.check(&user.id)?;
+    let attached = attachments::claim(rooms, user, room_id, upload_ids).await?;
     let appended = rooms
         .messages
         .append(NewMessage {
@@ -175,10 +194,14 @@ pub(crate) async fn send_message(
             user,
             client_msg_id,
             content,
+            attachments: attached.as_ref().map(|(_, json)| json.as_str()),
         })
         .await?;
     match appended {
-        Appended::Stored(message) => {
+        Appended::Stored(mut message) => {
+            if let Some((attachments, _)) = attached {
+                message.attachments = attachments;
+            }
             crate::metrics::messages_stored(1);
             // Stored is what counts: if fan-out drops it, receivers refill from the store.
             rooms.broker.publish(Envelope::chat(&message));

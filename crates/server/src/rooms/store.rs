@@ -722,6 +722,7 @@ impl RoomChange {
             client_msg_id: None,
             event: Some(event),
             created_at: from_millis(created_at),
+            attachments: Vec::new(),
         })
     }
 

@@ -92,6 +92,7 @@ async fn a_blocked_user_cannot_open_or_write_a_dm() {
         room_id,
         client_msg_id: "x1".into(),
         content: "hey?".into(),
+        attachments: Vec::new(),
     })
     .await
     .expect("send");

@@ -138,6 +138,7 @@ pub async fn send(
         room_id,
         client_msg_id: client_msg_id.into(),
         content: content.into(),
+        attachments: Vec::new(),
     })
     .await
     .expect("send message");

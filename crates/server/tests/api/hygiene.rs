@@ -98,6 +98,7 @@ async fn nul_in_any_text_field_is_422_on_every_backend() {
                 room_id: room.id,
                 client_msg_id: id.into(),
                 content: content.into(),
+                attachments: Vec::new(),
             })
             .await
             .expect("send");

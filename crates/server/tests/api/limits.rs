@@ -51,6 +51,7 @@ async fn requests_about_rooms_you_are_not_in_are_refused() {
         room_id: room.id,
         client_msg_id: "x".into(),
         content: "hi".into(),
+        attachments: Vec::new(),
     })
     .await
     .expect("send");
@@ -84,6 +85,7 @@ async fn content_limits_are_errors_with_the_client_msg_id() {
             room_id: room.id,
             client_msg_id: "big".into(),
             content,
+            attachments: Vec::new(),
         })
         .await
         .expect("send");
@@ -226,6 +228,7 @@ async fn every_rate_limited_send_is_answered_with_its_ref_and_when_to_retry() {
             room_id: room.id,
             client_msg_id: format!("m{i}"),
             content: format!("message {i}"),
+            attachments: Vec::new(),
         })
         .await
         .expect("send");

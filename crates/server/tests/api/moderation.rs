@@ -357,6 +357,7 @@ async fn a_muted_member_cannot_send_until_unmuted() {
         room_id: t.room.id,
         client_msg_id: "m1".into(),
         content: "hello?".into(),
+        attachments: Vec::new(),
     })
     .await
     .expect("send");

@@ -18,6 +18,7 @@ async fn refused_ws_send(ws: &mut socket_hub_client::Connection, room_id: i64, i
         room_id,
         client_msg_id: id.into(),
         content: "one too many".into(),
+        attachments: Vec::new(),
     })
     .await
     .expect("send");

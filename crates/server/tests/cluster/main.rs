@@ -156,6 +156,7 @@ async fn send_many(ws: &mut Connection, room_id: RoomId, tag: &str, count: usize
             room_id,
             client_msg_id: id.clone(),
             content: format!("{tag} {i}"),
+            attachments: Vec::new(),
         })
         .await
         .expect("send");
@@ -545,6 +546,7 @@ async fn chatter(
                 room_id,
                 client_msg_id: format!("{tag}-{sent}"),
                 content: format!("{tag} {sent}"),
+                attachments: Vec::new(),
             };
             if ws.send(&frame).await.is_err() {
                 sending = false;
@@ -648,6 +650,7 @@ async fn sigterm_under_load_closes_every_client_with_1012_and_keeps_every_ack() 
             room_id,
             client_msg_id: id.clone(),
             content: body.clone(),
+            attachments: Vec::new(),
         })
         .await
         .expect("send");

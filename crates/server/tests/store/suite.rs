@@ -43,6 +43,7 @@ async fn append(
             user,
             client_msg_id: id,
             content,
+            attachments: None,
         })
         .await
         .expect("append")
@@ -441,6 +442,7 @@ pub async fn concurrent_writers_from_several_instances_get_unique_gap_free_seqs(
                     user: &ada,
                     client_msg_id: Some(&id),
                     content: "x",
+                    attachments: None,
                 };
                 match store.messages.append(new).await.expect("append") {
                     Appended::Stored(message) => seqs.push(message.seq),
@@ -634,6 +636,7 @@ async fn append_all(
                         user: &user,
                         client_msg_id: id.as_deref(),
                         content: &content,
+                        attachments: None,
                     })
                     .await
             })
@@ -956,6 +959,7 @@ pub async fn room_events_take_gap_free_seqs_between_messages(db: &Backend) {
                         user: &ada,
                         client_msg_id: None,
                         content: &content,
+                        attachments: None,
                     })
                     .await
                     .expect("append");

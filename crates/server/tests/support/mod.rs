@@ -349,6 +349,7 @@ pub async fn send_for_outcome(
         room_id,
         client_msg_id: id.into(),
         content: content.into(),
+        attachments: Vec::new(),
     })
     .await
     .expect("send");
