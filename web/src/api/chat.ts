@@ -13,6 +13,7 @@ import {
   unreadNotifications,
 } from './notifications';
 import { RoomTimeline, newClientMsgId, unreadCount } from './timeline';
+import { Uploader, type Attachment } from './uploads';
 import type {
   Ban,
   ErrorCode,
@@ -90,6 +91,8 @@ export class ChatClient {
   readonly removedFrom = new Set<RoomId>();
   /** The open room, when the user was just removed from it: its view should close. */
   closeRequested: RoomId | null = null;
+  /** Attachments: uploads and their signed links (see ./uploads). */
+  readonly uploads: Uploader;
   private noticeSeq = 0;
   private listeners = new Set<() => void>();
   private socket: HubSocket;
@@ -104,6 +107,7 @@ export class ChatClient {
   private readonly isVisible: () => boolean;
 
   constructor(private readonly deps: Deps) {
+    this.uploads = new Uploader(deps.auth);
     this.now = deps.now ?? (() => Date.now());
     this.isVisible = deps.isVisible ?? (() => typeof document === 'undefined' || document.visibilityState === 'visible');
     this.socket = new HubSocket({
@@ -619,15 +623,15 @@ export class ChatClient {
     }
   }
 
-  /** Sends a message: shown at once as pending, confirmed by `ack`. */
-  send(roomId: RoomId, content: string): string | null {
+  /** Sends a message (text, uploaded attachments or both): shown at once as pending, confirmed by `ack`. */
+  send(roomId: RoomId, content: string, attachments: Attachment[] = []): string | null {
     const r = this.rooms.get(roomId);
     const text = content.trim();
-    if (!r || !text) return null;
+    if (!r || (!text && !attachments.length)) return null;
     const id = newClientMsgId();
     // The typing that led to this message is over; a trailing notice would outlive it.
     this.cancelTrailingTyping(roomId);
-    r.timeline.addPending(id, text, this.now());
+    r.timeline.addPending(id, text, this.now(), attachments);
     this.transmit(r, id);
     this.changed();
     return id;
@@ -657,6 +661,7 @@ export class ChatClient {
       room_id: r.room.id,
       client_msg_id: clientMsgId,
       content: p.content,
+      ...(p.attachments?.length ? { attachments: p.attachments.map((a) => a.id) } : {}),
     });
     if (!sent) return;
     p.attempts++;

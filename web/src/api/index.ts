@@ -10,3 +10,4 @@ export * from './notifications';
 export * from './roles';
 export * from './settings';
 export * from './chat';
+export * from './uploads';

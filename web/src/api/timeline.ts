@@ -2,6 +2,7 @@
 // reconciled by client_msg_id, the resume point for `join_room {since_seq}`, and the
 // cursor for paging history backwards.
 import type { Message, Seq } from './types';
+import type { Attachment } from './protocol';
 
 export type PendingStatus = 'sending' | 'failed';
 
@@ -15,6 +16,8 @@ export interface PendingMessage {
   retryable: boolean;
   createdAt: number;
   attempts: number;
+  /** Uploads sent with the message (already stored; only their ids travel). */
+  attachments?: Attachment[];
 }
 
 export class RoomTimeline {
@@ -127,8 +130,9 @@ export class RoomTimeline {
     return this.messages[0]?.seq;
   }
 
-  addPending(clientMsgId: string, content: string, now: number): PendingMessage {
+  addPending(clientMsgId: string, content: string, now: number, attachments?: Attachment[]): PendingMessage {
     const p: PendingMessage = { clientMsgId, content, status: 'sending', retryable: true, createdAt: now, attempts: 0 };
+    if (attachments?.length) p.attachments = attachments;
     this.pending.push(p);
     return p;
   }

@@ -5,6 +5,7 @@ import { DirectIcon, RoomIcon } from './Icons';
 import { InvitePanel, MembersPanel } from './RoomPanels';
 import { BlockButton } from './People';
 import { RoomSettingsPanel } from './RoomSettings';
+import { AttachButton, AttachmentList, DraftList, useDraftAttachments } from './Attachments';
 
 type Props = { client: ChatClient; roomId: RoomId; navigate: (to: string) => void };
 
@@ -129,6 +130,7 @@ function Conversation({ client, roomId, navigate }: Props) {
   const title = client.displayName(roomId);
   const stick = useRef(true);
   const restore = useRef<{ height: number; top: number } | null>(null);
+  const drafts = useDraftAttachments(client);
 
   const rows = buildRows(timeline.messages, timeline.pending, new Date());
   const lastKey = rows.length ? rows[rows.length - 1].key : '';
@@ -165,8 +167,9 @@ function Conversation({ client, roomId, navigate }: Props) {
   function send(e?: FormEvent) {
     e?.preventDefault();
     const text = draft.trim();
-    if (!text || text.length > MAX_CHARS) return;
-    client.send(roomId, text);
+    if ((!text && !drafts.ready.length) || text.length > MAX_CHARS || drafts.busy) return;
+    client.send(roomId, text, drafts.ready);
+    drafts.clear();
     stick.current = true;
     setDraft('');
   }
@@ -309,7 +312,8 @@ function Conversation({ client, roomId, navigate }: Props) {
                     </span>
                   )}
                 </div>
-                <div className="content">{m.content}</div>
+                {m.content && <div className="content">{m.content}</div>}
+                {m.attachments?.length ? <AttachmentList client={client} attachments={m.attachments} /> : null}
               </li>
             );
           }
@@ -320,7 +324,8 @@ function Conversation({ client, roomId, navigate }: Props) {
                 <span className="author">You</span>
                 <span className="status">{p.status === 'sending' ? 'Sending…' : 'Not sent'}</span>
               </div>
-              <div className="content">{p.content}</div>
+              {p.content && <div className="content">{p.content}</div>}
+              {p.attachments?.length ? <AttachmentList client={client} attachments={p.attachments} /> : null}
               {p.status === 'failed' && (
                 <div className="failed">
                   <span role="alert">{p.error}</span>
@@ -345,7 +350,9 @@ function Conversation({ client, roomId, navigate }: Props) {
             ? `${typing.map((u) => u.username).join(', ')} are typing…`
             : ''}
       </div>
-      <form className="composer" onSubmit={send}>
+      <DraftList drafts={drafts} />
+      <form className="composer" onSubmit={send} onDragOver={drafts.onDragOver} onDrop={drafts.onDrop}>
+        <AttachButton drafts={drafts} />
         <label htmlFor="composer-input" className="sr-only">
           Message
         </label>
@@ -361,8 +368,14 @@ function Conversation({ client, roomId, navigate }: Props) {
             if (e.target.value.trim()) client.typing(roomId);
           }}
           onKeyDown={onKeyDown}
+          onPaste={drafts.onPaste}
         />
-        <button type="submit" className="primary" disabled={!draft.trim() || tooLong} aria-label="Send message">
+        <button
+          type="submit"
+          className="primary"
+          disabled={(!draft.trim() && !drafts.ready.length) || tooLong || drafts.busy}
+          aria-label="Send message"
+        >
           Send
         </button>
         <p id="composer-help" className={tooLong ? 'error small' : 'sr-only'}>

@@ -8,4 +8,4 @@ export type ClientFrame = { "type": "auth", token: string, } | { "type": "join_r
 /**
  * Needed to become a member of a private room on the fly.
  */
-access_code?: string | null, } | { "type": "leave_room", room_id: number, } | { "type": "message_send", room_id: number, client_msg_id: string, content: string, } | { "type": "typing", room_id: number, } | { "type": "read", room_id: number, seq: number, } | { "type": "ping" };
+access_code?: string | null, } | { "type": "leave_room", room_id: number, } | { "type": "message_send", room_id: number, client_msg_id: string, content: string, attachments?: Array<string>, } | { "type": "typing", room_id: number, } | { "type": "read", room_id: number, seq: number, } | { "type": "ping" };

@@ -51,3 +51,6 @@ export type { UpdateRoom } from './UpdateRoom';
 export type { User } from './User';
 export type { UserPage } from './UserPage';
 export * from './constants';
+export type { Attachment } from './Attachment';
+export type { Upload } from './Upload';
+export type { UploadLink } from './UploadLink';
