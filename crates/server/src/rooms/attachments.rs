@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::uploads::ClaimError;
 
 /// Most uploads one message may carry.
-pub const MAX_ATTACHMENTS: usize = 10;
+pub(super) const MAX_ATTACHMENTS: usize = 10;
 
 /// Claims `upload_ids` (the sender's own uploads) for `room_id` and returns their
 /// metadata and its JSON for the message row; `None` without attachments.

@@ -164,7 +164,8 @@ impl UploadStore {
             .bind(id)
             .bind(owner)
             .fetch_optional(&mut *tx)
-            .await?;
+            .await
+            .map_err(StoreError::from)?;
             match claimed {
                 Some(row) => attachments.push(row.attachment()),
                 None => {
@@ -174,7 +175,8 @@ impl UploadStore {
                     .bind(id)
                     .bind(owner)
                     .fetch_optional(&mut *tx)
-                    .await?;
+                    .await
+                    .map_err(StoreError::from)?;
                     tx.rollback().await?;
                     return Err(match theirs {
                         Some(_) => ClaimError::OtherRoom(id.clone()),
