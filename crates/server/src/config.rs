@@ -388,7 +388,11 @@ pub struct Config {
 
     /// Largest image (width × height) decoded for a thumbnail; a larger image is
     /// refused (a small file can claim billions of pixels: a decompression bomb).
-    #[arg(long, env = "SOCKET_HUB_UPLOAD_MAX_PIXELS", default_value_t = 40_000_000)]
+    #[arg(
+        long,
+        env = "SOCKET_HUB_UPLOAD_MAX_PIXELS",
+        default_value_t = 40_000_000
+    )]
     pub upload_max_pixels: u64,
 
     /// Seconds a signed download link (`GET /uploads/{id}/link`) stays valid.

@@ -39,7 +39,10 @@ pub(super) async fn claim(
     if unique.len() != upload_ids.len() {
         return Err(Error::InvalidInput("an upload is attached twice".into()));
     }
-    if upload_ids.iter().any(|id| !crate::uploads::routes::is_upload_id(id)) {
+    if upload_ids
+        .iter()
+        .any(|id| !crate::uploads::routes::is_upload_id(id))
+    {
         return Err(Error::NotFound("upload"));
     }
     if !rooms.store.is_member(room_id, user.id).await? {

@@ -14,8 +14,7 @@ use socket_hub_protocol::{Message, RoomId, Seq};
 
 use super::policy::{Action, authorize};
 use super::{
-    Rooms, ensure_member, send_message_with, validate_access_code, validate_room_name,
-    visible_room,
+    Rooms, ensure_member, send_message_with, validate_access_code, validate_room_name, visible_room,
 };
 use crate::auth::{Auth, AuthUser};
 use crate::broker::Envelope;

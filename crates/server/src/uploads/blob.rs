@@ -194,7 +194,10 @@ mod tests {
         let size = store
             .put(
                 "files/abc",
-                stream(vec![Ok(Bytes::from_static(b"hello ")), Ok(Bytes::from_static(b"world"))]),
+                stream(vec![
+                    Ok(Bytes::from_static(b"hello ")),
+                    Ok(Bytes::from_static(b"world")),
+                ]),
             )
             .await
             .expect("put");
@@ -206,7 +209,10 @@ mod tests {
         let failed = store
             .put(
                 "files/def",
-                stream(vec![Ok(Bytes::from_static(b"part")), Err(io::Error::other("too big"))]),
+                stream(vec![
+                    Ok(Bytes::from_static(b"part")),
+                    Err(io::Error::other("too big")),
+                ]),
             )
             .await;
         assert!(matches!(failed, Err(BlobError::Body(_))));
@@ -217,7 +223,10 @@ mod tests {
         assert_eq!(temps, 0, "a failed put leaves no temp file");
 
         store.delete("files/abc").await.expect("delete");
-        store.delete("files/abc").await.expect("deleting twice is fine");
+        store
+            .delete("files/abc")
+            .await
+            .expect("deleting twice is fine");
         assert!(store.get("files/abc").await.expect("get").is_none());
     }
 
@@ -225,7 +234,15 @@ mod tests {
     async fn keys_cannot_escape_the_root() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = LocalDisk::open(dir.path()).expect("store");
-        for key in ["../x", "/etc/passwd", "a/../b", "", "a//b", ".tmp/x", "a\\b"] {
+        for key in [
+            "../x",
+            "/etc/passwd",
+            "a/../b",
+            "",
+            "a//b",
+            ".tmp/x",
+            "a\\b",
+        ] {
             assert!(
                 matches!(store.get(key).await, Err(BlobError::InvalidKey)),
                 "{key:?}"

@@ -3,13 +3,13 @@
 
 use std::io;
 
+use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRef, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Json;
 use base64::Engine;
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -18,11 +18,11 @@ use sha2::{Digest, Sha256};
 use socket_hub_protocol::rest::Problem;
 use socket_hub_protocol::{Upload, UploadLink, UserId};
 
+use super::Uploads;
 use super::blob::{BlobError, ByteStream, read_all};
 use super::sniff::{self, SNIFF_BYTES};
 use super::store::{UploadRow, file_path, thumbnail_path};
 use super::thumbnail::{self, ThumbnailError};
-use super::Uploads;
 use crate::auth::{Auth, AuthUser, bearer_token};
 use crate::error::{Error, Result};
 use crate::http::{PathParam, QueryParams, created};
@@ -133,10 +133,8 @@ pub async fn upload(
         sha256: Sha256::new(),
         head: Vec::with_capacity(SNIFF_BYTES),
     };
-    let stream: ByteStream<'_> = Box::pin(
-        body.into_data_stream()
-            .map(|chunk| inspection.take(chunk)),
-    );
+    let stream: ByteStream<'_> =
+        Box::pin(body.into_data_stream().map(|chunk| inspection.take(chunk)));
     match uploads.blobs.put(&key, stream).await {
         Ok(_) => {}
         Err(BlobError::Body(_)) if inspection.over => {
@@ -147,7 +145,9 @@ pub async fn upload(
             });
         }
         Err(BlobError::Body(err)) => {
-            return Err(Error::InvalidInput(format!("the upload was interrupted: {err}")));
+            return Err(Error::InvalidInput(format!(
+                "the upload was interrupted: {err}"
+            )));
         }
         Err(err) => return Err(storage(err)),
     }
@@ -384,9 +384,18 @@ async fn serve(
     };
     let fixed = [
         (header::ETAG, value(etag)?),
-        (header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600")),
-        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-        (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DOWNLOAD_CSP)),
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, max-age=3600"),
+        ),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(DOWNLOAD_CSP),
+        ),
         (
             header::HeaderName::from_static("cross-origin-resource-policy"),
             HeaderValue::from_static("same-origin"),
@@ -503,8 +512,10 @@ pub fn is_upload_id(id: &str) -> bool {
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
 }

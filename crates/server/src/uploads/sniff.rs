@@ -99,7 +99,10 @@ mod tests {
         // Markup is named as what it is, never as the image it may claim to be; it is
         // only ever downloaded (see `is_inline_image`).
         assert!(content_type(b"<html><script>alert(1)</script>").starts_with("text/"));
-        assert_eq!(content_type(b"\0\x01\x02binary"), "application/octet-stream");
+        assert_eq!(
+            content_type(b"\0\x01\x02binary"),
+            "application/octet-stream"
+        );
     }
 
     #[test]

@@ -33,7 +33,10 @@ impl UploadRow {
             width: self.width,
             height: self.height,
             url: file_path(&self.id),
-            thumbnail_url: self.thumbnail_key.as_ref().map(|_| thumbnail_path(&self.id)),
+            thumbnail_url: self
+                .thumbnail_key
+                .as_ref()
+                .map(|_| thumbnail_path(&self.id)),
         }
     }
 }
@@ -169,14 +172,13 @@ impl UploadStore {
             match claimed {
                 Some(row) => attachments.push(row.attachment()),
                 None => {
-                    let theirs: Option<i64> = sqlx::query_scalar(
-                        "SELECT 1 FROM uploads WHERE id = $1 AND owner_id = $2",
-                    )
-                    .bind(id)
-                    .bind(owner)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(StoreError::from)?;
+                    let theirs: Option<i64> =
+                        sqlx::query_scalar("SELECT 1 FROM uploads WHERE id = $1 AND owner_id = $2")
+                            .bind(id)
+                            .bind(owner)
+                            .fetch_optional(&mut *tx)
+                            .await
+                            .map_err(StoreError::from)?;
                     tx.rollback().await?;
                     return Err(match theirs {
                         Some(_) => ClaimError::OtherRoom(id.clone()),

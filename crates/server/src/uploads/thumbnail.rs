@@ -32,7 +32,11 @@ pub enum ThumbnailError {
 
 /// Decodes `bytes` as `content_type` (one of [`super::sniff::INLINE_IMAGES`]) and
 /// makes its thumbnail, refusing images of more than `max_pixels`.
-pub fn make(bytes: &[u8], content_type: &str, max_pixels: u64) -> Result<Thumbnail, ThumbnailError> {
+pub fn make(
+    bytes: &[u8],
+    content_type: &str,
+    max_pixels: u64,
+) -> Result<Thumbnail, ThumbnailError> {
     let undecodable = |err: image::ImageError| ThumbnailError::Undecodable(err.to_string());
     let format = ImageFormat::from_mime_type(content_type)
         .ok_or_else(|| ThumbnailError::Undecodable(format!("{content_type} is not an image")))?;
@@ -42,7 +46,9 @@ pub fn make(bytes: &[u8], content_type: &str, max_pixels: u64) -> Result<Thumbna
         reader
     };
     // The header alone: no pixel buffer is allocated yet.
-    let (width, height) = reader(Limits::default()).into_dimensions().map_err(undecodable)?;
+    let (width, height) = reader(Limits::default())
+        .into_dimensions()
+        .map_err(undecodable)?;
     if u64::from(width) * u64::from(height) > max_pixels {
         return Err(ThumbnailError::TooManyPixels {
             width,
@@ -118,7 +124,14 @@ mod tests {
     #[test]
     fn too_many_pixels_are_refused_from_the_header() {
         let err = make(&png(100, 100, false), "image/png", 9_999).expect_err("over the limit");
-        assert!(matches!(err, ThumbnailError::TooManyPixels { width: 100, height: 100, .. }));
+        assert!(matches!(
+            err,
+            ThumbnailError::TooManyPixels {
+                width: 100,
+                height: 100,
+                ..
+            }
+        ));
         // A header claiming a huge image with no data behind it: refused, not decoded.
         let mut bomb = png(1, 1, false);
         bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());

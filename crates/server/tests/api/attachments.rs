@@ -100,7 +100,9 @@ async fn send_with(
     .await
     .expect("send");
     ws.wait_for(WAIT, |f| match f {
-        ServerFrame::Ack { client_msg_id: id, .. } if id == client_msg_id => Some(f.clone()),
+        ServerFrame::Ack {
+            client_msg_id: id, ..
+        } if id == client_msg_id => Some(f.clone()),
         ServerFrame::Error {
             reference: Some(r), ..
         } if r == client_msg_id => Some(f.clone()),
@@ -115,7 +117,11 @@ async fn an_image_is_uploaded_attached_delivered_downloaded_and_replayed() {
     on_both_backends(defaults, |app| async move {
         let mut duo = duo(&app).await;
         let picture = png(640, 480);
-        let upload: Upload = duo.alice.upload("cat.png", picture.clone()).await.expect("upload");
+        let upload: Upload = duo
+            .alice
+            .upload("cat.png", picture.clone())
+            .await
+            .expect("upload");
         let meta = &upload.attachment;
         assert_eq!(meta.content_type, "image/png");
         assert_eq!(meta.filename, "cat.png");
@@ -123,7 +129,10 @@ async fn an_image_is_uploaded_attached_delivered_downloaded_and_replayed() {
         assert_eq!((meta.width, meta.height), (Some(640), Some(480)));
         assert_eq!(upload.sha256, sha256_hex(&picture));
         assert_eq!(meta.url, format!("/api/v1/uploads/{}", meta.id));
-        let thumbnail_url = meta.thumbnail_url.clone().expect("an image has a thumbnail");
+        let thumbnail_url = meta
+            .thumbnail_url
+            .clone()
+            .expect("an image has a thumbnail");
 
         // Attached by a WebSocket send: acked and delivered with the metadata.
         let ServerFrame::Ack { message: sent, .. } =
@@ -209,17 +218,17 @@ async fn an_image_is_uploaded_attached_delivered_downloaded_and_replayed() {
         assert_eq!(unsigned.status(), 401);
 
         // History carries it; a client resuming with since_seq gets it replayed.
-        let page = duo.bob.history(duo.room.id, None, None).await.expect("history");
-        assert_eq!(page.messages[0].attachments, vec![meta.clone()]);
-        let bob_session = duo
+        let page = duo
             .bob
-            .clone();
+            .history(duo.room.id, None, None)
+            .await
+            .expect("history");
+        assert_eq!(page.messages[0].attachments, vec![meta.clone()]);
+        let bob_session = duo.bob.clone();
         drop(duo.b);
         let mut b = socket_hub_client::Connection::connect(
             &app.url,
-            socket_hub_client::Auth::Header(
-                bob_session.access_token().expect("token").to_owned(),
-            ),
+            socket_hub_client::Auth::Header(bob_session.access_token().expect("token").to_owned()),
         )
         .await
         .expect("reconnect");
@@ -235,15 +244,20 @@ async fn an_image_is_uploaded_attached_delivered_downloaded_and_replayed() {
         assert_eq!(replayed, sent, "the replay carries the attachments");
 
         // A retried send (same client_msg_id, same upload) is the original.
-        let ServerFrame::Ack { message: retried, .. } =
-            send_with(&mut duo.a, duo.room.id, "p1", "look", vec![meta.id.clone()]).await
+        let ServerFrame::Ack {
+            message: retried, ..
+        } = send_with(&mut duo.a, duo.room.id, "p1", "look", vec![meta.id.clone()]).await
         else {
             panic!("the retry is refused");
         };
         assert_eq!(retried, sent);
 
         // A message may be only attachments; REST sends take them too.
-        let second = duo.alice.upload("notes.txt", b"plain notes".to_vec()).await.expect("upload");
+        let second = duo
+            .alice
+            .upload("notes.txt", b"plain notes".to_vec())
+            .await
+            .expect("upload");
         let message = duo
             .alice
             .send_message_with(
@@ -257,7 +271,10 @@ async fn an_image_is_uploaded_attached_delivered_downloaded_and_replayed() {
             .await
             .expect("a REST send with only an attachment");
         assert_eq!(message.content, "");
-        assert_eq!(message.attachments[0].content_type, "text/plain; charset=utf-8");
+        assert_eq!(
+            message.attachments[0].content_type,
+            "text/plain; charset=utf-8"
+        );
         assert_eq!(message.attachments[0].thumbnail_url, None);
         app
     })
@@ -296,16 +313,29 @@ async fn the_sniffed_type_overrides_a_lying_one() {
         .to_owned();
     assert!(disposition.starts_with("attachment;"), "{disposition}");
     assert_eq!(
-        response.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
         Some(sniffed.as_str())
     );
     assert_eq!(
-        response.headers().get("x-content-type-options").and_then(|v| v.to_str().ok()),
+        response
+            .headers()
+            .get("x-content-type-options")
+            .and_then(|v| v.to_str().ok()),
         Some("nosniff")
     );
 
     // A real PNG declared as text, under a hostile name: an image, with a clean name.
-    let response = upload_as(&app, &alice, "..%2F..%2Fevil%E2%80%AEgnp.png", "text/plain", png(8, 8)).await;
+    let response = upload_as(
+        &app,
+        &alice,
+        "..%2F..%2Fevil%E2%80%AEgnp.png",
+        "text/plain",
+        png(8, 8),
+    )
+    .await;
     assert_eq!(response.status(), 201);
     let upload: Upload = response.json().await.expect("upload");
     assert_eq!(upload.attachment.content_type, "image/png");
@@ -324,7 +354,10 @@ async fn size_limit_quota_and_pixel_limit_are_refused_with_their_codes() {
     on_both_backends(small_limits, |app| async move {
         let (alice, _) = app.user("alice").await;
         let too_large = (Some(413), Some(ErrorCode::FileTooLarge));
-        assert_eq!(refused(alice.upload("big.bin", vec![7u8; 1001]).await), too_large);
+        assert_eq!(
+            refused(alice.upload("big.bin", vec![7u8; 1001]).await),
+            too_large
+        );
         // Streamed without a Content-Length: counted as it arrives, refused all the same.
         let (status, body) = chunked_upload(&app, &alice, 3000).await;
         assert_eq!(status, 413, "{body}");
@@ -332,22 +365,39 @@ async fn size_limit_quota_and_pixel_limit_are_refused_with_their_codes() {
         assert_eq!(refused(alice.upload("empty", Vec::new()).await), INVALID);
 
         // The quota counts what is stored; deleting an unattached upload frees it.
-        let first = alice.upload("a.bin", vec![1u8; 1000]).await.expect("within quota");
+        let first = alice
+            .upload("a.bin", vec![1u8; 1000])
+            .await
+            .expect("within quota");
         let over_quota = (Some(413), Some(ErrorCode::QuotaExceeded));
-        assert_eq!(refused(alice.upload("b.bin", vec![2u8; 600]).await), over_quota);
+        assert_eq!(
+            refused(alice.upload("b.bin", vec![2u8; 600]).await),
+            over_quota
+        );
         let (status, body) = chunked_upload(&app, &alice, 600).await;
         assert_eq!(status, 413, "{body}");
         assert!(body.contains("quota_exceeded"), "{body}");
-        alice.upload("c.bin", vec![3u8; 500]).await.expect("exactly the quota");
-        alice.delete_upload(&first.attachment.id).await.expect("delete");
-        alice.upload("d.bin", vec![4u8; 900]).await.expect("room again");
+        alice
+            .upload("c.bin", vec![3u8; 500])
+            .await
+            .expect("exactly the quota");
+        alice
+            .delete_upload(&first.attachment.id)
+            .await
+            .expect("delete");
+        alice
+            .upload("d.bin", vec![4u8; 900])
+            .await
+            .expect("room again");
 
         // An image over the pixel limit is refused before it is decoded.
         let (bob, _) = app.user("bob").await;
         let picture = solid_png(101, 100);
         assert!(picture.len() <= 1000, "the test image fits the size limit");
         assert_eq!(refused(bob.upload("huge.png", picture).await), INVALID);
-        bob.upload("fine.png", solid_png(100, 100)).await.expect("at the limit");
+        bob.upload("fine.png", solid_png(100, 100))
+            .await
+            .expect("at the limit");
         app
     })
     .await;
@@ -357,7 +407,9 @@ async fn size_limit_quota_and_pixel_limit_are_refused_with_their_codes() {
 /// `Content-Length`), over a raw socket: the status and the body of the answer.
 async fn chunked_upload(app: &TestApp, client: &Client, len: usize) -> (u16, String) {
     let addr = app.url.trim_start_matches("http://").to_owned();
-    let mut socket = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let mut socket = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
     let head = format!(
         "POST /api/v1/uploads?filename=stream.bin HTTP/1.1\r\nHost: {addr}\r\n\
          Authorization: Bearer {}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
@@ -367,7 +419,10 @@ async fn chunked_upload(app: &TestApp, client: &Client, len: usize) -> (u16, Str
     let chunk = vec![b'x'; 100];
     for _ in 0..len / 100 {
         // The server may answer and close before the whole body is sent.
-        if socket.write_all(format!("64\r\n").as_bytes()).await.is_err()
+        if socket
+            .write_all(format!("64\r\n").as_bytes())
+            .await
+            .is_err()
             || socket.write_all(&chunk).await.is_err()
             || socket.write_all(b"\r\n").await.is_err()
         {
@@ -397,23 +452,45 @@ async fn attaching_and_downloading_are_refused_to_those_they_do_not_belong_to() 
             .await
             .expect("room")
             .room;
-        let mine = duo.alice.upload("mine.png", png(4, 4)).await.expect("upload");
+        let mine = duo
+            .alice
+            .upload("mine.png", png(4, 4))
+            .await
+            .expect("upload");
         let id = mine.attachment.id.clone();
 
         // Before it is attached only its uploader may read it.
-        duo.alice.download(&mine.attachment.url).await.expect("the uploader reads it");
-        assert_eq!(refused(duo.bob.download(&mine.attachment.url).await), NOT_FOUND);
+        duo.alice
+            .download(&mine.attachment.url)
+            .await
+            .expect("the uploader reads it");
+        assert_eq!(
+            refused(duo.bob.download(&mine.attachment.url).await),
+            NOT_FOUND
+        );
 
         // Someone else's upload cannot be attached (and looks like no upload at all).
         let mut b = duo.b;
         let frame = send_with(&mut b, duo.room.id, "steal", "mine now", vec![id.clone()]).await;
         assert!(
-            matches!(frame, ServerFrame::Error { code: ErrorCode::NotFound, .. }),
+            matches!(
+                frame,
+                ServerFrame::Error {
+                    code: ErrorCode::NotFound,
+                    ..
+                }
+            ),
             "{frame:?}"
         );
         let frame = send_with(&mut b, duo.room.id, "nothing", "", vec!["x".repeat(22)]).await;
         assert!(
-            matches!(frame, ServerFrame::Error { code: ErrorCode::NotFound, .. }),
+            matches!(
+                frame,
+                ServerFrame::Error {
+                    code: ErrorCode::NotFound,
+                    ..
+                }
+            ),
             "{frame:?}"
         );
         // Not into a room the sender is not in.
@@ -426,7 +503,12 @@ async fn attaching_and_downloading_are_refused_to_those_they_do_not_belong_to() 
                             content: "hi".into(),
                             client_msg_id: None,
                             attachments: vec![
-                                carol.upload("c.txt", b"carol".to_vec()).await.expect("up").attachment.id
+                                carol
+                                    .upload("c.txt", b"carol".to_vec())
+                                    .await
+                                    .expect("up")
+                                    .attachment
+                                    .id
                             ],
                         },
                     )
@@ -442,15 +524,27 @@ async fn attaching_and_downloading_are_refused_to_those_they_do_not_belong_to() 
         join(&mut a2, other_room.id, None).await;
         let frame = send_with(&mut a2, other_room.id, "there", "again", vec![id.clone()]).await;
         assert!(
-            matches!(frame, ServerFrame::Error { code: ErrorCode::Conflict, .. }),
+            matches!(
+                frame,
+                ServerFrame::Error {
+                    code: ErrorCode::Conflict,
+                    ..
+                }
+            ),
             "{frame:?}"
         );
         assert_eq!(refused(duo.alice.delete_upload(&id).await), CONFLICT);
 
         // Members read it now; someone not in the room gets 404 for file, thumbnail, link.
-        duo.bob.download(&mine.attachment.url).await.expect("a member reads it");
+        duo.bob
+            .download(&mine.attachment.url)
+            .await
+            .expect("a member reads it");
         let thumb = mine.attachment.thumbnail_url.clone().expect("thumbnail");
-        assert_eq!(refused(carol.download(&mine.attachment.url).await), NOT_FOUND);
+        assert_eq!(
+            refused(carol.download(&mine.attachment.url).await),
+            NOT_FOUND
+        );
         assert_eq!(refused(carol.download(&thumb).await), NOT_FOUND);
         assert_eq!(refused(carol.upload_link(&id).await), NOT_FOUND);
         // A link signed for a member does not work for someone else.
@@ -460,12 +554,19 @@ async fn attaching_and_downloading_are_refused_to_those_they_do_not_belong_to() 
         let as_carol = link
             .url
             .replace(&format!("user={bob_id}"), &format!("user={carol_id}"));
-        let response = reqwest::get(format!("{}{}", app.url, as_carol)).await.expect("get");
+        let response = reqwest::get(format!("{}{}", app.url, as_carol))
+            .await
+            .expect("get");
         assert_eq!(response.status(), 401);
         // Leaving the room ends access, even through a fresh link.
         duo.bob.leave_room(duo.room.id).await.expect("leave");
-        assert_eq!(refused(duo.bob.download(&mine.attachment.url).await), NOT_FOUND);
-        let response = reqwest::get(format!("{}{}", app.url, link.url)).await.expect("get");
+        assert_eq!(
+            refused(duo.bob.download(&mine.attachment.url).await),
+            NOT_FOUND
+        );
+        let response = reqwest::get(format!("{}{}", app.url, link.url))
+            .await
+            .expect("get");
         assert_eq!(response.status(), 404);
         drop(b);
         app

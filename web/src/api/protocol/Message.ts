@@ -16,4 +16,8 @@ client_msg_id?: string | null,
  * Set on room events (moderation, settings): `user` is who acted and `content` a
  * readable summary, for clients that show the stream as text.
  */
-event?: RoomEvent | null, attachments?: Array<Attachment>, created_at: string, };
+event?: RoomEvent | null, 
+/**
+ * Files attached by the sender (`attachments` of `message_send`), in their order.
+ */
+attachments?: Array<Attachment>, created_at: string, };

@@ -4,4 +4,8 @@
 /**
  * `POST /rooms/{id}/messages`.
  */
-export type SendMessage = { content: string, client_msg_id?: string | null, };
+export type SendMessage = { content: string, client_msg_id?: string | null, 
+/**
+ * Ids of the sender's own uploads to attach; with some, `content` may be empty.
+ */
+attachments?: Array<string>, };
