@@ -82,7 +82,7 @@ function watchProblems(ctx) {
 async function loadedSize(locator) {
   await locator.waitFor({ state: 'visible', timeout: T });
   const handle = await locator.elementHandle();
-  await handle.waitForFunction((img) => img.complete && img.naturalWidth > 0, null, { timeout: T });
+  await locator.page().waitForFunction((img) => img.complete && img.naturalWidth > 0, handle, { timeout: T });
   return handle.evaluate((img) => ({ width: img.naturalWidth, height: img.naturalHeight }));
 }
 

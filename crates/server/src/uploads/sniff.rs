@@ -61,10 +61,11 @@ pub fn sanitize_filename(raw: &str) -> String {
 /// `Content-Disposition` for `filename` (RFC 6266): `inline` or `attachment`, an ASCII
 /// `filename` for old clients and the exact name as UTF-8 in `filename*` (RFC 8187).
 pub fn content_disposition(inline: bool, filename: &str) -> String {
+    use std::fmt::Write as _;
     let fallback: String = filename
         .chars()
         .map(|c| {
-            if c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '%') || c == ' ' {
+            if (c.is_ascii_graphic() && !matches!(c, '"' | '\\' | '%')) || c == ' ' {
                 c
             } else {
                 '_'
@@ -77,7 +78,7 @@ pub fn content_disposition(inline: bool, filename: &str) -> String {
         if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
             encoded.push(char::from(byte));
         } else {
-            encoded.push_str(&format!("%{byte:02X}"));
+            let _ = write!(encoded, "%{byte:02X}");
         }
     }
     let kind = if inline { "inline" } else { "attachment" };

@@ -59,10 +59,13 @@ fn solid_png(width: u32, height: u32) -> Vec<u8> {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
+    use std::fmt::Write as _;
     sha2::Sha256::digest(bytes)
         .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+        .fold(String::new(), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
 }
 
 /// `POST /uploads` with a declared `Content-Type`, outside the SDK.
@@ -420,7 +423,7 @@ async fn chunked_upload(app: &TestApp, client: &Client, len: usize) -> (u16, Str
     for _ in 0..len / 100 {
         // The server may answer and close before the whole body is sent.
         if socket
-            .write_all(format!("64\r\n").as_bytes())
+            .write_all(b"64\r\n")
             .await
             .is_err()
             || socket.write_all(&chunk).await.is_err()
