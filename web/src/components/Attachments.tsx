@@ -7,6 +7,15 @@ import { useCallback, useEffect, useRef, useState, type ClipboardEvent, type Dra
 import { describeError, fileSize, isInlineImage, type Attachment, type ChatClient, type Upload } from '../api';
 import './attachments.css';
 
+/** A paperclip, drawn (an emoji may have no font on the device). */
+function ClipIcon() {
+  return (
+    <svg width="18" height="18" viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" aria-hidden="true">
+      <path d="M21 11.5l-8.5 8.5a5 5 0 0 1-7-7L14 4.5a3.3 3.3 0 0 1 4.7 4.7L10.2 17.7a1.7 1.7 0 0 1-2.4-2.4L15.5 7.6" />
+    </svg>
+  );
+}
+
 /** Files one message may carry (the server's limit too). */
 export const MAX_ATTACHMENTS = 10;
 
@@ -85,7 +94,7 @@ function FileChip({ client, attachment }: { client: ChatClient; attachment: Atta
   return (
     <span className="file-chip" data-testid="attachment-file">
       <button type="button" className="link" onClick={() => void download()} aria-label={`Download ${attachment.filename}`}>
-        📎 {attachment.filename}
+        <ClipIcon /> {attachment.filename}
       </button>{' '}
       <span className="muted small">{fileSize(attachment.size)}</span>
       {error && (
@@ -223,7 +232,7 @@ export function AttachButton({ drafts }: { drafts: DraftAttachments }) {
   return (
     <>
       <button type="button" className="ghost attach" onClick={() => input.current?.click()} aria-label="Attach files" title="Attach files">
-        📎
+        <ClipIcon />
       </button>
       <input
         ref={input}

@@ -422,10 +422,7 @@ async fn chunked_upload(app: &TestApp, client: &Client, len: usize) -> (u16, Str
     let chunk = vec![b'x'; 100];
     for _ in 0..len / 100 {
         // The server may answer and close before the whole body is sent.
-        if socket
-            .write_all(b"64\r\n")
-            .await
-            .is_err()
+        if socket.write_all(b"64\r\n").await.is_err()
             || socket.write_all(&chunk).await.is_err()
             || socket.write_all(b"\r\n").await.is_err()
         {
