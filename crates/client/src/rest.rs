@@ -11,7 +11,7 @@ use socket_hub_protocol::rest::{
     RefreshRequest, RoomList, RoomView, SearchResults, SendMessage, Session, SetRole,
     TransferOwnership, UnreadCount, UpdateProfile, UpdateRoom, UserPage, UserPresence,
 };
-use socket_hub_protocol::{Message, Role, RoomId, Seq, User, UserId};
+use socket_hub_protocol::{Message, Role, RoomId, Seq, Upload, UploadLink, User, UserId};
 
 use crate::ClientError;
 
@@ -248,11 +248,22 @@ impl Client {
             content: content.to_owned(),
             client_msg_id: client_msg_id.map(str::to_owned),
             reply_to: None,
+            attachments: Vec::new(),
         };
+        self.send_message_with(room_id, &body).await
+    }
+
+    /// Sends a message over REST with every field of [`SendMessage`] (attachments:
+    /// ids from [`Client::upload`]).
+    pub async fn send_message_with(
+        &self,
+        room_id: RoomId,
+        body: &SendMessage,
+    ) -> Result<Message, ClientError> {
         self.call(
             Method::POST,
             &format!("/rooms/{room_id}/messages"),
-            Some(&body),
+            Some(body),
         )
         .await
     }
@@ -291,8 +302,12 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<reqwest::Response, ClientError> {
-        let response = self
-            .request(method, path, body)
+        Self::checked(self.request(method, path, body)).await
+    }
+
+    /// Sends `request`; an error status becomes [`ClientError::Http`] with its problem.
+    async fn checked(request: RequestBuilder) -> Result<reqwest::Response, ClientError> {
+        let response = request
             .send()
             .await
             .map_err(|e| ClientError::Transport(e.to_string()))?;
@@ -648,6 +663,71 @@ impl Client {
         self.call(
             Method::GET,
             &format!("/rooms/{room_id}/receipts"),
+            None::<&()>,
+        )
+        .await
+    }
+}
+
+/// Attachments: upload a file, get a signed link, download, delete.
+impl Client {
+    /// Uploads `bytes` as `filename`; attach the returned id by sending a message with
+    /// it in `attachments`. The server sniffs the content type from the bytes.
+    pub async fn upload(
+        &self,
+        filename: &str,
+        bytes: impl Into<reqwest::Body>,
+    ) -> Result<Upload, ClientError> {
+        let path = format!("/uploads?filename={}", urlencoding(filename));
+        let request = self
+            .request(Method::POST, &path, None::<&()>)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(bytes);
+        let response = Self::checked(request).await?;
+        response
+            .json()
+            .await
+            .map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    /// Downloads an attachment (or its thumbnail) by the `url` or `thumbnail_url` of
+    /// an [`Attachment`](socket_hub_protocol::Attachment), or a signed link: the bytes
+    /// and the response's `Content-Type`.
+    pub async fn download(&self, url: &str) -> Result<(Vec<u8>, String), ClientError> {
+        let mut request = self.http.get(format!("{}{url}", self.base));
+        if let Some(token) = &self.access_token {
+            request = request.bearer_auth(token);
+        }
+        let response = Self::checked(request).await?;
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        Ok((bytes.to_vec(), content_type))
+    }
+
+    /// A short-lived signed link to an upload and its thumbnail, usable without the
+    /// token (e.g. handed to an image viewer).
+    pub async fn upload_link(&self, upload_id: &str) -> Result<UploadLink, ClientError> {
+        self.call(
+            Method::GET,
+            &format!("/uploads/{}/link", urlencoding(upload_id)),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// Deletes one of the user's uploads that no message carries.
+    pub async fn delete_upload(&self, upload_id: &str) -> Result<(), ClientError> {
+        self.call_empty(
+            Method::DELETE,
+            &format!("/uploads/{}", urlencoding(upload_id)),
             None::<&()>,
         )
         .await

@@ -243,6 +243,7 @@ impl Link {
                     client_msg_id: id.to_owned(),
                     content: body,
                     reply_to: None,
+                    attachments: Vec::new(),
                 })
                 .await
                 .map_err(|e| LoadError::Protocol(e.to_string())),

@@ -27,7 +27,8 @@ pub enum ClientFrame {
     /// Stops receiving a room on this connection (membership is kept).
     LeaveRoom { room_id: RoomId },
     /// Sends a message. `client_msg_id` makes the send idempotent: resending it returns
-    /// the original message instead of storing a duplicate.
+    /// the original message instead of storing a duplicate. `attachments` names the
+    /// sender's own uploads (`POST /uploads`); with some, `content` may be empty.
     MessageSend {
         room_id: RoomId,
         client_msg_id: String,
@@ -35,6 +36,8 @@ pub enum ClientFrame {
         /// The id of a message of the same room this one answers.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<i64>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<crate::attachments::UploadId>,
     },
     /// Tells the room's other members this user is typing. Never stored.
     Typing { room_id: RoomId },
@@ -180,6 +183,10 @@ pub enum ErrorCode {
     /// It existed but cannot be used any more: an expired, used-up or revoked invite
     /// link.
     Gone,
+    /// An upload is larger than the server's per-file limit.
+    FileTooLarge,
+    /// An upload would take the user past their storage quota.
+    QuotaExceeded,
 }
 
 impl ErrorCode {
@@ -205,6 +212,8 @@ impl ErrorCode {
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
             Self::Gone => "gone",
+            Self::FileTooLarge => "file_too_large",
+            Self::QuotaExceeded => "quota_exceeded",
         }
     }
 }

@@ -12,7 +12,9 @@
 //! - [`model`]: the chat domain shared by both: users, rooms, messages.
 //! - [`lifecycle`]: edits, deletions, replies and reactions, and the [`lifecycle::fold`]
 //!   that applies their events to what a client shows.
+//! - [`attachments`]: files attached to messages, uploads and their download links.
 
+pub mod attachments;
 pub mod frames;
 pub mod lifecycle;
 pub mod model;
@@ -20,6 +22,7 @@ pub mod rest;
 #[cfg(any(test, feature = "ts"))]
 pub mod ts;
 
+pub use attachments::{Attachment, Upload, UploadId, UploadLink};
 pub use frames::{ClientFrame, CloseCode, ErrorCode, ServerFrame};
 pub use model::{
     Member, Message, Notification, NotificationKind, PresenceStatus, Role, Room, RoomEvent, RoomId,

@@ -215,6 +215,9 @@ pub struct Message {
     /// readable summary, for clients that show the stream as text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<RoomEvent>,
+    /// Files attached by the sender (`attachments` of `message_send`), in their order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::attachments::Attachment>,
     pub created_at: DateTime<Utc>,
     /// The message this one answers, quoted.
     #[serde(default, skip_serializing_if = "Option::is_none")]

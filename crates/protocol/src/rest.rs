@@ -214,6 +214,9 @@ pub struct SendMessage {
     /// The id of a message of the same room this one answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<i64>,
+    /// Ids of the sender's own uploads to attach; with some, `content` may be empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::attachments::UploadId>,
 }
 
 /// `POST /rooms/{id}/read`.

@@ -11,6 +11,7 @@
 
 use ts_rs::{Config, TS};
 
+use crate::attachments::{Attachment, Upload, UploadLink};
 use crate::frames::{ClientFrame, CloseCode, ErrorCode, ServerFrame};
 use crate::lifecycle::{EditMessage, ReactionCount, ReplyQuote};
 use crate::model::{
@@ -121,6 +122,9 @@ pub fn render() -> Result<Vec<(String, String)>, ts_rs::ExportError> {
         ReplyQuote,
         ReactionCount,
         EditMessage,
+        Attachment,
+        Upload,
+        UploadLink,
     );
     files.push(("constants.ts".into(), constants()));
     names.sort();

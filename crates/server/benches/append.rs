@@ -68,6 +68,7 @@ async fn run(fixture: &Fixture, appenders: usize, total: u64) -> Duration {
                             client_msg_id: None,
                             content: "a benchmark message of a typical chat length, 64 bytes.",
                             reply_to: None,
+                            attachments: None,
                         })
                         .await
                         .expect("append");

@@ -30,8 +30,9 @@ use crate::quota::Quotas;
 use crate::rooms::{AppendOptions, Rooms};
 use crate::state::{AppState, Store};
 use crate::store::{DbOptions, StoreError};
+use crate::uploads::{LinkSigner, LocalDisk, UploadLimits, Uploads};
 use crate::users::People;
-use crate::{auth, gateway, notifications, ops, presence, rooms, telemetry, users, web};
+use crate::{auth, gateway, notifications, ops, presence, rooms, telemetry, uploads, users, web};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,8 @@ pub enum StartError {
     Lockout(#[from] LockoutError),
     #[error("cannot read or create the JWT secret in {dir}: {source}")]
     Secret { dir: String, source: std::io::Error },
+    #[error("cannot create the upload directory {dir}: {source}")]
+    Uploads { dir: String, source: std::io::Error },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -94,6 +97,25 @@ impl App {
                 presence_lease: Duration::from_millis(config.presence_lease_ms),
                 timeout: Duration::from_millis(config.redis_timeout_ms),
             })?)
+        };
+        let upload_dir = config.upload_dir();
+        let blobs = LocalDisk::open(&upload_dir).map_err(|source| StartError::Uploads {
+            dir: upload_dir.display().to_string(),
+            source,
+        })?;
+        let uploads = Uploads {
+            store: store.uploads.clone(),
+            blobs: Arc::new(blobs),
+            links: Arc::new(LinkSigner::new(
+                &secret,
+                Duration::from_secs(config.upload_link_ttl_secs),
+            )),
+            limits: UploadLimits {
+                max_bytes: config.upload_max_bytes,
+                quota_bytes: config.upload_quota_bytes,
+                max_pixels: config.upload_max_pixels,
+            },
+            thumbnailers: Arc::new(tokio::sync::Semaphore::new(uploads::THUMBNAIL_WORKERS)),
         };
         let hub = Hub::new(store.messages.clone(), broker.clone());
         let listener =
@@ -153,6 +175,7 @@ impl App {
             edit_window_secs: config.edit_window_secs,
             guard: guard.clone(),
             notifier: notifier.clone(),
+            uploads: store.uploads.clone(),
         };
         let people = People {
             profiles: store.profiles.clone(),
@@ -184,6 +207,7 @@ impl App {
             notifier,
             people,
             presence,
+            uploads,
             gateway,
         };
         let router = router(state.clone());
@@ -298,7 +322,8 @@ fn router(state: AppState) -> Router {
             .merge(users::routes::<AppState>())
             .merge(rooms::routes::<AppState>())
             .merge(notifications::routes::<AppState>())
-            .merge(presence::routes::<AppState>());
+            .merge(presence::routes::<AppState>())
+            .merge(uploads::routes::<AppState>());
         http = http
             .nest("/api/v1", api)
             .merge(gateway::spaces::broadcast_routes::<AppState>())

@@ -375,6 +375,34 @@ pub struct Config {
     /// are not affected.
     #[arg(long, env = "SOCKET_HUB_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+
+    /// Directory of uploaded files (attachments); `<data-dir>/uploads` when unset.
+    /// Instances serving one database must share it (a shared volume).
+    #[arg(long, env = "SOCKET_HUB_UPLOAD_DIR")]
+    pub upload_dir: Option<PathBuf>,
+
+    /// Largest uploaded file, in bytes; counted as it arrives, whatever the request
+    /// declares. Larger ones get 413 `file_too_large`.
+    #[arg(long, env = "SOCKET_HUB_UPLOAD_MAX_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub upload_max_bytes: u64,
+
+    /// Bytes of uploads one user may have stored in all; past it uploads get 413
+    /// `quota_exceeded` (deleting unattached uploads frees room).
+    #[arg(long, env = "SOCKET_HUB_UPLOAD_QUOTA_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub upload_quota_bytes: u64,
+
+    /// Largest image (width × height) decoded for a thumbnail; a larger image is
+    /// refused (a small file can claim billions of pixels: a decompression bomb).
+    #[arg(
+        long,
+        env = "SOCKET_HUB_UPLOAD_MAX_PIXELS",
+        default_value_t = 40_000_000
+    )]
+    pub upload_max_pixels: u64,
+
+    /// Seconds a signed download link (`GET /uploads/{id}/link`) stays valid.
+    #[arg(long, env = "SOCKET_HUB_UPLOAD_LINK_TTL_SECS", default_value_t = 600)]
+    pub upload_link_ttl_secs: u64,
 }
 
 /// Which services a process runs.
@@ -575,6 +603,17 @@ impl Config {
                     .into(),
             );
         }
+        if self.upload_max_bytes == 0 || self.upload_quota_bytes < self.upload_max_bytes {
+            return fail(
+                "--upload-max-bytes must be positive and at most --upload-quota-bytes".into(),
+            );
+        }
+        if self.upload_max_pixels == 0 || self.upload_max_pixels > 200_000_000 {
+            return fail("--upload-max-pixels must be 1 to 200000000".into());
+        }
+        if !(10..=86_400).contains(&self.upload_link_ttl_secs) {
+            return fail("--upload-link-ttl-secs must be 10 to 86400".into());
+        }
         for origin in &self.allowed_origins {
             crate::browser::validate_origin(origin).map_err(ConfigError)?;
         }
@@ -595,6 +634,13 @@ impl Config {
         } else {
             self.database_url.clone()
         }
+    }
+
+    /// Where uploaded files are stored.
+    pub fn upload_dir(&self) -> PathBuf {
+        self.upload_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("uploads"))
     }
 
     pub(crate) fn write_timeout(&self) -> Duration {

@@ -44,6 +44,12 @@ pub enum Error {
     RateLimited { retry_after: Duration },
     #[error("a connection may join at most {0} rooms; leave one first")]
     TooManyRooms(usize),
+    /// An upload over `--upload-max-bytes` (the limit, in bytes).
+    #[error("the file is larger than the {} limit", size(*.0))]
+    FileTooLarge(u64),
+    /// An upload that would take its owner past `--upload-quota-bytes`.
+    #[error("the upload exceeds your storage quota of {} ({} left); delete unattached uploads or ask for more", size(*.quota), size(*.left))]
+    QuotaExceeded { quota: u64, left: u64 },
     #[error("storage unavailable")]
     Store(#[from] StoreError),
     #[error("internal error")]
@@ -68,6 +74,8 @@ impl Error {
             Self::NotJoined => ErrorCode::NotJoined,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::TooManyRooms(_) => ErrorCode::TooManyRooms,
+            Self::FileTooLarge(_) => ErrorCode::FileTooLarge,
+            Self::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
             Self::Store(StoreError::Unavailable(_)) => ErrorCode::Unavailable,
             Self::Store(_) | Self::Internal(_) => ErrorCode::Internal,
         }
@@ -81,7 +89,9 @@ impl Error {
             | ErrorCode::ContentTooLong
             | ErrorCode::NotJoined
             | ErrorCode::TooManyRooms => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::FrameTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::FrameTooLarge | ErrorCode::FileTooLarge | ErrorCode::QuotaExceeded => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ErrorCode::Unauthorized
             | ErrorCode::TokenExpired
             | ErrorCode::RefreshReused
@@ -196,6 +206,18 @@ fn human(wait: Duration) -> String {
         format!("{secs}s")
     } else {
         format!("{}ms", millis(wait))
+    }
+}
+
+/// `10 MiB`, `512 KiB`, `100 bytes`: a size as a person reads it.
+fn size(bytes: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= 1024 && bytes.is_multiple_of(1024) {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
     }
 }
 

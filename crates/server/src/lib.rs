@@ -9,6 +9,9 @@
 //!   hands it to that service's handlers (`FromRef`); and `Store`, the services'
 //!   stores over one database.
 //! - [`gateway`]: the WebSocket endpoint and this process's live rooms (`Gateway`).
+//! - [`uploads`]: attachments: the blob store, upload and download routes, thumbnails
+//!   (`Uploads`). Its `store` (the `uploads` table) sits below [`rooms`], which claims
+//!   uploads when a message attaches them.
 //! - [`rooms`]: rooms, memberships, messages: routes, sending, and their queries
 //!   (`Rooms`).
 //! - [`presence`]: who is online, away or offline, told to people who share a room
@@ -47,6 +50,7 @@ pub mod rooms;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod uploads;
 pub mod users;
 pub mod web;
 

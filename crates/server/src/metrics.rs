@@ -412,7 +412,7 @@ pub fn connection_closed(code: u16) {
     }
 }
 
-const ERROR_CODES: [ErrorCode; 19] = [
+const ERROR_CODES: [ErrorCode; 21] = [
     ErrorCode::MalformedJson,
     ErrorCode::UnknownType,
     ErrorCode::InvalidInput,
@@ -432,6 +432,8 @@ const ERROR_CODES: [ErrorCode; 19] = [
     ErrorCode::Internal,
     ErrorCode::Unavailable,
     ErrorCode::Gone,
+    ErrorCode::FileTooLarge,
+    ErrorCode::QuotaExceeded,
 ];
 
 /// Which door an error left by.
@@ -591,6 +593,7 @@ mod tests {
             content: r#""created_at":"1999-01-01T00:00:00Z""#.into(),
             client_msg_id: None,
             event: None,
+            attachments: Vec::new(),
             created_at: chrono::DateTime::from_timestamp_millis(1_700_000_000_123).expect("date"),
             ..Default::default()
         };

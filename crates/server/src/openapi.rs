@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{auth, gateway, notifications, presence, rooms, users};
+use crate::{auth, gateway, notifications, presence, rooms, uploads, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,6 +31,9 @@ use crate::{auth, gateway, notifications, presence, rooms, users};
         rooms::reading::receipts, rooms::search::search,
         notifications::list, notifications::unread, notifications::mark_read,
         presence::routes::list,
+        uploads::routes::upload, uploads::routes::download,
+        uploads::routes::download_thumbnail, uploads::routes::link,
+        uploads::routes::delete_upload,
     ),
     modifiers(&BearerAuth),
 )]

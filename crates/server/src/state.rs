@@ -16,6 +16,7 @@ use crate::notifications::{NotificationStore, Notifier};
 use crate::presence::{Presence, PresenceStore};
 use crate::rooms::{AppendOptions, MessageStore, RoomStore, Rooms};
 use crate::store::{Backend, Db, DbOptions, StoreError};
+use crate::uploads::{UploadStore, Uploads};
 use crate::users::{People, ProfileStore};
 
 /// Everything the server persists: each service's store over one shared [`Db`].
@@ -29,6 +30,7 @@ pub struct Store {
     pub notifications: NotificationStore,
     pub profiles: ProfileStore,
     pub presence: PresenceStore,
+    pub uploads: UploadStore,
     db: Db,
 }
 
@@ -48,6 +50,7 @@ impl Store {
             notifications: NotificationStore::new(db.clone()),
             profiles: ProfileStore::new(db.clone()),
             presence: PresenceStore::new(db.clone()),
+            uploads: UploadStore::new(db.clone()),
             db,
         }
     }
@@ -93,6 +96,7 @@ pub struct AppState {
     pub notifier: Notifier,
     pub people: People,
     pub presence: Presence,
+    pub uploads: Uploads,
     /// Its shutdown token and connection tracker are the process's too.
     pub gateway: Gateway,
 }

@@ -236,6 +236,32 @@ describe('ChatClient over a fake socket', () => {
     client.stop();
   });
 
+  it('sends attachments by upload id, with or without text, and keeps them on the pending message', async () => {
+    const { client } = setup();
+    const ws = await online(client);
+    ws.frame({ type: 'room_joined', room_id: 7, members: [ME], last_seq: 3 });
+    const photo = {
+      id: 'q3Vd0Xh2kO0m2b6y9tL1aw',
+      filename: 'cat.png',
+      content_type: 'image/png',
+      size: 1234,
+      width: 64,
+      height: 48,
+      url: '/api/v1/uploads/q3Vd0Xh2kO0m2b6y9tL1aw',
+      thumbnail_url: '/api/v1/uploads/q3Vd0Xh2kO0m2b6y9tL1aw/thumbnail',
+    };
+    expect(client.send(7, '   ')).toBeNull();
+    const id = client.send(7, '', { attachments: [photo] })!;
+    expect(ws.sentOf('message_send')).toEqual([
+      { type: 'message_send', room_id: 7, client_msg_id: id, content: '', attachments: [photo.id] },
+    ]);
+    expect(client.rooms.get(7)!.timeline.pending[0].attachments).toEqual([photo]);
+    const stored = msg(4, { user: ME, content: '', client_msg_id: id, attachments: [photo] });
+    ws.frame({ type: 'ack', client_msg_id: id, message: stored });
+    expect(client.rooms.get(7)!.timeline.messages.at(-1)?.attachments).toEqual([photo]);
+    client.stop();
+  });
+
   it('resends a pending message after a reconnect with the same client_msg_id', async () => {
     const { client } = setup();
     let ws = await online(client);

@@ -17,6 +17,7 @@ import {
 import { RoomTimeline, newClientMsgId } from './timeline';
 import { defaultOutbox, type Outbox, type OutboxEntry } from './outbox';
 import { MAX_RECEIPT_MEMBERS, unreadOf, type UnreadBase } from './reading';
+import { Uploader, type Attachment } from './uploads';
 import type {
   Ban,
   ErrorCode,
@@ -106,6 +107,8 @@ export class ChatClient {
   presence: ReadonlyMap<UserId, PresenceEntry> = new Map();
   /** What this tab says about me; sent after every `ready`. */
   private ownPresence: 'online' | 'away' = 'online';
+  /** Attachments: uploads and their signed links (see ./uploads). */
+  readonly uploads: Uploader;
   private noticeSeq = 0;
   /** Members' read markers of small rooms, by user ("seen by"); loaded when a room opens. */
   readonly receipts = new Map<RoomId, Map<UserId, ReadReceipt>>();
@@ -131,6 +134,7 @@ export class ChatClient {
   private restored = new Map<RoomId, OutboxEntry[]>();
 
   constructor(private readonly deps: Deps) {
+    this.uploads = new Uploader(deps.auth);
     this.now = deps.now ?? (() => Date.now());
     this.outbox = deps.outbox ?? defaultOutbox();
     this.isVisible = deps.isVisible ?? (() => typeof document === 'undefined' || document.visibilityState === 'visible');
@@ -262,7 +266,7 @@ export class ChatClient {
         this.forget(e.clientMsgId); // confirmed by history meanwhile
         continue;
       }
-      r.timeline.addPending(e.clientMsgId, e.content, e.createdAt, e.replyTo);
+      r.timeline.addPending(e.clientMsgId, e.content, e.createdAt, e.replyTo, e.attachments);
       this.transmit(r, e.clientMsgId); // waits for room_joined when not joined yet
     }
   }
@@ -809,18 +813,22 @@ export class ChatClient {
     }
   }
 
-  /** Sends a message: shown at once as pending, confirmed by `ack`. */
-  send(roomId: RoomId, content: string, replyTo?: number): string | null {
+  /**
+   * Sends a message (text, uploaded attachments or both, answering `replyTo` when given):
+   * shown at once as pending, confirmed by `ack`.
+   */
+  send(roomId: RoomId, content: string, extra: { replyTo?: number; attachments?: Attachment[] } = {}): string | null {
+    const { replyTo, attachments = [] } = extra;
     const r = this.rooms.get(roomId);
     const text = content.trim();
-    if (!r || !text) return null;
+    if (!r || (!text && !attachments.length)) return null;
     const id = newClientMsgId();
     // The typing that led to this message is over; a trailing notice would outlive it.
     this.cancelTrailingTyping(roomId);
     const createdAt = this.now();
-    r.timeline.addPending(id, text, createdAt, replyTo);
+    r.timeline.addPending(id, text, createdAt, replyTo, attachments);
     const me = this.me;
-    if (me) this.persist({ clientMsgId: id, userId: me.id, roomId, content: text, createdAt, replyTo });
+    if (me) this.persist({ clientMsgId: id, userId: me.id, roomId, content: text, createdAt, replyTo, attachments });
     this.transmit(r, id);
     this.changed();
     return id;
@@ -885,6 +893,7 @@ export class ChatClient {
       client_msg_id: clientMsgId,
       content: p.content,
       ...(p.replyTo !== undefined ? { reply_to: p.replyTo } : {}),
+      ...(p.attachments?.length ? { attachments: p.attachments.map((a) => a.id) } : {}),
     });
     if (!sent) return;
     p.attempts++;

@@ -21,10 +21,12 @@ const HUMAN: Record<ErrorCode, string> = {
   internal: 'Something went wrong on the server. Please try again.',
   unavailable: 'The server is temporarily unavailable. Please try again shortly.',
   gone: 'This invite link can no longer be used.',
+  file_too_large: 'That file is too large to upload.',
+  quota_exceeded: 'You have used up your storage for uploads.',
 };
 
 export function humanizeCode(code: string | undefined, detail?: string): string {
-  if (code === 'invalid_input' && detail) return `Not accepted: ${detail}`;
+  if ((code === 'invalid_input' || code === 'file_too_large' || code === 'quota_exceeded') && detail) return `Not accepted: ${detail}`;
   if (code && code in HUMAN) return HUMAN[code as ErrorCode];
   return detail || 'Something went wrong. Please try again.';
 }

@@ -14,3 +14,4 @@ export * from './roles';
 export * from './settings';
 export * from './chat';
 export * from './outbox';
+export * from './uploads';

@@ -4,6 +4,7 @@
 // socket is ready, and the server's idempotency (unique per room and sender) stores it
 // exactly once however often it went out. An entry leaves when the server confirms it
 // (ack, chat frame or history), refuses it for good, or the user discards it.
+import type { Attachment } from './protocol';
 import type { ConnState } from './socket';
 import type { PendingMessage } from './timeline';
 import type { RoomId, UserId } from './types';
@@ -18,6 +19,8 @@ export interface OutboxEntry {
   createdAt: number;
   /** The message it answers, when it is a reply. */
   replyTo?: number;
+  /** Its uploads (already stored on the server; only their ids are sent). */
+  attachments?: Attachment[];
 }
 
 export interface Outbox {

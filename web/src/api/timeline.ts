@@ -3,6 +3,7 @@
 // cursor for paging history backwards.
 import { applyChange, isLifecycleEvent } from './lifecycle';
 import type { Message, Seq, UserId } from './types';
+import type { Attachment } from './protocol';
 
 export type PendingStatus = 'sending' | 'failed';
 
@@ -18,6 +19,8 @@ export interface PendingMessage {
   attempts: number;
   /** The id of the message this one answers. */
   replyTo?: number;
+  /** Uploads sent with the message (already stored; only their ids travel). */
+  attachments?: Attachment[];
 }
 
 export class RoomTimeline {
@@ -155,9 +158,10 @@ export class RoomTimeline {
     return this.messages[0]?.seq;
   }
 
-  addPending(clientMsgId: string, content: string, now: number, replyTo?: number): PendingMessage {
+  addPending(clientMsgId: string, content: string, now: number, replyTo?: number, attachments?: Attachment[]): PendingMessage {
     const p: PendingMessage = { clientMsgId, content, status: 'sending', retryable: true, createdAt: now, attempts: 0 };
     if (replyTo !== undefined) p.replyTo = replyTo;
+    if (attachments?.length) p.attachments = attachments;
     this.pending.push(p);
     return p;
   }

@@ -9,6 +9,7 @@ import { BlockButton } from './People';
 import { RoomSettingsPanel } from './RoomSettings';
 import { SeenBy, UnreadDivider, useFocusMessage, useReadOnScreen, useScrollToDivider, useUnreadDivider } from './Reading';
 import { MessageBody, ReplyBar } from './MessageLifecycle';
+import { AttachButton, AttachmentList, DraftList, useDraftAttachments } from './Attachments';
 
 type Props = { client: ChatClient; roomId: RoomId; navigate: (to: string) => void };
 
@@ -141,6 +142,7 @@ function Conversation({ client, roomId, navigate }: Props) {
   const title = client.displayName(roomId);
   const stick = useRef(true);
   const restore = useRef<{ height: number; top: number } | null>(null);
+  const drafts = useDraftAttachments(client);
 
   const dividerSeq = useUnreadDivider(client, roomId);
   const rows = withDivider(buildRows(timeline.messages, timeline.pending, new Date()), dividerSeq);
@@ -181,8 +183,9 @@ function Conversation({ client, roomId, navigate }: Props) {
   function send(e?: FormEvent) {
     e?.preventDefault();
     const text = draft.trim();
-    if (!text || text.length > MAX_CHARS) return;
-    client.send(roomId, text, replyTo?.id);
+    if ((!text && !drafts.ready.length) || text.length > MAX_CHARS || drafts.busy) return;
+    client.send(roomId, text, { replyTo: replyTo?.id, attachments: drafts.ready });
+    drafts.clear();
     stick.current = true;
     setDraft('');
     setReplyTo(null);
@@ -361,6 +364,7 @@ function Conversation({ client, roomId, navigate }: Props) {
                   }}
                   onJump={(seq) => void jump(seq)}
                 />
+                {m.attachments?.length ? <AttachmentList client={client} attachments={m.attachments} /> : null}
               </li>
             );
           }
@@ -371,7 +375,8 @@ function Conversation({ client, roomId, navigate }: Props) {
                 <span className="author">You</span>
                 <span className="status">{pendingLabel(p, client.conn)}</span>
               </div>
-              <div className="content">{p.content}</div>
+              {p.content && <div className="content">{p.content}</div>}
+              {p.attachments?.length ? <AttachmentList client={client} attachments={p.attachments} /> : null}
               {p.status === 'failed' && (
                 <div className="failed">
                   <span role="alert">{p.error}</span>
@@ -398,7 +403,9 @@ function Conversation({ client, roomId, navigate }: Props) {
             : ''}
       </div>
       {replyTo && <ReplyBar message={replyTo} onCancel={() => setReplyTo(null)} />}
-      <form className="composer" onSubmit={send}>
+      <DraftList drafts={drafts} />
+      <form className="composer" onSubmit={send} onDragOver={drafts.onDragOver} onDrop={drafts.onDrop}>
+        <AttachButton drafts={drafts} />
         <label htmlFor="composer-input" className="sr-only">
           Message
         </label>
@@ -414,8 +421,14 @@ function Conversation({ client, roomId, navigate }: Props) {
             if (e.target.value.trim()) client.typing(roomId);
           }}
           onKeyDown={onKeyDown}
+          onPaste={drafts.onPaste}
         />
-        <button type="submit" className="primary" disabled={!draft.trim() || tooLong} aria-label="Send message">
+        <button
+          type="submit"
+          className="primary"
+          disabled={(!draft.trim() && !drafts.ready.length) || tooLong || drafts.busy}
+          aria-label="Send message"
+        >
           Send
         </button>
         <p id="composer-help" className={tooLong ? 'error small' : 'sr-only'}>

@@ -569,15 +569,17 @@ impl Reader {
                 client_msg_id,
                 content,
                 reply_to,
+                attachments,
             } => {
                 let user = shared.session.user();
-                let send = rooms::send_reply(
+                let send = rooms::send_message_with(
                     &shared.gateway.rooms,
                     user,
                     room_id,
                     Some(&client_msg_id),
                     &content,
                     reply_to,
+                    &attachments,
                 );
                 match Box::pin(send).await {
                     Ok(message) => shared.reply(&ServerFrame::Ack {

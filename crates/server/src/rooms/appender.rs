@@ -63,7 +63,7 @@ use crate::store::{Backend, Db, SqliteWriter, StoreError, WriteTx, from_millis, 
 /// 65,535), with room to spare.
 const MAX_BIND_PARAMS: usize = 30_000;
 /// Columns bound per inserted message.
-const INSERT_COLUMNS: usize = 7;
+const INSERT_COLUMNS: usize = 8;
 /// Largest batch allowed: its lookups (three parameters per message at most) stay within
 /// one statement.
 pub const MAX_BATCH: usize = 4096;
@@ -99,6 +99,7 @@ struct Pending {
     client_msg_id: Option<String>,
     content: String,
     reply_to: Option<i64>,
+    attachments: Option<String>,
 }
 
 impl Pending {
@@ -151,6 +152,7 @@ impl Appender {
                 client_msg_id: new.client_msg_id.map(str::to_owned),
                 content: new.content.to_owned(),
                 reply_to: new.reply_to,
+                attachments: new.attachments.map(str::to_owned),
             },
             reply,
         };
@@ -430,7 +432,7 @@ fn store_batch_sqlite(writer: &mut SqliteWriter, messages: &[Pending]) -> Result
         // `client_msg_id IS NOT NULL` lets SQLite use the partial unique index.
         let mut original = conn.prepare_cached(
             "SELECT m.id, m.room_id, m.seq, m.user_id, u.username, m.content,
-                    m.client_msg_id, m.created_at
+                    m.client_msg_id, m.created_at, m.attachments
              FROM messages m JOIN users u ON u.id = m.user_id
              WHERE m.room_id = ?1 AND m.user_id = ?2 AND m.client_msg_id = ?3
                AND m.client_msg_id IS NOT NULL",
@@ -440,8 +442,8 @@ fn store_batch_sqlite(writer: &mut SqliteWriter, messages: &[Pending]) -> Result
         )?;
         let mut insert = conn.prepare_cached(
             "INSERT INTO messages (room_id, seq, user_id, client_msg_id, content, created_at,
-                                   reply_to)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                   reply_to, attachments)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
         let created_at = now_millis();
         let mut members: HashMap<(RoomId, UserId), bool> = HashMap::new();
@@ -479,6 +481,7 @@ fn store_batch_sqlite(writer: &mut SqliteWriter, messages: &[Pending]) -> Result
                             client_msg_id: row.get(6)?,
                             // Only chat messages carry a client_msg_id.
                             event: None,
+                            attachments: row.get(8)?,
                             created_at: row.get(7)?,
                         })
                     })
@@ -498,6 +501,7 @@ fn store_batch_sqlite(writer: &mut SqliteWriter, messages: &[Pending]) -> Result
                 message.content.as_str(),
                 created_at,
                 message.reply_to,
+                message.attachments.as_deref(),
             ))?;
             outcomes.push(Planned::Stored {
                 id: conn.last_insert_rowid(),
@@ -559,7 +563,7 @@ async fn checks(
     let sql = format!(
         "SELECT k.column1 AS key_room, k.column2 AS key_user, mb.user_id AS member,
                 mb.muted_until, m.id, m.room_id, m.seq, m.user_id, u.username, m.content,
-                m.client_msg_id, m.created_at
+                m.client_msg_id, m.attachments, m.created_at
          FROM ({}) AS k
          LEFT JOIN memberships mb ON mb.room_id = k.column1 AND mb.user_id = k.column2
          LEFT JOIN messages m ON mb.user_id IS NOT NULL
@@ -611,6 +615,7 @@ struct CheckRow {
     username: Option<String>,
     content: Option<String>,
     client_msg_id: Option<String>,
+    attachments: Option<String>,
     created_at: Option<i64>,
 }
 
@@ -626,6 +631,7 @@ impl CheckRow {
             content: self.content?,
             client_msg_id: self.client_msg_id,
             event: None,
+            attachments: self.attachments,
             created_at: self.created_at?,
         }))
     }
@@ -683,7 +689,7 @@ async fn reserve_and_insert(
     outcomes: &mut [Planned],
     created_at: i64,
 ) -> Result<(), StoreError> {
-    const COLUMNS: usize = 6;
+    const COLUMNS: usize = 7;
     const _: () = assert!(MAX_BATCH * COLUMNS < MAX_BIND_PARAMS);
     let mut position: HashMap<RoomId, i64> = HashMap::new();
     let mut rows: Vec<(&Pending, i64)> = Vec::with_capacity(messages.len());
@@ -695,7 +701,9 @@ async fn reserve_and_insert(
         }
     }
     let mut sql = String::with_capacity(rows.len() * 40 + 640);
-    sql.push_str("WITH k (room_id, pos, user_id, client_msg_id, content, reply_to) AS (");
+    sql.push_str(
+        "WITH k (room_id, pos, user_id, client_msg_id, content, reply_to, attachments) AS (",
+    );
     sql.push_str(&values_from(Backend::Postgres, 2, rows.len(), COLUMNS));
     sql.push_str(
         "), r AS (
@@ -704,9 +712,9 @@ async fn reserve_and_insert(
            WHERE rooms.id = c.room_id
            RETURNING rooms.id, rooms.last_seq - c.n AS base)
          INSERT INTO messages (room_id, seq, user_id, client_msg_id, content, created_at,
-                               reply_to)
+                               reply_to, attachments)
          SELECT k.room_id, r.base + k.pos, k.user_id, k.client_msg_id, k.content, $1,
-                k.reply_to
+                k.reply_to, k.attachments
          FROM k JOIN r ON r.id = k.room_id
          RETURNING id, room_id, seq",
     );
@@ -718,7 +726,8 @@ async fn reserve_and_insert(
             .bind(message.user.id)
             .bind(message.client_msg_id.as_deref())
             .bind(message.content.as_str())
-            .bind(message.reply_to);
+            .bind(message.reply_to)
+            .bind(message.attachments.as_deref());
     }
     let inserted = query.fetch_all(&mut **tx).await?;
     let mut first: HashMap<RoomId, Seq> = HashMap::with_capacity(position.len());
@@ -757,7 +766,7 @@ async fn insert(
     for chunk in rows.chunks(MAX_BIND_PARAMS / INSERT_COLUMNS) {
         let sql = format!(
             "INSERT INTO messages (room_id, seq, user_id, client_msg_id, content, created_at,
-                                   reply_to)
+                                   reply_to, attachments)
              {} RETURNING id, room_id, seq",
             values(backend, chunk.len(), INSERT_COLUMNS)
         );
@@ -770,7 +779,8 @@ async fn insert(
                 .bind(message.client_msg_id.as_deref())
                 .bind(message.content.as_str())
                 .bind(created_at)
-                .bind(message.reply_to);
+                .bind(message.reply_to)
+                .bind(message.attachments.as_deref());
         }
         for (id, room, seq) in query.fetch_all(&mut **tx).await? {
             ids.insert((room, seq), id);

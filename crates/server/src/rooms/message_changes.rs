@@ -14,7 +14,7 @@ use crate::store::{StoreError, from_millis, now_millis};
 macro_rules! current_select {
     () => {
         "SELECT m.id, m.room_id, m.seq, m.user_id, u.username, m.content,
-                m.client_msg_id, m.event, m.created_at, m.edited_at, m.deleted_at,
+                m.client_msg_id, m.event, m.attachments, m.created_at, m.edited_at, m.deleted_at,
                 r.id AS reply_id, r.seq AS reply_seq, r.user_id AS reply_user_id,
                 ru.username AS reply_username, substr(r.content, 1, 100) AS reply_excerpt,
                 r.deleted_at AS reply_deleted_at
@@ -200,7 +200,7 @@ impl RoomChange {
     pub(super) async fn erase(&mut self, id: i64) -> Result<i64, StoreError> {
         let now = now_millis();
         sqlx::query(
-            "UPDATE messages SET content = '', edited_at = NULL, deleted_at = $2 WHERE id = $1",
+            "UPDATE messages SET content = '', attachments = NULL, edited_at = NULL, deleted_at = $2 WHERE id = $1",
         )
         .bind(id)
         .bind(now)

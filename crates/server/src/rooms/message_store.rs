@@ -16,6 +16,8 @@ pub struct NewMessage<'a> {
     pub content: &'a str,
     /// The message of the same room this one answers (checked by the caller).
     pub reply_to: Option<i64>,
+    /// The attachments' metadata as JSON (see `rooms::attachments`), stored as is.
+    pub attachments: Option<&'a str>,
 }
 
 /// What storing a message did.
@@ -41,6 +43,8 @@ pub(super) struct MessageRow {
     pub(super) client_msg_id: Option<String>,
     /// A room event as JSON; `None` for chat messages.
     pub(super) event: Option<String>,
+    /// The attachments' metadata as JSON; `None` for a message without.
+    pub(super) attachments: Option<String>,
     pub(super) created_at: i64,
 }
 
@@ -59,6 +63,11 @@ impl From<MessageRow> for Message {
             // Written by this server from the same type; an unreadable one (a newer
             // server's event kind) still shows as its text.
             event: row.event.and_then(|json| serde_json::from_str(&json).ok()),
+            // Written by this server from the same type.
+            attachments: row
+                .attachments
+                .and_then(|json| serde_json::from_str(&json).ok())
+                .unwrap_or_default(),
             created_at: from_millis(row.created_at),
             ..Message::default()
         }
@@ -169,7 +178,7 @@ impl MessageStore {
     pub async fn sent_by(&self, user_id: i64, limit: u32) -> Result<Vec<Message>, StoreError> {
         let rows: Vec<MessageRow> = sqlx::query_as(
             "SELECT m.id, m.room_id, m.seq, m.user_id, u.username, m.content,
-                    m.client_msg_id, m.event, m.created_at
+                    m.client_msg_id, m.event, m.attachments, m.created_at
              FROM messages m JOIN users u ON u.id = m.user_id
              WHERE m.user_id = $1 ORDER BY m.id LIMIT $2",
         )

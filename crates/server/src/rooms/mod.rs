@@ -5,6 +5,7 @@
 //! whichever door it came in by.
 
 pub mod appender;
+mod attachments;
 pub mod direct;
 pub mod invites;
 mod message_changes;
@@ -55,6 +56,8 @@ pub struct Rooms {
     pub guard: Arc<Guard>,
     /// Invitations, mentions, new DMs and moderation notify the people concerned.
     pub notifier: Notifier,
+    /// Uploads a message attaches are claimed for its room here.
+    pub uploads: crate::uploads::UploadStore,
 }
 
 /// A room the user may see (public, or private and a member); private rooms of others
@@ -167,20 +170,25 @@ pub(crate) async fn send_message(
     client_msg_id: Option<&str>,
     content: &str,
 ) -> Result<Message> {
-    send_reply(rooms, user, room_id, client_msg_id, content, None).await
+    send_message_with(rooms, user, room_id, client_msg_id, content, None, &[]).await
 }
 
 /// [`send_message`], answering the message `reply_to` of the same room when given (the
-/// stored message then carries its quote).
-pub(crate) async fn send_reply(
+/// stored message then carries its quote), with attachments: the ids of the sender's own
+/// uploads, attached to this room (see [`attachments::claim`]); with some, `content` may
+/// be empty.
+pub(crate) async fn send_message_with(
     rooms: &Rooms,
     user: &User,
     room_id: RoomId,
     client_msg_id: Option<&str>,
     content: &str,
     reply_to: Option<i64>,
+    upload_ids: &[String],
 ) -> Result<Message> {
-    validate_content(content, rooms.max_content_chars)?;
+    if upload_ids.is_empty() || !content.is_empty() {
+        validate_content(content, rooms.max_content_chars)?;
+    }
     if client_msg_id.is_some_and(|id| id.is_empty() || id.len() > 64 || id.contains('\0')) {
         return Err(Error::InvalidInput(
             "client_msg_id must be 1-64 bytes, without NUL".into(),
@@ -195,6 +203,7 @@ pub(crate) async fn send_reply(
         })?),
         None => None,
     };
+    let attached = attachments::claim(rooms, user, room_id, upload_ids).await?;
     let appended = rooms
         .messages
         .append(NewMessage {
@@ -203,12 +212,16 @@ pub(crate) async fn send_reply(
             client_msg_id,
             content,
             reply_to,
+            attachments: attached.as_ref().map(|(_, json)| json.as_str()),
         })
         .await?;
     match appended {
         Appended::Stored(mut message) => {
             message.reply_to = quote;
             message.mentions = mentioned_names(&message.content);
+            if let Some((attachments, _)) = attached {
+                message.attachments = attachments;
+            }
             crate::metrics::messages_stored(1);
             // Stored is what counts: if fan-out drops it, receivers refill from the store.
             rooms.broker.publish(Envelope::chat(&message));

@@ -14,7 +14,7 @@ use socket_hub_protocol::{Message, RoomId, Seq};
 
 use super::policy::{Action, authorize};
 use super::{
-    Rooms, ensure_member, send_reply, validate_access_code, validate_room_name, visible_room,
+    Rooms, ensure_member, send_message_with, validate_access_code, validate_room_name, visible_room,
 };
 use crate::auth::{Auth, AuthUser};
 use crate::broker::Envelope;
@@ -335,7 +335,9 @@ pub async fn history(
     responses(
         (status = 201, description = "Stored (or, for a repeated client_msg_id, the original)", body = Message),
         (status = 403, description = "Not a member", body = Problem),
-        (status = 422, description = "Empty or too long, or `reply_to` not a message of this room", body = Problem),
+        (status = 404, description = "An attachment is not an upload of yours", body = Problem),
+        (status = 409, description = "An attachment is attached in another room", body = Problem),
+        (status = 422, description = "Empty (without attachments) or too long, or `reply_to` not a message of this room", body = Problem),
         (status = 429, description = "Send quota (shared with the WebSocket) used up; see Retry-After", body = Problem),
     ))]
 pub async fn post_message(
@@ -344,13 +346,14 @@ pub async fn post_message(
     PathParam(room_id): PathParam<RoomId>,
     JsonBody(body): JsonBody<SendMessage>,
 ) -> Result<Response> {
-    let message = send_reply(
+    let message = send_message_with(
         &rooms,
         &user,
         room_id,
         body.client_msg_id.as_deref(),
         &body.content,
         body.reply_to,
+        &body.attachments,
     )
     .await?;
     Ok(created(message))

@@ -93,6 +93,7 @@ async fn a_blocked_user_cannot_open_or_write_a_dm() {
         client_msg_id: "x1".into(),
         content: "hey?".into(),
         reply_to: None,
+        attachments: Vec::new(),
     })
     .await
     .expect("send");

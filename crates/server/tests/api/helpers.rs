@@ -139,6 +139,7 @@ pub async fn send(
         client_msg_id: client_msg_id.into(),
         content: content.into(),
         reply_to: None,
+        attachments: Vec::new(),
     })
     .await
     .expect("send message");

@@ -99,6 +99,7 @@ async fn nul_in_any_text_field_is_422_on_every_backend() {
                 client_msg_id: id.into(),
                 content: content.into(),
                 reply_to: None,
+                attachments: Vec::new(),
             })
             .await
             .expect("send");

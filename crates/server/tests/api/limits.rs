@@ -52,6 +52,7 @@ async fn requests_about_rooms_you_are_not_in_are_refused() {
         client_msg_id: "x".into(),
         content: "hi".into(),
         reply_to: None,
+        attachments: Vec::new(),
     })
     .await
     .expect("send");
@@ -86,6 +87,7 @@ async fn content_limits_are_errors_with_the_client_msg_id() {
             client_msg_id: "big".into(),
             content,
             reply_to: None,
+            attachments: Vec::new(),
         })
         .await
         .expect("send");
@@ -229,6 +231,7 @@ async fn every_rate_limited_send_is_answered_with_its_ref_and_when_to_retry() {
             client_msg_id: format!("m{i}"),
             content: format!("message {i}"),
             reply_to: None,
+            attachments: Vec::new(),
         })
         .await
         .expect("send");

@@ -2,6 +2,7 @@
 //! One test binary; each test starts its own app with its own database.
 #![allow(unreachable_pub)]
 
+mod attachments;
 mod auth;
 mod browser;
 mod brute_force;

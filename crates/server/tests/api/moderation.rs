@@ -358,6 +358,7 @@ async fn a_muted_member_cannot_send_until_unmuted() {
         client_msg_id: "m1".into(),
         content: "hello?".into(),
         reply_to: None,
+        attachments: Vec::new(),
     })
     .await
     .expect("send");

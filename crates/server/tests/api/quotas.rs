@@ -19,6 +19,7 @@ async fn refused_ws_send(ws: &mut socket_hub_client::Connection, room_id: i64, i
         client_msg_id: id.into(),
         content: "one too many".into(),
         reply_to: None,
+        attachments: Vec::new(),
     })
     .await
     .expect("send");

@@ -159,6 +159,7 @@ async fn send_many(ws: &mut Connection, room_id: RoomId, tag: &str, count: usize
             client_msg_id: id.clone(),
             content: format!("{tag} {i}"),
             reply_to: None,
+            attachments: Vec::new(),
         })
         .await
         .expect("send");
@@ -549,6 +550,7 @@ async fn chatter(
                 client_msg_id: format!("{tag}-{sent}"),
                 content: format!("{tag} {sent}"),
                 reply_to: None,
+                attachments: Vec::new(),
             };
             if ws.send(&frame).await.is_err() {
                 sending = false;
@@ -653,6 +655,7 @@ async fn sigterm_under_load_closes_every_client_with_1012_and_keeps_every_ack() 
             client_msg_id: id.clone(),
             content: body.clone(),
             reply_to: None,
+            attachments: Vec::new(),
         })
         .await
         .expect("send");

@@ -44,6 +44,7 @@ async fn append(
             client_msg_id: id,
             content,
             reply_to: None,
+            attachments: None,
         })
         .await
         .expect("append")
@@ -443,6 +444,7 @@ pub async fn concurrent_writers_from_several_instances_get_unique_gap_free_seqs(
                     client_msg_id: Some(&id),
                     content: "x",
                     reply_to: None,
+                    attachments: None,
                 };
                 match store.messages.append(new).await.expect("append") {
                     Appended::Stored(message) => seqs.push(message.seq),
@@ -637,6 +639,7 @@ async fn append_all(
                         client_msg_id: id.as_deref(),
                         content: &content,
                         reply_to: None,
+                        attachments: None,
                     })
                     .await
             })
@@ -960,6 +963,7 @@ pub async fn room_events_take_gap_free_seqs_between_messages(db: &Backend) {
                         client_msg_id: None,
                         content: &content,
                         reply_to: None,
+                        attachments: None,
                     })
                     .await
                     .expect("append");

@@ -351,6 +351,7 @@ pub async fn send_for_outcome(
         client_msg_id: id.into(),
         content: content.into(),
         reply_to: None,
+        attachments: Vec::new(),
     })
     .await
     .expect("send");

@@ -13,4 +13,4 @@ access_code?: string | null, } | { "type": "leave_room", room_id: number, } | { 
 /**
  * The id of a message of the same room this one answers.
  */
-reply_to?: number | null, } | { "type": "typing", room_id: number, } | { "type": "read", room_id: number, seq: number, } | { "type": "ping" } | { "type": "presence", status: PresenceStatus, };
+reply_to?: number | null, attachments?: Array<string>, } | { "type": "typing", room_id: number, } | { "type": "read", room_id: number, seq: number, } | { "type": "ping" } | { "type": "presence", status: PresenceStatus, };

@@ -4,4 +4,4 @@
 /**
  * Machine-readable reasons in `error` frames and REST problem responses.
  */
-export type ErrorCode = "malformed_json" | "unknown_type" | "invalid_input" | "content_too_long" | "frame_too_large" | "rate_limited" | "unauthorized" | "token_expired" | "refresh_reused" | "invalid_credentials" | "wrong_access_code" | "forbidden" | "not_found" | "conflict" | "not_joined" | "too_many_rooms" | "internal" | "unavailable" | "gone";
+export type ErrorCode = "malformed_json" | "unknown_type" | "invalid_input" | "content_too_long" | "frame_too_large" | "rate_limited" | "unauthorized" | "token_expired" | "refresh_reused" | "invalid_credentials" | "wrong_access_code" | "forbidden" | "not_found" | "conflict" | "not_joined" | "too_many_rooms" | "internal" | "unavailable" | "gone" | "file_too_large" | "quota_exceeded";

@@ -8,4 +8,8 @@ export type SendMessage = { content: string, client_msg_id?: string | null,
 /**
  * The id of a message of the same room this one answers.
  */
-reply_to?: number | null, };
+reply_to?: number | null, 
+/**
+ * Ids of the sender's own uploads to attach; with some, `content` may be empty.
+ */
+attachments?: Array<string>, };

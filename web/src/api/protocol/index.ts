@@ -1,5 +1,6 @@
 // Generated from crates/protocol by ./scripts/gen-ts. Do not edit.
 export type { AccountExport } from './AccountExport';
+export type { Attachment } from './Attachment';
 export type { Ban } from './Ban';
 export type { BanList } from './BanList';
 export type { BanRequest } from './BanRequest';
@@ -58,6 +59,8 @@ export type { TransferOwnership } from './TransferOwnership';
 export type { UnreadCount } from './UnreadCount';
 export type { UpdateProfile } from './UpdateProfile';
 export type { UpdateRoom } from './UpdateRoom';
+export type { Upload } from './Upload';
+export type { UploadLink } from './UploadLink';
 export type { User } from './User';
 export type { UserPage } from './UserPage';
 export type { UserPresence } from './UserPresence';
