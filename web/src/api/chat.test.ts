@@ -614,6 +614,9 @@ describe('ChatClient: invitations, DMs, notifications, removals', () => {
     expect(client.unreadNotifications()).toBe(2);
     client.open(7);
     await flush();
+    // Read only once the message is on screen (the chat view's observer says so).
+    expect(ws.sentOf('read')).toEqual([]);
+    client.sawMessage(7, 3);
     expect(ws.sentOf('read')).toEqual([{ type: 'read', room_id: 7, seq: 3 }]);
     expect(client.unreadNotifications()).toBe(1);
     client.stop();

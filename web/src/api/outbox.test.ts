@@ -110,6 +110,7 @@ const room = (id: number, last_seq = 0): RoomView => ({
   is_member: true,
   created_at: '2024-05-01T10:00:00Z',
   last_read_seq: 0,
+  unread: 0,
 });
 
 const msg = (seq: number, extra: Partial<Message> = {}): Message => ({
