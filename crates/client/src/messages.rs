@@ -22,6 +22,7 @@ impl Client {
             content: content.to_owned(),
             client_msg_id: client_msg_id.map(str::to_owned),
             reply_to: Some(reply_to),
+            attachments: Vec::new(),
         };
         self.call(
             Method::POST,

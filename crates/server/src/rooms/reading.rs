@@ -36,7 +36,7 @@ pub(super) const UNREAD_COLUMN: &str = "CASE WHEN m.user_id IS NULL THEN 0 ELSE 
          SELECT COUNT(*) FROM (
              SELECT 1 FROM messages x
              WHERE x.room_id = r.id AND x.seq > m.last_read_seq AND x.event IS NULL
-               AND x.user_id <> m.user_id AND x.content <> ''
+               AND x.user_id <> m.user_id AND x.deleted_at IS NULL
              LIMIT 1000) unread_rows) END AS unread";
 
 /// Routes of reading state under `/api/v1`.

@@ -99,6 +99,7 @@ async fn send_with(
         client_msg_id: client_msg_id.into(),
         content: content.into(),
         attachments,
+        reply_to: None,
     })
     .await
     .expect("send");
@@ -269,6 +270,7 @@ async fn an_image_is_uploaded_attached_delivered_downloaded_and_replayed() {
                     content: String::new(),
                     client_msg_id: None,
                     attachments: vec![second.attachment.id.clone()],
+                    reply_to: None,
                 },
             )
             .await
@@ -510,6 +512,7 @@ async fn attaching_and_downloading_are_refused_to_those_they_do_not_belong_to() 
                                     .attachment
                                     .id
                             ],
+                            reply_to: None,
                         },
                     )
                     .await

@@ -71,6 +71,7 @@ async fn send_reply(
         client_msg_id: id.into(),
         content: content.into(),
         reply_to: Some(reply_to),
+        attachments: Vec::new(),
     })
     .await
     .expect("send");
@@ -366,6 +367,7 @@ async fn refusals_are_clear() {
             client_msg_id: "bad-reply".into(),
             content: "re".into(),
             reply_to: Some(there.id),
+            attachments: Vec::new(),
         })
         .await
         .expect("send");
