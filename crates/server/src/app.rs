@@ -176,6 +176,7 @@ impl App {
             guard: guard.clone(),
             notifier: notifier.clone(),
             uploads: store.uploads.clone(),
+            blobs: uploads.blobs.clone(),
         };
         let people = People {
             profiles: store.profiles.clone(),

@@ -2,6 +2,7 @@
 //! deleted, with reply quotes and reactions) and, inside a [`RoomChange`], editing,
 //! erasing and reacting. One text for both backends.
 
+use socket_hub_protocol::attachments::Attachment;
 use socket_hub_protocol::lifecycle::{DELETED_EXCERPT, ReactionCount, ReplyQuote};
 use socket_hub_protocol::{Message, RoomId, Seq, User, UserId};
 
@@ -195,10 +196,47 @@ impl RoomChange {
         Ok(now)
     }
 
-    /// Erases message `id` (its content, its reactions, and the content its earlier
-    /// `message_updated` events carry), leaving a tombstone; returns when (Unix ms).
-    pub(super) async fn erase(&mut self, id: i64) -> Result<i64, StoreError> {
+    /// Erases message `id` (its content, its attachments, its reactions, the content its
+    /// earlier `message_updated` events carry and the quotes of the `mentioned`
+    /// notifications it caused), leaving a tombstone. Returns when (Unix ms) and the blob
+    /// keys of its attachments, which the caller removes once this change commits.
+    pub(super) async fn erase(&mut self, id: i64) -> Result<(i64, Vec<String>), StoreError> {
         let now = now_millis();
+        let room_id = self.room_id();
+        let attached: Option<String> =
+            sqlx::query_scalar("SELECT attachments FROM messages WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut **self.tx()?)
+                .await?
+                .flatten();
+        let mut blob_keys = Vec::new();
+        let attachments: Vec<Attachment> = attached
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default();
+        for attachment in attachments {
+            let keys: Option<(String, Option<String>)> = sqlx::query_as(
+                "DELETE FROM uploads WHERE id = $1 AND room_id = $2
+                 RETURNING blob_key, thumbnail_key",
+            )
+            .bind(&attachment.id)
+            .bind(room_id)
+            .fetch_optional(&mut **self.tx()?)
+            .await?;
+            if let Some((blob, thumbnail)) = keys {
+                blob_keys.push(blob);
+                blob_keys.extend(thumbnail);
+            }
+        }
+        sqlx::query(
+            "UPDATE notifications SET message = NULL
+             WHERE kind = 'mentioned' AND room_id = $2
+               AND seq IN (SELECT seq FROM messages
+                           WHERE room_id = $2 AND (id = $1 OR target_id = $1))",
+        )
+        .bind(id)
+        .bind(room_id)
+        .execute(&mut **self.tx()?)
+        .await?;
         sqlx::query(
             "UPDATE messages SET content = '', attachments = NULL, edited_at = NULL, deleted_at = $2 WHERE id = $1",
         )
@@ -235,7 +273,7 @@ impl RoomChange {
                 .execute(&mut **self.tx()?)
                 .await?;
         }
-        Ok(now)
+        Ok((now, blob_keys))
     }
 
     /// Marks the room event `event_id` as being about message `target`.

@@ -216,13 +216,20 @@ pub async fn delete_message(
         change.rollback().await?;
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let deleted_at = change.erase(message_id).await?;
+    let (deleted_at, blob_keys) = change.erase(message_id).await?;
     let event = RoomEvent::MessageDeleted {
         message_id,
         deleted_at: from_millis(deleted_at),
     };
     let summary = format!("{} deleted a message", user.username);
     finish(&rooms, change, &user, &summary, message_id, event).await?;
+    // The uploads' rows went with the message, so nobody can fetch the files any more;
+    // a blob left behind by a failure here is unreachable, only disk to reclaim.
+    for key in blob_keys {
+        if let Err(err) = rooms.blobs.delete(&key).await {
+            tracing::warn!(error = %err, "cannot remove a deleted message's attachment");
+        }
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

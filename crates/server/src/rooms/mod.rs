@@ -58,6 +58,8 @@ pub struct Rooms {
     pub notifier: Notifier,
     /// Uploads a message attaches are claimed for its room here.
     pub uploads: crate::uploads::UploadStore,
+    /// Where the uploads' bytes are, so deleting a message erases its files too.
+    pub blobs: Arc<dyn crate::uploads::BlobStore>,
 }
 
 /// A room the user may see (public, or private and a member); private rooms of others

@@ -31,7 +31,7 @@ use serde::Deserialize;
 use socket_hub_protocol::rest::{Problem, SearchHit, SearchResults};
 use socket_hub_protocol::{Message, RoomId, UserId};
 
-use super::message_store::MessageRow;
+use super::message_changes::{CurrentRow, current_select};
 use super::snippet::{QueryWord, query_words, snippet};
 use super::{Rooms, visible_room};
 use crate::auth::{Auth, AuthUser};
@@ -269,7 +269,7 @@ async fn find(db: &Db, search: &Search<'_>) -> Result<Vec<(SearchHit, f64)>, Sto
     let mut hits = Vec::with_capacity(ranked.len());
     for Ranked { id, score } in ranked {
         if let Some(at) = rows.iter().position(|row| row.id == id) {
-            let message = Message::from(rows.swap_remove(at));
+            let message = rows.swap_remove(at);
             hits.push((
                 SearchHit {
                     snippet: snippet(&message.content, &words),
@@ -347,21 +347,20 @@ async fn rank(db: &Db, search: &Search<'_>) -> Result<Vec<Ranked>, StoreError> {
     Ok(rows)
 }
 
-/// Step two: the messages of `ranked`, in any order.
-async fn messages(db: &Db, ranked: &[Ranked]) -> Result<Vec<MessageRow>, StoreError> {
+/// Step two: the messages of `ranked` as they are now (edited, with their reply quotes
+/// and attachments), in any order.
+async fn messages(db: &Db, ranked: &[Ranked]) -> Result<Vec<Message>, StoreError> {
     let ids: Vec<String> = (1..=ranked.len()).map(|i| format!("${i}")).collect();
     let sql = format!(
-        "SELECT m.id, m.room_id, m.seq, m.user_id, u.username, m.content,
-                m.client_msg_id, m.event, m.created_at
-         FROM messages m JOIN users u ON u.id = m.user_id
-         WHERE m.id IN ({})",
+        concat!(current_select!(), "WHERE m.id IN ({})"),
         ids.join(", ")
     );
-    let mut query = sqlx::query_as::<_, MessageRow>(&sql);
+    let mut query = sqlx::query_as::<_, CurrentRow>(&sql);
     for hit in ranked {
         query = query.bind(hit.id);
     }
-    Ok(query.fetch_all(db.reader()).await?)
+    let rows = query.fetch_all(db.reader()).await?;
+    Ok(rows.into_iter().map(Message::from).collect())
 }
 
 #[cfg(test)]

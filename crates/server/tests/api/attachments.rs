@@ -281,6 +281,31 @@ async fn an_image_is_uploaded_attached_delivered_downloaded_and_replayed() {
             "text/plain; charset=utf-8"
         );
         assert_eq!(message.attachments[0].thumbnail_url, None);
+
+        // Deleting the message erases its files: nobody can fetch them any more, the
+        // uploader included, and the tombstone carries none.
+        let notes_url = message.attachments[0].url.clone();
+        duo.alice
+            .download(&notes_url)
+            .await
+            .expect("readable before the delete");
+        duo.alice
+            .delete_message(duo.room.id, message.id)
+            .await
+            .expect("delete");
+        assert_eq!(refused(duo.alice.download(&notes_url).await), NOT_FOUND);
+        assert_eq!(refused(duo.bob.download(&notes_url).await), NOT_FOUND);
+        let page = duo
+            .bob
+            .history(duo.room.id, None, None)
+            .await
+            .expect("history");
+        let tombstone = page
+            .messages
+            .iter()
+            .find(|m| m.id == message.id)
+            .expect("the tombstone");
+        assert!(tombstone.deleted && tombstone.attachments.is_empty());
         app
     })
     .await;

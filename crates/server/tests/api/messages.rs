@@ -103,14 +103,17 @@ fn find(messages: &[Message], id: i64) -> Message {
         .unwrap_or_else(|| panic!("message {id} in {messages:#?}"))
 }
 
-/// Whether any stored row (content or event) still holds `text`.
+/// Whether any stored row (content or event, or a notification's quote) still holds
+/// `text`.
 async fn stored_anywhere(app: &TestApp, text: &str) -> bool {
-    let count: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE content LIKE $1 OR event LIKE $1")
-            .bind(format!("%{text}%"))
-            .fetch_one(app.state.store.db().reader())
-            .await
-            .expect("count");
+    let count: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM messages WHERE content LIKE $1 OR event LIKE $1)
+              + (SELECT COUNT(*) FROM notifications WHERE message LIKE $1)",
+    )
+    .bind(format!("%{text}%"))
+    .fetch_one(app.state.store.db().reader())
+    .await
+    .expect("count");
     count > 0
 }
 
@@ -231,6 +234,15 @@ async fn edit_delete_reply_and_react_are_seen_live_and_in_history() {
         assert!(quote.deleted);
         assert_eq!(quote.excerpt, DELETED_EXCERPT);
         assert!(!stored_anywhere(&app, "edited-secret").await);
+        // Bob's `mentioned` notification quoted the message: the quote went with it.
+        let notes = d.bob.notifications(None, None).await.expect("notifications");
+        let mention = notes
+            .notifications
+            .iter()
+            .find(|n| n.room_id == Some(room))
+            .expect("bob was mentioned");
+        assert_eq!(mention.message, None);
+        assert!(!stored_anywhere(&app, "hello @Bob").await);
         app
     })
     .await;

@@ -124,6 +124,20 @@ async fn a_hung_redis_loses_no_notification_and_presence_heals_when_it_answers()
     // Alice comes online on a while Redis hangs: a cannot record it yet.
     let _alice_ws = connect(&a.url, &alice_s).await.expect("alice connects");
 
+    // The mention is persisted by a task of its own after the send's ack: wait until it
+    // is in the store (read over REST, which needs no Redis), as Bob's next connect
+    // would find it only then; a live copy cannot get through the hung Redis.
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let listed = bob.notifications(None, None).await.expect("listed");
+            if listed.unread > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the mention is persisted");
     // Bob connects again to b: the mention comes from the store after `ready`.
     let mut again = connect(&b.url, &bob_s).await.expect("bob reconnects");
     let notification = again
