@@ -162,6 +162,20 @@ pub(super) struct Original {
 }
 
 impl RoomChange {
+    /// Whether `user_id` is muted here now: a muted member may not edit or react, as
+    /// they may not send (taking things back, deleting or removing a reaction, is fine).
+    pub(super) async fn muted(&mut self, user_id: UserId) -> Result<bool, StoreError> {
+        let room_id = self.room_id();
+        let until: Option<Option<i64>> = sqlx::query_scalar(
+            "SELECT muted_until FROM memberships WHERE room_id = $1 AND user_id = $2",
+        )
+        .bind(room_id)
+        .bind(user_id)
+        .fetch_optional(&mut **self.tx()?)
+        .await?;
+        Ok(until.flatten().is_some_and(|until| until > now_millis()))
+    }
+
     /// The chat message `id` of this room; `None` when there is none (room events
     /// included: they cannot be edited, deleted or reacted to).
     pub(super) async fn original(&mut self, id: i64) -> Result<Option<Original>, StoreError> {

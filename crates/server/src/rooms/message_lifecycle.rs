@@ -136,19 +136,26 @@ pub async fn edit_message(
     JsonBody(body): JsonBody<EditMessage>,
 ) -> Result<Json<Message>> {
     validate_content(&body.content, rooms.max_content_chars)?;
-    let (change, original) = open(&rooms, &user, room_id, message_id).await?;
+    let (mut change, original) = open(&rooms, &user, room_id, message_id).await?;
     let window_ms = i64::try_from(rooms.edit_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let decided = if original.user_id != user.id {
-        Err(Error::Forbidden("only its author may edit a message"))
-    } else if original.deleted {
-        Err(Error::Gone("the message was deleted"))
-    } else if window_ms > 0 && now_millis().saturating_sub(original.created_at) > window_ms {
-        Err(Error::Forbidden(
-            "the edit window of this message has passed",
-        ))
-    } else {
+    let decided = async {
+        if original.user_id != user.id {
+            return Err(Error::Forbidden("only its author may edit a message"));
+        }
+        if change.muted(user.id).await? {
+            return Err(Error::Forbidden("you are muted in this room"));
+        }
+        if original.deleted {
+            return Err(Error::Gone("the message was deleted"));
+        }
+        if window_ms > 0 && now_millis().saturating_sub(original.created_at) > window_ms {
+            return Err(Error::Forbidden(
+                "the edit window of this message has passed",
+            ));
+        }
         Ok(())
-    };
+    }
+    .await;
     let mut change = check(change, decided).await?;
     if original.content == body.content {
         change.rollback().await?;
@@ -306,6 +313,9 @@ async fn react(
             return Err(Error::Gone("the message was deleted"));
         }
         if added {
+            if change.muted(user.id).await? {
+                return Err(Error::Forbidden("you are muted in this room"));
+            }
             let (distinct, present) = change.emojis(message_id, emoji).await?;
             if !present && distinct >= MAX_DISTINCT_REACTIONS as i64 {
                 return Err(Error::Conflict(

@@ -389,6 +389,28 @@ async fn refusals_are_clear() {
             (ErrorCode::InvalidInput, Some("bad-reply"))
         );
 
+        // A muted member may neither edit nor react; taking a reaction back is fine.
+        let bobs = d
+            .bob
+            .send_message(room, "bob's own", None)
+            .await
+            .expect("send");
+        d.alice.mute(room, bobs.user.id, None).await.expect("mute");
+        assert_eq!(
+            refused(d.bob.edit_message(room, bobs.id, "edited").await),
+            FORBIDDEN,
+            "edit while muted"
+        );
+        assert_eq!(
+            refused(d.bob.add_reaction(room, mine.id, "🎉").await),
+            FORBIDDEN,
+            "react while muted"
+        );
+        d.bob
+            .remove_reaction(room, mine.id, &emojis[0])
+            .await
+            .expect("a muted member takes a reaction back");
+
         // React in a room I left; edit a deleted message.
         d.bob.leave_room(room).await.expect("leave");
         assert_eq!(
