@@ -1,7 +1,6 @@
 //! Attachments over real HTTP and WebSocket (issue 11): upload, attach, download,
 //! thumbnails, sniffing, limits, quota, and every refusal, on SQLite and PostgreSQL.
 
-use std::future::Future;
 use std::io::Cursor;
 
 use socket_hub_client::Client;
@@ -10,29 +9,9 @@ use socket_hub_protocol::{ClientFrame, ErrorCode, ServerFrame, Upload};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{
-    CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, TestApp, WAIT, duo, join, next_chat, refused,
-    spawn_with,
+    CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, TestApp, WAIT, duo, join, next_chat,
+    on_both_backends_with, refused, spawn_with,
 };
-use crate::support::TestDatabase;
-
-/// Runs `test` against a fresh app on SQLite, then on a fresh PostgreSQL database.
-async fn on_both_backends<F, Fut>(tweak: fn(&mut socket_hub::Config), test: F)
-where
-    F: Fn(TestApp) -> Fut,
-    Fut: Future<Output = TestApp>,
-{
-    let app = spawn_with(tweak).await;
-    test(app).await.stop().await;
-    let db = TestDatabase::create().await;
-    let url = db.url.clone();
-    let app = spawn_with(move |c| {
-        tweak(c);
-        c.database_url = url;
-    })
-    .await;
-    test(app).await.stop().await;
-    db.drop_database().await;
-}
 
 fn defaults(_: &mut socket_hub::Config) {}
 
@@ -118,7 +97,7 @@ async fn send_with(
 
 #[tokio::test]
 async fn an_image_is_uploaded_attached_delivered_downloaded_and_replayed() {
-    on_both_backends(defaults, |app| async move {
+    on_both_backends_with(defaults, |app| async move {
         let mut duo = duo(&app).await;
         let picture = png(640, 480);
         let upload: Upload = duo
@@ -381,7 +360,7 @@ fn small_limits(c: &mut socket_hub::Config) {
 
 #[tokio::test]
 async fn size_limit_quota_and_pixel_limit_are_refused_with_their_codes() {
-    on_both_backends(small_limits, |app| async move {
+    on_both_backends_with(small_limits, |app| async move {
         let (alice, _) = app.user("alice").await;
         let too_large = (Some(413), Some(ErrorCode::FileTooLarge));
         assert_eq!(
@@ -470,7 +449,7 @@ async fn chunked_upload(app: &TestApp, client: &Client, len: usize) -> (u16, Str
 
 #[tokio::test]
 async fn attaching_and_downloading_are_refused_to_those_they_do_not_belong_to() {
-    on_both_backends(defaults, |app| async move {
+    on_both_backends_with(defaults, |app| async move {
         let mut duo = duo(&app).await;
         let (carol, carol_s) = app.user("carol").await;
         let other_room = duo

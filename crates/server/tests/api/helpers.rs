@@ -248,3 +248,32 @@ pub const NOT_FOUND: Refusal = (Some(404), Some(Code::NotFound));
 pub const CONFLICT: Refusal = (Some(409), Some(Code::Conflict));
 pub const GONE: Refusal = (Some(410), Some(Code::Gone));
 pub const INVALID: Refusal = (Some(422), Some(Code::InvalidInput));
+
+/// Runs `test` against a fresh app on SQLite, then on a fresh PostgreSQL database, both
+/// configured by `tweak`: what every feature must do the same on both backends.
+pub async fn on_both_backends_with<F, Fut>(tweak: fn(&mut Config), test: F)
+where
+    F: Fn(TestApp) -> Fut,
+    Fut: std::future::Future<Output = TestApp>,
+{
+    let app = spawn_with(tweak).await;
+    test(app).await.stop().await;
+    let db = crate::support::TestDatabase::create().await;
+    let url = db.url.clone();
+    let app = spawn_with(move |c| {
+        tweak(c);
+        c.database_url = url;
+    })
+    .await;
+    test(app).await.stop().await;
+    db.drop_database().await;
+}
+
+/// [`on_both_backends_with`] the default configuration.
+pub async fn on_both_backends<F, Fut>(test: F)
+where
+    F: Fn(TestApp) -> Fut,
+    Fut: std::future::Future<Output = TestApp>,
+{
+    on_both_backends_with(|_| {}, test).await;
+}

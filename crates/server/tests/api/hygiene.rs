@@ -3,28 +3,10 @@
 //! backend (PostgreSQL text cannot hold one, and answered 500), including the
 //! unauthenticated login.
 
-use std::future::Future;
-
 use socket_hub_protocol::rest::Problem;
 use socket_hub_protocol::{ClientFrame, ErrorCode};
 
-use crate::helpers::{PASSWORD, TestApp, join, next_error_with_ref, spawn_with};
-use crate::support::TestDatabase;
-
-/// Runs `test` against a fresh app on SQLite, then on a fresh PostgreSQL database.
-async fn on_both_backends<F, Fut>(test: F)
-where
-    F: Fn(TestApp) -> Fut,
-    Fut: Future<Output = TestApp>,
-{
-    let app = spawn_with(|_| {}).await;
-    test(app).await.stop().await;
-    let db = TestDatabase::create().await;
-    let url = db.url.clone();
-    let app = spawn_with(move |c| c.database_url = url).await;
-    test(app).await.stop().await;
-    db.drop_database().await;
-}
+use crate::helpers::{PASSWORD, TestApp, join, next_error_with_ref, on_both_backends};
 
 /// POSTs `body` and returns the status and problem code.
 async fn post(

@@ -3,36 +3,14 @@
 //! `since_seq` ending with exactly the view of one that never left. The SQL differs per
 //! backend, so each test runs on SQLite and on PostgreSQL.
 
-use std::future::Future;
-
 use socket_hub_client::Connection;
 use socket_hub_protocol::lifecycle::{DELETED_EXCERPT, ReactionCount, fold};
 use socket_hub_protocol::{ClientFrame, ErrorCode, Message, RoomEvent, ServerFrame};
 
 use crate::helpers::{
     CONFLICT, FORBIDDEN, GONE, INVALID, NOT_FOUND, TestApp, WAIT, assert_quiet, duo, join, members,
-    next_chat, refused, spawn_with,
+    next_chat, on_both_backends_with, refused,
 };
-use crate::support::TestDatabase;
-
-/// Runs `test` against a fresh app on SQLite, then on a fresh PostgreSQL database.
-async fn on_both_backends<F, Fut>(tweak: fn(&mut socket_hub::Config), test: F)
-where
-    F: Fn(TestApp) -> Fut,
-    Fut: Future<Output = TestApp>,
-{
-    let app = spawn_with(tweak).await;
-    test(app).await.stop().await;
-    let db = TestDatabase::create().await;
-    let url = db.url.clone();
-    let app = spawn_with(move |c| {
-        tweak(c);
-        c.database_url = url;
-    })
-    .await;
-    test(app).await.stop().await;
-    db.drop_database().await;
-}
 
 fn defaults(_: &mut socket_hub::Config) {}
 
@@ -119,7 +97,7 @@ async fn stored_anywhere(app: &TestApp, text: &str) -> bool {
 
 #[tokio::test]
 async fn edit_delete_reply_and_react_are_seen_live_and_in_history() {
-    on_both_backends(defaults, |app| async move {
+    on_both_backends_with(defaults, |app| async move {
         let mut d = duo(&app).await;
         let room = d.room.id;
         let original = crate::helpers::send(&mut d.a, room, "m1", "hello @Bob").await;
@@ -250,7 +228,7 @@ async fn edit_delete_reply_and_react_are_seen_live_and_in_history() {
 
 #[tokio::test]
 async fn admins_delete_members_messages_and_members_cannot() {
-    on_both_backends(defaults, |app| async move {
+    on_both_backends_with(defaults, |app| async move {
         let mut d = duo(&app).await;
         let room = d.room.id;
         let (carol, _) = app.user("carol").await;
@@ -300,7 +278,7 @@ fn short_window(c: &mut socket_hub::Config) {
 
 #[tokio::test]
 async fn refusals_are_clear() {
-    on_both_backends(short_window, |app| async move {
+    on_both_backends_with(short_window, |app| async move {
         let mut d = duo(&app).await;
         let room = d.room.id;
         let mine = crate::helpers::send(&mut d.a, room, "a1", "mine").await;
@@ -437,7 +415,7 @@ async fn refusals_are_clear() {
 /// gives (its own, and A's but for `me`).
 #[tokio::test]
 async fn a_resuming_client_ends_with_the_view_of_one_that_never_left() {
-    on_both_backends(defaults, |app| async move {
+    on_both_backends_with(defaults, |app| async move {
         let (alice, alice_s, bob, bob_s, room) = members(&app).await;
         let room = room.id;
         let mut a = app.connect(&alice_s).await;

@@ -3,33 +3,11 @@
 //! through their own endpoint so no number of other rooms can hide them. The queries
 //! differ per backend, so each test runs on SQLite and on PostgreSQL.
 
-use std::future::Future;
-
 use socket_hub_client::Client;
 use socket_hub_protocol::ErrorCode;
 use socket_hub_protocol::rest::{MemberList, RoomList};
 
-use crate::helpers::{TestApp, spawn_with};
-use crate::support::TestDatabase;
-
-/// Runs `test` against a fresh app on SQLite, then on a fresh PostgreSQL database.
-async fn on_both_backends<F, Fut>(tweak: fn(&mut socket_hub::Config), test: F)
-where
-    F: Fn(TestApp) -> Fut,
-    Fut: Future<Output = TestApp>,
-{
-    let app = spawn_with(tweak).await;
-    test(app).await.stop().await;
-    let db = TestDatabase::create().await;
-    let url = db.url.clone();
-    let app = spawn_with(move |c| {
-        tweak(c);
-        c.database_url = url;
-    })
-    .await;
-    test(app).await.stop().await;
-    db.drop_database().await;
-}
+use crate::helpers::{TestApp, on_both_backends_with, spawn_with};
 
 /// `GET path` as `client`'s user, decoded as `T`, or the error status and code.
 async fn get<T: serde::de::DeserializeOwned>(
@@ -61,7 +39,7 @@ fn many_rooms(c: &mut socket_hub::Config) {
 
 #[tokio::test]
 async fn room_lists_page_with_after_and_limit_until_next_is_absent() {
-    on_both_backends(many_rooms, |app| async move {
+    on_both_backends_with(many_rooms, |app| async move {
         let (alice, _) = app.user("alice").await;
         let mut created = Vec::new();
         for i in 0..5 {
@@ -108,7 +86,7 @@ async fn room_lists_page_with_after_and_limit_until_next_is_absent() {
 
 #[tokio::test]
 async fn spam_rooms_cannot_hide_the_callers_own_rooms() {
-    on_both_backends(many_rooms, |app| async move {
+    on_both_backends_with(many_rooms, |app| async move {
         let (spammer, _) = app.user("spammer").await;
         let (victim, _) = app.user("victim").await;
         let (other, _) = app.user("other").await;
@@ -171,7 +149,7 @@ async fn spam_rooms_cannot_hide_the_callers_own_rooms() {
 
 #[tokio::test]
 async fn members_page_with_after_and_limit() {
-    on_both_backends(
+    on_both_backends_with(
         |_| {},
         |app| async move {
             let (owner, _) = app.user("owner").await;

@@ -4,8 +4,6 @@
 //! the read marker, and invitation-only private rooms. Each flow runs on SQLite and on
 //! PostgreSQL.
 
-use std::future::Future;
-
 use socket_hub_client::{Client, Connection};
 use socket_hub_protocol::rest::Session;
 use socket_hub_protocol::{
@@ -13,23 +11,8 @@ use socket_hub_protocol::{
 };
 
 use crate::helpers::{
-    TestApp, WAIT, assert_quiet, join, next_error, refused, spawn_app, spawn_with,
+    TestApp, WAIT, assert_quiet, join, next_error, on_both_backends, refused, spawn_app,
 };
-use crate::support::TestDatabase;
-
-/// Runs `test` on a fresh app on SQLite, then on a fresh PostgreSQL database.
-async fn on_both_backends<F, Fut>(test: F)
-where
-    F: Fn(TestApp) -> Fut,
-    Fut: Future<Output = TestApp>,
-{
-    test(spawn_app().await).await.stop().await;
-    let db = TestDatabase::create().await;
-    let url = db.url.clone();
-    let app = spawn_with(move |c| c.database_url = url).await;
-    test(app).await.stop().await;
-    db.drop_database().await;
-}
 
 /// A connection that watches presence (it said it is online, as the web client does).
 async fn watching(app: &TestApp, session: &Session) -> Connection {

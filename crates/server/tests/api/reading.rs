@@ -4,32 +4,14 @@
 //! to the room, for "seen by", in rooms of at most 50 members only), and
 //! `GET /rooms/{id}/receipts`. Both backends.
 
-use std::future::Future;
-
 use socket_hub_client::{Auth, Client, Connection};
 use socket_hub_protocol::rest::{RoomView, UpdateRoom};
 use socket_hub_protocol::{ClientFrame, RoomId, Seq, ServerFrame, User};
 
 use crate::helpers::{
-    FORBIDDEN, INVALID, NOT_FOUND, TestApp, WAIT, assert_quiet, duo, expect_ready, refused, send,
-    spawn_with,
+    FORBIDDEN, INVALID, NOT_FOUND, WAIT, assert_quiet, duo, expect_ready, on_both_backends,
+    refused, send,
 };
-use crate::support::TestDatabase;
-
-/// Runs `test` against a fresh app on SQLite, then on a fresh PostgreSQL database.
-async fn on_both_backends<F, Fut>(test: F)
-where
-    F: Fn(TestApp) -> Fut,
-    Fut: Future<Output = TestApp>,
-{
-    let app = spawn_with(|_| {}).await;
-    test(app).await.stop().await;
-    let db = TestDatabase::create().await;
-    let url = db.url.clone();
-    let app = spawn_with(move |c| c.database_url = url).await;
-    test(app).await.stop().await;
-    db.drop_database().await;
-}
 
 async fn say(client: &Client, room_id: RoomId, content: &str) -> socket_hub_protocol::Message {
     client

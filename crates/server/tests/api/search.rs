@@ -5,7 +5,6 @@
 //! appender's own connection and the FTS5 triggers) and on PostgreSQL.
 
 use std::collections::HashSet;
-use std::future::Future;
 
 use socket_hub_client::Client;
 use socket_hub_protocol::rest::{SearchResults, UpdateRoom};
@@ -13,27 +12,9 @@ use socket_hub_protocol::{ErrorCode, RoomId};
 
 type MessageId = i64;
 
-use crate::helpers::{FORBIDDEN, INVALID, NOT_FOUND, TestApp, refused, spawn_with};
-use crate::support::TestDatabase;
-
-/// Runs `test` against a fresh app on SQLite, then on a fresh PostgreSQL database.
-async fn on_both_backends<F, Fut>(tweak: fn(&mut socket_hub::Config), test: F)
-where
-    F: Fn(TestApp) -> Fut,
-    Fut: Future<Output = TestApp>,
-{
-    let app = spawn_with(tweak).await;
-    test(app).await.stop().await;
-    let db = TestDatabase::create().await;
-    let url = db.url.clone();
-    let app = spawn_with(move |c| {
-        tweak(c);
-        c.database_url = url;
-    })
-    .await;
-    test(app).await.stop().await;
-    db.drop_database().await;
-}
+use crate::helpers::{
+    FORBIDDEN, INVALID, NOT_FOUND, TestApp, on_both_backends_with, refused, spawn_with,
+};
 
 /// Searches are rate-limited; these tests search a lot.
 fn roomy_quota(config: &mut socket_hub::Config) {
@@ -72,7 +53,7 @@ async fn set_content(app: &TestApp, id: MessageId, content: &str) {
 
 #[tokio::test]
 async fn search_finds_only_messages_of_my_rooms_ranked_with_snippets() {
-    on_both_backends(roomy_quota, |app| async move {
+    on_both_backends_with(roomy_quota, |app| async move {
         let (alice, _) = app.user("alice").await;
         let (bob, _) = app.user("bob").await;
         let (carol, _) = app.user("carol").await;
@@ -178,7 +159,7 @@ async fn search_finds_only_messages_of_my_rooms_ranked_with_snippets() {
 
 #[tokio::test]
 async fn search_pages_by_cursor_without_repeats_or_gaps() {
-    on_both_backends(roomy_quota, |app| async move {
+    on_both_backends_with(roomy_quota, |app| async move {
         let (alice, _) = app.user("alice").await;
         let room = alice
             .create_room("pages", false, None)
@@ -259,7 +240,7 @@ async fn search_pages_by_cursor_without_repeats_or_gaps() {
 
 #[tokio::test]
 async fn room_events_never_match_edits_reindex_and_erased_messages_vanish() {
-    on_both_backends(roomy_quota, |app| async move {
+    on_both_backends_with(roomy_quota, |app| async move {
         let (alice, _) = app.user("alice").await;
         let room = alice
             .create_room("lobby", false, None)
@@ -309,7 +290,7 @@ async fn room_events_never_match_edits_reindex_and_erased_messages_vanish() {
 
 #[tokio::test]
 async fn query_syntax_is_never_interpreted_and_bad_queries_are_422() {
-    on_both_backends(roomy_quota, |app| async move {
+    on_both_backends_with(roomy_quota, |app| async move {
         let (alice, _) = app.user("alice").await;
         let room = alice
             .create_room("syntax", false, None)
