@@ -186,9 +186,13 @@ test('a reload keeps the session through the refresh cookie; logout clears it', 
     assert.doesNotMatch(stored.local, /refresh/i);
 
     // Logging out revokes the session and clears the cookie; a reload shows the login screen.
+    // The page signs out locally at once and tells the server after (clearing the outbox
+    // and cached API answers first), so the cookie is gone once that answer is in.
+    const loggedOut = page.waitForResponse((r) => r.url().endsWith('/api/v1/auth/logout'), { timeout: T });
     await page.getByRole('button', { name: 'Log out' }).click();
     await page.getByRole('button', { name: 'Log in' }).waitFor({ timeout: T });
     await page.waitForFunction(() => localStorage.getItem('socket-hub.session') === null, null, { timeout: T });
+    assert.equal((await loggedOut).status(), 204);
     assert.equal(await refreshCookie(ctx), undefined, 'logout cleared the cookie');
     await page.reload();
     await page.getByRole('button', { name: 'Log in' }).waitFor({ timeout: T });
