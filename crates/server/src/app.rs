@@ -87,6 +87,7 @@ impl App {
                 batch: config.append_batch,
                 queue: config.append_queue,
                 linger: Duration::from_micros(config.append_linger_us),
+                index_idle: Duration::from_millis(config.search_index_idle_ms),
             });
         let broker: Arc<dyn Broker> = if config.redis_url.is_empty() {
             Arc::new(LocalBroker::new())

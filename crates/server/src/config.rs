@@ -126,6 +126,12 @@ pub struct Config {
     #[arg(long, env = "SOCKET_HUB_APPEND_LINGER_US", default_value_t = 0)]
     pub append_linger_us: u64,
 
+    /// Embedded SQLite: milliseconds without appends after which the message writer
+    /// adds the latest messages to the search index (it also does once 2048 wait, and
+    /// every search first indexes what it must see), 1 to 60000.
+    #[arg(long, env = "SOCKET_HUB_SEARCH_INDEX_IDLE_MS", default_value_t = 200)]
+    pub search_index_idle_ms: u64,
+
     /// Largest WebSocket frame accepted, in bytes.
     #[arg(long, env = "SOCKET_HUB_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
     pub max_frame_bytes: usize,
@@ -486,6 +492,9 @@ impl Config {
         }
         if self.append_linger_us > 100_000 {
             return fail("--append-linger-us must be at most 100000 (0.1 s)".into());
+        }
+        if !(1..=60_000).contains(&self.search_index_idle_ms) {
+            return fail("--search-index-idle-ms must be 1 to 60000".into());
         }
         if self.max_frame_bytes < 1024 {
             return fail("--max-frame-bytes must be at least 1024".into());

@@ -57,6 +57,7 @@ use socket_hub_protocol::{Message, RoomId, Seq, User, UserId};
 use tokio::sync::{mpsc, oneshot};
 
 use super::message_store::{Appended, MessageRow, NewMessage};
+use super::search_index;
 use crate::store::{Backend, Db, SqliteWriter, StoreError, WriteTx, from_millis, now_millis};
 
 /// Bind parameters one statement may carry: under SQLite's 32,766 (and PostgreSQL's
@@ -80,6 +81,9 @@ pub struct AppendOptions {
     /// not full. Zero (the default) never delays a message: batches then form only
     /// while the previous one is being written, which is when batching pays.
     pub linger: Duration,
+    /// SQLite: how long the writer must have been idle before it search-indexes the
+    /// messages appended since its last indexing (see [`search_index`]).
+    pub index_idle: Duration,
 }
 
 impl Default for AppendOptions {
@@ -88,6 +92,7 @@ impl Default for AppendOptions {
             batch: 512,
             queue: 8192,
             linger: Duration::ZERO,
+            index_idle: search_index::INDEX_IDLE,
         }
     }
 }
@@ -134,6 +139,7 @@ impl Appender {
             batch: options.batch.clamp(1, MAX_BATCH),
             queue: options.queue.max(1),
             linger: options.linger,
+            index_idle: options.index_idle,
         };
         Self {
             db,
@@ -189,18 +195,38 @@ fn stopped() -> StoreError {
     StoreError::Unavailable("the message writer has stopped".into())
 }
 
+/// What the writer waits for next.
+enum Next {
+    /// The next batch: its messages and their callers.
+    Batch(Vec<Pending>, Vec<oneshot::Sender<Outcome>>),
+    /// Nothing was queued within the idle time asked for.
+    Idle,
+    /// Every handle is dropped and the queue is drained.
+    Closed,
+}
+
 /// Waits for the next batch: the first queued request, everything queued by then (up to
 /// the batch size), and, with a linger, what arrives within it. Callers that gave up
-/// before their batch began are left out. Returns `None` once every handle is dropped
-/// and the queue is drained.
+/// before their batch began are left out. With `idle`, gives up waiting for the first
+/// request after that long (`recv_many` is cancel-safe: nothing is lost).
 async fn next_batch(
     queue: &mut mpsc::Receiver<Request>,
     options: AppendOptions,
-) -> Option<(Vec<Pending>, Vec<oneshot::Sender<Outcome>>)> {
+    idle: Option<Duration>,
+) -> Next {
     let mut batch = Vec::with_capacity(options.batch);
     loop {
-        if queue.recv_many(&mut batch, options.batch).await == 0 {
-            return None;
+        let received = match idle {
+            Some(idle) => {
+                match tokio::time::timeout(idle, queue.recv_many(&mut batch, options.batch)).await {
+                    Ok(received) => received,
+                    Err(_) => return Next::Idle,
+                }
+            }
+            None => queue.recv_many(&mut batch, options.batch).await,
+        };
+        if received == 0 {
+            return Next::Closed;
         }
         if !options.linger.is_zero() && batch.len() < options.batch {
             let deadline = tokio::time::Instant::now() + options.linger;
@@ -214,20 +240,31 @@ async fn next_batch(
         }
         batch.retain(|request| !request.reply.is_closed());
         if !batch.is_empty() {
-            return Some(
-                batch
-                    .into_iter()
-                    .map(|request| (request.message, request.reply))
-                    .unzip(),
-            );
+            let (messages, replies) = batch
+                .into_iter()
+                .map(|request| (request.message, request.reply))
+                .unzip();
+            return Next::Batch(messages, replies);
         }
     }
 }
 
 /// The writer task (PostgreSQL, in-memory SQLite): one batch at a time until every
-/// handle is dropped.
+/// handle is dropped. An in-memory SQLite database is search-indexed here, through the
+/// sqlx writer, on the same schedule as on the SQLite thread.
 async fn run(db: Db, mut queue: mpsc::Receiver<Request>, options: AppendOptions) {
-    while let Some((messages, replies)) = next_batch(&mut queue, options).await {
+    let indexes = db.backend() == Backend::Sqlite;
+    let mut unindexed = 0;
+    loop {
+        let idle = (unindexed > 0).then_some(options.index_idle);
+        let (messages, replies) = match next_batch(&mut queue, options, idle).await {
+            Next::Batch(messages, replies) => (messages, replies),
+            Next::Idle => {
+                unindexed = index_in_task(&db, unindexed).await;
+                continue;
+            }
+            Next::Closed => break,
+        };
         let started = Instant::now();
         let size = messages.len();
         match store_batch(&db, &messages).await {
@@ -241,19 +278,58 @@ async fn run(db: Db, mut queue: mpsc::Receiver<Request>, options: AppendOptions)
             outcome => settle(outcome, messages, replies),
         }
         crate::metrics::record_append_batch(size, started.elapsed().as_secs_f64());
+        if indexes {
+            unindexed += size;
+            if unindexed >= search_index::INDEX_BACKLOG {
+                unindexed = index_in_task(&db, unindexed).await;
+            }
+        }
+    }
+}
+
+/// Indexes everything waiting through the sqlx writer; returns what is left to index
+/// (all of it again when indexing failed: the next idle time retries).
+async fn index_in_task(db: &Db, unindexed: usize) -> usize {
+    match search_index::catch_up(db).await {
+        Ok(()) => 0,
+        Err(err) => {
+            tracing::warn!(error = %err, "search indexing failed; will retry");
+            unindexed
+        }
     }
 }
 
 /// The SQLite writer thread: the same loop as [`run`], each batch one in-process
 /// transaction on the thread's own connection. It waits for batches on the runtime's
-/// handle (a park of this thread, woken by the first append queued).
+/// handle (a park of this thread, woken by the first append queued). Between batches it
+/// keeps the search index in step (see [`search_index`]): a chunk once
+/// [`search_index::INDEX_BACKLOG`] messages wait, and the rest after
+/// [`AppendOptions::index_idle`] without appends, each chunk its own transaction after
+/// the acks of the batches it covers.
 fn run_sqlite(
     mut writer: SqliteWriter,
     mut queue: mpsc::Receiver<Request>,
     options: AppendOptions,
     runtime: &tokio::runtime::Handle,
 ) {
-    while let Some((messages, replies)) = runtime.block_on(next_batch(&mut queue, options)) {
+    let mut unindexed = 0;
+    loop {
+        let idle = (unindexed > 0).then_some(options.index_idle);
+        let (messages, replies) = match runtime.block_on(next_batch(&mut queue, options, idle)) {
+            Next::Batch(messages, replies) => (messages, replies),
+            Next::Idle => {
+                // Everything left, a chunk per transaction, while nothing is queued; after
+                // a failure, again at the next idle time.
+                while unindexed > 0 && queue.is_empty() {
+                    match index_on_thread(&mut writer, unindexed) {
+                        Some(left) => unindexed = left,
+                        None => break,
+                    }
+                }
+                continue;
+            }
+            Next::Closed => break,
+        };
         let started = Instant::now();
         let size = messages.len();
         match store_batch_sqlite(&mut writer, &messages) {
@@ -267,6 +343,31 @@ fn run_sqlite(
             outcome => settle(outcome, messages, replies),
         }
         crate::metrics::record_append_batch(size, started.elapsed().as_secs_f64());
+        unindexed += size;
+        if unindexed >= search_index::INDEX_BACKLOG {
+            // On failure the count stays: retried after the next idle time or batch.
+            unindexed = index_on_thread(&mut writer, unindexed).unwrap_or(unindexed);
+        }
+    }
+}
+
+/// One indexing chunk on the writer thread's connection: `Some` estimate of what is
+/// left (0 once the index is current), or `None` when the chunk failed (logged; nothing
+/// was indexed, and the caller retries later, never in a tight loop).
+fn index_on_thread(writer: &mut SqliteWriter, unindexed: usize) -> Option<usize> {
+    let chunk = search_index::INDEX_CHUNK;
+    match writer.transaction(|conn| search_index::index_chunk(conn, chunk)) {
+        Ok(passed) if passed < chunk => Some(0),
+        // A full chunk: more may wait (the count is an estimate: ids also pass events).
+        Ok(passed) => Some(
+            unindexed
+                .saturating_sub(usize::try_from(passed).unwrap_or(usize::MAX))
+                .max(1),
+        ),
+        Err(err) => {
+            tracing::warn!(error = %err, "search indexing failed; will retry");
+            None
+        }
     }
 }
 

@@ -16,6 +16,7 @@ pub mod policy;
 pub mod reading;
 pub mod routes;
 pub mod search;
+mod search_index;
 mod snippet;
 mod store;
 

@@ -1,7 +1,8 @@
 //! Full-text search over the messages of the caller's rooms and DMs: `GET /search`.
 //!
-//! - **Index**: SQLite FTS5 (`messages_fts`, external content over `messages`, kept in
-//!   step by triggers) and a PostgreSQL GIN index over `to_tsvector('simple', content)`
+//! - **Index**: SQLite FTS5 (`messages_fts`, external content over `messages`, filled
+//!   after each ack by [`super::search_index`], which every search first brings up to
+//!   date, and kept in step with edits and deletes by triggers) and a PostgreSQL GIN index over `to_tsvector('simple', content)`
 //!   (migration `0014_search.sql`). Room events and erased (deleted) messages are never
 //!   indexed; an edit reindexes.
 //! - **Query language**: whitespace-separated words, all required, case-insensitive; a
@@ -32,6 +33,7 @@ use socket_hub_protocol::rest::{Problem, SearchHit, SearchResults};
 use socket_hub_protocol::{Message, RoomId, UserId};
 
 use super::message_changes::{CurrentRow, current_select};
+use super::search_index;
 use super::snippet::{QueryWord, query_words, snippet};
 use super::{Rooms, visible_room};
 use crate::auth::{Auth, AuthUser};
@@ -108,6 +110,8 @@ pub async fn search(
         cursor,
         limit: limit + 1,
     };
+    // Messages are indexed after their ack: index what this search must see first.
+    search_index::catch_up(rooms.store.db()).await?;
     let mut hits = find(rooms.store.db(), &search).await?;
     let next = if hits.len() > limit as usize {
         hits.truncate(limit as usize);

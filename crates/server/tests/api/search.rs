@@ -365,3 +365,158 @@ async fn search_is_rate_limited_per_user() {
         .await
         .expect("bob has his own");
 }
+
+/// The index watermark of a SQLite app (see `rooms/search_index.rs`).
+async fn indexed_upto(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT indexed_upto FROM search_progress")
+        .fetch_one(app.state.store.db().reader())
+        .await
+        .expect("watermark")
+}
+
+/// FTS5's own consistency check of the index structure, after merging its segments: an
+/// index once told to delete a row it did not hold, or given a row twice, is reported
+/// malformed here (or by the searches around it).
+async fn assert_index_sound(app: &TestApp) {
+    let db = app.state.store.db();
+    let mut tx = db.begin().await.expect("begin");
+    for check in [
+        "INSERT INTO messages_fts (messages_fts) VALUES ('optimize')",
+        "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 0)",
+    ] {
+        sqlx::query(check)
+            .execute(&mut *tx)
+            .await
+            .expect("the FTS5 index is consistent");
+    }
+    tx.commit().await.expect("commit");
+}
+
+#[tokio::test]
+async fn sqlite_indexes_after_the_ack_and_changes_before_indexing_are_not_lost() {
+    // No indexing for being idle during this test: only searches index.
+    let mut app = spawn_with(|c| {
+        roomy_quota(c);
+        c.search_index_idle_ms = 60_000;
+    })
+    .await;
+    let (alice, _) = app.user("alice").await;
+    let room = alice
+        .create_room("lobby", false, None)
+        .await
+        .expect("room")
+        .room;
+    // Acked but not yet indexed (the indexer waits for a backlog or an idle minute, and
+    // nothing has searched): then changed while above the watermark.
+    let edited = say(&alice, room.id, "the numbat sleeps").await;
+    let erased = say(&alice, room.id, "the bilby digs").await;
+    let kept = say(&alice, room.id, "the bilby and the numbat").await;
+    assert!(
+        indexed_upto(&app).await < edited,
+        "indexed before any search"
+    );
+    set_content(&app, edited, "the quoll sleeps").await;
+    set_content(&app, erased, "").await;
+    let doomed = alice
+        .create_room("doomed", false, None)
+        .await
+        .expect("room")
+        .room;
+    say(&alice, doomed.id, "the bilby left").await;
+    alice.delete_room(doomed.id).await.expect("delete");
+    assert_index_sound(&app).await;
+
+    // A search first indexes everything acknowledged, as it is now.
+    assert_eq!(ids(&search(&alice, "quoll").await), [edited]);
+    assert_eq!(ids(&search(&alice, "numbat").await), [kept]);
+    assert_eq!(ids(&search(&alice, "bilby").await), [kept]);
+    assert!(indexed_upto(&app).await >= kept);
+    assert_index_sound(&app).await;
+
+    // Below the watermark the triggers keep the index in step.
+    set_content(&app, kept, "").await;
+    assert!(search(&alice, "bilby").await.hits.is_empty());
+    assert_index_sound(&app).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_indexes_without_a_search_once_the_writer_is_idle() {
+    let mut app = spawn_with(|c| c.search_index_idle_ms = 50).await;
+    let (alice, _) = app.user("alice").await;
+    let room = alice
+        .create_room("lobby", false, None)
+        .await
+        .expect("room")
+        .room;
+    let later = say(&alice, room.id, "the quokka naps").await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while indexed_upto(&app).await < later {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the idle appender never indexed message {later}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let hits: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH 'quokka'")
+            .fetch_one(app.state.store.db().reader())
+            .await
+            .expect("match");
+    assert_eq!(hits, 1);
+    assert_index_sound(&app).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_indexes_while_busy_once_a_backlog_waits() {
+    // Never idle long enough: only the backlog makes the writer index.
+    let mut app = spawn_with(|c| c.search_index_idle_ms = 60_000).await;
+    let (alice, session) = app.user("alice").await;
+    let room = alice
+        .create_room("lobby", false, None)
+        .await
+        .expect("room")
+        .room;
+    let append = |content: String| {
+        let store = app.state.store.clone();
+        let user = session.user.clone();
+        async move {
+            let appended = store
+                .messages
+                .append(socket_hub::rooms::NewMessage {
+                    room_id: room.id,
+                    user: &user,
+                    client_msg_id: None,
+                    content: &content,
+                    reply_to: None,
+                    attachments: None,
+                })
+                .await
+                .expect("append");
+            match appended {
+                socket_hub::rooms::Appended::Stored(message) => message.id,
+                other => panic!("not stored: {other:?}"),
+            }
+        }
+    };
+    // More than a backlog's worth, concurrently, so they form batches as under load.
+    let tasks: Vec<_> = (0..2100)
+        .map(|i| tokio::spawn(append(format!("busy message {i}"))))
+        .collect();
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.expect("append task"));
+    }
+    ids.sort_unstable();
+    // The writer indexes between batches, on its own thread: a message stored after the
+    // backlog was reached is stored after the chunk it triggered.
+    append("one more".into()).await;
+    assert!(
+        indexed_upto(&app).await >= ids[2047],
+        "2048 messages waited and none was indexed"
+    );
+    assert_index_sound(&app).await;
+    assert_eq!(search(&alice, "busy").await.hits.len(), 20);
+    app.stop().await;
+}

@@ -618,6 +618,7 @@ fn batching(db: &Backend, batch: usize, linger: Duration) -> Store {
         batch,
         queue: 4 * batch,
         linger,
+        ..AppendOptions::default()
     })
 }
 
@@ -860,6 +861,7 @@ pub async fn a_batch_that_cannot_commit_acknowledges_nothing(db: &Backend) {
         batch: 6,
         queue: 6,
         linger: Duration::from_secs(5),
+        ..AppendOptions::default()
     });
     let mut messages: Vec<_> = (0..3)
         .map(|i| {
