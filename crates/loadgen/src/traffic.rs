@@ -222,7 +222,10 @@ async fn member(
         expected,
         ..Counts::default()
     };
-    // Until the start, keep reading so presence frames do not back up.
+    // Until the start, keep reading so presence frames do not back up. The phase comes
+    // first (`biased`): a room-mate that saw the start earlier may already have sent,
+    // and with both ready an unbiased select could take that message here and drop it
+    // (every server, peers included, then showed a few deliveries "timed out").
     let start = loop {
         let current = *phase.borrow_and_update();
         match current {
@@ -231,6 +234,7 @@ async fn member(
             Phase::Connecting => {}
         }
         tokio::select! {
+            biased;
             changed = phase.changed() => if changed.is_err() { return counts },
             incoming = link.next(room.id) => if let Incoming::Closed(why) = incoming {
                 counts.closed = Some(why);
