@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use socket_hub_client::Client;
-use socket_hub_protocol::rest::{SearchResults, UpdateRoom};
+use socket_hub_protocol::rest::{SearchResults, Session, UpdateRoom};
 use socket_hub_protocol::{ErrorCode, RoomId};
 
 type MessageId = i64;
@@ -366,6 +366,23 @@ async fn search_is_rate_limited_per_user() {
         .expect("bob has his own");
 }
 
+/// A SQLite app whose message writer indexes for search after `idle_ms` without
+/// appends, with alice and her room "lobby".
+async fn sqlite_lobby(idle_ms: u64) -> (TestApp, Client, Session, RoomId) {
+    let app = spawn_with(move |c| {
+        roomy_quota(c);
+        c.search_index_idle_ms = idle_ms;
+    })
+    .await;
+    let (alice, session) = app.user("alice").await;
+    let room = alice
+        .create_room("lobby", false, None)
+        .await
+        .expect("room")
+        .room;
+    (app, alice, session, room.id)
+}
+
 /// The index watermark of a SQLite app (see `rooms/search_index.rs`).
 async fn indexed_upto(app: &TestApp) -> i64 {
     sqlx::query_scalar("SELECT indexed_upto FROM search_progress")
@@ -395,22 +412,12 @@ async fn assert_index_sound(app: &TestApp) {
 #[tokio::test]
 async fn sqlite_indexes_after_the_ack_and_changes_before_indexing_are_not_lost() {
     // No indexing for being idle during this test: only searches index.
-    let mut app = spawn_with(|c| {
-        roomy_quota(c);
-        c.search_index_idle_ms = 60_000;
-    })
-    .await;
-    let (alice, _) = app.user("alice").await;
-    let room = alice
-        .create_room("lobby", false, None)
-        .await
-        .expect("room")
-        .room;
+    let (mut app, alice, _, room) = sqlite_lobby(60_000).await;
     // Acked but not yet indexed (the indexer waits for a backlog or an idle minute, and
     // nothing has searched): then changed while above the watermark.
-    let edited = say(&alice, room.id, "the numbat sleeps").await;
-    let erased = say(&alice, room.id, "the bilby digs").await;
-    let kept = say(&alice, room.id, "the bilby and the numbat").await;
+    let edited = say(&alice, room, "the numbat sleeps").await;
+    let erased = say(&alice, room, "the bilby digs").await;
+    let kept = say(&alice, room, "the bilby and the numbat").await;
     assert!(
         indexed_upto(&app).await < edited,
         "indexed before any search"
@@ -442,14 +449,8 @@ async fn sqlite_indexes_after_the_ack_and_changes_before_indexing_are_not_lost()
 
 #[tokio::test]
 async fn sqlite_indexes_without_a_search_once_the_writer_is_idle() {
-    let mut app = spawn_with(|c| c.search_index_idle_ms = 50).await;
-    let (alice, _) = app.user("alice").await;
-    let room = alice
-        .create_room("lobby", false, None)
-        .await
-        .expect("room")
-        .room;
-    let later = say(&alice, room.id, "the quokka naps").await;
+    let (mut app, alice, _, room) = sqlite_lobby(50).await;
+    let later = say(&alice, room, "the quokka naps").await;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     while indexed_upto(&app).await < later {
         assert!(
@@ -471,13 +472,7 @@ async fn sqlite_indexes_without_a_search_once_the_writer_is_idle() {
 #[tokio::test]
 async fn sqlite_indexes_while_busy_once_a_backlog_waits() {
     // Never idle long enough: only the backlog makes the writer index.
-    let mut app = spawn_with(|c| c.search_index_idle_ms = 60_000).await;
-    let (alice, session) = app.user("alice").await;
-    let room = alice
-        .create_room("lobby", false, None)
-        .await
-        .expect("room")
-        .room;
+    let (mut app, alice, session, room) = sqlite_lobby(60_000).await;
     let append = |content: String| {
         let store = app.state.store.clone();
         let user = session.user.clone();
@@ -485,7 +480,7 @@ async fn sqlite_indexes_while_busy_once_a_backlog_waits() {
             let appended = store
                 .messages
                 .append(socket_hub::rooms::NewMessage {
-                    room_id: room.id,
+                    room_id: room,
                     user: &user,
                     client_msg_id: None,
                     content: &content,
