@@ -27,7 +27,7 @@ use crate::gateway::{Gateway, Hub};
 use crate::notifications::Notifier;
 use crate::presence::Presence;
 use crate::quota::Quotas;
-use crate::rooms::{AppendOptions, Rooms};
+use crate::rooms::{AppendOptions, Linger, Rooms};
 use crate::state::{AppState, Store};
 use crate::store::{DbOptions, StoreError};
 use crate::uploads::{LinkSigner, LocalDisk, UploadLimits, Uploads};
@@ -86,7 +86,7 @@ impl App {
             .with_append_options(AppendOptions {
                 batch: config.append_batch,
                 queue: config.append_queue,
-                linger: Duration::from_micros(config.append_linger_us),
+                linger: Linger::while_busy_us(config.append_linger_us),
                 index_idle: Duration::from_millis(config.search_index_idle_ms),
             });
         let broker: Arc<dyn Broker> = if config.redis_url.is_empty() {

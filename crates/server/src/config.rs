@@ -121,8 +121,8 @@ pub struct Config {
     pub append_queue: usize,
 
     /// Microseconds the batching writer waits for more messages after taking what is
-    /// queued. 0 never delays a message: batches still form while the previous one
-    /// commits.
+    /// queued, while messages arrive faster than one per batch (a lone message is never
+    /// delayed). 0 never waits: batches still form while the previous one commits.
     #[arg(long, env = "SOCKET_HUB_APPEND_LINGER_US", default_value_t = 0)]
     pub append_linger_us: u64,
 

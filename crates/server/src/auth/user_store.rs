@@ -2,6 +2,9 @@
 //! backends. Auth owns it: it creates accounts, checks credentials and that a token's
 //! account exists.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use socket_hub_protocol::{User, UserId};
 
 use crate::store::{Db, StoreError, WriteTx, is_unique_violation, now_millis};
@@ -38,15 +41,22 @@ struct UserRecordRow {
 /// How precisely "last seen" is kept: five minutes.
 pub(crate) const LAST_SEEN_GRANULARITY_MS: i64 = 5 * 60 * 1000;
 
+/// Users whose "last seen" this process read or wrote lately, most kept at once.
+const RECENTLY_SEEN_MAX: usize = 65_536;
+
 /// Accounts: names are unique case-insensitively, ids are never reused.
 #[derive(Clone)]
 pub struct UserStore {
     db: Db,
+    recently_seen: Arc<RecentlySeen>,
 }
 
 impl UserStore {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self {
+            db,
+            recently_seen: Arc::default(),
+        }
     }
 
     /// Creates an account; [`StoreError::Conflict`] when the name is taken in any case.
@@ -166,27 +176,36 @@ impl UserStore {
 
     /// Records that the user connected now (their profile's "last seen"), to within
     /// [`LAST_SEEN_GRANULARITY_MS`]: a reconnect sooner than that costs a read, not a
-    /// write, so a reconnect storm does not queue a write per socket.
+    /// write, so a reconnect storm does not queue a write per socket; and no read either
+    /// when this process read or wrote a time that recent itself (stored times only move
+    /// forward, so the database holds at least that).
     pub async fn touch(&self, user_id: UserId) -> Result<(), StoreError> {
         let now = crate::store::now_millis();
+        if self.recently_seen.covers(user_id, now) {
+            return Ok(());
+        }
         let last: Option<Option<i64>> =
             sqlx::query_scalar("SELECT last_seen_at FROM users WHERE id = $1")
                 .bind(user_id)
                 .fetch_optional(self.db.reader())
                 .await?;
-        if last
+        if let Some(at) = last
             .flatten()
-            .is_some_and(|at| now - at < LAST_SEEN_GRANULARITY_MS)
+            .filter(|at| now - at < LAST_SEEN_GRANULARITY_MS)
         {
+            self.recently_seen.record(user_id, at);
             return Ok(());
         }
         let mut tx = self.db.begin().await?;
+        let at = crate::store::now_millis();
         sqlx::query("UPDATE users SET last_seen_at = $2 WHERE id = $1")
             .bind(user_id)
-            .bind(crate::store::now_millis())
+            .bind(at)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.recently_seen.record(user_id, at);
+        Ok(())
     }
 
     /// Looks an account up by name, case-insensitively.
@@ -215,5 +234,62 @@ impl UserStore {
                 .fetch_optional(self.db.reader())
                 .await?;
         Ok(row.map(User::from))
+    }
+}
+
+/// The "last seen" times this process read or wrote lately, so a reconnect within
+/// [`LAST_SEEN_GRANULARITY_MS`] costs no database round trip at all. Bounded: when full,
+/// times too old to matter go first, and everything if that is not enough.
+#[derive(Default)]
+struct RecentlySeen(Mutex<HashMap<UserId, i64>>);
+
+impl RecentlySeen {
+    /// Whether a time known for `user_id` is within the granularity of `now`.
+    fn covers(&self, user_id: UserId, now: i64) -> bool {
+        let seen = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.get(&user_id)
+            .is_some_and(|at| now - at < LAST_SEEN_GRANULARITY_MS)
+    }
+
+    /// Remembers that the database holds `at` (or later) for `user_id`.
+    fn record(&self, user_id: UserId, at: i64) {
+        let mut seen = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.len() >= RECENTLY_SEEN_MAX && !seen.contains_key(&user_id) {
+            seen.retain(|_, known| at - *known < LAST_SEEN_GRANULARITY_MS);
+            if seen.len() >= RECENTLY_SEEN_MAX {
+                seen.clear();
+            }
+        }
+        let known = seen.entry(user_id).or_insert(at);
+        *known = (*known).max(at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recently_seen_covers_the_granularity_and_stays_bounded() {
+        let seen = RecentlySeen::default();
+        let at = 1_000_000_000;
+        assert!(!seen.covers(1, at), "nothing known yet");
+        seen.record(1, at);
+        assert!(seen.covers(1, at + LAST_SEEN_GRANULARITY_MS - 1));
+        assert!(!seen.covers(1, at + LAST_SEEN_GRANULARITY_MS));
+        seen.record(1, at - 10);
+        assert!(
+            seen.covers(1, at + LAST_SEEN_GRANULARITY_MS - 1),
+            "never moves back"
+        );
+        for user in 2..=i64::try_from(RECENTLY_SEEN_MAX).expect("fits") {
+            seen.record(user, at);
+        }
+        let later = at + LAST_SEEN_GRANULARITY_MS;
+        seen.record(0, later);
+        assert!(seen.covers(0, later), "the newest is kept");
+        assert!(!seen.covers(2, later), "outdated times made room");
+        let len = seen.0.lock().expect("lock").len();
+        assert!(len <= RECENTLY_SEEN_MAX, "{len} kept");
     }
 }

@@ -687,7 +687,7 @@ pub(super) async fn join_room(
     if session.room_count() >= cap {
         return Err(Error::TooManyRooms(cap));
     }
-    rooms::ensure_member(&gateway.rooms, session.user(), room_id, access_code).await?;
+    rooms::ensure_joinable(&gateway.rooms, session.user(), room_id, access_code).await?;
     // The room task records the room on the session when it accepts it.
     gateway.hub.join(room_id, session.clone(), since).await
 }

@@ -724,7 +724,7 @@ pub async fn broadcast(
     };
     let rooms = &gateway.rooms;
     let room_id = rooms::resolve_room(rooms, &user, &RoomRef::Name(space_id)).await?;
-    rooms::ensure_member(rooms, &user, room_id, None).await?;
+    rooms::ensure_joinable(rooms, &user, room_id, None).await?;
     let message = rooms::send_message(
         rooms,
         &user,

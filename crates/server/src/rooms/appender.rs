@@ -6,8 +6,11 @@
 //! Callers see none of it: [`Appender::append`] queues an owned copy of the message with
 //! a oneshot for its outcome and waits. The writer takes the first queued request, then
 //! everything already queued (up to [`AppendOptions::batch`]) without waiting, so a lone
-//! message is stored at once; an optional linger trades a little latency for bigger
-//! batches. Per batch it runs:
+//! message is stored at once. Optionally, while messages arrive faster than one at a
+//! time (the previous batch held more than one), it also waits up to
+//! [`AppendOptions::linger`] for more: fewer, larger batches cost less CPU per message
+//! for a little latency, and an idle server still never delays a message. Per batch it
+//! runs:
 //!
 //! 1. `BEGIN` (SQLite: `IMMEDIATE`, so the batch is serialised against other writers and
 //!    every read below sees the latest commit);
@@ -70,6 +73,38 @@ const INSERT_COLUMNS: usize = 8;
 pub const MAX_BATCH: usize = 4096;
 const _: () = assert!(MAX_BATCH * 3 <= MAX_BIND_PARAMS);
 
+/// Whether the writer waits for more messages before storing a batch that is not full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Linger {
+    /// Never: batches then form only while the previous one is being written.
+    Never,
+    /// Up to this long while batches are forming (the previous batch held more than one
+    /// message), so a lone message on a quiet server is never delayed.
+    WhileBusy(Duration),
+    /// Up to this long before every batch: for tests that need concurrent appends to
+    /// share one.
+    Always(Duration),
+}
+
+impl Linger {
+    /// The linger from the microseconds configured: 0 never waits.
+    pub fn while_busy_us(micros: u64) -> Self {
+        match micros {
+            0 => Self::Never,
+            us => Self::WhileBusy(Duration::from_micros(us)),
+        }
+    }
+
+    /// How long to wait for more after a batch of `last_size` messages (0 after idleness).
+    fn after(self, last_size: usize) -> Duration {
+        match self {
+            Self::WhileBusy(linger) if last_size > 1 => linger,
+            Self::Always(linger) => linger,
+            Self::Never | Self::WhileBusy(_) => Duration::ZERO,
+        }
+    }
+}
+
 /// How the appender batches; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendOptions {
@@ -77,10 +112,8 @@ pub struct AppendOptions {
     pub batch: usize,
     /// Appends waiting for the writer before callers have to wait to queue.
     pub queue: usize,
-    /// How long the writer waits for more after draining the queue, when the batch is
-    /// not full. Zero (the default) never delays a message: batches then form only
-    /// while the previous one is being written, which is when batching pays.
-    pub linger: Duration,
+    /// Whether, and how long, the writer waits for more after draining the queue.
+    pub linger: Linger,
     /// SQLite: how long the writer must have been idle before it search-indexes the
     /// messages appended since its last indexing (see [`search_index`]).
     pub index_idle: Duration,
@@ -91,7 +124,7 @@ impl Default for AppendOptions {
         Self {
             batch: 512,
             queue: 8192,
-            linger: Duration::ZERO,
+            linger: Linger::Never,
             index_idle: search_index::INDEX_IDLE,
         }
     }
@@ -206,12 +239,13 @@ enum Next {
 }
 
 /// Waits for the next batch: the first queued request, everything queued by then (up to
-/// the batch size), and, with a linger, what arrives within it. Callers that gave up
-/// before their batch began are left out. With `idle`, gives up waiting for the first
-/// request after that long (`recv_many` is cancel-safe: nothing is lost).
+/// the batch size), and, when `linger` is not zero, what arrives within it. Callers that
+/// gave up before their batch began are left out. With `idle`, gives up waiting for the
+/// first request after that long (`recv_many` is cancel-safe: nothing is lost).
 async fn next_batch(
     queue: &mut mpsc::Receiver<Request>,
     options: AppendOptions,
+    linger: Duration,
     idle: Option<Duration>,
 ) -> Next {
     let mut batch = Vec::with_capacity(options.batch);
@@ -228,8 +262,8 @@ async fn next_batch(
         if received == 0 {
             return Next::Closed;
         }
-        if !options.linger.is_zero() && batch.len() < options.batch {
-            let deadline = tokio::time::Instant::now() + options.linger;
+        if !linger.is_zero() && batch.len() < options.batch {
+            let deadline = tokio::time::Instant::now() + linger;
             while batch.len() < options.batch {
                 let room = options.batch - batch.len();
                 match tokio::time::timeout_at(deadline, queue.recv_many(&mut batch, room)).await {
@@ -255,11 +289,14 @@ async fn next_batch(
 async fn run(db: Db, mut queue: mpsc::Receiver<Request>, options: AppendOptions) {
     let indexes = db.backend() == Backend::Sqlite;
     let mut unindexed = 0;
+    let mut last_size = 0;
     loop {
         let idle = (unindexed > 0).then_some(options.index_idle);
-        let (messages, replies) = match next_batch(&mut queue, options, idle).await {
+        let linger = options.linger.after(last_size);
+        let (messages, replies) = match next_batch(&mut queue, options, linger, idle).await {
             Next::Batch(messages, replies) => (messages, replies),
             Next::Idle => {
+                last_size = 0;
                 unindexed = index_in_task(&db, unindexed).await;
                 continue;
             }
@@ -267,6 +304,7 @@ async fn run(db: Db, mut queue: mpsc::Receiver<Request>, options: AppendOptions)
         };
         let started = Instant::now();
         let size = messages.len();
+        last_size = size;
         match store_batch(&db, &messages).await {
             Err(err) if retry_one_by_one(&err, size) => {
                 for (message, reply) in messages.into_iter().zip(replies) {
@@ -313,11 +351,15 @@ fn run_sqlite(
     runtime: &tokio::runtime::Handle,
 ) {
     let mut unindexed = 0;
+    let mut last_size = 0;
     loop {
         let idle = (unindexed > 0).then_some(options.index_idle);
-        let (messages, replies) = match runtime.block_on(next_batch(&mut queue, options, idle)) {
+        let linger = options.linger.after(last_size);
+        let next = next_batch(&mut queue, options, linger, idle);
+        let (messages, replies) = match runtime.block_on(next) {
             Next::Batch(messages, replies) => (messages, replies),
             Next::Idle => {
+                last_size = 0;
                 // Everything left, a chunk per transaction, while nothing is queued; after
                 // a failure, again at the next idle time.
                 while unindexed > 0 && queue.is_empty() {
@@ -332,6 +374,7 @@ fn run_sqlite(
         };
         let started = Instant::now();
         let size = messages.len();
+        last_size = size;
         match store_batch_sqlite(&mut writer, &messages) {
             Err(err) if retry_one_by_one(&err, size) => {
                 for (message, reply) in messages.into_iter().zip(replies) {
@@ -948,6 +991,23 @@ fn param(backend: Backend, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lingers_only_while_batches_are_forming() {
+        let ms = Duration::from_millis(1);
+        assert_eq!(Linger::while_busy_us(0), Linger::Never);
+        assert_eq!(Linger::while_busy_us(1000), Linger::WhileBusy(ms));
+        for last in [0, 1] {
+            assert_eq!(
+                Linger::WhileBusy(ms).after(last),
+                Duration::ZERO,
+                "after {last}"
+            );
+        }
+        assert_eq!(Linger::WhileBusy(ms).after(2), ms);
+        assert_eq!(Linger::Always(ms).after(0), ms);
+        assert_eq!(Linger::Never.after(100), Duration::ZERO);
+    }
 
     #[test]
     fn placeholders_are_numbered_from_first() {

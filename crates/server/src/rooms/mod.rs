@@ -25,7 +25,7 @@ use std::sync::Arc;
 use socket_hub_protocol::rest::RoomView;
 use socket_hub_protocol::{Message, RoomId, ServerFrame, User};
 
-pub use appender::AppendOptions;
+pub use appender::{AppendOptions, Linger};
 pub use message_store::{Appended, MessageStore, NewMessage};
 pub use routes::routes;
 pub use store::{
@@ -105,6 +105,24 @@ pub(crate) async fn resolve_room(rooms: &Rooms, user: &User, room: &RoomRef) -> 
     rooms.guard.quotas.room_creates.check(&user.id)?;
     let (room_id, _created) = rooms.store.create_named(user.id, name).await?;
     Ok(room_id)
+}
+
+/// As [`ensure_member`] for a door that does not answer with the room (the WebSocket
+/// joins): a member passes on one primary-key probe, without the room view's member and
+/// unread counts, which cost a scan of the room's members and of up to 1000 messages on
+/// every reconnect.
+pub(crate) async fn ensure_joinable(
+    rooms: &Rooms,
+    user: &User,
+    room_id: RoomId,
+    access_code: Option<String>,
+) -> Result<()> {
+    if rooms.store.is_member(room_id, user.id).await? {
+        return Ok(());
+    }
+    ensure_member(rooms, user, room_id, access_code)
+        .await
+        .map(drop)
 }
 
 /// Makes `user` a member if they are not yet: free for public rooms, with the right

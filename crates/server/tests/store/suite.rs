@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use socket_hub::auth::Rotation;
-use socket_hub::rooms::{AppendOptions, Appended, NewMessage};
+use socket_hub::rooms::{AppendOptions, Appended, Linger, NewMessage};
 use socket_hub::state::Store;
 use socket_hub::store::{DbOptions, StoreError};
 use socket_hub_protocol::{RoomId, User};
@@ -617,7 +617,7 @@ fn batching(db: &Backend, batch: usize, linger: Duration) -> Store {
     db.store.clone().with_append_options(AppendOptions {
         batch,
         queue: 4 * batch,
-        linger,
+        linger: Linger::Always(linger),
         ..AppendOptions::default()
     })
 }
@@ -860,7 +860,7 @@ pub async fn a_batch_that_cannot_commit_acknowledges_nothing(db: &Backend) {
     let capped = capped.with_append_options(AppendOptions {
         batch: 6,
         queue: 6,
-        linger: Duration::from_secs(5),
+        linger: Linger::Always(Duration::from_secs(5)),
         ..AppendOptions::default()
     });
     let mut messages: Vec<_> = (0..3)
