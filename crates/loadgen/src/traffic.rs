@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use socket_hub_protocol::RoomId;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
@@ -223,9 +224,13 @@ async fn member(
         ..Counts::default()
     };
     // Until the start, keep reading so presence frames do not back up. The phase comes
-    // first (`biased`): a room-mate that saw the start earlier may already have sent,
-    // and with both ready an unbiased select could take that message here and drop it
-    // (every server, peers included, then showed a few deliveries "timed out").
+    // first (`biased`), but a room-mate that saw the start may already have sent, and
+    // this task can read that message before it sees the start itself (the two
+    // branches are polled one after the other, and the thread may be preempted in
+    // between): nobody sends before the start, so such a frame is the run's, kept for
+    // counting below. (Dropping it made every server, peers included, show a few
+    // deliveries "timed out" on a busy machine.)
+    let mut early = Vec::new();
     let start = loop {
         let current = *phase.borrow_and_update();
         match current {
@@ -236,9 +241,13 @@ async fn member(
         tokio::select! {
             biased;
             changed = phase.changed() => if changed.is_err() { return counts },
-            incoming = link.next(room.id) => if let Incoming::Closed(why) = incoming {
-                counts.closed = Some(why);
-                return counts;
+            incoming = link.next(room.id) => match incoming {
+                Incoming::Closed(why) => {
+                    counts.closed = Some(why);
+                    return counts;
+                }
+                Incoming::Msg { .. } | Incoming::Ack { .. } => early.push(incoming),
+                Incoming::Error(_) | Incoming::Other => {}
             },
         }
     };
@@ -249,14 +258,21 @@ async fn member(
     tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let deadline = tokio::time::sleep_until(start + run.duration + run.drain);
     tokio::pin!(deadline);
-    let started_us = u64::try_from(
-        start
-            .into_std()
-            .saturating_duration_since(run.clock)
-            .as_micros(),
-    )
-    .unwrap_or(0);
-    let mut last_seq: Option<i64> = None;
+    let mut tally = Tally {
+        room_id: room.id,
+        run: &run,
+        started_us: u64::try_from(
+            start
+                .into_std()
+                .saturating_duration_since(run.clock)
+                .as_micros(),
+        )
+        .unwrap_or(0),
+        last_seq: None,
+    };
+    for incoming in early {
+        tally.take(&mut counts, incoming);
+    }
     while counts.delivered < expected || counts.acked < planned {
         tokio::select! {
             _ = tick.tick(), if counts.sent < planned => {
@@ -269,36 +285,11 @@ async fn member(
                 }
                 counts.sent += 1;
             }
-            incoming = link.next(room.id) => match incoming {
-                Incoming::Msg { room: r, sent_at, seq } if r == room.id => {
-                    counts.delivered += 1;
-                    // One clock read per frame: `started` is a fixed offset on `run.clock`.
-                    let now = micros(run.clock);
-                    run.delivery.record(now.saturating_sub(sent_at));
-                    counts.last_delivery_us = now.saturating_sub(started_us);
-                    if let Some(seq) = seq {
-                        if last_seq.is_some_and(|last| seq != last + 1) {
-                            counts.order_errors += 1;
-                        }
-                        last_seq = Some(seq);
-                    }
-                }
-                Incoming::Ack { sent_at } => {
-                    counts.acked += 1;
-                    let now = micros(run.clock);
-                    run.ack.record(now.saturating_sub(sent_at));
-                    counts.last_ack_us = now.saturating_sub(started_us);
-                }
-                Incoming::Error(e) => {
-                    counts.errors += 1;
-                    counts.first_error.get_or_insert(e);
-                }
-                Incoming::Msg { .. } | Incoming::Other => {}
-                Incoming::Closed(why) => {
-                    counts.closed = Some(why);
+            incoming = link.next(room.id) => {
+                if !tally.take(&mut counts, incoming) {
                     break;
                 }
-            },
+            }
             _ = &mut deadline => {
                 counts.timed_out = true;
                 break;
@@ -307,6 +298,52 @@ async fn member(
     }
     link.close().await;
     counts
+}
+
+/// What a connection needs to count what it reads.
+struct Tally<'a> {
+    room_id: RoomId,
+    run: &'a Run,
+    /// The start, in microseconds on `run.clock`.
+    started_us: u64,
+    last_seq: Option<i64>,
+}
+
+impl Tally<'_> {
+    /// Counts one incoming frame; `false` once the connection closed.
+    fn take(&mut self, counts: &mut Counts, incoming: Incoming) -> bool {
+        match incoming {
+            Incoming::Msg { room, sent_at, seq } if room == self.room_id => {
+                counts.delivered += 1;
+                // One clock read per frame: `started_us` is a fixed offset on the clock.
+                let now = micros(self.run.clock);
+                self.run.delivery.record(now.saturating_sub(sent_at));
+                counts.last_delivery_us = now.saturating_sub(self.started_us);
+                if let Some(seq) = seq {
+                    if self.last_seq.is_some_and(|last| seq != last + 1) {
+                        counts.order_errors += 1;
+                    }
+                    self.last_seq = Some(seq);
+                }
+            }
+            Incoming::Ack { sent_at } => {
+                counts.acked += 1;
+                let now = micros(self.run.clock);
+                self.run.ack.record(now.saturating_sub(sent_at));
+                counts.last_ack_us = now.saturating_sub(self.started_us);
+            }
+            Incoming::Error(e) => {
+                counts.errors += 1;
+                counts.first_error.get_or_insert(e);
+            }
+            Incoming::Msg { .. } | Incoming::Other => {}
+            Incoming::Closed(why) => {
+                counts.closed = Some(why);
+                return false;
+            }
+        }
+        true
+    }
 }
 
 /// Microseconds since `since`, saturating (so an instant in the future reads 0).
