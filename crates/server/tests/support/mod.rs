@@ -249,7 +249,11 @@ impl Instance {
             .args(["--redis-url", &cluster.redis_url])
             .args(["--redis-prefix", &cluster.redis_prefix])
             .args(["--jwt-secret", &cluster.jwt_secret])
-            .args(["--presence-lease-ms", "1500"]);
+            // Short, so a killed instance's users go offline within a test's wait, but
+            // not so short that a live instance loses its records: its upkeep runs every
+            // third of the lease, and under a full test run on 2 cores three missed
+            // beats in a row (1.5 s) happened once, announcing a live user offline.
+            .args(["--presence-lease-ms", "3000"]);
         Self::launch(command, extra).await
     }
 
