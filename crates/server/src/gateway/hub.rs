@@ -18,6 +18,7 @@ use socket_hub_protocol::{RoomId, Seq, ServerFrame, User};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::notices::Notices;
 use super::outbound::{CloseReason, Outbound, SessionHandle};
 use super::seq::{SeqCursor, SeqStep};
 use crate::broker::{Broker, Envelope, EnvelopeKind, Received, Subscription, encode};
@@ -164,6 +165,7 @@ impl Hub {
             entered,
             entering: 0,
             members: Vec::new(),
+            notices: Notices::default(),
             cursor: SeqCursor::at(0),
         };
         tokio::spawn(task.run());
@@ -252,9 +254,11 @@ struct RoomTask {
     /// Joins handed to the presence worker and not back yet: the task does not retire
     /// while any is out.
     entering: usize,
-    /// Local connections in the room. A closed connection stays until its reader's
-    /// `Leave` arrives, which settles its presence.
+    /// Local connections in the room, in joining order. A closed connection stays until
+    /// its reader's `Leave` arrives, which settles its presence.
     members: Vec<SessionHandle>,
+    /// Presence, typing and read notices, sent in bursts.
+    notices: Notices,
     /// The last seq handed to members; everything up to it has been delivered.
     cursor: SeqCursor,
 }
@@ -280,6 +284,7 @@ impl RoomTask {
                     None => break,
                 },
                 Some(entered) = self.entered.recv() => self.admit(entered).await,
+                () = self.notices.due(), if self.notices.holding() => self.flush_notices(),
                 received = subscription.recv() => match received {
                     Some(Received::Envelope(envelope)) => self.on_envelope(envelope).await,
                     Some(Received::Lagged) => self.refill().await,
@@ -404,7 +409,9 @@ impl RoomTask {
         let Some(index) = self.members.iter().position(|m| m.id() == session_id) else {
             return;
         };
-        let session = self.members.swap_remove(index);
+        // In order: held notices are for a prefix of the members.
+        let session = self.members.remove(index);
+        self.notices.member_removed(index);
         session.exit_room(self.room_id);
         if let Some(frame) = notice {
             session.push(Outbound::Left {
@@ -436,17 +443,13 @@ impl RoomTask {
                 SeqStep::Gap => self.refill().await,
             },
             EnvelopeKind::Ephemeral { except_user } => {
-                let mut delivered = 0u64;
-                for member in &self.members {
-                    if Some(member.user().id) != except_user
-                        && member.push(Outbound::Frame(envelope.frame.clone()))
-                    {
-                        delivered += 1;
-                    }
-                }
-                crate::metrics::frames_queued(delivered);
+                let queued = self
+                    .notices
+                    .offer(&self.members, envelope.frame, except_user);
+                crate::metrics::frames_queued(queued);
             }
             EnvelopeKind::Evict { user_id } => {
+                self.flush_notices();
                 let evicted: Vec<u64> = self
                     .members
                     .iter()
@@ -458,6 +461,7 @@ impl RoomTask {
                 }
             }
             EnvelopeKind::EvictAll => {
+                self.flush_notices();
                 let evicted: Vec<u64> = self.members.iter().map(SessionHandle::id).collect();
                 for session_id in evicted {
                     self.remove(session_id, Some(envelope.frame.clone())).await;
@@ -467,9 +471,17 @@ impl RoomTask {
     }
 
     fn fan_out_chat(&mut self, seq: Seq, frame: Utf8Bytes) {
+        // Notices that came before the message go before it.
+        self.flush_notices();
         let delivered = deliver_chat(&self.members, self.room_id, seq, &frame);
         self.cursor.advance(seq);
         crate::metrics::frames_queued(delivered);
+    }
+
+    fn flush_notices(&mut self) {
+        if self.notices.holding() {
+            crate::metrics::frames_queued(self.notices.flush(&self.members));
+        }
     }
 
     /// Delivers everything stored after the cursor, in order.

@@ -19,6 +19,7 @@ pub mod bench_support;
 mod halves;
 mod hub;
 mod live;
+mod notices;
 mod outbound;
 mod rate;
 mod relay;
