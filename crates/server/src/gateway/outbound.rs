@@ -57,8 +57,9 @@ pub(crate) enum CloseReason {
     ServiceRestart,
     /// The client cannot keep up (queue full, write timed out): reconnect and resume.
     TooSlow,
-    /// A replay could not read the store: reconnect and resume later.
-    HistoryUnavailable,
+    /// The store could not answer (a replay, or the account check at connect): reconnect
+    /// and resume later; the token is fine.
+    StoreUnavailable,
     /// The client kept sending past its rate limit.
     Flooding,
     /// A frame was larger than allowed.
@@ -83,7 +84,7 @@ impl CloseReason {
         match self {
             Self::ClientGone => 1000,
             Self::ServiceRestart => CloseCode::SERVICE_RESTART,
-            Self::TooSlow | Self::HistoryUnavailable => CloseCode::TRY_AGAIN_LATER,
+            Self::TooSlow | Self::StoreUnavailable => CloseCode::TRY_AGAIN_LATER,
             Self::Flooding => CloseCode::POLICY_VIOLATION,
             Self::TooBig => CloseCode::TOO_BIG,
             Self::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
@@ -101,7 +102,7 @@ impl CloseReason {
             Self::ClientGone => "",
             Self::ServiceRestart => "server restarting; reconnect and resume",
             Self::TooSlow => "too slow to keep up; reconnect and resume",
-            Self::HistoryUnavailable => "history unavailable; reconnect and resume later",
+            Self::StoreUnavailable => "storage unavailable; reconnect and resume later",
             Self::Flooding => "policy violation (flooding)",
             Self::TooBig => "frame too large",
             Self::InvalidUtf8 => "text frame is not valid UTF-8",
@@ -488,7 +489,7 @@ mod tests {
         let cases = [
             (CloseReason::ServiceRestart, 1012, true),
             (CloseReason::TooSlow, 1013, false),
-            (CloseReason::HistoryUnavailable, 1013, true),
+            (CloseReason::StoreUnavailable, 1013, true),
             (CloseReason::InvalidUtf8, 1007, true),
             (CloseReason::Flooding, 1008, true),
             (CloseReason::ClientGone, 1000, false),

@@ -530,7 +530,7 @@ impl<W: Wire> Writer<'_, W> {
             }
             Err(err) => {
                 tracing::warn!(room_id, error = %err, "history failed");
-                self.relay.session.close(CloseReason::HistoryUnavailable);
+                self.relay.session.close(CloseReason::StoreUnavailable);
                 Err(Stop)
             }
         }

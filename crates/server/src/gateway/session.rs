@@ -89,14 +89,12 @@ pub(crate) async fn serve(
     let claims = match Box::pin(authenticate(&gateway, &mut stream, auth)).await {
         Ok(claims) => claims,
         Err(err) => {
-            let error = err.to_frame(None);
-            Box::pin(refuse(
-                &gateway,
-                &mut sink,
-                error,
-                CloseReason::Unauthorized,
-            ))
-            .await;
+            // A store that cannot check the account is no reason to log in again.
+            let reason = match err.code() {
+                ErrorCode::Unavailable | ErrorCode::Internal => CloseReason::StoreUnavailable,
+                _ => CloseReason::Unauthorized,
+            };
+            Box::pin(refuse(&gateway, &mut sink, err.to_frame(None), reason)).await;
             metrics::gauge!("socket_hub_connections").decrement(1.0);
             return;
         }
@@ -697,7 +695,7 @@ pub(super) enum ReplayEnd {
     /// Everything up to the target seq is written.
     Done,
     /// The connection is closing, or the store failed (the session is then closed with
-    /// `HistoryUnavailable`): the client resumes the rest by seq.
+    /// `StoreUnavailable`): the client resumes the rest by seq.
     Stopped,
 }
 
@@ -734,7 +732,7 @@ pub(super) async fn replay_page(
             // Without the store the stream cannot be made whole: make the client resume
             // later instead of showing it a hole.
             tracing::warn!(room_id, error = %err, "replay failed");
-            session.close(CloseReason::HistoryUnavailable);
+            session.close(CloseReason::StoreUnavailable);
             Err(ReplayEnd::Stopped)
         }
     }

@@ -287,7 +287,8 @@ async fn first_message_auth(
     }
 }
 
-/// Sends an `error` message and closes (4401 for authentication, 1008 otherwise),
+/// Sends an `error` message and closes (4401 for authentication, 1013 when the store
+/// could not answer, 1008 otherwise),
 /// bounded by the write wait.
 async fn refuse(gateway: &Gateway, sink: &mut Sink, space_id: &str, refusal: &Refusal) {
     let error = json!({
@@ -298,6 +299,7 @@ async fn refuse(gateway: &Gateway, sink: &mut Sink, space_id: &str, refusal: &Re
     });
     let code = match refusal.code {
         ErrorCode::Unauthorized | ErrorCode::TokenExpired => CloseCode::UNAUTHORIZED,
+        ErrorCode::Unavailable | ErrorCode::Internal => CloseCode::TRY_AGAIN_LATER,
         _ => CloseCode::POLICY_VIOLATION,
     };
     crate::metrics::connection_closed(code);

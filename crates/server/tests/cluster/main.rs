@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod outage;
 mod presence;
 
 use std::time::Duration;

@@ -68,6 +68,76 @@ fn database_url(admin: &str, name: &str) -> String {
     }
 }
 
+/// A TCP path from a server to PostgreSQL that a test can cut, as a network partition
+/// or a database host going away would: on `cut` every open connection drops and new
+/// ones are closed as soon as they are accepted, until `mend`.
+pub struct Partition {
+    /// `database.url` with its host and port replaced by this forwarder's.
+    pub url: String,
+    cut: tokio::sync::watch::Sender<bool>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Partition {
+    /// A forwarder to `database`'s server, listening on a loopback port of its own.
+    pub async fn to(database: &TestDatabase) -> Self {
+        let mut url = reqwest::Url::parse(&database.url).expect("database url");
+        let target = format!(
+            "{}:{}",
+            url.host_str().unwrap_or("127.0.0.1"),
+            url.port().unwrap_or(5432)
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind partition");
+        let port = listener.local_addr().expect("partition address").port();
+        url.set_host(Some("127.0.0.1")).expect("host");
+        url.set_port(Some(port)).expect("port");
+        let (cut, _) = tokio::sync::watch::channel(false);
+        let watch = cut.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if *watch.borrow() {
+                    continue;
+                }
+                let mut cut = watch.subscribe();
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.wait_for(|cut| *cut) => {}
+                    }
+                });
+            }
+        });
+        Self {
+            url: url.to_string(),
+            cut,
+            accept,
+        }
+    }
+
+    /// Drops every connection through the forwarder and refuses new ones.
+    pub fn cut(&self) {
+        self.cut.send_replace(true);
+    }
+
+    /// Lets connections through again.
+    pub fn mend(&self) {
+        self.cut.send_replace(false);
+    }
+}
+
+impl Drop for Partition {
+    fn drop(&mut self) {
+        self.cut.send_replace(true);
+        self.accept.abort();
+    }
+}
+
 /// A port free right now on loopback.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
