@@ -27,6 +27,7 @@ mod seq;
 mod session;
 pub mod socketio;
 pub mod spaces;
+mod split;
 mod ws;
 
 use std::collections::HashMap;

@@ -18,8 +18,6 @@ use socket_hub_protocol::{ClientFrame, ErrorCode, PresenceStatus, RoomId, Seq, S
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
@@ -1039,10 +1037,10 @@ impl Writer<'_> {
         async move {
             if let Message::Text(text) = &message {
                 self.tally.frame(text.as_str());
-                if text.len() > super::ws::FRAGMENT {
+                if text.len() > super::ws::UNBUFFERED_ABOVE {
                     // Rare (a `room_joined` of a big room, a long message): boxed, so the
                     // connection's future is not sized for it.
-                    return Box::pin(self.feed_fragmented(message)).await;
+                    return Box::pin(self.send_unbuffered(message)).await;
                 }
             }
             let result = tokio::time::timeout_at(self.deadline, self.sink.feed(message)).await;
@@ -1050,23 +1048,14 @@ impl Writer<'_> {
         }
     }
 
-    /// Writes a large text message as 512 B fragments, each flushed before the next:
-    /// tungstenite's write buffer keeps the capacity of the largest write it ever
-    /// held, so one 8 KB frame would cost the connection 8 KiB for the rest of its life.
-    /// A few more `write`s for a rare frame buy that back.
-    async fn feed_fragmented(&mut self, message: Message) -> Result<(), Stop> {
-        self.flush().await?;
+    /// Writes a large text message after what is buffered, past tungstenite's write
+    /// buffer, which would otherwise keep that message's capacity for the connection's
+    /// life (`gateway::split`).
+    async fn send_unbuffered(&mut self, message: Message) -> Result<(), Stop> {
         let bytes = message.into_data();
-        let mut opcode = OpCode::Data(Data::Text);
-        for range in super::ws::fragments(bytes.len()) {
-            let last = range.end == bytes.len();
-            let frame = Frame::message(bytes.slice(range), opcode, last);
-            opcode = OpCode::Data(Data::Continue);
-            let result =
-                tokio::time::timeout_at(self.deadline, self.sink.send(Message::Frame(frame))).await;
-            self.outcome(result)?;
-        }
-        Ok(())
+        let result =
+            tokio::time::timeout_at(self.deadline, self.sink.send_text_unbuffered(&bytes)).await;
+        self.outcome(result)
     }
 
     async fn flush(&mut self) -> Result<(), Stop> {

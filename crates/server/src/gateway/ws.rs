@@ -4,51 +4,35 @@
 //!
 //! - the session future is spawned as its own task, so the task cell holds that future
 //!   alone (axum's upgrade wrapper kept its own copies of the handshake state beside it);
-//! - the session writes tungstenite frames itself ([`fragments`]), so one large frame
-//!   (a `room_joined` listing a big room's online members) does not leave tungstenite's
-//!   write buffer at that frame's capacity for the rest of the connection. axum's
-//!   `Message` cannot carry a fragment.
+//! - the session writes large frames past tungstenite's write buffer ([`split`]), so one
+//!   large frame (a `room_joined` listing a big room's online members) does not leave
+//!   that buffer at the frame's capacity for the rest of the connection; axum's socket
+//!   does not give its stream out.
 //!
 //! The handshake is RFC 6455 over HTTP/1.1 `Upgrade`, with the same checks and statuses
 //! as axum's extractor.
 
 use std::future::Future;
-use std::ops::Range;
 
 use axum::extract::FromRequestParts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
-use futures_util::stream::{SplitSink, SplitStream};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use socket_hub_protocol::SUBPROTOCOL;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 /// An upgraded `/ws` connection.
 pub(crate) type Socket = WebSocketStream<TokioIo<Upgraded>>;
-/// The sending half, used by the session's writer only.
-pub(crate) type Sink = SplitSink<Socket, Message>;
-/// The receiving half, used by the session's reader only.
-pub(crate) type Stream = SplitStream<Socket>;
+pub(crate) use super::split::{Sink, Stream, split};
 
-/// Payload bytes per fragment of a text message larger than this. With the 4-byte
-/// header of a server frame, one fragment is exactly 512 B: the write buffer of a
-/// connection that only ever received such a message stays in the 512 B size class
-/// (1 KiB fragments kept 512 B more per idle connection; chat frames are smaller).
-pub(crate) const FRAGMENT: usize = 508;
-
-/// Byte ranges of the fragments of a `len`-byte message: `FRAGMENT` bytes each, the
-/// last one shorter. Splitting inside a UTF-8 sequence is allowed: the text is
-/// validated once reassembled (RFC 6455 §5.6).
-pub(crate) fn fragments(len: usize) -> impl Iterator<Item = Range<usize>> {
-    (0..len)
-        .step_by(FRAGMENT)
-        .map(move |start| start..(start + FRAGMENT).min(len))
-}
+/// Text messages longer than this bypass tungstenite's write buffer
+/// ([`Sink::send_text_unbuffered`]). With the 4-byte header of such a frame, what the
+/// buffer ever holds for a connection that only gets its `ready` and a `room_joined`
+/// stays in the 512 B size class (chat frames are smaller).
+pub(crate) const UNBUFFERED_ABOVE: usize = 508;
 
 /// A valid WebSocket upgrade request to `/ws`, not yet answered.
 pub(crate) struct Handshake {
@@ -159,11 +143,6 @@ impl Handshake {
     }
 }
 
-/// Splits an upgraded socket into the halves the session's reader and writer own.
-pub(crate) fn split(socket: Socket) -> (Sink, Stream) {
-    socket.split()
-}
-
 fn reject(status: StatusCode, text: &'static str) -> Response {
     (status, text).into_response()
 }
@@ -176,25 +155,4 @@ fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) 
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
         .any(|entry| entry.trim().eq_ignore_ascii_case(token))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fragments_cover_the_message_in_512_byte_frames() {
-        let ranges: Vec<_> = fragments(2 * FRAGMENT + 5).collect();
-        assert_eq!(
-            ranges,
-            vec![
-                0..FRAGMENT,
-                FRAGMENT..2 * FRAGMENT,
-                2 * FRAGMENT..2 * FRAGMENT + 5
-            ]
-        );
-        assert_eq!(fragments(FRAGMENT).count(), 1);
-        // Header of a 126..=65535-byte server frame: 2 bytes + 2 length bytes.
-        assert_eq!(FRAGMENT + 4, 512);
-    }
 }

@@ -38,11 +38,11 @@ async fn two_users_chat_both_ways() {
     );
 }
 
-/// Frames over 512 B go out as 512 B fragments (gateway::ws, so one large frame does
-/// not keep a large write buffer for the connection's life); fragment boundaries can fall
-/// inside multi-byte characters (9-byte pattern), and the client still gets the text whole.
+/// Frames over 508 B are written past tungstenite's write buffer (gateway::split, so one
+/// large frame does not keep a large write buffer for the connection's life), after
+/// what was buffered before them: the client gets the text whole and in order.
 #[tokio::test]
-async fn a_long_message_arrives_whole_though_written_in_fragments() {
+async fn a_long_message_arrives_whole_and_in_order_though_written_unbuffered() {
     let app = spawn_app().await;
     let Duo {
         room, mut a, mut b, ..
@@ -53,7 +53,7 @@ async fn a_long_message_arrives_whole_though_written_in_fragments() {
     assert_eq!(sent.content, content);
     let got = next_chat(&mut b).await;
     assert_eq!(got, sent);
-    // The connection goes on normally after a fragmented frame.
+    // The connection goes on normally after an unbuffered frame.
     let short = send(&mut b, room.id, "short-1", "ok").await;
     assert_eq!(next_chat(&mut a).await.seq, sent.seq);
     assert_eq!(next_chat(&mut a).await, short);
