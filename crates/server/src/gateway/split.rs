@@ -12,7 +12,10 @@
 //!
 //! A server frame needs nothing tungstenite keeps state for (no mask, no extension), so
 //! a whole frame written beside it, never inside one of its frames, is well formed.
-//! Each half locks the socket only within a poll, never across an `.await`.
+//! Each half locks the socket only within a poll, never across an `.await`. A raw
+//! write that finds the socket full registers the writer's waker for write readiness
+//! in place of tungstenite's; only the writer waits on that (a pong the reader queued
+//! meanwhile goes out with the writer's next flush).
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
