@@ -3,16 +3,19 @@
 //! Each notice is one frame for every member, and each frame that reaches an idle
 //! member wakes its writer for one write of its own. When many people come online at
 //! once (a reconnect storm, a workday starting) a room's notices arrive one after the
-//! other, so every member paid a wakeup and a socket write per notice. Now the first
-//! notice after a quiet spell still goes out at once, and notices that follow within
-//! [`WINDOW`] are held until the window ends and then queued together: each member's
-//! writer wakes once and writes them all with one flush.
+//! other, so every member paid a queue slot, a wakeup and a socket write per notice.
+//! Now the first notice after a quiet spell still goes out at once, and notices that
+//! follow within [`WINDOW`] are held until the window ends and then queued together as
+//! one [`Burst`], shared by every member: one queue slot per member (so a crowd's
+//! notices cannot fill a member's queue and get it dropped as too slow), one wakeup,
+//! and one flush for them all.
 //!
 //! Nothing is reordered within the room: the room task sends what is held before any
 //! chat message or eviction, and a held notice goes only to the members who were there
 //! when it arrived (members are kept in joining order, so that is a prefix of them).
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use socket_hub_protocol::UserId;
@@ -34,12 +37,48 @@ pub(super) struct Notices {
     timer: Option<Pin<Box<Sleep>>>,
 }
 
+/// Notices of one room queued together; each member's writer writes the ones meant
+/// for it ([`Burst::frames_for`]).
+#[derive(Debug)]
+pub(crate) struct Burst {
+    notices: Vec<Held>,
+    /// Their frames' bytes together.
+    bytes: usize,
+}
+
+impl Burst {
+    /// The frames for the member at `position` in the room's list (at the flush) who is
+    /// `user_id`, in order.
+    pub(crate) fn frames_for(
+        &self,
+        user_id: UserId,
+        position: u32,
+    ) -> impl Iterator<Item = &Utf8Bytes> {
+        self.notices
+            .iter()
+            .filter(move |n| n.is_for(user_id, position))
+            .map(|n| &n.frame)
+    }
+
+    /// Bytes of all its frames, to bound what one write batch takes.
+    pub(crate) fn len(&self) -> usize {
+        self.bytes
+    }
+}
+
 /// A notice waiting for its window to end.
+#[derive(Debug)]
 struct Held {
     frame: Utf8Bytes,
     except_user: Option<UserId>,
     /// Members (a prefix of the room's list) when it arrived: the ones it is for.
-    audience: usize,
+    audience: u32,
+}
+
+impl Held {
+    fn is_for(&self, user_id: UserId, position: u32) -> bool {
+        position < self.audience && Some(user_id) != self.except_user
+    }
 }
 
 impl Notices {
@@ -66,7 +105,7 @@ impl Notices {
         self.held.push(Held {
             frame,
             except_user,
-            audience: members.len(),
+            audience: u32::try_from(members.len()).unwrap_or(u32::MAX),
         });
         0
     }
@@ -83,25 +122,27 @@ impl Notices {
         }
     }
 
-    /// Queues every held notice for its members (each member's in arrival order) and
-    /// opens a new window. Returns how many frames were queued.
+    /// Queues the held notices as one burst for every member one of them is for, and
+    /// opens a new window. Returns how many members it was queued for.
     pub(super) fn flush(&mut self, members: &[SessionHandle]) -> u64 {
         if self.held.is_empty() {
             return 0;
         }
+        let notices = std::mem::take(&mut self.held);
+        let bytes = notices.iter().map(|n| n.frame.len()).sum();
+        let burst = Arc::new(Burst { notices, bytes });
         let mut queued = 0u64;
-        for (index, member) in members.iter().enumerate() {
+        for (position, member) in (0u32..).zip(members) {
             let user_id = member.user().id;
-            for notice in &self.held {
-                if index < notice.audience
-                    && Some(user_id) != notice.except_user
-                    && member.push(Outbound::Frame(notice.frame.clone()))
-                {
-                    queued += 1;
-                }
+            if burst.notices.iter().any(|n| n.is_for(user_id, position))
+                && member.push(Outbound::Notices {
+                    burst: Arc::clone(&burst),
+                    position,
+                })
+            {
+                queued += 1;
             }
         }
-        self.held.clear();
         self.quiet_until = Some(Instant::now() + WINDOW);
         queued
     }
@@ -109,6 +150,7 @@ impl Notices {
     /// The member at `index` left the room's list (the rest moved down by one): held
     /// notices stay for the members they were for.
     pub(super) fn member_removed(&mut self, index: usize) {
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
         for notice in &mut self.held {
             if index < notice.audience {
                 notice.audience -= 1;
@@ -144,11 +186,18 @@ mod tests {
         SessionHandle::new(id, user, 16, CancellationToken::new())
     }
 
-    fn drained(queue: &mut Queue) -> Vec<String> {
+    /// The frames queued for `member`, bursts opened as its writer would.
+    fn drained(member: &SessionHandle, queue: &mut Queue) -> Vec<String> {
         let mut frames = Vec::new();
         while let Ok(item) = queue.try_recv() {
-            if let Outbound::Frame(frame) = item {
-                frames.push(frame.to_string());
+            match item {
+                Outbound::Frame(frame) => frames.push(frame.to_string()),
+                Outbound::Notices { burst, position } => frames.extend(
+                    burst
+                        .frames_for(member.user().id, position)
+                        .map(ToString::to_string),
+                ),
+                _ => {}
             }
         }
         frames
@@ -163,30 +212,30 @@ mod tests {
         let (a, mut qa) = member(1, 10);
         let (b, mut qb) = member(2, 20);
         let (c, mut qc) = member(3, 30);
-        let mut members = vec![a, b];
+        let mut members = vec![a.clone(), b.clone()];
         let mut notices = Notices::default();
 
         // The first notice after a quiet spell is not held.
         assert_eq!(notices.offer(&members, frame("n1"), None), 2);
         assert!(!notices.holding());
-        assert_eq!(drained(&mut qa), ["n1"]);
-        assert_eq!(drained(&mut qb), ["n1"]);
+        assert_eq!(drained(&a, &mut qa), ["n1"]);
+        assert_eq!(drained(&b, &mut qb), ["n1"]);
 
         // Within the window: held, for the members there now (b's own is not for b).
         assert_eq!(notices.offer(&members, frame("n2"), Some(20)), 0);
-        members.push(c);
+        members.push(c.clone());
         assert_eq!(notices.offer(&members, frame("n3"), None), 0);
         assert!(notices.holding());
-        assert!(drained(&mut qa).is_empty());
+        assert!(drained(&a, &mut qa).is_empty());
 
         let started = Instant::now();
         notices.due().await;
         assert_eq!(started.elapsed(), WINDOW);
-        assert_eq!(notices.flush(&members), 4);
+        assert_eq!(notices.flush(&members), 3, "one burst per member");
         assert!(!notices.holding());
-        assert_eq!(drained(&mut qa), ["n2", "n3"]);
-        assert_eq!(drained(&mut qb), ["n3"]);
-        assert_eq!(drained(&mut qc), ["n3"], "n2 came before c joined");
+        assert_eq!(drained(&a, &mut qa), ["n2", "n3"]);
+        assert_eq!(drained(&b, &mut qb), ["n3"]);
+        assert_eq!(drained(&c, &mut qc), ["n3"], "n2 came before c joined");
 
         // A flush opens a new window; after it a notice goes at once again.
         assert_eq!(notices.offer(&members, frame("n4"), None), 0);
@@ -194,7 +243,7 @@ mod tests {
         notices.flush(&members);
         tokio::time::advance(WINDOW).await;
         assert_eq!(notices.offer(&members, frame("n5"), None), 3);
-        assert_eq!(drained(&mut qc), ["n4", "n5"]);
+        assert_eq!(drained(&c, &mut qc), ["n4", "n5"]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -203,19 +252,19 @@ mod tests {
         let (b, _qb) = member(2, 20);
         let (c, mut qc) = member(3, 30);
         let (d, mut qd) = member(4, 40);
-        let mut members = vec![a, b, c];
+        let mut members = vec![a.clone(), b, c.clone()];
         let mut notices = Notices::default();
         notices.offer(&members, frame("first"), None);
-        drained(&mut qa);
-        drained(&mut qc);
+        drained(&a, &mut qa);
+        drained(&c, &mut qc);
 
         notices.offer(&members, frame("held"), None);
         members.remove(1);
         notices.member_removed(1);
-        members.push(d);
+        members.push(d.clone());
         assert_eq!(notices.flush(&members), 2);
-        assert_eq!(drained(&mut qa), ["held"]);
-        assert_eq!(drained(&mut qc), ["held"]);
-        assert!(drained(&mut qd).is_empty(), "d joined after the notice");
+        assert_eq!(drained(&a, &mut qa), ["held"]);
+        assert_eq!(drained(&c, &mut qc), ["held"]);
+        assert!(drained(&d, &mut qd).is_empty(), "d joined after the notice");
     }
 }

@@ -11,6 +11,8 @@ use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
+use super::notices::Burst;
+
 /// One item for a connection's writer.
 #[derive(Debug)]
 pub(crate) enum Outbound {
@@ -32,6 +34,9 @@ pub(crate) enum Outbound {
     },
     /// The connection stopped receiving the room: write `frame` (`room_left`).
     Left { room_id: RoomId, frame: Utf8Bytes },
+    /// A room's notices sent together: write the ones for this member, which was at
+    /// `position` in the room's list when they were sent (`gateway::notices`).
+    Notices { burst: Arc<Burst>, position: u32 },
 }
 
 impl Outbound {
@@ -43,6 +48,7 @@ impl Outbound {
             | Self::Chat { frame, .. }
             | Self::Joined { frame, .. }
             | Self::Left { frame, .. } => frame.len(),
+            Self::Notices { burst, .. } => burst.len(),
         }
     }
 }

@@ -490,6 +490,15 @@ impl<W: Wire> Writer<'_, W> {
                     None => Ok(()),
                 }
             }
+            Outbound::Notices { burst, position } => {
+                let user_id = self.relay.session.user().id;
+                for frame in burst.frames_for(user_id, position) {
+                    if let Some(frame) = decode(frame) {
+                        self.wire.frame(frame).await?;
+                    }
+                }
+                Ok(())
+            }
         }
     }
 

@@ -935,6 +935,13 @@ impl Writer<'_> {
                     self.delivered.remove(&room_id);
                     self.feed(Message::Text(frame)).await
                 }
+                Outbound::Notices { burst, position } => {
+                    let user_id = self.shared.session.user().id;
+                    for frame in burst.frames_for(user_id, position) {
+                        self.feed(Message::Text(frame.clone())).await?;
+                    }
+                    Ok(())
+                }
             }
         }
     }
@@ -1010,6 +1017,16 @@ impl Writer<'_> {
             Outbound::Left { room_id, frame } => {
                 self.delivered.remove(&room_id);
                 frame
+            }
+            Outbound::Notices { burst, position } => {
+                let user_id = self.shared.session.user().id;
+                for frame in burst.frames_for(user_id, position) {
+                    self.sink
+                        .feed(Message::Text(frame.clone()))
+                        .await
+                        .map_err(|_| Stop)?;
+                }
+                return Ok(());
             }
         };
         self.sink.feed(Message::Text(frame)).await.map_err(|_| Stop)
