@@ -246,6 +246,27 @@ mod tests {
         assert_eq!(drained(&c, &mut qc), ["n4", "n5"]);
     }
 
+    /// A crowd coming online must not fill a member's bounded queue and get the member
+    /// dropped as too slow: a held burst takes one slot however many notices it holds.
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_takes_one_queue_slot_whatever_its_size() {
+        let user = User {
+            id: 10,
+            username: "u10".into(),
+        };
+        let (a, mut qa) = SessionHandle::new(1, user, 4, CancellationToken::new());
+        let members = vec![a.clone()];
+        let mut notices = Notices::default();
+        let texts: Vec<String> = (0..50).map(|i| format!("n{i}")).collect();
+        for text in &texts {
+            notices.offer(&members, Utf8Bytes::from(text.clone()), None);
+        }
+        notices.due().await;
+        assert_eq!(notices.flush(&members), 1);
+        assert_eq!(a.close_reason(), None, "not dropped as too slow");
+        assert_eq!(drained(&a, &mut qa), texts);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_member_leaving_keeps_held_notices_for_the_rest() {
         let (a, mut qa) = member(1, 10);
