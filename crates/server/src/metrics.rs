@@ -214,7 +214,7 @@ static FAN_OUT: LazyLock<FanOut> = LazyLock::new(|| FanOut {
     publish_dropped: counter(PUBLISH_DROPPED, &[]),
 });
 
-/// A room queued `n` frames to its members.
+/// A room queued `n` frames (or bursts of notices) to its members.
 pub fn frames_queued(n: u64) {
     FAN_OUT.delivered.increment(n);
 }
