@@ -24,6 +24,8 @@ use std::task::{Context, Poll};
 
 use futures_util::SinkExt;
 use tokio::io::AsyncWrite;
+use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::ws::Socket;
@@ -115,7 +117,8 @@ impl Sink {
     }
 }
 
-/// The header of an unmasked, final text frame (RFC 6455 §5.2): at most 10 bytes.
+/// The header of an unmasked, final text frame, formatted by tungstenite into a stack
+/// buffer (at most 10 bytes for a server frame).
 struct TextHeader {
     bytes: [u8; 10],
     len: usize,
@@ -123,24 +126,15 @@ struct TextHeader {
 
 impl TextHeader {
     fn new(payload_len: usize) -> Self {
-        let mut bytes = [0u8; 10];
-        bytes[0] = 0x81; // FIN, text
-        let len = match payload_len {
-            0..=125 => {
-                bytes[1] = payload_len as u8;
-                2
-            }
-            126..=0xFFFF => {
-                bytes[1] = 126;
-                bytes[2..4].copy_from_slice(&(payload_len as u16).to_be_bytes());
-                4
-            }
-            _ => {
-                bytes[1] = 127;
-                bytes[2..10].copy_from_slice(&(payload_len as u64).to_be_bytes());
-                10
-            }
+        let header = FrameHeader {
+            opcode: OpCode::Data(Data::Text),
+            ..FrameHeader::default()
         };
+        let length = payload_len as u64;
+        let mut bytes = [0u8; 10];
+        let len = header.len(length);
+        // Writing 2 to 10 bytes into a 10-byte slice cannot fail.
+        let _ = header.format(length, &mut &mut bytes[..]);
         Self { bytes, len }
     }
 
@@ -156,7 +150,6 @@ impl TextHeader {
 #[cfg(test)]
 mod tests {
     use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
     use super::*;
 

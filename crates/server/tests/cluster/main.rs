@@ -149,21 +149,26 @@ async fn follow(
     (seen, target)
 }
 
+/// A `message_send` of plain text.
+fn message(room_id: RoomId, client_msg_id: String, content: String) -> ClientFrame {
+    ClientFrame::MessageSend {
+        room_id,
+        client_msg_id,
+        content,
+        reply_to: None,
+        attachments: Vec::new(),
+    }
+}
+
 /// Sends `count` messages over one connection, each awaiting its ack; `after_each` runs
 /// after every ack (tests use it to break things mid-traffic).
 async fn send_many(ws: &mut Connection, room_id: RoomId, tag: &str, count: usize) -> Vec<Seq> {
     let mut seqs = Vec::new();
     for i in 0..count {
         let id = format!("{tag}-{i}");
-        ws.send(&ClientFrame::MessageSend {
-            room_id,
-            client_msg_id: id.clone(),
-            content: format!("{tag} {i}"),
-            reply_to: None,
-            attachments: Vec::new(),
-        })
-        .await
-        .expect("send");
+        ws.send(&message(room_id, id.clone(), format!("{tag} {i}")))
+            .await
+            .expect("send");
         let seq = ws
             .wait_for(WAIT, |f| match f {
                 ServerFrame::Ack {
@@ -546,13 +551,7 @@ async fn chatter(
     let mut acked = Vec::new();
     loop {
         while sending && in_flight < WINDOW {
-            let frame = ClientFrame::MessageSend {
-                room_id,
-                client_msg_id: format!("{tag}-{sent}"),
-                content: format!("{tag} {sent}"),
-                reply_to: None,
-                attachments: Vec::new(),
-            };
+            let frame = message(room_id, format!("{tag}-{sent}"), format!("{tag} {sent}"));
             if ws.send(&frame).await.is_err() {
                 sending = false;
             } else {
@@ -651,15 +650,9 @@ async fn sigterm_under_load_closes_every_client_with_1012_and_keeps_every_ack() 
     let body = "z".repeat(4000);
     for i in 0..BACKLOG {
         let id = format!("bulk-{i}");
-        bulk.send(&ClientFrame::MessageSend {
-            room_id,
-            client_msg_id: id.clone(),
-            content: body.clone(),
-            reply_to: None,
-            attachments: Vec::new(),
-        })
-        .await
-        .expect("send");
+        bulk.send(&message(room_id, id.clone(), body.clone()))
+            .await
+            .expect("send");
         bulk.wait_for(WAIT, |f| match f {
             ServerFrame::Ack { client_msg_id, .. } => (*client_msg_id == id).then_some(()),
             ServerFrame::Error { .. } => panic!("send failed: {f:?}"),

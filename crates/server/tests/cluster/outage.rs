@@ -5,10 +5,12 @@
 //! retried send is stored exactly once when the database is back.
 
 use socket_hub_client::{Auth, Connection};
-use socket_hub_protocol::{ClientFrame, CloseCode, ErrorCode, RoomId, ServerFrame};
+use socket_hub_protocol::{ClientFrame, CloseCode, ErrorCode, ServerFrame};
 
 use crate::support::{ClusterConfig, Instance, Partition};
-use crate::{Cluster, WAIT, connect, join, next_seq, room_with_members, send_many, stored_ids};
+use crate::{
+    Cluster, WAIT, connect, join, message, next_seq, room_with_members, send_many, stored_ids,
+};
 
 /// The next `error` frame on `ws` as (code, ref); a success instead fails the test.
 async fn next_error(ws: &mut Connection) -> (ErrorCode, Option<String>) {
@@ -23,16 +25,6 @@ async fn next_error(ws: &mut Connection) -> (ErrorCode, Option<String>) {
     })
     .await
     .expect("an error frame, not a hang")
-}
-
-fn message(room_id: RoomId, id: &str) -> ClientFrame {
-    ClientFrame::MessageSend {
-        room_id,
-        client_msg_id: id.into(),
-        content: id.into(),
-        reply_to: None,
-        attachments: Vec::new(),
-    }
 }
 
 #[tokio::test]
@@ -62,7 +54,7 @@ async fn a_database_outage_gives_retryable_errors_and_loses_nothing_acknowledged
         (ErrorCode::Unavailable, Some(room_id.to_string()))
     );
     sender
-        .send(&message(room_id, "during"))
+        .send(&message(room_id, "during".into(), "during".into()))
         .await
         .expect("send");
     assert_eq!(
@@ -105,7 +97,7 @@ async fn a_database_outage_gives_retryable_errors_and_loses_nothing_acknowledged
         .await
         .expect("join after the outage");
     sender
-        .send(&message(room_id, "during"))
+        .send(&message(room_id, "during".into(), "during".into()))
         .await
         .expect("send");
     let retried = sender
