@@ -74,6 +74,7 @@ async fn serve(stream: TcpStream, rooms: Rooms, order: Order) {
                     let mut rooms = rooms.lock().expect("rooms lock");
                     let members = rooms.entry(room.clone()).or_default();
                     members.push(tx.clone());
+                    let joined = json!({"type": "joined", "room": room}).to_string();
                     if order == Order::SecondSpeaksFirst && members.len() == 2 {
                         let early = json!({
                             "type": "msg", "room": room, "from": user, "id": "early",
@@ -81,6 +82,11 @@ async fn serve(stream: TcpStream, rooms: Rooms, order: Order) {
                         });
                         let _ = members[0].send(early.to_string());
                         spoke_early = true;
+                    } else {
+                        // Queued under the lock, so no room-mate's message can reach
+                        // this connection before its `joined` (one did, once: the
+                        // first member got the early message first and dropped it).
+                        let _ = tx.send(joined);
                     }
                 }
                 if spoke_early {
@@ -89,8 +95,8 @@ async fn serve(stream: TcpStream, rooms: Rooms, order: Order) {
                     // still waiting for the start. Not a wait for an event: it only
                     // widens the window the test is about.
                     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    let _ = tx.send(json!({"type": "joined", "room": room}).to_string());
                 }
-                let _ = tx.send(json!({"type": "joined", "room": room}).to_string());
             }
             Some("send") => {
                 let text = json!({
