@@ -180,10 +180,22 @@ impl UserStore {
     /// when this process read or wrote a time that recent itself (stored times only move
     /// forward, so the database holds at least that).
     pub async fn touch(&self, user_id: UserId) -> Result<(), StoreError> {
-        let now = crate::store::now_millis();
-        if self.recently_seen.covers(user_id, now) {
+        if !self.touch_is_due(user_id) {
             return Ok(());
         }
+        self.touch_now(user_id).await
+    }
+
+    /// Whether [`touch`](Self::touch) would have anything to do: `false` when this process
+    /// read or wrote a "last seen" time for the user within the granularity.
+    pub fn touch_is_due(&self, user_id: UserId) -> bool {
+        !self
+            .recently_seen
+            .covers(user_id, crate::store::now_millis())
+    }
+
+    async fn touch_now(&self, user_id: UserId) -> Result<(), StoreError> {
+        let now = crate::store::now_millis();
         let last: Option<Option<i64>> =
             sqlx::query_scalar("SELECT last_seen_at FROM users WHERE id = $1")
                 .bind(user_id)
@@ -228,11 +240,26 @@ impl UserStore {
 
     /// Looks an account up by id (a deleted one is gone).
     pub async fn find(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        let row: Option<UserRow> =
-            sqlx::query_as("SELECT id, username FROM users WHERE id = $1 AND deleted_at IS NULL")
-                .bind(id)
-                .fetch_optional(self.db.reader())
-                .await?;
+        const FIND: &str = "SELECT id, username FROM users WHERE id = $1 AND deleted_at IS NULL";
+        // Every WebSocket connection and authenticated request asks: inline where it can.
+        let inline = self.db.read_inline(|conn| {
+            use rusqlite::OptionalExtension as _;
+            conn.prepare_cached(FIND)?
+                .query_row([id], |row| {
+                    Ok(User {
+                        id: row.get(0)?,
+                        username: row.get(1)?,
+                    })
+                })
+                .optional()
+        });
+        if let Some(found) = inline {
+            return found;
+        }
+        let row: Option<UserRow> = sqlx::query_as(FIND)
+            .bind(id)
+            .fetch_optional(self.db.reader())
+            .await?;
         Ok(row.map(User::from))
     }
 }

@@ -172,6 +172,8 @@ fn admit(gateway: Gateway, claims: Claims) -> Result<Box<Admitted>, Box<Refused>
     };
     let (shared, queue) = start(gateway, user, claims.exp);
     let listed = list(&shared, claims.sid.map(Arc::from));
+    // Listed first: a notification stored from here on also comes live.
+    after_ready(&shared, shared.session.user().id);
     let online = shared
         .gateway
         .presence
@@ -269,22 +271,34 @@ fn start(gateway: Gateway, user: User, exp: i64) -> (Arc<Shared>, Queue) {
         expires_at: AtomicI64::new(exp),
         expiry_changed: Notify::new(),
     });
-    let user_id = user.id;
     shared.reply(&ServerFrame::Ready { user });
-    after_ready(&shared, user_id);
     tracing::debug!(session = id, "connection ready");
     (shared, queue)
 }
 
 /// Records the user as last seen now and queues their unread notifications after
 /// `ready`, in a task of its own so the connection never waits on the store for them.
+/// Usually there is neither to do (a reconnect within the "last seen" granularity, no
+/// unread notifications: an inline probe), and then no task is started.
 fn after_ready(shared: &Arc<Shared>, user_id: socket_hub_protocol::UserId) {
-    let notifier = shared.gateway.rooms.notifier.clone();
-    let users = shared.gateway.auth.users.clone();
+    let notifier = &shared.gateway.rooms.notifier;
+    let users = &shared.gateway.auth.users;
+    let touch = users.touch_is_due(user_id);
+    // The caller listed the session for live notifications first: one stored after this
+    // probe comes live.
+    let backlog = notifier.store.may_have_unread(user_id);
+    if !touch && !backlog {
+        return;
+    }
+    let notifier = notifier.clone();
+    let users = users.clone();
     let session = shared.session.clone();
     tokio::spawn(async move {
-        if let Err(err) = users.touch(user_id).await {
+        if touch && let Err(err) = users.touch(user_id).await {
             tracing::warn!(error = %err, "cannot record last seen");
+        }
+        if !backlog {
+            return;
         }
         match notifier.backlog(user_id).await {
             Ok(unread) => {

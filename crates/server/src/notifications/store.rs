@@ -156,6 +156,21 @@ impl NotificationStore {
             .collect())
     }
 
+    /// Whether `user_id` may have unread notifications: `false` only when an inline probe
+    /// (see [`Db::read_inline`]) found none, so a new connection can skip its backlog
+    /// read. Found, not probed or failed: `true`, and the backlog read answers (or logs).
+    pub fn may_have_unread(&self, user_id: UserId) -> bool {
+        const PROBE: &str =
+            "SELECT 1 FROM notifications WHERE user_id = $1 AND read_at IS NULL LIMIT 1";
+        let probed = self.db.read_inline(|conn| {
+            use rusqlite::OptionalExtension as _;
+            conn.prepare_cached(PROBE)?
+                .query_row([user_id], |_| Ok(()))
+                .optional()
+        });
+        !matches!(probed, Some(Ok(None)))
+    }
+
     /// How many of `user_id`'s notifications are unread.
     pub async fn unread(&self, user_id: UserId) -> Result<i64, StoreError> {
         let count: i64 = sqlx::query_scalar(

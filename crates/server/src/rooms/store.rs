@@ -303,12 +303,22 @@ impl RoomStore {
 
     /// Whether `user_id` belongs to `room_id`.
     pub async fn is_member(&self, room_id: RoomId, user_id: UserId) -> Result<bool, StoreError> {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM memberships WHERE room_id = $1 AND user_id = $2")
-                .bind(room_id)
-                .bind(user_id)
-                .fetch_optional(self.db.reader())
-                .await?;
+        const PROBE: &str = "SELECT 1 FROM memberships WHERE room_id = $1 AND user_id = $2";
+        // Every WebSocket join asks: inline where it can.
+        let inline = self.db.read_inline(|conn| {
+            use rusqlite::OptionalExtension as _;
+            conn.prepare_cached(PROBE)?
+                .query_row((room_id, user_id), |_| Ok(()))
+                .optional()
+        });
+        if let Some(found) = inline {
+            return Ok(found?.is_some());
+        }
+        let found: Option<i64> = sqlx::query_scalar(PROBE)
+            .bind(room_id)
+            .bind(user_id)
+            .fetch_optional(self.db.reader())
+            .await?;
         Ok(found.is_some())
     }
 

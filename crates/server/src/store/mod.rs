@@ -18,6 +18,7 @@
 mod error;
 mod postgres;
 mod sqlite;
+mod sqlite_reads;
 mod sqlite_writer;
 mod tx;
 
@@ -71,6 +72,8 @@ struct Inner {
     reader: AnyPool,
     /// SQLite on a file: where it is and its page cap, for [`Db::sqlite_writer`].
     sqlite_file: Option<(std::path::PathBuf, Option<u32>)>,
+    /// SQLite on a file: the inline point reads of [`Db::read_inline`].
+    sqlite_reads: Option<sqlite_reads::SqliteReads>,
 }
 
 /// Bytes written by the readiness probe: more than the largest message (4000
@@ -97,12 +100,16 @@ impl Db {
                 redact(url)
             )));
         };
+        let sqlite_reads = sqlite_file
+            .as_ref()
+            .map(|(path, _)| sqlite_reads::SqliteReads::new(path));
         Ok(Self {
             inner: Arc::new(Inner {
                 backend,
                 writer,
                 reader,
                 sqlite_file,
+                sqlite_reads,
             }),
         })
     }
@@ -115,6 +122,18 @@ impl Db {
     /// The pool for read-only queries.
     pub fn reader(&self) -> &AnyPool {
         &self.inner.reader
+    }
+
+    /// SQLite on a file: runs a short point read (a primary-key probe of a hot row) on
+    /// the calling thread instead of a round trip to an sqlx worker thread. `None` for
+    /// PostgreSQL, in memory, or when no inline connection is free right now: the caller
+    /// then runs the same query through [`Db::reader`]. SQL with `$1`… parameters works
+    /// on both paths. See `sqlite_reads`.
+    pub fn read_inline<T>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> Option<Result<T, StoreError>> {
+        self.inner.sqlite_reads.as_ref()?.try_read(read)
     }
 
     /// Starts a write transaction: the one way to write. See [`WriteTx`].
