@@ -178,29 +178,51 @@ impl UserStore {
     /// [`LAST_SEEN_GRANULARITY_MS`]: a reconnect sooner than that costs a read, not a
     /// write, so a reconnect storm does not queue a write per socket; and no read either
     /// when this process read or wrote a time that recent itself (stored times only move
-    /// forward, so the database holds at least that).
+    /// forward, so the database holds at least that), or is writing one now.
     pub async fn touch(&self, user_id: UserId) -> Result<(), StoreError> {
-        if !self.touch_is_due(user_id) {
+        if !self.claim_touch(user_id) {
             return Ok(());
         }
-        self.touch_now(user_id).await
+        self.touch_claimed(user_id).await
     }
 
-    /// Whether [`touch`](Self::touch) would have anything to do: `false` when this process
-    /// read or wrote a "last seen" time for the user within the granularity.
-    pub fn touch_is_due(&self, user_id: UserId) -> bool {
-        !self
-            .recently_seen
-            .covers(user_id, crate::store::now_millis())
+    /// Claims the "last seen" update of `user_id` for the caller, who must then call
+    /// [`touch_claimed`](Self::touch_claimed): `false` when there is nothing to do (a
+    /// time within the granularity is known, or another connection's update is under
+    /// way), so the user's other connections opening at the same moment skip it.
+    pub fn claim_touch(&self, user_id: UserId) -> bool {
+        self.recently_seen
+            .claim(user_id, crate::store::now_millis())
     }
 
-    async fn touch_now(&self, user_id: UserId) -> Result<(), StoreError> {
+    /// The update [`claim_touch`](Self::claim_touch) granted. On failure the claim is
+    /// dropped, so a later connection tries again.
+    pub async fn touch_claimed(&self, user_id: UserId) -> Result<(), StoreError> {
+        let result = self.touch_unless_recent(user_id).await;
+        if result.is_err() {
+            self.recently_seen.forget(user_id);
+        }
+        result
+    }
+
+    async fn touch_unless_recent(&self, user_id: UserId) -> Result<(), StoreError> {
+        const LAST_SEEN: &str = "SELECT last_seen_at FROM users WHERE id = $1";
         let now = crate::store::now_millis();
-        let last: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT last_seen_at FROM users WHERE id = $1")
-                .bind(user_id)
-                .fetch_optional(self.db.reader())
-                .await?;
+        let inline = self.db.read_inline(|conn| {
+            use rusqlite::OptionalExtension as _;
+            conn.prepare_cached(LAST_SEEN)?
+                .query_row([user_id], |row| row.get(0))
+                .optional()
+        });
+        let last: Option<Option<i64>> = match inline {
+            Some(read) => read?,
+            None => {
+                sqlx::query_scalar(LAST_SEEN)
+                    .bind(user_id)
+                    .fetch_optional(self.db.reader())
+                    .await?
+            }
+        };
         if let Some(at) = last
             .flatten()
             .filter(|at| now - at < LAST_SEEN_GRANULARITY_MS)
@@ -272,15 +294,41 @@ struct RecentlySeen(Mutex<HashMap<UserId, i64>>);
 
 impl RecentlySeen {
     /// Whether a time known for `user_id` is within the granularity of `now`.
+    #[cfg(test)]
     fn covers(&self, user_id: UserId, now: i64) -> bool {
         let seen = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        Self::covered(&seen, user_id, now)
+    }
+
+    fn covered(seen: &HashMap<UserId, i64>, user_id: UserId, now: i64) -> bool {
         seen.get(&user_id)
             .is_some_and(|at| now - at < LAST_SEEN_GRANULARITY_MS)
+    }
+
+    /// Claims the update of `user_id` at `now`: `false` when a time known (or being
+    /// written) covers `now`; otherwise remembers `now` as being written and `true`.
+    fn claim(&self, user_id: UserId, now: i64) -> bool {
+        let mut seen = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if Self::covered(&seen, user_id, now) {
+            return false;
+        }
+        Self::insert(&mut seen, user_id, now);
+        true
+    }
+
+    /// Drops what is known for `user_id` (a claimed update failed).
+    fn forget(&self, user_id: UserId) {
+        let mut seen = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.remove(&user_id);
     }
 
     /// Remembers that the database holds `at` (or later) for `user_id`.
     fn record(&self, user_id: UserId, at: i64) {
         let mut seen = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        Self::insert(&mut seen, user_id, at);
+    }
+
+    fn insert(seen: &mut HashMap<UserId, i64>, user_id: UserId, at: i64) {
         if seen.len() >= RECENTLY_SEEN_MAX && !seen.contains_key(&user_id) {
             seen.retain(|_, known| at - *known < LAST_SEEN_GRANULARITY_MS);
             if seen.len() >= RECENTLY_SEEN_MAX {
@@ -295,6 +343,24 @@ impl RecentlySeen {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_connection_of_a_user_claims_the_update_until_it_fails() {
+        let seen = RecentlySeen::default();
+        let at = 1_000_000_000;
+        assert!(seen.claim(7, at), "the first connection updates");
+        assert!(
+            !seen.claim(7, at + 1),
+            "the others opening meanwhile skip it"
+        );
+        assert!(seen.claim(8, at + 1), "per user");
+        seen.forget(7);
+        assert!(seen.claim(7, at + 2), "after a failure the next one tries");
+        assert!(
+            seen.claim(7, at + 2 + LAST_SEEN_GRANULARITY_MS),
+            "and again later"
+        );
+    }
 
     #[test]
     fn recently_seen_covers_the_granularity_and_stays_bounded() {

@@ -278,12 +278,13 @@ fn start(gateway: Gateway, user: User, exp: i64) -> (Arc<Shared>, Queue) {
 
 /// Records the user as last seen now and queues their unread notifications after
 /// `ready`, in a task of its own so the connection never waits on the store for them.
-/// Usually there is neither to do (a reconnect within the "last seen" granularity, no
-/// unread notifications: an inline probe), and then no task is started.
+/// Usually there is neither to do (a reconnect within the "last seen" granularity, or
+/// another connection of the user updating it; no unread notifications: an inline probe),
+/// and then no task is started.
 fn after_ready(shared: &Arc<Shared>, user_id: socket_hub_protocol::UserId) {
     let notifier = &shared.gateway.rooms.notifier;
     let users = &shared.gateway.auth.users;
-    let touch = users.touch_is_due(user_id);
+    let touch = users.claim_touch(user_id);
     // The caller listed the session for live notifications first: one stored after this
     // probe comes live.
     let backlog = notifier.store.may_have_unread(user_id);
@@ -294,7 +295,7 @@ fn after_ready(shared: &Arc<Shared>, user_id: socket_hub_protocol::UserId) {
     let users = users.clone();
     let session = shared.session.clone();
     tokio::spawn(async move {
-        if touch && let Err(err) = users.touch(user_id).await {
+        if touch && let Err(err) = users.touch_claimed(user_id).await {
             tracing::warn!(error = %err, "cannot record last seen");
         }
         if !backlog {

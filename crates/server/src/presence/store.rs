@@ -27,16 +27,29 @@ impl PresenceStore {
     }
 
     /// Everyone who shares a room or DM with `user_id` (not the user): the people a
-    /// change of their presence is sent to. One join over the membership indexes.
+    /// change of their presence is sent to. One join over the membership indexes,
+    /// answered as one comma-separated row: sqlx hands a SQLite result over row by row,
+    /// a channel message each, which for everyone in a crowded room cost more than the
+    /// join (a connect storm into one room of N people makes N such lists).
     pub async fn contacts(&self, user_id: UserId) -> Result<Vec<UserId>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT o.user_id FROM memberships m
-               JOIN memberships o ON o.room_id = m.room_id
-             WHERE m.user_id = $1 AND o.user_id <> $1",
+        let ids: Option<String> = sqlx::query_scalar(
+            "SELECT string_agg(CAST(c.user_id AS TEXT), ',') FROM (
+               SELECT DISTINCT o.user_id FROM memberships m
+                 JOIN memberships o ON o.room_id = m.room_id
+               WHERE m.user_id = $1 AND o.user_id <> $1) AS c",
         )
         .bind(user_id)
-        .fetch_all(self.db.reader())
-        .await?)
+        .fetch_one(self.db.reader())
+        .await?;
+        ids.as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .filter(|id| !id.is_empty())
+            .map(|id| {
+                id.parse()
+                    .map_err(|_| StoreError::Database(format!("not a user id: {id:?}")))
+            })
+            .collect()
     }
 
     /// Those of `users` who share a room or DM with `viewer` (the viewer included when

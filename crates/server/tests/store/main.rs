@@ -56,6 +56,7 @@ for_each_backend!(
     profiles_edit_and_search_by_prefix,
     deleted_accounts_stay_as_deleted_user,
     presence_contacts_visibility_and_mentions_read_by_marker,
+    contacts_are_everyone_sharing_a_room_once,
 );
 
 mod postgres_only {

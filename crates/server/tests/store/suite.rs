@@ -1398,6 +1398,41 @@ pub async fn deleted_accounts_stay_as_deleted_user(db: &Backend) {
     user(db, "bob").await;
 }
 
+/// Contacts over several rooms: everyone who shares any of them, each once, never the
+/// user (the list travels as one comma-separated text).
+pub async fn contacts_are_everyone_sharing_a_room_once(db: &Backend) {
+    let ada = user(db, "ada").await;
+    let mut expected = Vec::new();
+    for name in ["one", "two"] {
+        let room = public_room(db, &ada, name).await;
+        for who in ["bob", "cy", "dee"] {
+            let member = match db.store.users.find_by_name(who).await.expect("find") {
+                Some(found) => found.user,
+                None => {
+                    let created = user(db, who).await;
+                    expected.push(created.id);
+                    created
+                }
+            };
+            db.store
+                .rooms
+                .add_member(room.id, member.id, "member")
+                .await
+                .expect("member");
+        }
+    }
+    let mut contacts = db.store.presence.contacts(ada.id).await.expect("contacts");
+    contacts.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(contacts, expected);
+    let bob = expected[0];
+    let mut of_bob = db.store.presence.contacts(bob).await.expect("contacts");
+    of_bob.sort_unstable();
+    let mut others: Vec<_> = [ada.id, expected[1], expected[2]].into();
+    others.sort_unstable();
+    assert_eq!(of_bob, others);
+}
+
 /// Presence: contacts are the people sharing a room (or DM) with a user; presence is
 /// visible to them and to the user, not to strangers; going offline stores last seen.
 /// Mentions are read by moving the read marker past them, and only mentions.
