@@ -167,6 +167,7 @@ impl Hub {
             members: Vec::new(),
             notices: Notices::default(),
             cursor: SeqCursor::at(0),
+            last_joined: None,
         };
         tokio::spawn(task.run());
         tx
@@ -261,6 +262,17 @@ struct RoomTask {
     notices: Notices,
     /// The last seq handed to members; everything up to it has been delivered.
     cursor: SeqCursor,
+    /// The last `room_joined` sent: sent again as it is while neither who is online nor
+    /// the last seq changed, so a crowd reconnecting at once (many devices per person,
+    /// a restart) does not encode the same list of everyone once per connection.
+    last_joined: Option<JoinedFrame>,
+}
+
+/// A `room_joined` frame and what it was made of.
+struct JoinedFrame {
+    members: Vec<User>,
+    last_seq: Seq,
+    frame: Utf8Bytes,
 }
 
 impl RoomTask {
@@ -369,6 +381,31 @@ impl RoomTask {
         }
     }
 
+    /// `room_joined` listing `members` at `last_seq`: the previous frame when it said
+    /// exactly that (see `last_joined`).
+    fn joined_frame(&mut self, members: Vec<User>, last_seq: Seq) -> Utf8Bytes {
+        if let Some(last) = &self.last_joined
+            && last.last_seq == last_seq
+            && last.members == members
+        {
+            return last.frame.clone();
+        }
+        let joined = ServerFrame::RoomJoined {
+            room_id: self.room_id,
+            members,
+            last_seq,
+        };
+        let frame = encode(&joined);
+        if let ServerFrame::RoomJoined { members, .. } = joined {
+            self.last_joined = Some(JoinedFrame {
+                members,
+                last_seq,
+                frame: frame.clone(),
+            });
+        }
+        frame
+    }
+
     /// Completes a join whose presence is settled: from here on the member gets the
     /// room's stream, after a replay from `since` up to what the room has delivered.
     async fn admit(&mut self, entered: Entered) {
@@ -382,11 +419,7 @@ impl RoomTask {
             }
         };
         let last_seq = self.cursor.last();
-        let frame = encode(&ServerFrame::RoomJoined {
-            room_id: self.room_id,
-            members,
-            last_seq,
-        });
+        let frame = self.joined_frame(members, last_seq);
         let since = join.since.map_or(last_seq, |s| s.clamp(0, last_seq));
         let accepted = join.session.push(Outbound::Joined {
             room_id: self.room_id,

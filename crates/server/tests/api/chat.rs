@@ -189,6 +189,52 @@ async fn concurrent_senders_reach_every_receiver_exactly_once_in_order() {
     }
 }
 
+/// `room_joined` is built once and sent again while nobody came or went and nothing was
+/// said: each join must still see who is online now and the room's last seq now.
+#[tokio::test]
+async fn each_room_joined_lists_who_is_online_and_the_last_seq_at_that_moment() {
+    let app = spawn_app().await;
+    let (_, alice_s, _, bob_s, room) = members(&app).await;
+    let listed = |frame: ServerFrame| match frame {
+        ServerFrame::RoomJoined {
+            members, last_seq, ..
+        } => (
+            members.into_iter().map(|u| u.username).collect::<Vec<_>>(),
+            last_seq,
+        ),
+        other => panic!("{other:?}"),
+    };
+    let mut tab1 = app.connect(&alice_s).await;
+    assert_eq!(
+        listed(join(&mut tab1, room.id, None).await),
+        (vec!["alice".into()], 0)
+    );
+    let mut tab2 = app.connect(&alice_s).await;
+    assert_eq!(
+        listed(join(&mut tab2, room.id, None).await),
+        (vec!["alice".into()], 0)
+    );
+    let mut b = app.connect(&bob_s).await;
+    let both: Vec<String> = vec!["alice".into(), "bob".into()];
+    assert_eq!(listed(join(&mut b, room.id, None).await), (both.clone(), 0));
+    send(&mut b, room.id, "b1", "hello").await;
+    let mut tab3 = app.connect(&alice_s).await;
+    assert_eq!(listed(join(&mut tab3, room.id, None).await), (both, 1));
+    b.close().await.expect("close");
+    // Bob's leave reaches the room task before alice's next join is settled, or after:
+    // wait until the others have seen it.
+    tab1.wait_for(WAIT, |f| {
+        matches!(f, ServerFrame::Leave { .. }).then_some(())
+    })
+    .await
+    .expect("bob left");
+    let mut tab4 = app.connect(&alice_s).await;
+    assert_eq!(
+        listed(join(&mut tab4, room.id, None).await),
+        (vec!["alice".into()], 1)
+    );
+}
+
 #[tokio::test]
 async fn presence_counts_tabs_as_one_user() {
     let app = spawn_app().await;
