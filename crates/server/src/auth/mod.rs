@@ -10,6 +10,7 @@
 
 pub mod cookie;
 mod extract;
+pub(crate) mod last_seen;
 pub mod lockout;
 pub mod password;
 mod revocation;

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use socket_hub_protocol::{User, UserId};
 
+use super::last_seen::LastSeenWrites;
 use crate::store::{Db, StoreError, WriteTx, is_unique_violation, now_millis};
 
 /// An account as stored, with its password hash (never sent to clients).
@@ -49,11 +50,13 @@ const RECENTLY_SEEN_MAX: usize = 65_536;
 pub struct UserStore {
     db: Db,
     recently_seen: Arc<RecentlySeen>,
+    last_seen: LastSeenWrites,
 }
 
 impl UserStore {
     pub fn new(db: Db) -> Self {
         Self {
+            last_seen: LastSeenWrites::new(db.clone()),
             db,
             recently_seen: Arc::default(),
         }
@@ -230,14 +233,8 @@ impl UserStore {
             self.recently_seen.record(user_id, at);
             return Ok(());
         }
-        let mut tx = self.db.begin().await?;
         let at = crate::store::now_millis();
-        sqlx::query("UPDATE users SET last_seen_at = $2 WHERE id = $1")
-            .bind(user_id)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        self.last_seen.write(user_id, at).await?;
         self.recently_seen.record(user_id, at);
         Ok(())
     }

@@ -5,12 +5,14 @@ use std::collections::HashMap;
 
 use socket_hub_protocol::UserId;
 
+use crate::auth::last_seen::LastSeenWrites;
 use crate::store::{Db, StoreError, now_millis};
 
 /// Who shares rooms with whom, and when people were last seen.
 #[derive(Clone)]
 pub struct PresenceStore {
     db: Db,
+    last_seen: LastSeenWrites,
 }
 
 /// `$2, $3, …` for `n` values bound after the first parameter.
@@ -23,7 +25,10 @@ fn placeholders(n: usize) -> String {
 
 impl PresenceStore {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self {
+            last_seen: LastSeenWrites::new(db.clone()),
+            db,
+        }
     }
 
     /// Everyone who shares a room or DM with `user_id` (not the user): the people a
@@ -80,16 +85,11 @@ impl PresenceStore {
             .collect())
     }
 
-    /// Records that `user_id` went offline now; returns the time stored.
+    /// Records that `user_id` went offline now (batched with others, see
+    /// `auth::last_seen`); returns the time stored.
     pub async fn went_offline(&self, user_id: UserId) -> Result<i64, StoreError> {
         let now = now_millis();
-        let mut tx = self.db.begin().await?;
-        sqlx::query("UPDATE users SET last_seen_at = $2 WHERE id = $1")
-            .bind(user_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        self.last_seen.write(user_id, now).await?;
         Ok(now)
     }
 }

@@ -57,6 +57,7 @@ for_each_backend!(
     deleted_accounts_stay_as_deleted_user,
     presence_contacts_visibility_and_mentions_read_by_marker,
     contacts_are_everyone_sharing_a_room_once,
+    last_seen_times_written_together_are_all_stored,
 );
 
 mod postgres_only {

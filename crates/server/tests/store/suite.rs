@@ -1398,6 +1398,45 @@ pub async fn deleted_accounts_stay_as_deleted_user(db: &Backend) {
     user(db, "bob").await;
 }
 
+/// "Last seen" times written at the same moment (a storm of connects, then of
+/// disconnects) share transactions, and every one of them is stored, the later time
+/// last.
+pub async fn last_seen_times_written_together_are_all_stored(db: &Backend) {
+    let mut people = Vec::new();
+    for i in 0..40 {
+        people.push(user(db, &format!("p{i}")).await.id);
+    }
+    let touches = people.iter().map(|&id| db.store.users.touch(id));
+    for touched in futures_util::future::join_all(touches).await {
+        touched.expect("touch");
+    }
+    let seen = |id| async move {
+        db.store
+            .profiles
+            .profile(id)
+            .await
+            .expect("profile")
+            .expect("exists")
+            .last_seen_at
+            .expect("last seen stored")
+    };
+    let mut connected = Vec::new();
+    for &id in &people {
+        connected.push(seen(id).await);
+    }
+    let offline = people.iter().map(|&id| db.store.presence.went_offline(id));
+    let times: Vec<i64> = futures_util::future::join_all(offline)
+        .await
+        .into_iter()
+        .map(|at| at.expect("offline"))
+        .collect();
+    for ((&id, at), before) in people.iter().zip(times).zip(connected) {
+        let stored = seen(id).await;
+        assert_eq!(stored.timestamp_millis(), at, "user {id}");
+        assert!(stored >= before);
+    }
+}
+
 /// Contacts over several rooms: everyone who shares any of them, each once, never the
 /// user (the list travels as one comma-separated text).
 pub async fn contacts_are_everyone_sharing_a_room_once(db: &Backend) {
