@@ -230,7 +230,9 @@ impl UserStore {
             .flatten()
             .filter(|at| now - at < LAST_SEEN_GRANULARITY_MS)
         {
-            self.recently_seen.record(user_id, at);
+            // In place of the claim, which said `now`: the next update is due a
+            // granularity after what is stored.
+            self.recently_seen.settle(user_id, at);
             return Ok(());
         }
         let at = crate::store::now_millis();
@@ -313,6 +315,13 @@ impl RecentlySeen {
         true
     }
 
+    /// Replaces what is known for `user_id` (a claim) with what the database holds.
+    fn settle(&self, user_id: UserId, at: i64) {
+        let mut seen = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.remove(&user_id);
+        Self::insert(&mut seen, user_id, at);
+    }
+
     /// Drops what is known for `user_id` (a claimed update failed).
     fn forget(&self, user_id: UserId) {
         let mut seen = self.0.lock().unwrap_or_else(PoisonError::into_inner);
@@ -351,6 +360,11 @@ mod tests {
             "the others opening meanwhile skip it"
         );
         assert!(seen.claim(8, at + 1), "per user");
+        seen.settle(8, at - LAST_SEEN_GRANULARITY_MS / 2);
+        assert!(
+            seen.claim(8, at + LAST_SEEN_GRANULARITY_MS / 2),
+            "due a granularity after the stored time, not after the claim"
+        );
         seen.forget(7);
         assert!(seen.claim(7, at + 2), "after a failure the next one tries");
         assert!(
