@@ -62,8 +62,31 @@ async fn connections_on_two_instances_count_as_one_person_and_a_crash_ends_prese
         (PresenceStatus::Online, false)
     );
     // A second connection on b, then the one on a closes: she is still there, so the
-    // next change Bob hears is her going away on b, not an offline in between.
+    // next change Bob hears is her going away on b, not an offline in between. Each
+    // instance records its own connections in Redis off the connect's path, and her
+    // status does not change when b's record comes: wait for it, bounded.
     let mut laptop = connect(&b.url, &alice_s).await.expect("laptop on b");
+    let redis = redis::Client::open(cluster.redis.url()).expect("redis client");
+    let mut redis = redis
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let key = format!("{}upresence:user:{alice_id}", cluster.config.redis_prefix);
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let fields: Vec<String> = redis::cmd("HKEYS")
+                .arg(&key)
+                .query_async(&mut redis)
+                .await
+                .expect("hkeys");
+            if fields.iter().filter(|f| f.as_str() != "_s").count() == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("both instances record her connections");
     phone.close().await.expect("close");
     laptop
         .set_presence(PresenceStatus::Away)
