@@ -42,14 +42,15 @@ impl Store {
 
     /// The services' stores over `db`.
     pub fn new(db: Db) -> Self {
+        let users = UserStore::new(db.clone());
         Self {
-            users: UserStore::new(db.clone()),
+            presence: PresenceStore::new(db.clone(), users.last_seen_writes()),
+            users,
             tokens: TokenStore::new(db.clone()),
             rooms: RoomStore::new(db.clone()),
             messages: MessageStore::new(db.clone()),
             notifications: NotificationStore::new(db.clone()),
             profiles: ProfileStore::new(db.clone()),
-            presence: PresenceStore::new(db.clone()),
             uploads: UploadStore::new(db.clone()),
             db,
         }

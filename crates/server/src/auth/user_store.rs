@@ -189,6 +189,12 @@ impl UserStore {
         self.touch_claimed(user_id).await
     }
 
+    /// The writer of "last seen" times, for the other store that writes them (presence,
+    /// going offline): one batching writer for the column.
+    pub(crate) fn last_seen_writes(&self) -> LastSeenWrites {
+        self.last_seen.clone()
+    }
+
     /// Claims the "last seen" update of `user_id` for the caller, who must then call
     /// [`touch_claimed`](Self::touch_claimed): `false` when there is nothing to do (a
     /// time within the granularity is known, or another connection's update is under
@@ -211,12 +217,7 @@ impl UserStore {
     async fn touch_unless_recent(&self, user_id: UserId) -> Result<(), StoreError> {
         const LAST_SEEN: &str = "SELECT last_seen_at FROM users WHERE id = $1";
         let now = crate::store::now_millis();
-        let inline = self.db.read_inline(|conn| {
-            use rusqlite::OptionalExtension as _;
-            conn.prepare_cached(LAST_SEEN)?
-                .query_row([user_id], |row| row.get(0))
-                .optional()
-        });
+        let inline = self.db.row_inline(LAST_SEEN, [user_id], |row| row.get(0));
         let last: Option<Option<i64>> = match inline {
             Some(read) => read?,
             None => {
@@ -263,16 +264,11 @@ impl UserStore {
     pub async fn find(&self, id: UserId) -> Result<Option<User>, StoreError> {
         const FIND: &str = "SELECT id, username FROM users WHERE id = $1 AND deleted_at IS NULL";
         // Every WebSocket connection and authenticated request asks: inline where it can.
-        let inline = self.db.read_inline(|conn| {
-            use rusqlite::OptionalExtension as _;
-            conn.prepare_cached(FIND)?
-                .query_row([id], |row| {
-                    Ok(User {
-                        id: row.get(0)?,
-                        username: row.get(1)?,
-                    })
-                })
-                .optional()
+        let inline = self.db.row_inline(FIND, [id], |row| {
+            Ok(User {
+                id: row.get(0)?,
+                username: row.get(1)?,
+            })
         });
         if let Some(found) = inline {
             return found;

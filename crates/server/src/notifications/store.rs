@@ -157,17 +157,12 @@ impl NotificationStore {
     }
 
     /// Whether `user_id` may have unread notifications: `false` only when an inline probe
-    /// (see [`Db::read_inline`]) found none, so a new connection can skip its backlog
+    /// (see [`Db::row_inline`]) found none, so a new connection can skip its backlog
     /// read. Found, not probed or failed: `true`, and the backlog read answers (or logs).
     pub fn may_have_unread(&self, user_id: UserId) -> bool {
         const PROBE: &str =
             "SELECT 1 FROM notifications WHERE user_id = $1 AND read_at IS NULL LIMIT 1";
-        let probed = self.db.read_inline(|conn| {
-            use rusqlite::OptionalExtension as _;
-            conn.prepare_cached(PROBE)?
-                .query_row([user_id], |_| Ok(()))
-                .optional()
-        });
+        let probed = self.db.row_inline(PROBE, [user_id], |_| Ok(()));
         !matches!(probed, Some(Ok(None)))
     }
 

@@ -24,11 +24,10 @@ fn placeholders(n: usize) -> String {
 }
 
 impl PresenceStore {
-    pub fn new(db: Db) -> Self {
-        Self {
-            last_seen: LastSeenWrites::new(db.clone()),
-            db,
-        }
+    /// Over `db`, storing "went offline" times through `last_seen` (the users store's
+    /// writer, see [`UserStore::last_seen_writes`](crate::auth::UserStore)).
+    pub(crate) fn new(db: Db, last_seen: LastSeenWrites) -> Self {
+        Self { db, last_seen }
     }
 
     /// Everyone who shares a room or DM with `user_id` (not the user): the people a

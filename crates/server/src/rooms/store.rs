@@ -305,12 +305,7 @@ impl RoomStore {
     pub async fn is_member(&self, room_id: RoomId, user_id: UserId) -> Result<bool, StoreError> {
         const PROBE: &str = "SELECT 1 FROM memberships WHERE room_id = $1 AND user_id = $2";
         // Every WebSocket join asks: inline where it can.
-        let inline = self.db.read_inline(|conn| {
-            use rusqlite::OptionalExtension as _;
-            conn.prepare_cached(PROBE)?
-                .query_row((room_id, user_id), |_| Ok(()))
-                .optional()
-        });
+        let inline = self.db.row_inline(PROBE, (room_id, user_id), |_| Ok(()));
         if let Some(found) = inline {
             return Ok(found?.is_some());
         }

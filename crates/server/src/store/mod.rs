@@ -72,7 +72,7 @@ struct Inner {
     reader: AnyPool,
     /// SQLite on a file: where it is and its page cap, for [`Db::sqlite_writer`].
     sqlite_file: Option<(std::path::PathBuf, Option<u32>)>,
-    /// SQLite on a file: the inline point reads of [`Db::read_inline`].
+    /// SQLite on a file: the inline point reads of [`Db::row_inline`].
     sqlite_reads: Option<sqlite_reads::SqliteReads>,
 }
 
@@ -125,15 +125,21 @@ impl Db {
     }
 
     /// SQLite on a file: runs a short point read (a primary-key probe of a hot row) on
-    /// the calling thread instead of a round trip to an sqlx worker thread. `None` for
-    /// PostgreSQL, in memory, or when no inline connection is free right now: the caller
-    /// then runs the same query through [`Db::reader`]. SQL with `$1`… parameters works
-    /// on both paths. See `sqlite_reads`.
-    pub fn read_inline<T>(
+    /// the calling thread instead of a round trip to an sqlx worker thread, and maps its
+    /// first row, if any. `None` for PostgreSQL, in memory, or when no inline connection
+    /// is free right now: the caller then runs the same query through [`Db::reader`].
+    /// SQL with `$1`… parameters works on both paths. See `sqlite_reads`.
+    pub fn row_inline<T, P: rusqlite::Params>(
         &self,
-        read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
-    ) -> Option<Result<T, StoreError>> {
-        self.inner.sqlite_reads.as_ref()?.try_read(read)
+        sql: &str,
+        params: P,
+        map: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Option<Result<Option<T>, StoreError>> {
+        use rusqlite::OptionalExtension as _;
+        self.inner
+            .sqlite_reads
+            .as_ref()?
+            .try_read(|conn| conn.prepare_cached(sql)?.query_row(params, map).optional())
     }
 
     /// Starts a write transaction: the one way to write. See [`WriteTx`].

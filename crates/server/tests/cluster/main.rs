@@ -429,11 +429,7 @@ async fn an_instance_subscribes_only_to_rooms_its_clients_joined() {
         .expect("room")
         .room
         .id;
-    let client = redis::Client::open(cluster.redis.url()).expect("redis client");
-    let mut redis = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
+    let mut redis = cluster.redis.connection().await;
     let pattern = format!("{}room:*", cluster.config.redis_prefix);
     let channels = |mut redis: redis::aio::MultiplexedConnection, pattern: String| async move {
         let channels: Vec<String> = redis::cmd("PUBSUB")
@@ -871,11 +867,7 @@ async fn brute_force_locks_hold_across_instances_sharing_redis() {
     assert!(refused.1.is_some());
 
     // The counts are in Redis (under this deployment's prefix), not only in the database.
-    let client = redis::Client::open(cluster.redis.url()).expect("redis url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis connects");
+    let mut conn = cluster.redis.connection().await;
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{}lockout:*", cluster.config.redis_prefix))
         .query_async(&mut conn)

@@ -66,11 +66,7 @@ async fn connections_on_two_instances_count_as_one_person_and_a_crash_ends_prese
     // instance records its own connections in Redis off the connect's path, and her
     // status does not change when b's record comes: wait for it, bounded.
     let mut laptop = connect(&b.url, &alice_s).await.expect("laptop on b");
-    let redis = redis::Client::open(cluster.redis.url()).expect("redis client");
-    let mut redis = redis
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
+    let mut redis = cluster.redis.connection().await;
     let key = format!("{}upresence:user:{alice_id}", cluster.config.redis_prefix);
     tokio::time::timeout(WAIT, async {
         loop {

@@ -166,6 +166,15 @@ impl TestRedis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// A client connection, for tests that look at what the instances keep in Redis.
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .expect("redis url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis connects")
+    }
+
     /// Starts (again) on the same port and waits until it answers.
     pub async fn restart(&mut self) {
         let child = Command::new("redis-server")
