@@ -58,6 +58,7 @@ for_each_backend!(
     presence_contacts_visibility_and_mentions_read_by_marker,
     contacts_are_everyone_sharing_a_room_once,
     last_seen_times_written_together_are_all_stored,
+    a_failed_last_seen_write_is_tried_again_and_stores_nothing,
 );
 
 mod postgres_only {

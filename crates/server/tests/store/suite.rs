@@ -1437,6 +1437,75 @@ pub async fn last_seen_times_written_together_are_all_stored(db: &Backend) {
     }
 }
 
+/// Failure injected: the database refuses "last seen" updates. A touch fails (and every
+/// caller sharing its batch), and its claim is dropped so the next connection tries
+/// again instead of believing the time stored; going offline fails the same way; once
+/// the database takes writes again the next touch stores the time.
+pub async fn a_failed_last_seen_write_is_tried_again_and_stores_nothing(db: &Backend) {
+    let ada = user(db, "ada").await;
+    let pool = db.store.db().reader();
+    let create = match db.store.backend() {
+        socket_hub::store::Backend::Sqlite => vec![
+            "CREATE TRIGGER refuse_seen BEFORE UPDATE OF last_seen_at ON users
+             BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        ],
+        socket_hub::store::Backend::Postgres => vec![
+            "CREATE FUNCTION refuse_seen() RETURNS trigger AS $$ BEGIN
+               RAISE EXCEPTION 'refused' USING ERRCODE = 'disk_full';
+             END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_seen BEFORE UPDATE OF last_seen_at ON users
+             FOR EACH ROW EXECUTE FUNCTION refuse_seen()",
+        ],
+    };
+    // SQLite's reader pool is read-only: a connection of the test's own.
+    let mut side = match db.store.backend() {
+        socket_hub::store::Backend::Sqlite => Some(
+            <sqlx::SqliteConnection as sqlx::Connection>::connect(&db.url)
+                .await
+                .expect("side connection"),
+        ),
+        socket_hub::store::Backend::Postgres => None,
+    };
+    for sql in create {
+        match side.as_mut() {
+            Some(conn) => sqlx::query(sql).execute(conn).await.map(drop),
+            None => sqlx::query(sql).execute(pool).await.map(drop),
+        }
+        .expect("refuse last seen");
+    }
+    let users = &db.store.users;
+    assert!(
+        users.touch(ada.id).await.is_err(),
+        "the refused write fails"
+    );
+    assert!(
+        users.touch(ada.id).await.is_err(),
+        "tried again, not taken as stored"
+    );
+    assert!(db.store.presence.went_offline(ada.id).await.is_err());
+    let seen = || async {
+        db.store
+            .profiles
+            .profile(ada.id)
+            .await
+            .expect("profile")
+            .expect("ada")
+            .last_seen_at
+    };
+    assert_eq!(seen().await, None, "nothing stored");
+    let drop_trigger = "DROP TRIGGER refuse_seen";
+    match side.as_mut() {
+        Some(conn) => sqlx::query(drop_trigger).execute(conn).await.map(drop),
+        None => sqlx::query("DROP TRIGGER refuse_seen ON users")
+            .execute(pool)
+            .await
+            .map(drop),
+    }
+    .expect("accept last seen again");
+    users.touch(ada.id).await.expect("touch");
+    assert!(seen().await.is_some());
+}
+
 /// Contacts over several rooms: everyone who shares any of them, each once, never the
 /// user (the list travels as one comma-separated text).
 pub async fn contacts_are_everyone_sharing_a_room_once(db: &Backend) {
