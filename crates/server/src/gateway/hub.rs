@@ -18,6 +18,7 @@ use socket_hub_protocol::{RoomId, Seq, ServerFrame, User};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::early::EarlyChats;
 use super::notices::Notices;
 use super::outbound::{CloseReason, Outbound, SessionHandle};
 use super::seq::{SeqCursor, SeqStep};
@@ -166,6 +167,7 @@ impl Hub {
             entering: 0,
             members: Vec::new(),
             notices: Notices::default(),
+            early: EarlyChats::default(),
             cursor: SeqCursor::at(0),
             last_joined: None,
         };
@@ -260,6 +262,8 @@ struct RoomTask {
     members: Vec<SessionHandle>,
     /// Presence, typing and read notices, sent in bursts.
     notices: Notices,
+    /// Chat frames that overtook an earlier seq, held until it arrives.
+    early: EarlyChats,
     /// The last seq handed to members; everything up to it has been delivered.
     cursor: SeqCursor,
     /// The last `room_joined` sent: sent again as it is while neither who is online nor
@@ -297,6 +301,7 @@ impl RoomTask {
                 },
                 Some(entered) = self.entered.recv() => self.admit(entered).await,
                 () = self.notices.due(), if self.notices.holding() => self.flush_notices(),
+                () = self.early.due(), if self.early.holding() => self.refill().await,
                 received = subscription.recv() => match received {
                     Some(Received::Envelope(envelope)) => self.on_envelope(envelope).await,
                     Some(Received::Lagged) => self.refill().await,
@@ -470,10 +475,18 @@ impl RoomTask {
         match envelope.kind {
             EnvelopeKind::Chat { seq } => match self.cursor.classify(seq) {
                 SeqStep::Stale => {}
-                SeqStep::Next => self.fan_out_chat(seq, envelope.frame),
+                SeqStep::Next => {
+                    self.fan_out_chat(seq, envelope.frame);
+                    self.fan_out_early();
+                }
                 // A hole: the missing messages are committed (seq is assigned under the
-                // room's write lock), so the store has them all.
-                SeqStep::Gap => self.refill().await,
+                // room's write lock) and their envelopes are most likely on their way;
+                // the store has them all if they are not (see `early`).
+                SeqStep::Gap => {
+                    if !self.early.hold(seq, envelope.frame) {
+                        self.refill().await;
+                    }
+                }
             },
             EnvelopeKind::Ephemeral { except_user } => {
                 let queued = self
@@ -511,6 +524,13 @@ impl RoomTask {
         crate::metrics::frames_queued(delivered);
     }
 
+    /// Delivers the held frames that now follow the stream without a hole.
+    fn fan_out_early(&mut self) {
+        while let Some(frame) = self.early.take(self.cursor.last() + 1) {
+            self.fan_out_chat(self.cursor.last() + 1, frame);
+        }
+    }
+
     fn flush_notices(&mut self) {
         if self.notices.holding() {
             crate::metrics::frames_queued(self.notices.flush(&self.members));
@@ -529,8 +549,9 @@ impl RoomTask {
             {
                 Ok(page) => page,
                 Err(err) => {
-                    // The next envelope or lag retries; members resume by seq anyway.
+                    // The next envelope, lag or wait retries; members resume by seq anyway.
                     tracing::warn!(room_id = self.room_id, error = %err, "refill failed");
+                    self.early.restart();
                     return;
                 }
             };
@@ -540,6 +561,9 @@ impl RoomTask {
                 self.fan_out_chat(seq, Envelope::chat(&message).frame);
             }
             if !full {
+                // Every held frame was committed before it was published, so the store
+                // had it: anything still held is behind the cursor now.
+                self.early.clear();
                 return;
             }
         }
@@ -566,4 +590,106 @@ pub(super) fn deliver_chat(
         }
     }
     delivered
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use socket_hub_protocol::Message;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::broker::local::LocalBroker;
+    use crate::gateway::outbound::Queue;
+    use crate::store::{Db, DbOptions};
+
+    const ROOM: RoomId = 7;
+    const WAIT: Duration = Duration::from_secs(10);
+
+    /// A hub over a fresh SQLite file (one user, room [`ROOM`], nothing stored) with one
+    /// member joined; the file stays with the returned directory.
+    async fn joined() -> (Arc<Hub>, Arc<LocalBroker>, Queue, String, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("hub.db").display().to_string();
+        let db = Db::open(&format!("sqlite://{path}"), &DbOptions::default())
+            .await
+            .expect("open");
+        let conn = rusqlite::Connection::open(&path).expect("second connection");
+        conn.execute_batch(
+            "INSERT INTO users (id, username, username_key, password_hash, created_at)
+                 VALUES (1, 'ada', 'ada', 'x', 0);
+             INSERT INTO rooms (id, name, is_private, owner_id, created_at)
+                 VALUES (7, 'general', 0, 1, 0);",
+        )
+        .expect("seed");
+        let broker = Arc::new(LocalBroker::new());
+        let hub = Hub::new(MessageStore::new(db), broker.clone());
+        let user = User {
+            id: 1,
+            username: "ada".into(),
+        };
+        let (session, queue) = SessionHandle::new(1, user, 256, CancellationToken::new());
+        hub.join(ROOM, session, None).await.expect("join");
+        (hub, broker, queue, path, dir)
+    }
+
+    fn chat(seq: Seq) -> Envelope {
+        Envelope::chat(&Message {
+            room_id: ROOM,
+            seq,
+            content: format!("message {seq}"),
+            ..Message::default()
+        })
+    }
+
+    /// The seqs of the next `count` chat frames the member's writer would get.
+    async fn chats(queue: &mut Queue, count: usize) -> Vec<Seq> {
+        let mut seqs = Vec::new();
+        while seqs.len() < count {
+            let item = tokio::time::timeout(WAIT, queue.recv())
+                .await
+                .expect("a chat frame in time")
+                .expect("queue open");
+            if let Outbound::Chat { seq, frame, .. } = item {
+                assert!(frame.as_str().contains(&format!("message {seq}")));
+                seqs.push(seq);
+            }
+        }
+        seqs
+    }
+
+    #[tokio::test]
+    async fn envelopes_that_overtake_each_other_go_out_in_order_without_the_store() {
+        // Nothing is stored: a read of the store would deliver nothing, so only
+        // holding the early frames gets all three through.
+        let (_hub, broker, mut queue, _path, _dir) = joined().await;
+        broker.publish(chat(2));
+        broker.publish(chat(3));
+        broker.publish(chat(1));
+        assert_eq!(chats(&mut queue, 3).await, vec![1, 2, 3]);
+        broker.publish(chat(5));
+        broker.publish(chat(4));
+        assert_eq!(chats(&mut queue, 2).await, vec![4, 5]);
+    }
+
+    #[tokio::test]
+    async fn a_hole_that_stays_open_is_filled_from_the_store() {
+        let (_hub, broker, mut queue, path, _dir) = joined().await;
+        // Seq 1 is committed but its envelope never comes (its sender vanished
+        // between the commit and the publish).
+        rusqlite::Connection::open(&path)
+            .expect("second connection")
+            .execute_batch(
+                "INSERT INTO messages (room_id, seq, user_id, content, created_at)
+                     VALUES (7, 1, 1, 'message 1', 0), (7, 2, 1, 'message 2', 0);
+                 UPDATE rooms SET last_seq = 2 WHERE id = 7;",
+            )
+            .expect("store two messages");
+        broker.publish(chat(2));
+        assert_eq!(chats(&mut queue, 2).await, vec![1, 2]);
+        // The stream goes on live after the refill.
+        broker.publish(chat(3));
+        assert_eq!(chats(&mut queue, 1).await, vec![3]);
+    }
 }

@@ -16,6 +16,7 @@
 
 #[doc(hidden)]
 pub mod bench_support;
+mod early;
 mod halves;
 mod hub;
 mod live;
