@@ -213,6 +213,14 @@ pub struct Config {
     #[arg(long, env = "SOCKET_HUB_WRITE_TIMEOUT_SECS", default_value_t = 10)]
     pub write_timeout_secs: u64,
 
+    /// Least time between two socket writes of one connection, in microseconds. A
+    /// connection that was written to more recently than this waits out the rest before
+    /// its next write, so the frames of a busy room leave in fewer, larger writes (each
+    /// loopback or LAN write costs the server about as much as several frames); a quiet
+    /// connection never waits. 0 writes as soon as anything is queued. BENCHMARKS.md.
+    #[arg(long, env = "SOCKET_HUB_WRITE_SPACING_US", default_value_t = 2_000)]
+    pub write_spacing_us: u64,
+
     /// Seconds between server pings.
     #[arg(long, env = "SOCKET_HUB_PING_INTERVAL_SECS", default_value_t = 25)]
     pub ping_interval_secs: u64,
@@ -533,6 +541,11 @@ impl Config {
         if self.redis_timeout_ms == 0 {
             return fail("--redis-timeout-ms must be positive".into());
         }
+        if self.write_spacing_us > MAX_WRITE_SPACING_US {
+            return fail(format!(
+                "--write-spacing-us must be at most {MAX_WRITE_SPACING_US} (0.1 s); 2000 is the default"
+            ));
+        }
         if self.outbound_queue < 4 {
             return fail("--outbound-queue must be at least 4".into());
         }
@@ -652,6 +665,10 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("uploads"))
     }
 
+    pub(crate) fn write_spacing(&self) -> Duration {
+        Duration::from_micros(self.write_spacing_us)
+    }
+
     pub(crate) fn write_timeout(&self) -> Duration {
         Duration::from_secs(self.write_timeout_secs)
     }
@@ -678,6 +695,10 @@ impl Config {
 
 /// Secrets shipped in examples (compose files, manifests, docs, tutorials): the server
 /// refuses them however long they are, since they are public.
+/// Largest `--write-spacing-us`: beyond it the spacing would be felt as lag, not saved
+/// as CPU.
+const MAX_WRITE_SPACING_US: u64 = 100_000;
+
 const PLACEHOLDER_SECRETS: &[&str] = &[
     "change-me-to-a-long-random-secret-of-32-bytes-or-more",
     "secret",
@@ -900,6 +921,17 @@ mod tests {
         ] {
             assert!(check_jwt_secret(bad).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn write_spacing_is_bounded() {
+        let mut config = Config::for_data_dir("/tmp/x");
+        assert_eq!(config.write_spacing(), Duration::from_millis(2));
+        config.write_spacing_us = 0;
+        assert!(config.validate().is_ok());
+        config.write_spacing_us = MAX_WRITE_SPACING_US + 1;
+        let err = config.validate().expect_err("a spacing felt as lag");
+        assert!(err.to_string().contains("--write-spacing-us"), "{err}");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! writes stall.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
@@ -16,7 +17,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use socket_hub_protocol::{ClientFrame, ErrorCode, PresenceStatus, RoomId, Seq, ServerFrame, User};
 use tokio::sync::{Notify, OwnedSemaphorePermit};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 use tokio_util::task::task_tracker::TaskTrackerToken;
@@ -786,6 +787,10 @@ struct Writer<'a> {
     deadline: Instant,
     /// Frames written since the last flush, for the metrics.
     tally: crate::metrics::WriteTally,
+    /// When the last write began (the last `arm`), for `--write-spacing-us`.
+    wrote_at: Instant,
+    /// Waits out the write spacing; made by the first connection that needs it.
+    spacing: Option<Pin<Box<Sleep>>>,
 }
 
 /// Why the writer stopped early.
@@ -805,6 +810,8 @@ async fn write_loop<'a>(
         delivered: HashMap::new(),
         deadline: Instant::now(),
         tally: crate::metrics::WriteTally::default(),
+        wrote_at: Instant::now(),
+        spacing: None,
     };
     let mut ping = tokio::time::interval(config.ping_interval());
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -870,7 +877,8 @@ fn expiry_delay(expires_at_secs: i64) -> Duration {
 impl Writer<'_> {
     /// Starts the write timeout of a batch.
     fn arm(&mut self) {
-        self.deadline = Instant::now() + self.shared.gateway.config.write_timeout();
+        self.wrote_at = Instant::now();
+        self.deadline = self.wrote_at + self.shared.gateway.config.write_timeout();
     }
 
     /// Writes `first` and whatever else is queued by now (up to [`BATCH_BYTES`]), then
@@ -885,6 +893,7 @@ impl Writer<'_> {
         queue: &mut Queue,
     ) -> impl Future<Output = Result<(), Stop>> {
         async move {
+            self.space_out().await;
             self.arm();
             if queue.is_empty() {
                 // A room queues a message for every member before it lets any writer run,
@@ -906,6 +915,25 @@ impl Writer<'_> {
             queue.put_back(rest);
             written?;
             self.flush().await
+        }
+    }
+
+    /// Waits until `--write-spacing-us` after the last write began, if that is ahead.
+    async fn space_out(&mut self) {
+        let spacing = self.shared.gateway.config.write_spacing();
+        if spacing.is_zero() {
+            return;
+        }
+        let until = self.wrote_at + spacing;
+        if until <= Instant::now() {
+            return;
+        }
+        match &mut self.spacing {
+            Some(sleep) => sleep.as_mut().reset(until),
+            None => self.spacing = Some(Box::pin(tokio::time::sleep_until(until))),
+        }
+        if let Some(sleep) = &mut self.spacing {
+            sleep.as_mut().await;
         }
     }
 

@@ -4,6 +4,7 @@ use socket_hub_protocol::{ClientFrame, ErrorCode, ServerFrame};
 
 use crate::helpers::{
     Duo, WAIT, assert_quiet, duo, join, members, next_chat, next_error_with_ref, send, spawn_app,
+    spawn_with,
 };
 
 #[tokio::test]
@@ -416,4 +417,40 @@ async fn a_connection_evicted_by_a_rest_leave_cannot_send_typing_into_the_room()
         })
         .await;
     assert_eq!(next.expect("frame"), ServerFrame::Pong);
+}
+
+#[tokio::test]
+async fn a_long_write_spacing_still_delivers_every_frame_in_order() {
+    // Spacing at its largest: every frame after the first of a busy connection waits
+    // for the next write, and nothing may be lost or reordered on the way.
+    let app = spawn_with(|c| c.write_spacing_us = 100_000).await;
+    let mut d = duo(&app).await;
+    const COUNT: usize = 30;
+    for i in 0..COUNT {
+        d.a.send(&ClientFrame::MessageSend {
+            room_id: d.room.id,
+            client_msg_id: format!("spaced-{i}"),
+            content: format!("spaced {i}"),
+            reply_to: None,
+            attachments: Vec::new(),
+        })
+        .await
+        .expect("send");
+    }
+    let mut acked = 0;
+    while acked < COUNT {
+        d.a.wait_for(WAIT, |f| matches!(f, ServerFrame::Ack { .. }).then_some(()))
+            .await
+            .expect("every send acked");
+        acked += 1;
+    }
+    let mut last_seq = None;
+    for i in 0..COUNT {
+        let message = next_chat(&mut d.b).await;
+        assert_eq!(message.content, format!("spaced {i}"));
+        if let Some(last) = last_seq {
+            assert_eq!(message.seq, last + 1, "gap-free and in order");
+        }
+        last_seq = Some(message.seq);
+    }
 }
