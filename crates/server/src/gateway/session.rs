@@ -787,8 +787,6 @@ struct Writer<'a> {
     deadline: Instant,
     /// Frames written since the last flush, for the metrics.
     tally: crate::metrics::WriteTally,
-    /// When the last write began (the last `arm`), for `--write-spacing-us`.
-    wrote_at: Instant,
     /// Waits out the write spacing; made by the first connection that needs it.
     spacing: Option<Pin<Box<Sleep>>>,
 }
@@ -810,7 +808,6 @@ async fn write_loop<'a>(
         delivered: HashMap::new(),
         deadline: Instant::now(),
         tally: crate::metrics::WriteTally::default(),
-        wrote_at: Instant::now(),
         spacing: None,
     };
     let mut ping = tokio::time::interval(config.ping_interval());
@@ -877,8 +874,7 @@ fn expiry_delay(expires_at_secs: i64) -> Duration {
 impl Writer<'_> {
     /// Starts the write timeout of a batch.
     fn arm(&mut self) {
-        self.wrote_at = Instant::now();
-        self.deadline = self.wrote_at + self.shared.gateway.config.write_timeout();
+        self.deadline = Instant::now() + self.shared.gateway.config.write_timeout();
     }
 
     /// Writes `first` and whatever else is queued by now (up to [`BATCH_BYTES`]), then
@@ -919,12 +915,17 @@ impl Writer<'_> {
     }
 
     /// Waits until `--write-spacing-us` after the last write began, if that is ahead.
+    /// The last write began when it was armed: one write timeout before its deadline.
     async fn space_out(&mut self) {
-        let spacing = self.shared.gateway.config.write_spacing();
+        let config = &self.shared.gateway.config;
+        let spacing = config.write_spacing();
         if spacing.is_zero() {
             return;
         }
-        let until = self.wrote_at + spacing;
+        let Some(wrote_at) = self.deadline.checked_sub(config.write_timeout()) else {
+            return;
+        };
+        let until = wrote_at + spacing;
         if until <= Instant::now() {
             return;
         }
