@@ -85,10 +85,7 @@ impl EarlyChats {
     /// a store that is down is not read in a tight loop).
     pub(super) fn restart(&mut self) {
         let until = Instant::now() + WAIT;
-        match &mut self.timer {
-            Some(timer) => timer.as_mut().reset(until),
-            None => self.timer = Some(Box::pin(tokio::time::sleep_until(until))),
-        }
+        super::set_timer(&mut self.timer, until);
     }
 }
 

@@ -168,6 +168,18 @@ pub async fn deliver_user_frames(gateway: Gateway) {
     }
 }
 
+/// A reusable timer that fires at `until`: resets the one in `slot`, or makes it the
+/// first time (so a room or connection that never waits never allocates one).
+fn set_timer(
+    slot: &mut Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    until: tokio::time::Instant,
+) {
+    match slot {
+        Some(timer) => timer.as_mut().reset(until),
+        None => *slot = Some(Box::pin(tokio::time::sleep_until(until))),
+    }
+}
+
 /// Bytes read from the socket at a time. Client frames (join, send, typing) mostly fit;
 /// larger ones grow the buffer as needed. Measured per idle connection (BENCHMARKS.md):
 /// 4 KiB cost 3 KB more than 1 KiB, and 512 B saves 380 B of RSS over 1 KiB.

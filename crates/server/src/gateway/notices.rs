@@ -97,10 +97,7 @@ impl Notices {
         }
         if self.held.is_empty() {
             let until = self.quiet_until.unwrap_or(now);
-            match &mut self.timer {
-                Some(timer) => timer.as_mut().reset(until),
-                None => self.timer = Some(Box::pin(tokio::time::sleep_until(until))),
-            }
+            super::set_timer(&mut self.timer, until);
         }
         self.held.push(Held {
             frame,

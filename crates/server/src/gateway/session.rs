@@ -929,10 +929,7 @@ impl Writer<'_> {
         if until <= Instant::now() {
             return;
         }
-        match &mut self.spacing {
-            Some(sleep) => sleep.as_mut().reset(until),
-            None => self.spacing = Some(Box::pin(tokio::time::sleep_until(until))),
-        }
+        super::set_timer(&mut self.spacing, until);
         if let Some(sleep) = &mut self.spacing {
             sleep.as_mut().await;
         }
