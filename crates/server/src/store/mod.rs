@@ -242,4 +242,24 @@ mod tests {
             "sqlite://./data/x.db"
         );
     }
+
+    #[tokio::test]
+    async fn both_sqlite_writers_checkpoint_the_wal_at_8000_pages() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("x.db").display());
+        let db = super::Db::open(&url, &super::DbOptions::default())
+            .await
+            .expect("open");
+        let mut appender = db.sqlite_writer().expect("a file has an append connection");
+        let pages: i64 = appender
+            .transaction(|conn| Ok(conn.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?))
+            .expect("append connection answers");
+        assert_eq!(pages, 8000);
+        let mut tx = db.begin().await.expect("write transaction");
+        let pages: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("writer answers");
+        assert_eq!(pages, 8000);
+    }
 }

@@ -75,6 +75,7 @@ impl SqliteWriter {
         // `journal_mode` answers with a row; the others answer nothing.
         let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+        conn.execute_batch(super::sqlite::WAL_AUTOCHECKPOINT)?;
         if let Some(pages) = self.max_pages {
             let _max: i64 =
                 conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |row| {
