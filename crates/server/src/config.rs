@@ -693,12 +693,12 @@ impl Config {
     }
 }
 
-/// Secrets shipped in examples (compose files, manifests, docs, tutorials): the server
-/// refuses them however long they are, since they are public.
 /// Largest `--write-spacing-us`: beyond it the spacing would be felt as lag, not saved
 /// as CPU.
 const MAX_WRITE_SPACING_US: u64 = 100_000;
 
+/// Secrets shipped in examples (compose files, manifests, docs, tutorials): the server
+/// refuses them however long they are, since they are public.
 const PLACEHOLDER_SECRETS: &[&str] = &[
     "change-me-to-a-long-random-secret-of-32-bytes-or-more",
     "secret",

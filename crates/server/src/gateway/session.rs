@@ -874,7 +874,12 @@ fn expiry_delay(expires_at_secs: i64) -> Duration {
 impl Writer<'_> {
     /// Starts the write timeout of a batch.
     fn arm(&mut self) {
-        self.deadline = Instant::now() + self.shared.gateway.config.write_timeout();
+        self.arm_at(Instant::now());
+    }
+
+    /// Starts the write timeout of a batch that begins at `now`.
+    fn arm_at(&mut self, now: Instant) {
+        self.deadline = now + self.shared.gateway.config.write_timeout();
     }
 
     /// Writes `first` and whatever else is queued by now (up to [`BATCH_BYTES`]), then
@@ -889,8 +894,8 @@ impl Writer<'_> {
         queue: &mut Queue,
     ) -> impl Future<Output = Result<(), Stop>> {
         async move {
-            self.space_out().await;
-            self.arm();
+            let now = self.space_out().await;
+            self.arm_at(now);
             if queue.is_empty() {
                 // A room queues a message for every member before it lets any writer run,
                 // and busy rooms queue several: yielding once here lets the rest of a burst
@@ -914,25 +919,26 @@ impl Writer<'_> {
         }
     }
 
-    /// Waits until `--write-spacing-us` after the last write began, if that is ahead.
-    /// The last write began when it was armed: one write timeout before its deadline.
-    async fn space_out(&mut self) {
+    /// Waits until `--write-spacing-us` after the last write began, if that is ahead,
+    /// and returns when this write begins (one clock read for the spacing and the
+    /// write timeout). The last write began when it was armed: one write timeout
+    /// before its deadline.
+    async fn space_out(&mut self) -> Instant {
+        let now = Instant::now();
         let config = &self.shared.gateway.config;
         let spacing = config.write_spacing();
-        if spacing.is_zero() {
-            return;
-        }
         let Some(wrote_at) = self.deadline.checked_sub(config.write_timeout()) else {
-            return;
+            return now;
         };
         let until = wrote_at + spacing;
-        if until <= Instant::now() {
-            return;
+        if spacing.is_zero() || until <= now {
+            return now;
         }
         super::set_timer(&mut self.spacing, until);
         if let Some(sleep) = &mut self.spacing {
             sleep.as_mut().await;
         }
+        until
     }
 
     /// Hands one queued item to the socket (unflushed).
